@@ -1,0 +1,144 @@
+"""The model bundle: one self-describing ONNX file, verified before it is run.
+
+The schema (docs/model-bundle.md) is the single contract between training/export and the
+edge runtime: preprocessing, threshold and provenance travel inside the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from inspector.errors import BundleError
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMAS = frozenset({1})
+PREFIX = "inspector."
+TASKS = frozenset({"anomaly", "classify"})
+INPUT_NAME = "image"
+SIDECAR_SUFFIX = ".sha256"
+
+
+def outputs_for(task: str) -> tuple[str, ...]:
+    """Output names, in order, that a bundle of `task` must have."""
+    return ("score", "anomaly_map", "probs") if task == "classify" else ("score", "anomaly_map")
+
+
+@dataclass(frozen=True)
+class BundleMetadata:
+    """What a bundle says about itself (stored as `inspector.*` metadata_props)."""
+
+    task: str
+    class_names: list[str]
+    input_size: tuple[int, int]  # (height, width) the graph takes
+    threshold: float
+    threshold_method: dict[str, Any]
+    backbone: str
+    method: str
+    data_fingerprint: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    package_version: str = ""
+    color_order: str = "RGB"
+    resize: str = "stretch"
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise BundleError(f"bundle task {self.task!r} is unknown", f"use one of {sorted(TASKS)}")
+        if len(self.input_size) != 2 or min(self.input_size) < 16:
+            raise BundleError(f"bundle input_size {self.input_size} is invalid", "re-export the model")
+        if self.color_order != "RGB":
+            raise BundleError(f"bundle colour order {self.color_order!r} is not supported", "re-export as RGB")
+
+    def to_props(self) -> dict[str, str]:
+        """Serialise to ONNX metadata_props (string values; JSON for structures)."""
+        props = {}
+        for key, value in asdict(self).items():
+            props[PREFIX + key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        return props
+
+    @classmethod
+    def from_props(cls, props: dict[str, str], name: str = "bundle") -> "BundleMetadata":
+        version = props.get(PREFIX + "schema_version")
+        if version is None:
+            raise BundleError(
+                f"{name}: no {PREFIX}schema_version in the model metadata: not an Inspector bundle",
+                "export the model with `inspector export RUN --out model.onnx`",
+            )
+        try:
+            version_number = int(json.loads(version))
+        except (ValueError, TypeError) as exc:
+            raise BundleError(f"{name}: schema_version {version!r} is not a number", "re-export the model") from exc
+        if version_number not in SUPPORTED_SCHEMAS:
+            raise BundleError(
+                f"{name}: bundle schema version {version_number} is unknown to this runtime "
+                f"(supports {sorted(SUPPORTED_SCHEMAS)})",
+                "upgrade Inspector on this machine or re-export the model with this version",
+            )
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = props.get(PREFIX + spec.name)
+            if raw is None:
+                if spec.default is MISSING and spec.default_factory is MISSING:
+                    raise BundleError(f"{name}: metadata field {PREFIX}{spec.name} is missing", "re-export the model")
+                continue
+            values[spec.name] = raw if spec.type == "str" else _parse_json(raw, spec.name, name)
+        values["input_size"] = tuple(values["input_size"])
+        values["threshold"] = float(values["threshold"])
+        return cls(**values)
+
+
+def _parse_json(raw: str, key: str, name: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{name}: metadata field {PREFIX}{key} is not valid JSON", "re-export the model") from exc
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sidecar_path(model_path: Path) -> Path:
+    return model_path.with_name(model_path.name + SIDECAR_SUFFIX)
+
+
+def write_sidecar(model_path: Path) -> str:
+    """Write `<model>.sha256` in sha256sum format; returns the digest."""
+    digest = sha256_bytes(model_path.read_bytes())
+    sidecar_path(model_path).write_text(f"{digest}  {model_path.name}\n")
+    return digest
+
+
+def _expected_digest(model_path: Path) -> str:
+    side = sidecar_path(model_path)
+    if not side.is_file():
+        raise BundleError(
+            f"{model_path}: no checksum sidecar {side.name} beside it",
+            f"copy {side.name} with the model, or write it: sha256sum {model_path.name} > {side.name}",
+        )
+    text = side.read_text().split()
+    if not text or len(text[0]) != 64:
+        raise BundleError(f"{side}: not a SHA-256 checksum file", f"rewrite it: sha256sum {model_path.name} > {side.name}")
+    return text[0].lower()
+
+
+def read_verified(model_path: Path) -> tuple[bytes, str]:
+    """The bundle's bytes and SHA-256, refusing a file whose digest differs from its sidecar."""
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise BundleError(f"{model_path}: model file not found", "check the --model path")
+    data = model_path.read_bytes()
+    digest = sha256_bytes(data)
+    expected = _expected_digest(model_path)
+    if digest != expected:
+        raise BundleError(
+            f"{model_path}: SHA-256 {digest[:16]}… differs from its sidecar ({expected[:16]}…): "
+            "the file was modified or is incomplete",
+            "copy the bundle again from its source, or re-export it",
+        )
+    return data, digest

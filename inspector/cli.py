@@ -1,0 +1,87 @@
+"""`inspector <verb>`: one command line; each verb's module is imported only when it runs.
+
+A verb module exposes `add_arguments(parser)` and `run(args) -> int`. Modules of the
+training side (torch, timm) are named here as strings, so the edge runtime never imports them
+unless that verb is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+
+from inspector import __version__
+from inspector.errors import InspectorError
+
+
+@dataclass(frozen=True)
+class Verb:
+    module: str
+    help: str
+    extra: str = ""  # the pip extra the verb needs beyond the runtime
+
+
+VERBS: dict[str, Verb] = {
+    "demo": Verb("inspector.demo", "run the bundled demo model on a synthetic line and print verdicts"),
+    "batch": Verb("inspector.batch", "inspect a folder or dataset with a model bundle; write results.csv"),
+    "data check": Verb("inspector.data.check", "report counts, sizes, unreadable files and duplicates of a dataset"),
+    "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only)", "train"),
+    "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),
+}
+
+
+def _find_verb(argv: list[str]) -> tuple[str, list[str]] | None:
+    for words in (2, 1):
+        name = " ".join(argv[:words])
+        if name in VERBS:
+            return name, argv[words:]
+    return None
+
+
+def _usage() -> str:
+    lines = [f"inspector {__version__}: edge visual quality inspection", "", "usage: inspector <verb> [options]", ""]
+    lines += [f"  {name:<12} {verb.help}" for name, verb in VERBS.items()]
+    lines += ["", "`inspector <verb> --help` shows a verb's options."]
+    return "\n".join(lines)
+
+
+def _load(name: str, verb: Verb):
+    try:
+        return importlib.import_module(verb.module)
+    except ModuleNotFoundError as exc:
+        if verb.extra and exc.name and not exc.name.startswith(("inspector", "training", "export")):
+            raise InspectorError(
+                f"`inspector {name}` needs the {verb.extra!r} extra ({exc.name} is not installed)",
+                f"pip install 'inspector[{verb.extra}]'",
+            ) from exc
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        print(__version__)
+        return 0
+    found = _find_verb(argv)
+    if found is None:
+        print(f"inspector: unknown verb {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    name, rest = found
+    verb = VERBS[name]
+    try:
+        module = _load(name, verb)
+        parser = argparse.ArgumentParser(prog=f"inspector {name}", description=verb.help)
+        module.add_arguments(parser)
+        args = parser.parse_args(rest)
+        return int(module.run(args) or 0)
+    except InspectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,112 @@
+"""Reading images of any common format and depth into one canonical form: uint8 RGB HxWx3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from inspector.errors import ImageReadError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+MAX_PIXELS = 200_000_000
+"""Pixel cap per image: a larger header is refused before decoding (decompression bombs)."""
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _header_size(data: bytes, name: str) -> tuple[int, int]:
+    """Width and height from the file header, without decoding the pixels."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Image.DecompressionBombError:  # PIL's own cap, stricter than ours: still only a header read
+        raise
+    except Exception as exc:  # PIL raises many types for a bad header
+        raise ImageReadError(
+            f"{name}: not a readable image ({type(exc).__name__}: {exc})",
+            "replace the file with a valid PNG, JPEG, BMP or TIFF, or remove it",
+        ) from exc
+
+
+def to_rgb8(array: np.ndarray) -> np.ndarray:
+    """Convert a decoded OpenCV array (gray/BGR/BGRA, 8/16-bit/float) to uint8 RGB."""
+    if array.dtype == np.uint16:
+        array = (array.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif array.dtype in (np.float32, np.float64):
+        array = np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    if array.shape[2] == 1:
+        return cv2.cvtColor(array[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if array.shape[2] == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+
+
+def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes to uint8 RGB; raises ImageReadError naming `name`."""
+    if not data:
+        raise ImageReadError(f"{name}: empty file (0 bytes)", "re-capture or remove the file")
+    try:
+        width, height = _header_size(data, name)
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{name}: refused, {exc}", "images above the pixel cap are not inspected") from exc
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"{name}: {width}x{height} pixels exceeds the cap of {max_pixels} (possible decompression bomb)",
+            "downscale the image or raise the pixel cap",
+        )
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    array = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if array is None or array.size == 0:
+        raise ImageReadError(f"{name}: the image data is corrupt and cannot be decoded", "replace or remove the file")
+    return to_rgb8(array)
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"{path}: file not found", "check the path") from exc
+    except PermissionError as exc:
+        raise ImageReadError(f"{path}: no permission to read", "grant read access to the file") from exc
+    except IsADirectoryError as exc:
+        raise ImageReadError(f"{path}: is a folder, not an image", "pass image files") from exc
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot be read ({exc.strerror})", "check the disk and the file") from exc
+
+
+def read_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as uint8 RGB HxWx3 (grayscale is replicated, 16-bit scaled by 1/257)."""
+    return decode_image(read_bytes(path), str(path), max_pixels=max_pixels)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """Read a defect mask as a bool HxW array (any non-zero pixel is defect)."""
+    rgb = read_image(path)
+    return rgb.max(axis=2) > 0
+
+
+def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize (stretch) an RGB image to (height, width), area interpolation when shrinking."""
+    height, width = size
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    shrinking = image.shape[0] * image.shape[1] > height * width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    height, width = size
+    resized = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    return resized.astype(bool)

@@ -1,0 +1,1 @@
+"""Training side of Inspector (torch, timm): fits models that `export` turns into bundles."""

@@ -1,0 +1,138 @@
+"""The anomaly model in torch: uint8 image -> locally aware patch features -> distances -> map and score.
+
+The same modules run in training (to score validation and test images) and in export,
+which traces `PatchFeatures` to ONNX and writes the distance head as ONNX MatMuls; the
+torch `AnomalyModel` is the reference the exported bundle must match.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def pick_stages(feature_info: list[dict]) -> list[int]:
+    """Two stages: the last of stride 8 and of stride 16 (patch level); else the two middle ones."""
+    by_stride = {info["reduction"]: index for index, info in enumerate(feature_info)}
+    if 8 in by_stride and 16 in by_stride:
+        return [by_stride[8], by_stride[16]]
+    middle = len(feature_info) // 2
+    return [max(middle - 1, 0), middle]
+
+
+class PatchFeatures(nn.Module):
+    """uint8 NHWC RGB -> [N, C, h, w] patch features at the finer stage's stride.
+
+    Normalisation is inside the module (it travels into the bundle). Features of the two stages
+    are aligned, concatenated and averaged over a 3x3 neighbourhood (local awareness).
+    `channels` optionally keeps a subset of channels (PaDiM's reduction).
+    """
+
+    def __init__(self, backbone: nn.Module, stages: list[int], mean, std, channels: torch.Tensor | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.stages = list(stages)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("channels", channels if channels is not None else torch.zeros(0, dtype=torch.long))
+        self.pool = nn.AvgPool2d(3, stride=1, padding=1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = image.permute(0, 3, 1, 2).float()
+        x = (x - self.mean) / self.std
+        maps = self.backbone.forward_intermediates(x, indices=self.stages, intermediates_only=True)
+        size = maps[0].shape[-2:]
+        maps = [maps[0]] + [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps[1:]]
+        features = self.pool(torch.cat(maps, dim=1))
+        if self.channels.numel():
+            features = features.index_select(1, self.channels)
+        return features
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    radius = int(4.0 * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    return (kernel / kernel.sum()).float()
+
+
+class AnomalyMap(nn.Module):
+    """Patch distances [N, h, w] -> smoothed anomaly map [N, H, W] at input size and image score [N]."""
+
+    def __init__(self, output_size: tuple[int, int], sigma: float):
+        super().__init__()
+        self.output_size = tuple(output_size)
+        self.sigma = float(sigma)
+        self.register_buffer("kernel", gaussian_kernel(sigma))
+
+    def forward(self, distances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.interpolate(distances.unsqueeze(1), size=self.output_size, mode="bilinear", align_corners=False)
+        radius = self.kernel.numel() // 2
+        x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+        x = F.conv2d(x, self.kernel.view(1, 1, -1, 1))
+        x = F.conv2d(x, self.kernel.view(1, 1, 1, -1))
+        anomaly_map = x[:, 0]
+        return anomaly_map.amax(dim=(1, 2)), anomaly_map
+
+
+class PatchCoreHead(nn.Module):
+    """Nearest-neighbour distance of each patch to a memory bank: ||q||^2 - 2 q.b + ||b||^2, chunked."""
+
+    def __init__(self, bank: torch.Tensor, chunk: int = 2048):
+        super().__init__()
+        self.register_buffer("bank", bank.float().contiguous())
+        self.chunk = chunk
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = features.shape
+        q = features.permute(0, 2, 3, 1).reshape(n, h * w, c)
+        q2 = (q * q).sum(-1, keepdim=True)
+        best = None
+        for start in range(0, self.bank.shape[0], self.chunk):
+            b = self.bank[start : start + self.chunk]
+            d2 = q2 - 2.0 * (q @ b.T) + (b * b).sum(-1)[None, None, :]
+            m = d2.amin(-1)
+            best = m if best is None else torch.minimum(best, m)
+        return best.clamp_min(0).sqrt().view(n, h, w)
+
+
+class PadimHead(nn.Module):
+    """Mahalanobis distance of each patch to the Gaussian of its position, as batched MatMul."""
+
+    def __init__(self, mean: torch.Tensor, inv_cov: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.float().contiguous())  # [P, C]
+        self.register_buffer("inv_cov", inv_cov.float().contiguous())  # [P, C, C]
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = features.shape
+        diff = features.permute(0, 2, 3, 1).reshape(n, h * w, c) - self.mean  # [N, P, C]
+        diff_t = diff.transpose(0, 1)  # [P, N, C]
+        d2 = ((diff_t @ self.inv_cov) * diff_t).sum(-1)  # [P, N]
+        return d2.T.clamp_min(0).sqrt().view(n, h, w)
+
+
+class AnomalyModel(nn.Module):
+    """The whole reference model: uint8 NHWC -> (score [N], anomaly_map [N, H, W])."""
+
+    def __init__(self, features: PatchFeatures, head: nn.Module, post: AnomalyMap):
+        super().__init__()
+        self.features = features
+        self.head = head
+        self.post = post
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.post(self.head(self.features(image)))
+
+
+def default_sigma(image_size: int) -> float:
+    """Smoothing of the anomaly map: 4 px at 256 px input, scaled with the input size."""
+    return max(1.0, 4.0 * image_size / 256.0)
+
+
+def padim_channels(num_channels: int, positions: int, budget_bytes: int = 24_000_000) -> int:
+    """How many channels PaDiM keeps so its inverse covariances fit the size budget."""
+    return max(8, min(num_channels, int(math.sqrt(budget_bytes / 4 / positions))))

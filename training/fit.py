@@ -1,0 +1,80 @@
+"""Fitting the anomaly heads on features of good images: PaDiM Gaussians and a PatchCore coreset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+
+@torch.inference_mode()
+def extract_features(module: torch.nn.Module, images: Sequence[np.ndarray], batch_size: int = 16,
+                     desc: str = "features", progress: bool = True) -> torch.Tensor:
+    """Run `module` over uint8 HxWx3 images (already at model size) in batches -> [N, C, h, w]."""
+    chunks = []
+    bar = tqdm(total=len(images), desc=desc, unit="img", disable=not progress, leave=False)
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.stack(images[start : start + batch_size]))
+        chunks.append(module(batch))
+        bar.update(len(batch))
+    bar.close()
+    return torch.cat(chunks)
+
+
+def fit_padim(features: torch.Tensor, regularisation: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean [P, C] and regularised inverse covariance [P, C, C] of the patch features at each position."""
+    n, c, h, w = features.shape
+    x = features.permute(2, 3, 0, 1).reshape(h * w, n, c).double()  # [P, N, C]
+    mean = x.mean(1)
+    centred = x - mean[:, None, :]
+    cov = centred.transpose(1, 2) @ centred / max(n - 1, 1)
+    cov += regularisation * torch.eye(c, dtype=cov.dtype)
+    inv_cov = torch.linalg.inv(cov)
+    inv_cov = 0.5 * (inv_cov + inv_cov.transpose(1, 2))
+    return mean.float(), inv_cov.float()
+
+
+@torch.inference_mode()
+def greedy_coreset(points: torch.Tensor, size: int, *, projection_dim: int = 128, seed: int = 0,
+                   progress: bool = True) -> torch.Tensor:
+    """Indices of a k-center greedy coreset (PatchCore), selected in a random projection."""
+    m, c = points.shape
+    if size >= m:
+        return torch.arange(m)
+    generator = torch.Generator().manual_seed(seed)
+    if c > projection_dim:
+        projection = torch.randn(c, projection_dim, generator=generator) / projection_dim**0.5
+        reduced = points @ projection
+    else:
+        reduced = points
+    reduced = reduced.contiguous()
+    norms = (reduced * reduced).sum(1)
+    start = int(torch.randint(m, (1,), generator=generator))
+    selected = torch.empty(size, dtype=torch.long)
+    selected[0] = start
+    min_d2 = norms - 2 * reduced @ reduced[start] + norms[start]
+    for i in tqdm(range(1, size), desc="coreset", unit="pt", disable=not progress, leave=False, miniters=256):
+        index = int(torch.argmax(min_d2))
+        selected[i] = index
+        d2 = norms - 2 * reduced @ reduced[index] + norms[index]
+        torch.minimum(min_d2, d2, out=min_d2)
+    return selected
+
+
+def patch_matrix(features: torch.Tensor) -> torch.Tensor:
+    """[N, C, h, w] -> [N*h*w, C]."""
+    n, c, h, w = features.shape
+    return features.permute(0, 2, 3, 1).reshape(-1, c)
+
+
+def fit_patchcore(features: torch.Tensor, *, bank_size: int, max_candidates: int = 200_000, seed: int = 0,
+                  progress: bool = True) -> torch.Tensor:
+    """Memory bank [M, C] by greedy coreset over (a seeded subsample of) all training patches."""
+    patches = patch_matrix(features)
+    if patches.shape[0] > max_candidates:
+        generator = torch.Generator().manual_seed(seed)
+        patches = patches[torch.randperm(patches.shape[0], generator=generator)[:max_candidates]]
+    index = greedy_coreset(patches, bank_size, seed=seed, progress=progress)
+    return patches[index].contiguous()
