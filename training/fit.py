@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from training.anomaly_model import to_blocks
+
 
 @torch.inference_mode()
 def extract_features(module: torch.nn.Module, images: Sequence[np.ndarray], batch_size: int = 16,
@@ -23,13 +25,13 @@ def extract_features(module: torch.nn.Module, images: Sequence[np.ndarray], batc
     return torch.cat(chunks)
 
 
-def fit_padim(features: torch.Tensor, regularisation: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean [P, C] and regularised inverse covariance [P, C, C] of the patch features at each position."""
+def fit_padim(features: torch.Tensor, block: int, regularisation: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position mean [P, C] and regularised inverse covariance [B, C, C] per block of positions."""
     n, c, h, w = features.shape
-    x = features.permute(2, 3, 0, 1).reshape(h * w, n, c).double()  # [P, N, C]
-    mean = x.mean(1)
-    centred = x - mean[:, None, :]
-    cov = centred.transpose(1, 2) @ centred / max(n - 1, 1)
+    x = features.permute(0, 2, 3, 1).reshape(n, h * w, c).double()
+    mean = x.mean(0)
+    grouped = to_blocks(x - mean, h, w, block)  # [B, N*b*b, C]
+    cov = grouped.transpose(1, 2) @ grouped / max(grouped.shape[1] - 1, 1)
     cov += regularisation * torch.eye(c, dtype=cov.dtype)
     inv_cov = torch.linalg.inv(cov)
     inv_cov = 0.5 * (inv_cov + inv_cov.transpose(1, 2))
@@ -37,7 +39,7 @@ def fit_padim(features: torch.Tensor, regularisation: float = 0.01) -> tuple[tor
 
 
 @torch.inference_mode()
-def greedy_coreset(points: torch.Tensor, size: int, *, projection_dim: int = 128, seed: int = 0,
+def greedy_coreset(points: torch.Tensor, size: int, *, projection_dim: int = 64, seed: int = 0,
                    progress: bool = True) -> torch.Tensor:
     """Indices of a k-center greedy coreset (PatchCore), selected in a random projection."""
     m, c = points.shape
@@ -69,7 +71,7 @@ def patch_matrix(features: torch.Tensor) -> torch.Tensor:
     return features.permute(0, 2, 3, 1).reshape(-1, c)
 
 
-def fit_patchcore(features: torch.Tensor, *, bank_size: int, max_candidates: int = 200_000, seed: int = 0,
+def fit_patchcore(features: torch.Tensor, *, bank_size: int, max_candidates: int = 64_000, seed: int = 0,
                   progress: bool = True) -> torch.Tensor:
     """Memory bank [M, C] by greedy coreset over (a seeded subsample of) all training patches."""
     patches = patch_matrix(features)

@@ -1,0 +1,53 @@
+"""Writing a training run as one ONNX bundle: trace features, append the head, stamp metadata, self-check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from export.onnx_head import append_anomaly_head
+from inspector import __version__
+from inspector.bundle import BundleMetadata
+
+OPSET = 18
+
+
+def trace_features(features: torch.nn.Module, size: tuple[int, int]) -> onnx.ModelProto:
+    """The feature module (normalisation inside) as ONNX: uint8 'image' [N, H, W, 3] -> 'features'."""
+    dummy = torch.zeros((2, size[0], size[1], 3), dtype=torch.uint8)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(features.eval(), (dummy,), buffer, input_names=["image"], output_names=["features"],
+                          dynamic_axes={"image": {0: "N"}, "features": {0: "N"}}, opset_version=OPSET, dynamo=False)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def metadata_for(summary: dict) -> BundleMetadata:
+    return BundleMetadata(
+        task=summary["task"], class_names=list(summary["class_names"]), input_size=tuple(summary["image_size"]),
+        threshold=float(summary["threshold"]), threshold_method=summary["thresholds"], backbone=summary["backbone"],
+        method=summary["method"], data_fingerprint=summary["data_fingerprint"], metrics=summary["metrics"],
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), package_version=__version__,
+    )
+
+
+def build_bundle(summary: dict, model: torch.nn.Module) -> onnx.ModelProto:
+    """The complete bundle as an in-memory ONNX model (checked with the full checker)."""
+    graph = trace_features(model.features, tuple(summary["image_size"]))
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items() if k.startswith(("head.", "post."))}
+    graph = append_anomaly_head(graph, "features", state, summary)
+    graph.graph.name = f"inspector-{summary['task']}-{summary['method']}"
+    graph.producer_name = "inspector"
+    graph.producer_version = __version__
+    del graph.metadata_props[:]
+    for key, value in metadata_for(summary).to_props().items():
+        graph.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.checker.check_model(graph, full_check=True)
+    return graph

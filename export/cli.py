@@ -1,0 +1,64 @@
+"""`inspector export RUN --out model.onnx`: one self-checked ONNX file plus its SHA-256 sidecar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="the run folder written by `inspector train`")
+    parser.add_argument("--out", type=Path, required=True, help="bundle file to write (.onnx)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset for the parity check (default: the one the run was trained on)")
+
+
+def _parity_images(summary: dict, data: Path | None) -> list:
+    from inspector.data.dataset import load_dataset
+    from inspector.errors import InspectorError
+    from training.images import load_samples
+
+    root = Path(data or summary["data"])
+    if not root.exists():
+        raise InspectorError(f"the parity check needs the run's test images, but {root} is not there",
+                             "pass --data DIR with the dataset the run was trained on")
+    dataset = load_dataset(root, seed=summary["seed"])
+    samples = dataset.select(split="test") or dataset.select(split="val")
+    images, _ = load_samples(samples, tuple(summary["image_size"]))
+    return images
+
+
+def export_run(run: Path, out: Path, data: Path | None = None) -> str:
+    """Build, check, write and verify the bundle; returns the parity description."""
+    import onnx
+
+    from export.bundle_writer import build_bundle
+    from export.parity import check_parity
+    from inspector.bundle import write_sidecar
+    from inspector.errors import InspectorError
+    from inspector.model import load_bundle
+    from training.run import load_run
+
+    summary, model = load_run(run)
+    bundle = build_bundle(summary, model)
+    data_bytes = bundle.SerializeToString()
+    report = check_parity(model, data_bytes, _parity_images(summary, data), summary["threshold"])
+    if not report.ok:
+        raise InspectorError(f"export failed its parity check: {report.describe()}", "report this run; nothing was written")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    onnx.save_model(bundle, str(tmp), save_as_external_data=False)
+    os.replace(tmp, out)
+    write_sidecar(out)
+    load_bundle(out)  # the runtime accepts what we wrote
+    return report.describe()
+
+
+def run(args: argparse.Namespace) -> int:
+    description = export_run(args.run, args.out, args.data)
+    size = args.out.stat().st_size / 1e6
+    print(description)
+    print(f"wrote {args.out} ({size:.1f} MB) and {args.out.name}.sha256")
+    return 0

@@ -1,0 +1,73 @@
+"""The run's readable report: report.md with ROC, PR and score-histogram plots as PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from inspector.metrics import pr_curve, roc_curve  # noqa: E402
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+
+
+def _plots(out: Path, scores: np.ndarray, labels: list[str], threshold: float) -> list[str]:
+    is_defect = np.array([label != "good" for label in labels])
+    written = []
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.hist(scores[~is_defect], bins=40, alpha=0.6, label="good", color="tab:green")
+    ax.hist(scores[is_defect], bins=40, alpha=0.6, label="defect", color="tab:red")
+    ax.axvline(threshold, color="k", linestyle="--", label="threshold")
+    ax.set_xlabel("anomaly score")
+    ax.set_ylabel("images")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "score_histogram.png", dpi=100)
+    plt.close(fig)
+    written.append("score_histogram.png")
+    if is_defect.any() and (~is_defect).any():
+        fpr, tpr, _ = roc_curve(is_defect, scores)
+        precision, recall, _ = pr_curve(is_defect, scores)
+        for name, x, y, xl, yl in (("roc.png", fpr, tpr, "false-positive rate", "true-positive rate"),
+                                   ("pr.png", recall, precision, "recall", "precision")):
+            fig, ax = plt.subplots(figsize=(4, 4))
+            ax.plot(x, y)
+            ax.set_xlabel(xl)
+            ax.set_ylabel(yl)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            fig.tight_layout()
+            fig.savefig(out / name, dpi=100)
+            plt.close(fig)
+            written.append(name)
+    return written
+
+
+def write_report(out: Path, summary: dict, scores: np.ndarray, labels: list[str], paths: list[str]) -> None:
+    m = summary["metrics"]
+    lines = [f"# Training report: {summary['task']} ({summary['method']})", "",
+             f"- backbone: {summary['backbone']} at {summary['image_size'][0]} px, stages {summary['stages']}",
+             f"- method selection: {summary['method_selection']['rule']} {summary['method_selection']['val_auroc']}",
+             f"- fit seconds (features + fit): {summary['fit_seconds']}",
+             f"- data: {summary['data']} ({summary['data_layout']}), fingerprint {summary['data_fingerprint'][:16]}…",
+             f"- counts: {summary['counts']}", "", "## Thresholds", ""]
+    for name, info in summary["thresholds"].items():
+        lines.append(f"- {name}: {info['method']} threshold {info['threshold']:.4f}; test detection rate "
+                     f"{_fmt(info.get('test_detection_rate'))}, test false-reject rate {_fmt(info.get('test_false_reject_rate'))}")
+    if m:
+        lines += ["", "## Test split at the deployed threshold", "", "| metric | value |", "|---|---|"]
+        for key in ("image_auroc", "average_precision", "f1", "precision", "detection_rate", "false_reject_rate",
+                    "pixel_auroc", "aupro"):
+            lines.append(f"| {key} | {_fmt(m.get(key))} |")
+        lines += ["", "| defect type | images | detected | rate |", "|---|---|---|---|"]
+        for label, row in m.get("detection_rate_by_type", {}).items():
+            lines.append(f"| {label} | {row['count']} | {row['detected']} | {_fmt(row['rate'])} |")
+        plots = _plots(out, scores, labels, summary["threshold"])
+        lines += [""] + [f"![{name}]({name})" for name in plots]
+    (out / "report.md").write_text("\n".join(lines) + "\n")

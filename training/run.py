@@ -1,0 +1,56 @@
+"""A training run folder: run.json (what was fitted and how it scored) + model.safetensors (tensors only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from safetensors.torch import load_file, save_file
+
+from inspector.errors import InspectorError
+from training.anomaly_model import AnomalyMap, AnomalyModel, PadimHead, PatchCoreHead, PatchFeatures
+
+RUN_FILE = "run.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def save_run(out: Path, summary: dict, features: PatchFeatures, head: torch.nn.Module, post: AnomalyMap,
+             test_scores: np.ndarray, test_labels: list[str], test_paths: list[str]) -> None:
+    """Write run.json, model.safetensors, metrics.json and the readable report with plots."""
+    from training.report import write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = AnomalyModel(features, head, post)
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(out / WEIGHTS_FILE))
+    (out / RUN_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    (out / "metrics.json").write_text(json.dumps(summary["metrics"], indent=2, sort_keys=True))
+    write_report(out, summary, test_scores, test_labels, test_paths)
+
+
+def load_run(run_dir: Path) -> tuple[dict, AnomalyModel]:
+    """The run's summary and its torch reference model, rebuilt without any pretrained-weight lookup."""
+    run_dir = Path(run_dir)
+    run_file = run_dir / RUN_FILE
+    if not run_file.is_file():
+        raise InspectorError(f"{run_dir} is not a training run (no {RUN_FILE})", "pass the --out folder of `inspector train`")
+    summary = json.loads(run_file.read_text())
+    state = load_file(str(run_dir / WEIGHTS_FILE))
+    backbone = timm.create_model(summary["backbone"], pretrained=False)
+    backbone.prune_intermediate_layers(indices=summary["stages"], prune_head=True)
+    channels = None if summary.get("channels") is None else torch.tensor(summary["channels"], dtype=torch.long)
+    features = PatchFeatures(backbone, summary["stages"], summary["mean"], summary["std"])
+    if summary["method"] == "padim":
+        head = PadimHead(state["head.mean"], state["head.inv_cov"], tuple(summary["grid"]), summary["block"])
+    else:
+        head = PatchCoreHead(state["head.bank"])
+    post = AnomalyMap(tuple(summary["image_size"]), summary["sigma"])
+    model = AnomalyModel(features, head, post)
+    if channels is not None:
+        model.features.channels = channels
+    model.load_state_dict(state)
+    return summary, model.eval()
