@@ -1,0 +1,60 @@
+"""`inspector demo`: the bundled demo model inspecting a synthetic production line, no config or data needed."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+
+from inspector.engine import Engine
+from inspector.errors import InspectorError
+from inspector.model import load_bundle
+from inspector.synthetic import SyntheticLine
+
+
+def demo_bundle_path() -> Path:
+    path = Path(str(resources.files("inspector.assets") / "demo.onnx"))
+    if not path.is_file():
+        raise InspectorError(f"the demo bundle {path} is missing", "rebuild it: python -m training.make_demo")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--headless", action="store_true", help="print verdicts in the terminal (the default until the GUI)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to run")
+    parser.add_argument("--parts", type=int, default=None, help="stop after this many parts")
+    parser.add_argument("--fps", type=float, default=10.0, help="parts per second on the synthetic line")
+    parser.add_argument("--model", type=Path, default=None, help="another bundle instead of the demo one")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="print only the final counts")
+
+
+def run(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.model or demo_bundle_path())
+    engine = Engine(bundle)
+    size = bundle.input_size
+    line = SyntheticLine(seed=args.seed, size=size, ng_rate=0.2)
+    print(f"demo: {bundle.path.name} ({bundle.metadata.method}, threshold {engine.threshold:.3f}) on a synthetic line")
+    counts: Counter[str] = Counter()
+    agree = 0
+    start = time.monotonic()
+    period = 1.0 / args.fps if args.fps > 0 else 0.0
+    n = 0
+    while time.monotonic() - start < args.seconds and (args.parts is None or n < args.parts):
+        part = next(line)
+        result = engine.inspect([part.image])[0]
+        n += 1
+        counts[result.verdict.value] += 1
+        truth = "OK" if part.label == "good" else "NG"
+        agree += truth == result.verdict.value
+        if not args.quiet:
+            print(f"part {n:5d}  {result.verdict.value}  score {result.score:8.3f}  truth {truth} ({part.label})"
+                  f"  {result.timings_ms['inference']:.1f} ms")
+        time.sleep(max(0.0, start + n * period - time.monotonic()))
+    elapsed = time.monotonic() - start
+    yield_pct = 100.0 * counts["OK"] / n if n else 0.0
+    print(f"inspected {n} parts in {elapsed:.1f} s: {counts['OK']} OK, {counts['NG']} NG, yield {yield_pct:.1f}%, "
+          f"verdict agrees with truth on {agree}/{n}")
+    return 0
