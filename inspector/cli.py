@@ -25,10 +25,13 @@ class Verb:
 
 VERBS: dict[str, Verb] = {
     "demo": Verb("inspector.demo", "run the bundled demo model on a synthetic line and print verdicts"),
-    "batch": Verb("inspector.batch", "inspect a folder or dataset with a model bundle; write results.csv"),
+    "batch": Verb("inspector.batch", "re-inspect files, folders, globs or manifests; results, heatmaps, report"),
+    "compare": Verb("inspector.compare", "list the parts whose verdict differs between two batch runs"),
+    "benchmark": Verb("inspector.benchmark", "latency and throughput of a bundle per batch size and provider"),
     "data check": Verb("inspector.data.check", "report counts, sizes, unreadable files and duplicates of a dataset"),
     "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only)", "train"),
     "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),
+    "daemon": Verb("inspector.live.daemon", "run the headless inspection daemon from a station config"),
 }
 
 
@@ -47,16 +50,12 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def _load(name: str, verb: Verb):
-    try:
-        return importlib.import_module(verb.module)
-    except ModuleNotFoundError as exc:
-        if verb.extra and exc.name and not exc.name.startswith(("inspector", "training", "export")):
-            raise InspectorError(
-                f"`inspector {name}` needs the {verb.extra!r} extra ({exc.name} is not installed)",
-                f"pip install 'inspector[{verb.extra}]'",
-            ) from exc
-        raise
+def _missing_extra(name: str, verb: Verb, exc: ModuleNotFoundError) -> InspectorError | None:
+    """A clear message when a verb's optional dependency is not installed (None for our own bugs)."""
+    if verb.extra and exc.name and not exc.name.startswith(("inspector", "training", "export")):
+        return InspectorError(f"`inspector {name}` needs the {verb.extra!r} extra ({exc.name} is not installed)",
+                              f"pip install 'inspector[{verb.extra}]'")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,11 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = found
     verb = VERBS[name]
     try:
-        module = _load(name, verb)
-        parser = argparse.ArgumentParser(prog=f"inspector {name}", description=verb.help)
-        module.add_arguments(parser)
-        args = parser.parse_args(rest)
-        return int(module.run(args) or 0)
+        try:
+            module = importlib.import_module(verb.module)
+            parser = argparse.ArgumentParser(prog=f"inspector {name}", description=verb.help)
+            module.add_arguments(parser)
+            args = parser.parse_args(rest)
+            return int(module.run(args) or 0)
+        except ModuleNotFoundError as exc:
+            raise _missing_extra(name, verb, exc) or exc
     except InspectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

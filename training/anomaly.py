@@ -100,7 +100,7 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
     started = time.perf_counter()
     train_img, _ = load_samples(train_s, size)
     train_f = extract_features(features, train_img, cfg.batch_size, "train features", cfg.progress)
-    val_img, _ = load_samples(val_s, size)
+    val_img, _ = load_samples(val_s, size, with_masks=True)  # checks the masks too
     val_f = extract_features(features, val_img, cfg.batch_size, "val features", cfg.progress)
     extract_s = time.perf_counter() - started
 
