@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import torch
 
+from export.graph_passes import fold_pads_into_convs
 from export.onnx_head import append_anomaly_head
 from inspector import __version__
 from inspector.bundle import BundleMetadata
@@ -26,7 +27,9 @@ def trace_features(features: torch.nn.Module, size: tuple[int, int]) -> onnx.Mod
         warnings.simplefilter("ignore")
         torch.onnx.export(features.eval(), (dummy,), buffer, input_names=["image"], output_names=["features"],
                           dynamic_axes={"image": {0: "N"}, "features": {0: "N"}}, opset_version=OPSET, dynamo=False)
-    return onnx.load_from_string(buffer.getvalue())
+    model = onnx.load_from_string(buffer.getvalue())
+    fold_pads_into_convs(model, [1, size[0], size[1], 3])
+    return model
 
 
 def metadata_for(summary: dict) -> BundleMetadata:

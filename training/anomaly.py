@@ -14,8 +14,8 @@ from inspector.errors import DatasetError, InspectorError
 from inspector.metrics import anomaly_metrics, roc_auc
 from inspector.threshold import conformal_threshold, f1_best_threshold
 from training.anomaly_model import (AnomalyMap, PadimHead, PatchCoreHead, PatchFeatures, default_sigma,
-                                    padim_layout, pick_stages)
-from training.backbone import create_backbone, normalisation
+                                    forward_stages, padim_layout, pick_stages)
+from training.backbone import create_backbone, make_padding_static, normalisation
 from training.fit import extract_features, fit_padim, fit_patchcore
 from training.images import load_samples
 from training.run import save_run
@@ -44,6 +44,7 @@ def _features_module(cfg: AnomalyConfig) -> tuple[PatchFeatures, dict]:
     mean, std = normalisation(backbone)
     stages = pick_stages(backbone.feature_info)
     backbone.prune_intermediate_layers(indices=stages, prune_head=True)
+    make_padding_static(backbone, (cfg.image_size, cfg.image_size), forward_stages(stages))
     module = PatchFeatures(backbone, stages, mean, std).eval()
     return module, {"backbone": cfg.backbone, "stages": stages, "mean": list(mean), "std": list(std)}
 

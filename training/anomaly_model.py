@@ -23,6 +23,11 @@ def pick_stages(feature_info: list[dict]) -> list[int]:
     return [max(middle - 1, 0), middle]
 
 
+def forward_stages(stages: list[int]):
+    """A forward over the chosen stages only (for tracing layer sizes)."""
+    return lambda backbone, x: backbone.forward_intermediates(x, indices=stages, intermediates_only=True)
+
+
 class PatchFeatures(nn.Module):
     """uint8 NHWC RGB -> [N, C, h, w] patch features at the finer stage's stride.
 

@@ -91,3 +91,44 @@ def normalisation(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...
     """The mean/std the backbone's weights were trained with (timm's pretrained config)."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
     return tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+
+
+class StaticPadConv2d(nn.Conv2d):
+    """A TF-"same" convolution whose padding was fixed for one input size: exports as a constant Pad."""
+
+    def __init__(self, conv: nn.Conv2d, pads: tuple[int, int, int, int]) -> None:
+        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, conv.dilation,
+                         conv.groups, conv.bias is not None)
+        self.pads = pads  # left, right, top, bottom
+        self.load_state_dict(conv.state_dict())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(torch.nn.functional.pad(x, self.pads))
+
+
+def make_padding_static(model: nn.Module, image_size: tuple[int, int], run) -> nn.Module:
+    """Replace dynamic TF-"same" padding (timm's Conv2dSame) by padding fixed for `image_size`.
+
+    The exported graph then has constant pads instead of shape arithmetic, which onnxruntime
+    fuses into the convolutions. `run(model, x)` is the forward to trace the layer input sizes.
+    """
+    from timm.layers.conv2d_same import Conv2dSame
+
+    sizes: dict[str, tuple[int, int]] = {}
+    hooks = [module.register_forward_pre_hook(lambda mod, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
+             for name, module in model.named_modules() if isinstance(module, Conv2dSame)]
+    with torch.inference_mode():
+        run(model, torch.zeros(1, 3, *image_size))
+    for hook in hooks:
+        hook.remove()
+    for name, (h, w) in sizes.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        conv = getattr(parent, child)
+        pad = []
+        for size, k, s, d in zip((h, w), conv.kernel_size, conv.stride, conv.dilation):
+            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pad.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pad
+        setattr(parent, child, StaticPadConv2d(conv, (left, right, top, bottom)))
+    return model

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from inspector.errors import InspectorError
-from training.anomaly_model import AnomalyMap, AnomalyModel, PadimHead, PatchCoreHead, PatchFeatures
+from training.anomaly_model import AnomalyMap, AnomalyModel, PadimHead, PatchCoreHead, PatchFeatures, forward_stages
+from training.backbone import make_padding_static
 
 RUN_FILE = "run.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -42,6 +43,7 @@ def load_run(run_dir: Path) -> tuple[dict, AnomalyModel]:
     state = load_file(str(run_dir / WEIGHTS_FILE))
     backbone = timm.create_model(summary["backbone"], pretrained=False)
     backbone.prune_intermediate_layers(indices=summary["stages"], prune_head=True)
+    make_padding_static(backbone, tuple(summary["image_size"]), forward_stages(summary["stages"]))
     channels = None if summary.get("channels") is None else torch.tensor(summary["channels"], dtype=torch.long)
     features = PatchFeatures(backbone, summary["stages"], summary["mean"], summary["std"])
     if summary["method"] == "padim":

@@ -1,0 +1,167 @@
+"""`inspector daemon --config station.toml`: the headless inspection service for an industrial PC.
+
+systemd Type=notify: READY=1 once the model is loaded and every camera is up; WATCHDOG=1 at half
+of WatchdogSec, and only while verdicts really flow; STOPPING=1 on SIGTERM/SIGINT, after which the
+cameras are released, the batch in flight is finished and the sinks flushed within 5 s.
+SIGHUP reloads the model from the config's path (a refused bundle leaves the running one going).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from inspector.engine import Engine
+from inspector.errors import BundleError, InspectorError
+from inspector.live.config import StationConfig, load_config
+from inspector.live.logs import setup_logging
+from inspector.live.notify import Notifier
+from inspector.live.pipeline import Pipeline
+from inspector.live.sinks.base import SINKS, Sink, SinkContext
+from inspector.model import load_bundle
+
+log = logging.getLogger("inspector.daemon")
+STOP_BUDGET_S = 4.5  # of the 5 s a SIGTERM allows
+
+_SINK_EXTRAS = {"mqtt": "paho-mqtt", "opcua": "asyncua"}
+_SINK_MODULES = {"http": "inspector.live.http"}  # the others live in inspector.live.sinks.<kind>
+
+
+def build_sinks(config: StationConfig, context: SinkContext) -> list[Sink]:
+    """One sink per configured `[sinks.<kind>]`, each module imported only when configured."""
+    sinks = []
+    for kind, settings in config.sinks.items():
+        try:
+            importlib.import_module(_SINK_MODULES.get(kind, f"inspector.live.sinks.{kind}"))
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("inspector"):
+                raise InspectorError(f"{config.path}: sinks.{kind}: this Inspector has no {kind} sink",
+                                     f"remove [sinks.{kind}] or update Inspector") from exc
+            raise InspectorError(f"{config.path}: sinks.{kind} needs the {exc.name} package",
+                                 f"pip install {_SINK_EXTRAS.get(kind, exc.name)}") from exc
+        sinks.append(SINKS[kind].from_config(dict(settings), context))
+    return sinks
+
+
+class Daemon:
+    """Owns the pipeline, signals, sd_notify and model reloads."""
+
+    def __init__(self, config: StationConfig, *, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.notifier = notifier or Notifier.from_env()
+        self.stop_event = threading.Event()
+        self.reload_event = threading.Event()
+        engine = self._load_engine(config.model_path)
+        context = SinkContext(station=config.station)
+        self.sinks = build_sinks(config, context)
+        self.pipeline = Pipeline(engine, config.cameras, self.sinks, station=config.station,
+                                 queue_size=config.queue_size, max_batch=config.max_batch)
+        context.snapshot, context.ready, context.trigger = (self.pipeline.snapshot, self.pipeline.ready,
+                                                            self.pipeline.trigger)
+        self.ready_sent = False
+
+    def _load_engine(self, path: Path) -> Engine:
+        bundle = load_bundle(path, provider=self.config.provider or None, threads=self.config.threads or None)
+        return Engine(bundle, threshold=self.config.threshold, max_batch=self.config.max_batch)
+
+    def reload_model(self, path: str | Path | None = None) -> bool:
+        """Verify a new bundle and swap it in; on any failure keep the running model and log why."""
+        path = Path(path) if path else self.config.model_path
+        try:
+            engine = self._load_engine(path)
+        except BundleError as exc:
+            log.error("model reload refused; the running model keeps going",
+                      extra={"fields": {"path": str(path), "error": exc.message, "fix": exc.fix,
+                                        "running": self.pipeline.engine.fingerprint[:16]}})
+            return False
+        self.pipeline.swap_engine(engine)
+        log.info("model reloaded", extra={"fields": {"path": str(path), "model": engine.fingerprint[:16]}})
+        return True
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: self.reload_event.set())
+
+    def flowing(self) -> bool:
+        """Verdicts arrived within the last watchdog period (triggered-only stations: cameras up)."""
+        if all(cam.external for cam in self.pipeline.cameras.values()):
+            return self.pipeline.cameras_up()
+        age = self.pipeline.last_result_age()
+        window = max(self.notifier.watchdog_interval or 0.0, 1.0)
+        return age is not None and age <= window
+
+    def tick(self) -> None:
+        """One round of the main loop: READY once, WATCHDOG while frames flow, reloads."""
+        if not self.ready_sent and self.pipeline.ready():
+            self.ready_sent = True
+            self.notifier.send("READY=1", f"STATUS=inspecting {len(self.pipeline.cameras)} camera(s)")
+            log.info("ready", extra={"fields": {"station": self.config.station,
+                                                "model": self.pipeline.engine.fingerprint[:16],
+                                                "cameras": ",".join(self.pipeline.cameras)}})
+        if self.ready_sent and self.notifier.watchdog_interval and self.flowing():
+            self.notifier.send("WATCHDOG=1")
+        if self.reload_event.is_set():
+            self.reload_event.clear()
+            self.reload_model()
+
+    def run(self) -> int:
+        log.info("starting", extra={"fields": {"station": self.config.station, "config": str(self.config.path),
+                                               "model": self.pipeline.engine.fingerprint[:16],
+                                               "sinks": ",".join(s.kind for s in self.sinks) or "none"}})
+        self.pipeline.start()
+        interval = min(self.notifier.watchdog_interval or 1.0, 1.0)
+        last_status = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                self.tick()
+                if time.monotonic() - last_status >= 60:
+                    last_status = time.monotonic()
+                    self._log_status()
+                self.stop_event.wait(min(interval, 0.2) if not self.ready_sent else interval)
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        self.notifier.send("STOPPING=1")
+        start = time.monotonic()
+        clean = self.pipeline.stop(STOP_BUDGET_S)
+        record = self.pipeline.last_record
+        log.info("stopped", extra={"fields": {"clean": clean, "seconds": round(time.monotonic() - start, 3),
+                                              "frames": self.pipeline.snapshot()["frames"],
+                                              "last_camera": record.camera if record else "",
+                                              "last_frame_id": record.frame_id if record else 0}})
+        self.notifier.close()
+
+    def _log_status(self) -> None:
+        snap = self.pipeline.snapshot()
+        log.info("status", extra={"fields": {"frames": snap["frames"], "ok": snap["verdicts"]["OK"],
+                                             "ng": snap["verdicts"]["NG"], "dropped": snap["dropped"],
+                                             "errors": snap["errors"],
+                                             "down": ",".join(c for c, s in snap["cameras"].items() if not s["up"])}})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="station TOML (docs/station-config.md)")
+    parser.add_argument("--check", action="store_true", help="validate the config and the model, then exit")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="override log.level")
+    parser.add_argument("--log-format", choices=("kv", "json"), help="override log.format")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    setup_logging(args.log_level or config.log_level, args.log_format or config.log_format)
+    if args.check:
+        load_bundle(config.model_path)
+        print(f"{config.path}: OK ({len(config.cameras)} camera(s), sinks: {', '.join(config.sinks) or 'none'})")
+        return 0
+    daemon = Daemon(config)
+    daemon.install_signals()
+    return daemon.run()

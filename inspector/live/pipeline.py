@@ -1,0 +1,245 @@
+"""Cameras -> bounded drop-oldest queues -> micro-batched inference -> sinks, with a stats snapshot.
+
+Each camera has a queue of `queue_size` frames (default 1); a new frame pushes out the oldest, so
+when inference is slower than the cameras the age of an inspected frame stays below about one
+frame interval plus one batch, and the drops are counted per camera. One inference thread takes
+the oldest frame of each waiting camera (round robin) into a batch of up to `max_batch`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import numpy as np
+
+from inspector.engine import Engine
+from inspector.live.camera import Camera, CameraState, Frame
+from inspector.live.config import CameraConfig
+from inspector.live.record import FrameRecord
+from inspector.live.sinks.base import Sink
+from inspector.live.sources import Source
+
+log = logging.getLogger(__name__)
+SAMPLES = 2048
+
+
+def crop(image: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The ROI [x, y, w, h] of a frame (clipped to it); ValueError when it lies outside the frame."""
+    if roi is None:
+        return image
+    x, y, w, h = roi
+    height, width = image.shape[:2]
+    x1, y1 = min(x + w, width), min(y + h, height)
+    if x >= width or y >= height or x1 - x < 16 or y1 - y < 16:
+        raise ValueError(f"roi {list(roi)} lies outside the {width}x{height} frame")
+    return image[y:y1, x:x1]
+
+
+class Pipeline:
+    """The live inspection loop shared by the daemon and the GUI; `snapshot()` feeds /metrics."""
+
+    def __init__(self, engine: Engine, cameras: Iterable[CameraConfig], sinks: Iterable[Sink] = (), *,
+                 station: str = "station", queue_size: int = 1, max_batch: int = 4,
+                 clock: Callable[[], float] = time.monotonic,
+                 source_factories: dict[str, Callable[[], Source]] | None = None,
+                 camera_sleep: Callable[[float], None] | None = None) -> None:
+        self.engine = engine
+        self.station = station
+        self.sinks = list(sinks)
+        self.max_batch = max(1, max_batch)
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        factories = source_factories or {}
+        self.cameras: dict[str, Camera] = {}
+        self._queues: dict[str, deque[Frame]] = {}
+        self._roi: dict[str, tuple[int, int, int, int] | None] = {}
+        for cfg in cameras:
+            self.cameras[cfg.id] = Camera(cfg, self._enqueue, source_factory=factories.get(cfg.id),
+                                          clock=clock, sleep=camera_sleep)
+            self._queues[cfg.id] = deque(maxlen=max(1, queue_size))
+            self._roi[cfg.id] = cfg.roi
+        self._order = list(self.cameras)
+        self._rr = 0
+        self._frames = dict.fromkeys(self.cameras, 0)
+        self._drops = dict.fromkeys(self.cameras, 0)
+        self._verdicts = {cam: {"OK": 0, "NG": 0} for cam in self.cameras}
+        self._errors = 0
+        self._last_error = ""
+        self._latency_ms: deque[float] = deque(maxlen=SAMPLES)
+        self._age_s: deque[float] = deque(maxlen=SAMPLES)
+        self._inference_ms: deque[float] = deque(maxlen=SAMPLES)
+        self._last_result_mono: float | None = None
+        self.last_record: FrameRecord | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        for sink in self.sinks:
+            sink.start()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._thread.start()
+        for camera in self.cameras.values():
+            camera.start()
+        self._started = True
+
+    def stop(self, timeout: float = 4.0) -> bool:
+        """Stop cameras (released), finish the batch in flight, flush the sinks; True if all in time."""
+        deadline = time.monotonic() + timeout
+        for camera in self.cameras.values():
+            camera.request_stop()  # signal all at once; each stop() below then only joins
+        released = all([camera.stop(max(0.1, (deadline - time.monotonic()) / 2)) for camera in self.cameras.values()])
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(max(0.1, deadline - time.monotonic()))
+        finished = self._thread is None or not self._thread.is_alive()
+        for sink in self.sinks:
+            sink.stop(max(0.1, deadline - time.monotonic()))
+        self._started = False
+        return released and finished
+
+    def trigger(self, camera: str | None = None) -> list[str]:
+        """External trigger for one camera id, or every externally triggered camera; returns those triggered."""
+        chosen = [c for c in self.cameras.values() if (c.id == camera if camera else c.external)]
+        for cam in chosen:
+            cam.trigger()
+        return [c.id for c in chosen]
+
+    def swap_engine(self, engine: Engine) -> None:
+        """Use a new (already verified) engine from the next batch on."""
+        with self._cond:
+            self.engine = engine
+
+    # ------------------------------------------------------------------ state
+    def cameras_up(self) -> bool:
+        return bool(self.cameras) and all(c.state is CameraState.UP for c in self.cameras.values())
+
+    def ready(self) -> bool:
+        """The model is loaded and every camera is up (what /readyz and READY=1 mean)."""
+        return self._started and self.engine is not None and self.cameras_up()
+
+    def last_result_age(self) -> float | None:
+        """Seconds since the last verdict (None before the first): WATCHDOG=1 only while this is small."""
+        last = self._last_result_mono
+        return None if last is None else self._clock() - last
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy of every counter (read by the HTTP /metrics sink and the GUI)."""
+        with self._cond:
+            latency, ages, infer = list(self._latency_ms), list(self._age_s), list(self._inference_ms)
+            cameras = {}
+            for cam_id, camera in self.cameras.items():
+                snap = camera.snapshot()
+                cameras[cam_id] = {**snap, "up": camera.state is CameraState.UP, "inspected": self._frames[cam_id],
+                                   "dropped": self._drops[cam_id], "verdicts": dict(self._verdicts[cam_id]),
+                                   "queued": len(self._queues[cam_id])}
+            totals = {"OK": sum(v["OK"] for v in self._verdicts.values()),
+                      "NG": sum(v["NG"] for v in self._verdicts.values())}
+            return {
+                "station": self.station,
+                "ready": self.ready(),
+                "model_fingerprint": self.engine.fingerprint if self.engine is not None else "",
+                "frames": sum(self._frames.values()),
+                "verdicts": totals,
+                "dropped": sum(self._drops.values()),
+                "errors": self._errors,
+                "last_error": self._last_error,
+                "last_frame_age_s": self.last_result_age(),
+                "latency_ms": latency,
+                "frame_age_s": ages,
+                "inference_ms": infer,
+                "cameras": cameras,
+                "sinks": {sink.kind: _sink_stats(sink) for sink in self.sinks},
+            }
+
+    # ------------------------------------------------------------------ the inference thread
+    def _enqueue(self, frame: Frame) -> None:
+        with self._cond:
+            q = self._queues[frame.camera]
+            if len(q) == q.maxlen:
+                self._drops[frame.camera] += 1
+            q.append(frame)
+            self._cond.notify()
+
+    def _take(self) -> list[Frame]:
+        batch: list[Frame] = []
+        while len(batch) < self.max_batch:
+            took = False
+            for _ in range(len(self._order)):
+                cam = self._order[self._rr % len(self._order)]
+                self._rr += 1
+                if self._queues[cam] and len(batch) < self.max_batch:
+                    batch.append(self._queues[cam].popleft())
+                    took = True
+            if not took:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and not any(self._queues.values()):
+                    self._cond.wait(0.5)
+                if self._stopping:
+                    return
+                batch, engine = self._take(), self.engine
+            self._inspect(engine, batch)
+
+    def _inspect(self, engine: Engine, batch: list[Frame]) -> None:
+        taken = self._clock()
+        images, kept = [], []
+        for frame in batch:
+            try:
+                images.append(crop(frame.image, self._roi[frame.camera]))
+                kept.append(frame)
+            except ValueError as exc:
+                self._fail(f"camera {frame.camera}: {exc}")
+        try:
+            results = engine.inspect(images)
+        except Exception as exc:  # a bad frame or a runtime error must not stop the line; counted and logged
+            self._fail(f"inference failed: {exc}")
+            return
+        done = self._clock()
+        batch_ms = (done - taken) * 1000
+        records = []
+        with self._cond:
+            for frame, result in zip(kept, results):
+                timings = {"capture": frame.capture_ms, "queue": (taken - frame.captured_mono) * 1000,
+                           **result.timings_ms, "total": (done - frame.captured_mono) * 1000 + frame.capture_ms}
+                record = FrameRecord(station=self.station, camera=frame.camera, frame_id=frame.frame_id,
+                                     captured_at=frame.captured_at, result=result, image=frame.image,
+                                     timings_ms=timings)
+                self._frames[frame.camera] += 1
+                self._verdicts[frame.camera][result.verdict.value] += 1
+                self._latency_ms.append(timings["total"])
+                self._age_s.append(done - frame.captured_mono)
+                records.append(record)
+            self._inference_ms.append(batch_ms)
+            self._last_result_mono = done
+            if records:
+                self.last_record = records[-1]
+        for record in records:
+            for sink in self.sinks:
+                sink.submit(record)
+
+    def _fail(self, message: str) -> None:
+        self._errors += 1
+        self._last_error = message
+        log.error("inspection error", extra={"fields": {"error": message}})
+
+
+def _sink_stats(sink: Sink) -> dict[str, Any]:
+    stats = getattr(sink, "stats", None)
+    if stats is None:
+        return {}
+    return asdict(stats) if is_dataclass(stats) else dict(vars(stats))

@@ -1,0 +1,37 @@
+"""What flows from the pipeline to every sink: one inspected frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inspector.result import InspectionResult
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One frame from one camera, inspected. `image` is the full RGB frame (sinks may save it)."""
+
+    station: str
+    camera: str
+    frame_id: int
+    captured_at: float  # wall-clock seconds (time.time()) when the frame was grabbed
+    result: InspectionResult
+    image: np.ndarray | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)  # capture, preprocess, inference, total
+
+    def summary(self) -> dict:
+        """JSON-ready fields (no arrays): what MQTT, logs and the database carry."""
+        return {
+            "station": self.station,
+            "camera": self.camera,
+            "frame_id": self.frame_id,
+            "time": self.captured_at,
+            "score": round(self.result.score, 6),
+            "threshold": self.result.threshold,
+            "verdict": self.result.verdict.value,
+            "class": self.result.predicted_class,
+            "model": self.result.model_fingerprint,
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+        }

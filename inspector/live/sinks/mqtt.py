@@ -1,0 +1,220 @@
+"""MQTT sink (paho-mqtt): one JSON result per part, retained station status with a last will, PLC triggers.
+
+Topics (prefix defaults to ``inspector``):
+
+- ``<prefix>/<station>/<camera>/result``   one JSON object per inspected part (FrameRecord.summary()), QoS 1
+- ``<prefix>/<station>/status``            retained ``{"status": "online"|"offline", ...}``; the broker publishes
+                                            "offline" itself (last will) when the station dies without saying goodbye
+- ``<prefix>/<station>/<camera>/trigger``  subscribed: any message asks that camera for its next frame
+
+Delivery is at-least-once (QoS 1): a result whose acknowledgement times out is retried, so a consumer may see
+the same ``(station, camera, frame_id)`` twice and should de-duplicate on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+
+from inspector.live.record import FrameRecord
+from inspector.live.sinks.base import Sink, SinkContext, register_sink
+from inspector.live.sources.base import redact_url
+
+log = logging.getLogger(__name__)
+
+TriggerCallback = Callable[[str], None]
+
+
+def _topic_part(name: str) -> str:
+    """A station/camera id usable as one topic level (no wildcards or separators)."""
+    cleaned = "".join("_" if ch in "/+#\0" else ch for ch in str(name)).strip()
+    if not cleaned:
+        raise ValueError(f"{name!r} cannot be used as an MQTT topic level")
+    return cleaned
+
+
+@register_sink("mqtt")
+class MqttSink(Sink):
+    """Publishes results to an MQTT broker; reconnects by itself; never logs credentials.
+
+    `url` (``mqtt://[user:password@]host[:port]``, ``mqtts://`` for TLS) is an alternative to host/port/
+    username/password; explicit arguments win over what the URL carries. `password_file` (read at open,
+    e.g. a systemd credential) keeps the password out of the config. `cameras` (ids, or a callable giving
+    them at open) limits which trigger topics are honoured; empty: any camera.
+    """
+
+    def __init__(self, *, station: str, host: str = "127.0.0.1", port: int | None = None,
+                 url: str | None = None, username: str | None = None, password: str | None = None,
+                 password_file: str | None = None, prefix: str = "inspector",
+                 cameras: Iterable[str] | Callable[[], Iterable[str]] = (), tls: bool = False,
+                 ca_file: str | None = None, client_id: str | None = None, keepalive: int = 30, qos: int = 1,
+                 publish_timeout: float = 5.0, reconnect_min_s: int = 1, reconnect_max_s: int = 30,
+                 on_trigger: TriggerCallback | None = None, queue_size: int = 256, retries: int = 3,
+                 retry_delay: float = 0.5) -> None:
+        super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+                raise ValueError(f"MQTT url must start with mqtt:// or mqtts://, got {redact_url(url)}")
+            host = parts.hostname or host
+            port = port if port is not None else parts.port
+            tls = tls or parts.scheme in ("mqtts", "ssl")
+            if username is None and parts.username:
+                username = unquote(parts.username)
+            if password is None and parts.password:
+                password = unquote(parts.password)
+        self.station = _topic_part(station)
+        self.prefix = prefix.strip("/")
+        self.host = host
+        self.port = int(port if port is not None else (8883 if tls else 1883))
+        self.tls = tls
+        self.ca_file = ca_file
+        self.qos = int(qos)
+        self.keepalive = int(keepalive)
+        self.publish_timeout = float(publish_timeout)
+        self._camera_ids = cameras
+        self.cameras: set[str] = set() if callable(cameras) else {_topic_part(c) for c in cameras}
+        self.on_trigger = on_trigger
+        self._username = username
+        self._password = password
+        self._password_file = password_file
+        self._client_id = client_id or f"inspector-{self.station}"
+        self._reconnect = (int(reconnect_min_s), int(reconnect_max_s))
+        self._connected = threading.Event()
+        self._client: mqtt.Client | None = None
+        self.triggers_received = 0
+
+    @classmethod
+    def from_config(cls, settings: dict, context: SinkContext) -> MqttSink:
+        """From `[sinks.mqtt]` (host, port, topic_prefix, qos, client_id, ...) and the daemon's context."""
+        options: dict[str, Any] = dict(settings)
+        options["prefix"] = options.pop("topic_prefix", "inspector")
+        options["client_id"] = options.get("client_id") or None
+        # context.snapshot/trigger are filled in once the pipeline exists: look them up when called
+        return cls(station=context.station, on_trigger=lambda camera: context.trigger(camera),
+                   cameras=lambda: list(context.snapshot().get("cameras", {})), **options)
+
+    # topics -------------------------------------------------------------------------------------------
+    @property
+    def status_topic(self) -> str:
+        return f"{self.prefix}/{self.station}/status"
+
+    def result_topic(self, camera: str) -> str:
+        return f"{self.prefix}/{self.station}/{_topic_part(camera)}/result"
+
+    @property
+    def trigger_filter(self) -> str:
+        return f"{self.prefix}/{self.station}/+/trigger"
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def describe(self) -> str:
+        """Where this sink publishes, safe to log (no credentials)."""
+        auth = " (authenticated)" if self._username else ""
+        return f"mqtt{'s' if self.tls else ''}://{self.host}:{self.port}/{self.prefix}/{self.station}{auth}"
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def _status(self, state: str) -> bytes:
+        return json.dumps({"status": state, "station": self.station, "time": time.time()}).encode()
+
+    # lifecycle ----------------------------------------------------------------------------------------
+    def open(self) -> None:
+        if callable(self._camera_ids):
+            self.cameras = {_topic_part(c) for c in self._camera_ids()}
+        if self._password_file and self._password is None:
+            self._password = Path(self._password_file).read_text(encoding="utf-8").strip()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id,
+                             protocol=mqtt.MQTTv311, clean_session=True)
+        client.enable_logger(logging.getLogger("inspector.live.sinks.mqtt.paho"))
+        if self._username:
+            client.username_pw_set(self._username, self._password)
+        if self.tls:
+            client.tls_set(ca_certs=self.ca_file)
+        client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=self._reconnect[0], max_delay=self._reconnect[1])
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        log.info("mqtt sink connecting to %s", self.describe())
+        client.connect_async(self.host, self.port, keepalive=self.keepalive)
+        client.loop_start()  # paho's network thread: keeps the session alive and reconnects with backoff
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                    properties: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error("mqtt broker %s refused the connection: %s", self.describe(), reason)
+            return
+        client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
+        client.subscribe(self.trigger_filter, qos=1)
+        self._connected.set()
+        log.info("mqtt sink connected to %s", self.describe())
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                       properties: object) -> None:
+        self._connected.clear()
+        if getattr(reason, "is_failure", True):
+            log.warning("mqtt sink lost %s: %s (reconnecting)", self.describe(), reason)
+        else:
+            log.info("mqtt sink disconnected from %s", self.describe())
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        levels = message.topic.split("/")
+        if len(levels) < 2 or levels[-1] != "trigger":
+            return
+        camera = levels[-2]
+        if self.cameras and camera not in self.cameras:
+            log.warning("mqtt trigger for unknown camera %r ignored", camera)
+            return
+        self.triggers_received += 1
+        if self.on_trigger is None:
+            log.warning("mqtt trigger for %r ignored: no trigger handler", camera)
+            return
+        try:
+            self.on_trigger(camera)
+        except Exception as exc:  # a failing trigger handler must not kill paho's network thread
+            log.error("trigger handler for camera %r failed: %s", camera, redact_url(str(exc)))
+
+    def write(self, record: FrameRecord) -> None:
+        client = self._client
+        if client is None:
+            raise ConnectionError("mqtt sink is not open")
+        if not self._connected.wait(self.publish_timeout):
+            raise ConnectionError(f"not connected to {self.describe()}")
+        info = client.publish(self.result_topic(record.camera), json.dumps(record.summary()), qos=self.qos)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"publish failed: {mqtt.error_string(info.rc)}")
+        if self.qos > 0:
+            info.wait_for_publish(self.publish_timeout)
+            if not info.is_published():
+                raise TimeoutError(f"broker did not acknowledge within {self.publish_timeout:g} s")
+
+    def close(self) -> None:
+        """Say "offline" (retained) ourselves, then disconnect cleanly (so the will is not needed)."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            if self._connected.is_set():
+                info = client.publish(self.status_topic, self._status("offline"), qos=1, retain=True)
+                info.wait_for_publish(min(self.publish_timeout, 2.0))
+        except (RuntimeError, ValueError, OSError) as exc:
+            log.warning("mqtt sink could not publish offline status: %s", exc)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            self._connected.clear()
+            self._client = None
+            log.info("mqtt sink closed (%s)", self.describe())

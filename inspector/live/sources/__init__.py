@@ -1,0 +1,9 @@
+"""Camera sources: a registry of kinds (base.py), one small module per kind.
+
+Importing this package registers every built-in kind; GenICam imports `harvesters` only when opened.
+"""
+
+from inspector.live.sources import device, folder, genicam, synthetic, url, video  # noqa: F401  (register kinds)
+from inspector.live.sources.base import SOURCES, Field, Source, SourceError, create_source, redact_url, register_source
+
+__all__ = ["SOURCES", "Field", "Source", "SourceError", "create_source", "redact_url", "register_source"]
