@@ -78,22 +78,15 @@ def _padim(g: GraphBuilder, patches: str, mean: np.ndarray, inv_cov: np.ndarray,
     return g.op("Sqrt", [g.op("Max", [d2, g.const(np.array(0.0, np.float32))])])
 
 
-def _post(g: GraphBuilder, distances: str, grid: tuple[int, int], size: tuple[int, int], kernel: np.ndarray) -> tuple[str, str]:
-    """[N, P] -> bilinear upsample to [N, 1, H, W], reflect-pad, separable Gaussian -> map and max score."""
+def _post(g: GraphBuilder, distances: str, grid: tuple[int, int], rows: np.ndarray, cols_t: np.ndarray) -> None:
+    """[N, P] -> anomaly_map [N, H, W] = rows @ D @ cols_t (upsampling and Gaussian in one), score = its max."""
     h, w = grid
-    x = g.op("Reshape", [distances, g.const(np.array([-1, 1, h, w], np.int64))])
-    batch = g.op("Slice", [g.op("Shape", [x]), g.const(np.array([0], np.int64)), g.const(np.array([2], np.int64))])
-    sizes = g.op("Concat", [batch, g.const(np.array(size, np.int64))], axis=0)
-    x = g.op("Resize", [x, "", "", sizes], mode="linear", coordinate_transformation_mode="half_pixel")
-    r = kernel.size // 2
-    x = g.op("Pad", [x, g.const(np.array([0, 0, r, r, 0, 0, r, r], np.int64))], mode="reflect")
-    k = kernel.astype(np.float32)
-    x = g.op("Conv", [x, g.const(k.reshape(1, 1, -1, 1), "gauss_v")])
-    x = g.op("Conv", [x, g.const(k.reshape(1, 1, 1, -1), "gauss_h")])
-    g.graph.node.append(helper.make_node("Squeeze", [x, g.const(np.array([1], np.int64))], ["anomaly_map"], name="map"))
+    x = g.op("Reshape", [distances, g.const(np.array([-1, h, w], np.int64))])
+    x = g.op("MatMul", [g.const(rows.astype(np.float32), "upsample_rows"), x])
+    g.graph.node.append(helper.make_node("MatMul", [x, g.const(cols_t.astype(np.float32), "upsample_cols")],
+                                         ["anomaly_map"], name="map"))
     g.graph.node.append(helper.make_node("ReduceMax", ["anomaly_map", g.const(np.array([1, 2], np.int64))], ["score"],
                                          name="score", keepdims=0))
-    return "score", "anomaly_map"
 
 
 def append_anomaly_head(model: onnx.ModelProto, features: str, state: dict[str, np.ndarray], summary: dict,
@@ -108,7 +101,7 @@ def append_anomaly_head(model: onnx.ModelProto, features: str, state: dict[str, 
         distances = _padim(g, patches, state["head.mean"], state["head.inv_cov"], (h, w), summary["block"])
     else:
         distances = _patchcore(g, patches, state["head.bank"], chunk)
-    _post(g, distances, (h, w), size, state["post.kernel"])
+    _post(g, distances, (h, w), state["post.rows"], state["post.cols_t"])
     del model.graph.output[:]
     model.graph.output.extend([
         helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]),

@@ -108,7 +108,7 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
     val_defect = np.array([not s.is_good for s in val_s])
     candidates = list(METHODS) if cfg.method == "auto" and val_defect.any() else (
         [DEFAULT_METHOD] if cfg.method == "auto" else [cfg.method])
-    post = AnomalyMap(size, default_sigma(cfg.image_size))
+    post = AnomalyMap(size, default_sigma(cfg.image_size), tuple(train_f.shape[2:]))
     fitted, fit_seconds, selection = {}, {}, {}
     for method in candidates:
         t0 = time.perf_counter()

@@ -64,22 +64,32 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
     return (kernel / kernel.sum()).float()
 
 
+def upsample_blur_matrix(grid: int, size: int, kernel: torch.Tensor) -> torch.Tensor:
+    """[size, grid]: bilinear upsampling (half-pixel, as F.interpolate) then reflect-padded Gaussian, as one matrix.
+
+    Both steps are linear and separable, so the map at input resolution is M_v @ D @ M_h^T for patch
+    distances D: two small MatMuls instead of a resize and two convolutions over the full image.
+    """
+    basis = torch.eye(grid, dtype=torch.float64).unsqueeze(1)  # grid signals of length grid
+    up = F.interpolate(basis, size=size, mode="linear", align_corners=False)
+    radius = kernel.numel() // 2
+    blurred = F.conv1d(F.pad(up, (radius, radius), mode="reflect"), kernel.double().view(1, 1, -1))
+    return blurred[:, 0, :].T.float().contiguous()
+
+
 class AnomalyMap(nn.Module):
     """Patch distances [N, h, w] -> smoothed anomaly map [N, H, W] at input size and image score [N]."""
 
-    def __init__(self, output_size: tuple[int, int], sigma: float):
+    def __init__(self, output_size: tuple[int, int], sigma: float, grid: tuple[int, int]):
         super().__init__()
         self.output_size = tuple(output_size)
         self.sigma = float(sigma)
-        self.register_buffer("kernel", gaussian_kernel(sigma))
+        kernel = gaussian_kernel(sigma)
+        self.register_buffer("rows", upsample_blur_matrix(grid[0], output_size[0], kernel))  # [H, h]
+        self.register_buffer("cols_t", upsample_blur_matrix(grid[1], output_size[1], kernel).T.contiguous())  # [w, W]
 
     def forward(self, distances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.interpolate(distances.unsqueeze(1), size=self.output_size, mode="bilinear", align_corners=False)
-        radius = self.kernel.numel() // 2
-        x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-        x = F.conv2d(x, self.kernel.view(1, 1, -1, 1))
-        x = F.conv2d(x, self.kernel.view(1, 1, 1, -1))
-        anomaly_map = x[:, 0]
+        anomaly_map = (self.rows @ distances) @ self.cols_t
         return anomaly_map.amax(dim=(1, 2)), anomaly_map
 
 

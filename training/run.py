@@ -50,7 +50,7 @@ def load_run(run_dir: Path) -> tuple[dict, AnomalyModel]:
         head = PadimHead(state["head.mean"], state["head.inv_cov"], tuple(summary["grid"]), summary["block"])
     else:
         head = PatchCoreHead(state["head.bank"])
-    post = AnomalyMap(tuple(summary["image_size"]), summary["sigma"])
+    post = AnomalyMap(tuple(summary["image_size"]), summary["sigma"], tuple(summary["grid"]))
     model = AnomalyModel(features, head, post)
     if channels is not None:
         model.features.channels = channels
