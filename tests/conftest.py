@@ -24,9 +24,6 @@ def _torch_available() -> bool:
     return True
 
 
-requires_training = pytest.mark.skipif(not _torch_available(), reason="needs the 'train' extra (torch, timm)")
-
-
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> Path:
     from inspector.synthetic import write_dataset

@@ -8,14 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from inspector.cli import main
 from inspector.synthetic import write_dataset
 
-from conftest import requires_training
-
-pytestmark = requires_training
+torch = pytest.importorskip("torch", reason="needs the 'train' extra (torch, timm)")
 
 
 @pytest.fixture
