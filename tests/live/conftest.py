@@ -81,12 +81,3 @@ def python() -> str:
     return sys.executable
 
 
-def colour_frames(n: int, size: tuple[int, int] = (96, 128), seed: int = 0) -> list[np.ndarray]:
-    """RGB frames that are red-dominant with noise (so none is blank or a repeat)."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(n):
-        img = rng.integers(0, 40, (*size, 3), dtype=np.uint8)
-        img[..., 0] = rng.integers(180, 255, size, dtype=np.uint8)
-        frames.append(img)
-    return frames

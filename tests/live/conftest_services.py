@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 MQTT_USER = "station-user"
@@ -131,3 +132,14 @@ def mosquitto_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brok
         yield broker
     finally:
         process.stop()
+
+
+def colour_frames(n: int, size: tuple[int, int] = (96, 128), seed: int = 0) -> list[np.ndarray]:
+    """RGB frames that are red-dominant with noise (so none is blank or a repeat)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        img = rng.integers(0, 40, (*size, 3), dtype=np.uint8)
+        img[..., 0] = rng.integers(180, 255, size, dtype=np.uint8)
+        frames.append(img)
+    return frames

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import colour_frames
+from conftest_services import colour_frames
 from test_sources import FakeClock, write_video
 
 from inspector.live.camera import Camera, CameraState, Frame, is_blank

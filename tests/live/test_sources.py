@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import colour_frames
+from conftest_services import colour_frames
 
 from inspector.live.sources import SOURCES, Field, Source, SourceError, create_source, redact_url, register_source
 from inspector.live.sources.base import Pacer
