@@ -120,8 +120,6 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
             selection[method] = roc_auc(val_defect, val_scores)
     method = max(selection, key=selection.get) if len(candidates) > 1 else candidates[0]
     head, extra, val_scores = fitted[method]
-    if extra["channels"] is not None:
-        features.channels = extra["channels"]  # the channel reduction travels inside the feature module
 
     val_good = val_scores[~val_defect]
     threshold = conformal_threshold(val_good, cfg.target_frr)
@@ -131,8 +129,20 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
 
     test_img, test_masks = load_samples(test_s, size, with_masks=True)
     test_f = extract_features(features, test_img, cfg.batch_size, "test features", cfg.progress)
-    test_scores, test_maps = _score(head, post, test_f, None)
     labels = [s.label for s in test_s]
+    comparison = {}
+    for name, (other_head, other_extra, other_val) in fitted.items():
+        scores, maps = _score(other_head, post, test_f, other_extra["channels"])
+        if name == method:
+            test_scores, test_maps = scores, maps
+        if test_s and len(fitted) > 1:
+            other = anomaly_metrics(labels, scores, conformal_threshold(other_val[~val_defect], cfg.target_frr)["threshold"],
+                                    test_masks, list(maps))
+            comparison[name] = {k: other.get(k) for k in ("image_auroc", "average_precision", "pixel_auroc", "aupro",
+                                                          "detection_rate", "false_reject_rate", "detection_rate_by_type")}
+            comparison[name]["val_auroc"] = selection.get(name)
+    if extra["channels"] is not None:
+        features.channels = extra["channels"]  # the channel reduction travels inside the feature module
     metrics = {}
     if test_s:
         metrics = anomaly_metrics(labels, test_scores, threshold["threshold"], test_masks, list(test_maps))
@@ -155,7 +165,7 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
         "channels": None if extra["channels"] is None else extra["channels"].tolist(),
         "class_names": ["good"] + dataset.defect_types,
         "threshold": threshold["threshold"], "thresholds": thresholds, "target_frr": cfg.target_frr,
-        "metrics": metrics, "fit_seconds": fit_seconds, "seed": cfg.seed,
+        "metrics": metrics, "method_comparison": comparison, "fit_seconds": fit_seconds, "seed": cfg.seed,
         "data": str(Path(cfg.data).resolve()), "data_layout": dataset.layout,
         "data_fingerprint": dataset.fingerprint(),
         "counts": {"train_good": len(train_s), "val": len(val_s), "test": len(test_s)},

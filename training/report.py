@@ -68,6 +68,15 @@ def write_report(out: Path, summary: dict, scores: np.ndarray, labels: list[str]
         lines += ["", "| defect type | images | detected | rate |", "|---|---|---|---|"]
         for label, row in m.get("detection_rate_by_type", {}).items():
             lines.append(f"| {label} | {row['count']} | {row['detected']} | {_fmt(row['rate'])} |")
+        comparison = summary.get("method_comparison") or {}
+        if comparison:
+            lines += ["", "## Methods compared on the test split (each at its own conformal threshold)", "",
+                      "| method | val AUROC | test image AUROC | AP | pixel AUROC | AUPRO | detection rate | false-reject rate |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for name, row in comparison.items():
+                lines.append(f"| {name} | {_fmt(row.get('val_auroc'))} | {_fmt(row.get('image_auroc'))} | "
+                             f"{_fmt(row.get('average_precision'))} | {_fmt(row.get('pixel_auroc'))} | {_fmt(row.get('aupro'))} | "
+                             f"{_fmt(row.get('detection_rate'))} | {_fmt(row.get('false_reject_rate'))} |")
         plots = _plots(out, scores, labels, summary["threshold"])
         lines += [""] + [f"![{name}]({name})" for name in plots]
     (out / "report.md").write_text("\n".join(lines) + "\n")
