@@ -79,29 +79,20 @@ class Sink:
     def submit(self, record: FrameRecord) -> None:
         """Queue a record without blocking; when full, the oldest queued record is dropped and counted."""
         self.stats.submitted += 1
-        while True:
-            try:
-                self._queue.put_nowait(record)
-                return
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                    self.stats.dropped += 1
-                except queue.Empty:
-                    pass
+        self._put_dropping_oldest(record)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Write what is queued (within `timeout`), then close."""
         if self._thread is None:
             return
-        self.submit_sentinel()
+        self._put_dropping_oldest(None)  # the sentinel: the worker closes after it
         self._thread.join(timeout)
         self._thread = None
 
-    def submit_sentinel(self) -> None:
+    def _put_dropping_oldest(self, item: FrameRecord | None) -> None:
         while True:
             try:
-                self._queue.put(None, timeout=0.1)
+                self._queue.put_nowait(item)
                 return
             except queue.Full:
                 try:
