@@ -181,13 +181,21 @@ def _trapezoid_to(x: np.ndarray, y: np.ndarray, x_max: float) -> float:
     return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2.0))
 
 
+def aupro_thresholds(good_scores: np.ndarray, fpr_limit: float, steps: int) -> np.ndarray:
+    """Ascending thresholds: quantiles of the good pixels from FPR just past ``fpr_limit`` down to 0,
+    plus one just above the highest good score (the FPR = 0 point)."""
+    levels = np.linspace(1.0 - min(1.0, fpr_limit * 1.05), 1.0, steps)
+    top = np.nextafter(good_scores.max(), np.inf)
+    return np.unique(np.concatenate((np.quantile(good_scores, levels), [top])))
+
+
 def aupro(
     masks: Sequence[np.ndarray], maps: Sequence[np.ndarray], fpr_limit: float = 0.3, steps: int = 200
 ) -> float:
     """Normalised area under the per-region-overlap curve up to ``fpr_limit`` (MVTec AD).
 
-    ``steps`` thresholds span [min, max] of all map values; a pixel is positive when its score
-    is >= the threshold. Regions are 8-connected components of the masks; PRO is the mean over
+    ``steps`` thresholds are quantiles of the good pixels' scores spanning FPR 0 to ``fpr_limit``
+    (so outliers in the maps do not coarsen the curve); a pixel is positive when its score is >= the threshold. Regions are 8-connected components of the masks; PRO is the mean over
     all regions of the covered fraction; FPR is over all pixels outside the masks. nan if there
     are no regions or no good pixels.
     """
@@ -196,23 +204,31 @@ def aupro(
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
     pairs = _check_pairs(masks, maps)
-    lo = min(float(a.min()) for _, a in pairs)
-    hi = max(float(a.max()) for _, a in pairs)
-    thresholds = np.linspace(lo, hi, steps)
+    good = np.concatenate([a[~m].ravel() for m, a in pairs]).astype(np.float64)
+    if good.size == 0:
+        return float("nan")
+    if good.size > MAX_PIXELS:
+        good = good[:: good.size // MAX_PIXELS + 1]
+    # thresholds spaced in FPR (quantiles of the good pixels) so the curve is fine where it is integrated,
+    # whatever the outliers in the maps
+    thresholds = aupro_thresholds(good, fpr_limit, steps)
+    steps = thresholds.size
     good_hist = np.zeros(steps)
     pro_hist = np.zeros(steps)
     n_regions = 0
     for m, a in pairs:
         b = np.searchsorted(thresholds, a.ravel(), side="right") - 1  # a >= thresholds[j] for j <= b
         mf = m.ravel()
-        good_hist += np.bincount(b[~mf], minlength=steps)
+        counted = b >= 0  # below the lowest threshold: never positive within the integrated range
+        good_hist += np.bincount(b[~mf & counted], minlength=steps)
         if mf.any():
             n, lab = cv2.connectedComponents(m.astype(np.uint8), connectivity=8)
             lab = lab.ravel()[mf]
             area = np.bincount(lab, minlength=n).astype(np.float64)
-            pro_hist += np.bincount(b[mf], weights=1.0 / area[lab], minlength=steps)
+            inside = counted[mf]
+            pro_hist += np.bincount(b[mf][inside], weights=1.0 / area[lab][inside], minlength=steps)
             n_regions += n - 1
-    n_good = good_hist.sum()
+    n_good = float(sum((~m).sum() for m, _ in pairs))
     if n_regions == 0 or n_good == 0:
         return float("nan")
     # counts at or above each threshold, highest threshold first

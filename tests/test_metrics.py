@@ -12,6 +12,7 @@ from inspector import metrics
 from inspector.metrics import (
     anomaly_metrics,
     aupro,
+    aupro_thresholds,
     average_precision,
     confusion_at,
     detection_rate_by_type,
@@ -202,7 +203,7 @@ def _brute_aupro(masks, maps, fpr_limit=0.3, steps=200) -> float:
         regions += [(i, lab == r) for r in range(1, n)]
     good = np.concatenate([(~m).ravel() for m in masks])
     fprs, pros = [0.0], [0.0]
-    for t in np.linspace(allv.min(), allv.max(), steps)[::-1]:
+    for t in aupro_thresholds(allv[good].astype(np.float64), fpr_limit, steps)[::-1]:
         fprs.append(float((allv[good] >= t).mean()))
         pros.append(float(np.mean([(maps[i][r] >= t).mean() for i, r in regions])))
     x, y = np.array(fprs), np.array(pros)
@@ -298,3 +299,12 @@ def test_anomaly_metrics_length_mismatch() -> None:
         anomaly_metrics(labels, scores[:-1], 0.5)
     with pytest.raises(ValueError):
         anomaly_metrics(labels, scores, 0.5, masks=[None], maps=[None])
+
+
+def test_aupro_is_not_coarsened_by_an_outlier() -> None:
+    rng = np.random.default_rng(0)
+    masks = [_square_mask(64, 64, (10, 20, 10, 20)) for _ in range(4)]
+    maps = [m * 5.0 + rng.random((64, 64)) for m in masks]
+    reference = aupro(masks, maps)
+    maps[0][0, 0] = 1e5  # one hot pixel on a good area, far above everything else
+    assert reference > 0.95 and aupro(masks, maps) == pytest.approx(reference, abs=0.01)
