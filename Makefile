@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine (Python 3.10+ with venv, Debian/Ubuntu for services):
-#   make demo   installs the runtime and runs the demo model on a synthetic line
+#   make demo   installs the runtime and GUI and runs the demo model on a synthetic line
 #   make test   installs everything (training, GUI, dev tools, Mosquitto) and runs the test suite
 VENV ?= .venv
 PYTHON ?= python3
@@ -19,7 +19,7 @@ install-all: $(VENV)/bin/python
 	$(PIP) install -q -e '.[train,gui,dev]'
 
 demo: install-runtime
-	$(VENV)/bin/inspector demo --headless --seconds 20
+	$(VENV)/bin/inspector demo   # the GUI; without a display it runs headless for 10 s
 
 demo-headless: install-runtime
 	$(VENV)/bin/inspector demo --headless --seconds 20

@@ -32,6 +32,7 @@ VERBS: dict[str, Verb] = {
     "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only)", "train"),
     "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),
     "daemon": Verb("inspector.live.daemon", "run the headless inspection daemon from a station config"),
+    "gui": Verb("inspector.gui.app", "the operator GUI: live views, counters, rejects, engineer mode", "gui"),
 }
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import sys
 import time
 from collections import Counter
 from importlib import resources
@@ -22,8 +25,8 @@ def demo_bundle_path() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--headless", action="store_true", help="print verdicts in the terminal (the default until the GUI)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long to run")
+    parser.add_argument("--headless", action="store_true", help="print verdicts in the terminal instead of the GUI")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to run (headless)")
     parser.add_argument("--parts", type=int, default=None, help="stop after this many parts")
     parser.add_argument("--fps", type=float, default=10.0, help="parts per second on the synthetic line")
     parser.add_argument("--model", type=Path, default=None, help="another bundle instead of the demo one")
@@ -31,7 +34,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only the final counts")
 
 
+def _gui(args: argparse.Namespace) -> int | None:
+    """Open the GUI (imported lazily: PySide6 is the `gui` extra); None when it cannot be shown here."""
+    if sys.platform.startswith("linux") and not any(os.environ.get(v) for v in
+                                                    ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        print("demo: no display found, running headless (--headless skips this check)", file=sys.stderr)
+        return None
+    try:
+        app = importlib.import_module("inspector.gui.app")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("PySide6"):
+            raise
+        print("demo: the GUI needs PySide6 (pip install 'inspector[gui]'), running headless", file=sys.stderr)
+        return None
+    return int(app.run_demo(args, args.model or demo_bundle_path()))
+
+
 def run(args: argparse.Namespace) -> int:
+    if not args.headless and (code := _gui(args)) is not None:
+        return code
     bundle = load_bundle(args.model or demo_bundle_path())
     engine = Engine(bundle)
     size = bundle.input_size

@@ -48,6 +48,12 @@ def build_sinks(config: StationConfig, context: SinkContext) -> list[Sink]:
     return sinks
 
 
+def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
+    """Verify the bundle at `path` (default: the config's) and wrap it in an engine (shared with the GUI)."""
+    bundle = load_bundle(path or config.model_path, provider=config.provider or None, threads=config.threads or None)
+    return Engine(bundle, threshold=config.threshold, max_batch=config.max_batch)
+
+
 class Daemon:
     """Owns the pipeline, signals, sd_notify and model reloads."""
 
@@ -66,8 +72,7 @@ class Daemon:
         self.ready_sent = False
 
     def _load_engine(self, path: Path) -> Engine:
-        bundle = load_bundle(path, provider=self.config.provider or None, threads=self.config.threads or None)
-        return Engine(bundle, threshold=self.config.threshold, max_batch=self.config.max_batch)
+        return build_engine(self.config, path)
 
     def reload_model(self, path: str | Path | None = None) -> bool:
         """Verify a new bundle and swap it in; on any failure keep the running model and log why."""

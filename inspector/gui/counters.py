@@ -1,0 +1,63 @@
+"""Counters per camera and in total since the shift started: inspected, OK, NG, yield."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+from inspector.gui import theme
+from inspector.gui.stats import Count, LineStats
+
+COLUMNS = ("camera", "inspected", "OK", "NG", "yield")
+
+
+class CountersTable(QTableWidget):
+    """One row per camera plus a bold total row."""
+
+    def __init__(self, cameras: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(len(cameras) + 1, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(list(COLUMNS))
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.NoSelection)
+        self.setFocusPolicy(Qt.NoFocus)
+        self.cameras = cameras
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for row in range(len(cameras) + 1):
+            for col in range(len(COLUMNS)):
+                item = QTableWidgetItem("")
+                item.setTextAlignment(Qt.AlignCenter)
+                if row == len(cameras):
+                    item.setFont(bold)
+                self.setItem(row, col, item)
+        rows = len(cameras) + 1
+        self.setFixedHeight(self.horizontalHeader().height() + rows * self.verticalHeader().defaultSectionSize() + 4)
+
+    def show_counts(self, stats: LineStats) -> None:
+        rows = [(cam, stats.cameras[cam].counts) for cam in self.cameras] + [("total", stats.total())]
+        for row, (name, count) in enumerate(rows):
+            self._row(row, name, count)
+
+    def _row(self, row: int, name: str, count: Count) -> None:
+        yield_pct = count.yield_pct
+        values = (name, str(count.inspected), str(count.ok), str(count.ng),
+                  "--" if yield_pct is None else f"{yield_pct:.1f}%")
+        for col, value in enumerate(values):
+            item = self.item(row, col)
+            if item.text() != value:
+                item.setText(value)
+        self.item(row, 2).setForeground(QColor(theme.OK))
+        self.item(row, 3).setForeground(QColor(theme.NG))
+
+    def cell_text(self, name: str, column: str) -> str:
+        row = len(self.cameras) if name == "total" else self.cameras.index(name)
+        return self.item(row, COLUMNS.index(column)).text()
+
+
+def shift_text(shift_start: float) -> str:
+    return f"since shift start {time.strftime('%H:%M', time.localtime(shift_start))}"

@@ -1,0 +1,270 @@
+"""Engineer mode behind a PIN: threshold with a what-if preview, ROI editor, bundle loading, camera settings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QSlider,
+                               QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+
+from inspector.errors import InspectorError
+from inspector.gui.settings import EngineerLock
+from inspector.gui.station import LiveStation
+from inspector.live.sources import SOURCES
+
+STEPS = 1000
+
+
+class PinDialog(QDialog):
+    """A PIN pad (touch friendly); accepted only when the lock opens."""
+
+    def __init__(self, lock: EngineerLock, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WA_DeleteOnClose)
+        self.setWindowTitle("Engineer PIN")
+        self.lock = lock
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Enter the engineer PIN"))
+        self.pin = QLineEdit(echoMode=QLineEdit.Password, placeholderText="PIN")
+        self.pin.returnPressed.connect(self.try_pin)
+        layout.addWidget(self.pin)
+        pad = QGridLayout()
+        for i, key in enumerate("123456789C0\u21b5"):
+            button = QPushButton(key)
+            button.setMinimumSize(56, 44)
+            button.setFocusPolicy(Qt.NoFocus)
+            button.clicked.connect(lambda _=False, k=key: self._key(k))
+            pad.addWidget(button, i // 3, i % 3)
+        layout.addLayout(pad)
+        self.error = QLabel("", objectName="muted", wordWrap=True)
+        layout.addWidget(self.error)
+
+    def _key(self, key: str) -> None:
+        if key == "C":
+            self.pin.clear()
+        elif key == "\u21b5":
+            self.try_pin()
+        else:
+            self.pin.insert(key)
+
+    def try_pin(self) -> None:
+        ok, why = self.lock.unlock(self.pin.text())
+        self.pin.clear()
+        if ok:
+            self.accept()
+        else:
+            self.error.setText(why)
+
+
+class EngineerPanel(QStackedWidget):
+    """Page 0: locked; page 1: the engineer's tools. The main window switches pages as the lock changes."""
+
+    unlockRequested = Signal()
+    lockRequested = Signal()
+    roiEdit = Signal(str, bool)  # camera, editing
+    exportRequested = Signal()
+
+    def __init__(self, station: LiveStation, lock: EngineerLock, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.station, self.lock = station, lock
+        locked = QWidget()
+        box = QVBoxLayout(locked)
+        box.addStretch(1)
+        box.addWidget(QLabel("Engineer mode is locked.", alignment=Qt.AlignCenter))
+        unlock = QPushButton("Unlock (Ctrl+E)", objectName="primary")
+        unlock.clicked.connect(self.unlockRequested)
+        box.addWidget(unlock, alignment=Qt.AlignCenter)
+        box.addStretch(2)
+        self.addWidget(locked)
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(self._tools())
+        self.addWidget(scroll)
+
+    # ------------------------------------------------------------------ layout
+    def _tools(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        top = QHBoxLayout()
+        self.remaining = QLabel("", objectName="muted")
+        lock = QPushButton("Lock now (Ctrl+L)")
+        lock.clicked.connect(self.lockRequested)
+        top.addWidget(self.remaining, 1)
+        top.addWidget(lock)
+        layout.addLayout(top)
+        layout.addWidget(self._threshold_box())
+        self.camera = QComboBox()
+        self.camera.addItems(list(self.station.cameras))
+        self.camera.currentTextChanged.connect(self._camera_changed)
+        layout.addWidget(self._roi_box())
+        layout.addWidget(self._model_box())
+        layout.addWidget(self._camera_box())
+        export = QPushButton("Export review queue as dataset (split.csv)")
+        export.clicked.connect(self.exportRequested)
+        layout.addWidget(export)
+        layout.addStretch(1)
+        self._camera_changed(self.camera.currentText())
+        return page
+
+    def _threshold_box(self) -> QGroupBox:
+        group = QGroupBox("Threshold")
+        form = QVBoxLayout(group)
+        self.slider = QSlider(Qt.Horizontal, minimum=0, maximum=STEPS)
+        self.slider.valueChanged.connect(self._slid)
+        self.value = QLabel("")
+        self.preview_label = QLabel("", objectName="muted", wordWrap=True)
+        row = QHBoxLayout()
+        self.apply = QPushButton("Apply threshold", objectName="primary")
+        self.apply.clicked.connect(lambda: self.apply_threshold(self.slider_value()))
+        reset = QPushButton("Model's own")
+        reset.setToolTip("Back to the threshold the bundle was calibrated with")
+        reset.clicked.connect(self._bundle_threshold)
+        row.addWidget(self.apply)
+        row.addWidget(reset)
+        for w in (self.value, self.slider, self.preview_label):
+            form.addWidget(w)
+        form.addLayout(row)
+        return group
+
+    def _roi_box(self) -> QGroupBox:
+        group = QGroupBox("Region of interest")
+        form = QVBoxLayout(group)
+        form.addWidget(self.camera)
+        row = QHBoxLayout()
+        self.draw_roi = QPushButton("Draw ROI", checkable=True)
+        self.draw_roi.setToolTip("Then drag a rectangle on the camera's image")
+        self.draw_roi.toggled.connect(lambda on: self.roiEdit.emit(self.camera.currentText(), on))
+        whole = QPushButton("Whole frame")
+        whole.clicked.connect(lambda: self.set_roi(self.camera.currentText(), None))
+        row.addWidget(self.draw_roi)
+        row.addWidget(whole)
+        form.addLayout(row)
+        self.roi_label = QLabel("", objectName="muted", wordWrap=True)
+        form.addWidget(self.roi_label)
+        return group
+
+    def _model_box(self) -> QGroupBox:
+        group = QGroupBox("Model")
+        form = QVBoxLayout(group)
+        self.model_label = QLabel("", objectName="muted", wordWrap=True)
+        load = QPushButton("Load bundle...")
+        load.setToolTip("Verified before the swap; if it is refused the running model keeps going")
+        load.clicked.connect(self._choose_bundle)
+        form.addWidget(self.model_label)
+        form.addWidget(load)
+        return group
+
+    def _camera_box(self) -> QGroupBox:
+        group = QGroupBox("Camera settings")
+        self.settings_form = QFormLayout(group)
+        return group
+
+    # ------------------------------------------------------------------ refresh
+    def refresh(self) -> None:
+        """Called by the main window's slow timer: lock countdown and model line."""
+        self.setCurrentIndex(1 if self.lock.unlocked else 0)
+        if not self.lock.unlocked:
+            if self.draw_roi.isChecked():
+                self.draw_roi.setChecked(False)
+            return
+        self.remaining.setText(f"Locks after {self.lock.remaining_s():.0f} s without input")
+        engine = self.station.engine
+        self.model_label.setText(f"{engine.bundle.path.name} ({engine.bundle.metadata.method}), "
+                                 f"model {engine.fingerprint[:12]}" if engine else "no model running")
+        if engine is not None and not self.slider.isSliderDown() and self.slider.property("thr") != engine.threshold:
+            self.slider.setProperty("thr", engine.threshold)
+            self.set_slider(engine.threshold)
+        self._slid()
+
+    def _range(self) -> tuple[float, float]:
+        current = self.station.threshold or 1.0
+        top = max([current * 2.0, *self.station.stats.recent_scores]) * 1.05
+        return 0.0, top
+
+    def slider_value(self) -> float:
+        low, high = self._range()
+        return low + (high - low) * self.slider.value() / STEPS
+
+    def set_slider(self, threshold: float) -> None:
+        low, high = self._range()
+        self.slider.setValue(round(STEPS * (threshold - low) / (high - low)))
+
+    def _slid(self) -> None:
+        current = self.station.threshold
+        if current is None:
+            return
+        value = self.slider_value()
+        to_ng, to_ok = self.station.stats.would_change(value, current)
+        n = len(self.station.stats.recent_scores)
+        self.value.setText(f"<b>{value:.3f}</b> (running: {current:.3f})")
+        self.preview_label.setText(f"Of the last {n} parts, {to_ng} OK would become NG and {to_ok} NG would "
+                                   "become OK.")
+
+    def apply_threshold(self, value: float) -> None:
+        try:
+            self.station.set_threshold(value)
+        except InspectorError as exc:
+            self.preview_label.setText(f"Not applied: {exc.message} ({exc.fix}).")
+            return
+        self.slider.setProperty("thr", value)
+        self._slid()
+
+    def _bundle_threshold(self) -> None:
+        if self.station.engine is not None:
+            self.set_slider(self.station.engine.bundle.metadata.threshold)
+            self.apply_threshold(self.station.engine.bundle.metadata.threshold)
+
+    def set_roi(self, cam: str, roi: tuple[int, int, int, int] | None) -> None:
+        try:
+            self.station.set_roi(cam, roi)
+        except InspectorError as exc:
+            self.roi_label.setText(f"{exc.message}: {exc.fix}")
+            return
+        self.draw_roi.setChecked(False)
+        self._camera_changed(cam)
+
+    def _choose_bundle(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a model bundle", "", "Model bundles (*.onnx)")
+        if path:
+            self.station.load_bundle(path)
+
+    def _camera_changed(self, cam: str) -> None:
+        if not cam:
+            return
+        cfg = self.station.cameras[cam]
+        self.roi_label.setText(f"roi = {list(cfg.roi)}  (copy into station.toml to keep it)" if cfg.roi
+                               else "Whole frame inspected.")
+        while self.settings_form.rowCount():
+            self.settings_form.removeRow(0)
+        self._fields: dict[str, QWidget] = {}
+        self.settings_form.addRow(QLabel(f"{cam}: {cfg.kind}", objectName="muted"))
+        self._add_field("max_fps", cfg.max_fps, "inspect at most this many frames per second")
+        for name, spec in SOURCES[cfg.kind].settings.items():
+            self._add_field(f"source.{name}", cfg.source.get(name, spec.default), spec.help)
+        apply = QPushButton("Apply (restarts the cameras)")
+        apply.clicked.connect(self.apply_camera)
+        self.settings_form.addRow(apply)
+
+    def _add_field(self, name: str, value: object, help_text: str) -> None:
+        if isinstance(value, bool):
+            widget: QWidget = QCheckBox(checked=value)
+        elif isinstance(value, int):
+            widget = QSpinBox(minimum=0, maximum=1_000_000, value=value)
+        elif isinstance(value, float):
+            widget = QDoubleSpinBox(minimum=0.1 if name == "max_fps" else 0.0, maximum=1e6, decimals=2, value=value)
+        else:
+            widget = QLineEdit("" if value is None else str(value))
+        widget.setToolTip(help_text)
+        self._fields[name] = widget
+        self.settings_form.addRow(name.removeprefix("source."), widget)
+
+    def apply_camera(self) -> None:
+        changes: dict = {"source": {}}
+        for name, widget in self._fields.items():
+            value = (widget.isChecked() if isinstance(widget, QCheckBox) else
+                     widget.value() if isinstance(widget, (QSpinBox, QDoubleSpinBox)) else widget.text() or None)
+            if name.startswith("source."):
+                changes["source"][name.removeprefix("source.")] = value
+            else:
+                changes[name] = value
+        self.station.update_camera(self.camera.currentText(), **changes)

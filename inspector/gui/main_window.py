@@ -1,0 +1,329 @@
+"""The operator's window: camera views, counters, NG gallery, trend, engineer tab, plain-words states."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QTabWidget,
+                               QVBoxLayout, QWidget)
+
+from inspector.gui import theme
+from inspector.gui.camera_view import CameraView
+from inspector.gui.counters import CountersTable, shift_text
+from inspector.gui.engineer import EngineerPanel, PinDialog
+from inspector.gui.gallery import NgGallery, PartDialog
+from inspector.gui.review import ReviewQueue
+from inspector.gui.settings import EngineerLock
+from inspector.gui.station import LiveStation, Message, Phase
+from inspector.gui.trend import TrendView
+from inspector.live.record import FrameRecord
+
+log = logging.getLogger("inspector.gui")
+FRAME_MS = 20  # drain and draw up to 50 times a second (a 30 FPS camera never waits a tick)
+SLOW_MS = 500
+SHORTCUTS = (("F11", "full screen on/off"), ("Esc", "leave full screen"), ("H", "heatmap on/off"),
+             ("[ / ]", "heatmap opacity"), ("1-9", "open camera N's current part"), ("G", "go to the rejects"),
+             ("Ctrl+R", "reset counters (asks first)"), ("Ctrl+E", "engineer mode (PIN)"),
+             ("Ctrl+L", "lock engineer mode"), ("F1", "this help"), ("Ctrl+Q", "quit (asks first)"))
+_INPUT = {QEvent.MouseButtonPress, QEvent.KeyPress, QEvent.Wheel, QEvent.TouchBegin}
+
+
+class MainWindow(QMainWindow):
+    """A view over a LiveStation; the station does the work on its own threads."""
+
+    def __init__(self, station: LiveStation, lock: EngineerLock, review: ReviewQueue,
+                 confirm: Callable[[QWidget, str, str], bool] | None = None) -> None:
+        super().__init__()
+        self.setAttribute(Qt.WA_DeleteOnClose)
+        self.station, self.lock, self.review = station, lock, review
+        self._confirm = confirm or _ask
+        self.setWindowTitle(f"Inspector: {station.config.station}")
+        self.setMinimumSize(1024, 640)
+        cams = list(station.cameras)
+        colours = {cam: theme.CAMERA_COLOURS[i % len(theme.CAMERA_COLOURS)] for i, cam in enumerate(cams)}
+        self.views = {cam: CameraView(cam, colours[cam]) for cam in cams}
+        self.colours = colours
+        self._build()
+        self._shortcuts()
+        self._message_until = 0.0
+        self.frame_timer = QTimer(self, interval=FRAME_MS, timeout=self.tick)
+        self.slow_timer = QTimer(self, interval=SLOW_MS, timeout=self.slow_tick)
+        self.frame_timer.start()
+        self.slow_timer.start()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self.slow_tick()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        root = QWidget()
+        outer = QVBoxLayout(root)
+        outer.setContentsMargins(8, 6, 8, 4)
+        outer.setSpacing(6)
+        outer.addLayout(self._header())
+        self.banner = QLabel("", objectName="banner", wordWrap=True)
+        self.banner.hide()
+        outer.addWidget(self.banner)
+        body = QHBoxLayout()
+        left = QVBoxLayout()
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        cols = max(1, math.ceil(math.sqrt(len(self.views))))
+        for i, view in enumerate(self.views.values()):
+            grid.addWidget(view, i // cols, i % cols)
+            view.clicked.connect(lambda cam: self.open_part(self.views[cam].record))
+            view.roiDrawn.connect(self._roi_drawn)
+        left.addLayout(grid, 1)
+        self.trend = TrendView()
+        self.trend.setFixedHeight(150)
+        left.addWidget(self.trend)
+        body.addLayout(left, 1)
+        body.addWidget(self._sidebar())
+        outer.addLayout(body, 1)
+        self.setCentralWidget(root)
+        self.statusBar().showMessage("Starting...")
+        self.statusBar().addPermanentWidget(QLabel("F1 shortcuts  \u00b7  F11 full screen  ", objectName="muted"))
+
+    def _header(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        title = QLabel(self.station.config.station, objectName="title")
+        self.phase_pill = QLabel("STARTING", objectName="pill")
+        self.model_label = QLabel("", objectName="muted")
+        self.clock = QLabel("", objectName="muted")
+        self.engineer_button = QPushButton("Engineer (Ctrl+E)")
+        self.engineer_button.clicked.connect(self.open_engineer)
+        for widget, stretch in ((title, 0), (self.phase_pill, 0), (self.model_label, 1), (self.clock, 0),
+                                (self.engineer_button, 0)):
+            row.addWidget(widget, stretch)
+        return row
+
+    def _sidebar(self) -> QWidget:
+        side = QWidget()
+        side.setFixedWidth(390)
+        layout = QVBoxLayout(side)
+        layout.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        self.shift = QLabel("", objectName="muted")
+        reset = QPushButton("Reset (Ctrl+R)")
+        reset.clicked.connect(lambda: self.reset_counters())
+        head.addWidget(self.shift, 1)
+        head.addWidget(reset)
+        layout.addLayout(head)
+        self.counters = CountersTable(list(self.views))
+        layout.addWidget(self.counters)
+        self.tabs = QTabWidget()
+        self.gallery = NgGallery()
+        self.gallery.opened.connect(self.open_part)
+        self.engineer = EngineerPanel(self.station, self.lock)
+        self.engineer.unlockRequested.connect(self.open_engineer)
+        self.engineer.lockRequested.connect(self.lock_engineer)
+        self.engineer.roiEdit.connect(self._roi_edit)
+        self.engineer.exportRequested.connect(self.export_review)
+        self.tabs.addTab(self.gallery, "Rejects")
+        self.tabs.addTab(self.engineer, "Engineer")
+        layout.addWidget(self.tabs, 1)
+        return side
+
+    def _shortcuts(self) -> None:
+        keys: list[tuple[str, Callable[[], object]]] = [
+            ("F11", self.toggle_full_screen), ("Esc", self._leave_full_screen), ("H", self.toggle_heatmap),
+            ("[", lambda: self.change_opacity(-0.1)), ("]", lambda: self.change_opacity(0.1)),
+            ("Ctrl+R", self.reset_counters), ("Ctrl+E", self.open_engineer), ("Ctrl+L", self.lock_engineer),
+            ("F1", self.show_help), ("Ctrl+Q", self.quit), ("G", self._focus_gallery)]
+        keys += [(str(i + 1), lambda cam=cam: self.open_part(self.views[cam].record))
+                 for i, cam in enumerate(list(self.views)[:9])]
+        self._keys = [QShortcut(QKeySequence(key), self, activated=fn) for key, fn in keys]
+
+    # ------------------------------------------------------------------ timers
+    def tick(self) -> None:
+        """Frame timer: drain records, redraw each camera with its newest one."""
+        records = self.station.update()
+        newest: dict[str, FrameRecord] = {r.camera: r for r in records}
+        for cam, record in newest.items():
+            view = self.views.get(cam)
+            if view is not None:
+                view.roi = self.station.cameras[cam].roi
+                view.set_record(record)
+
+    def slow_tick(self) -> None:
+        """Twice a second: states, counters, trend, gallery, engineer lock, messages."""
+        station = self.station
+        station.poll()
+        if self.lock.expired():
+            self.statusBar().showMessage("Engineer mode locked after inactivity.", 5000)
+        down = []
+        for cam, view in self.views.items():
+            status = station.camera_status(cam)
+            view.set_status(status)
+            stats = station.stats.cameras[cam]
+            view.fps = stats.inspected_rate.rate()
+            view.latency_ms = station.stats.median(stats.latency_ms)
+            view.update()
+            if status.state == "DOWN":
+                down.append(status)
+        self._show_phase(down)
+        self.counters.show_counts(station.stats)
+        self.shift.setText(shift_text(station.stats.shift_start))
+        self.trend.set_data({cam: (self.colours[cam], list(station.stats.cameras[cam].trend)) for cam in self.views},
+                            station.threshold)
+        self.gallery.refresh(station.stats.gallery, station.stats.ng_added, lambda c: station.cameras[c].roi)
+        self.engineer.refresh()
+        self.engineer_button.setText("Engineer: ON" if self.lock.unlocked else "Engineer (Ctrl+E)")
+        self.clock.setText(time.strftime("%H:%M:%S"))
+        while station.messages:
+            self._show_message(station.messages.popleft())
+
+    def _show_phase(self, down: list) -> None:
+        station = self.station
+        phase = station.phase
+        label, colour = phase.value, theme.STARTING
+        if phase is Phase.RUNNING:
+            label, colour = ("CAMERA DOWN", theme.DOWN) if down else ("RUNNING", theme.OK)
+        elif phase in (Phase.MODEL_ERROR, Phase.ERROR):
+            colour = theme.NG
+        elif phase is Phase.STOPPED:
+            colour = theme.DOWN
+        if self.phase_pill.text() != label:
+            self.statusBar().showMessage({"RUNNING": f"Inspecting with {len(self.views)} camera(s).",
+                                          "STARTING": "Starting: loading the model and opening the cameras..."}
+                                         .get(label, ""), 0 if label == "STARTING" else 8000)
+        self.phase_pill.setText(label)
+        self.phase_pill.setStyleSheet(f"background: {colour};")
+        engine = station.engine
+        self.model_label.setText(f"model {engine.bundle.path.name}  threshold {engine.threshold:.3f}"
+                                 if engine else "")
+        problems = []
+        if station.error:
+            problems.append((theme.NG, station.error))
+        for status in down:
+            countdown = f" Reconnecting in {status.countdown_s:.0f} s." if status.countdown_s is not None else ""
+            problems.append((theme.WARN, status.message + countdown))
+        if station.disk_warning:
+            problems.append((theme.WARN, station.disk_warning))
+        if problems:
+            self.banner.setText("  ".join(text for _, text in problems))
+            self.banner.setStyleSheet(f"background: {problems[0][0]};")
+            self.banner.setToolTip("\n".join(s.detail for s in down if s.detail))
+        self.banner.setVisible(bool(problems))
+
+    def _show_message(self, message: Message) -> None:
+        self.statusBar().showMessage(message.text, 15000 if message.level == "error" else 6000)
+        self.statusBar().setStyleSheet(f"color: {theme.NG if message.level == 'error' else theme.TEXT};")
+
+    # ------------------------------------------------------------------ actions
+    def open_part(self, record: FrameRecord | None) -> PartDialog | None:
+        if record is None:
+            return None
+        classes = self.station.engine.bundle.metadata.class_names if self.station.engine else []
+        dialog = PartDialog(record, classes, self.station.cameras[record.camera].roi, self)
+        dialog.marked.connect(self._mark)
+        dialog.show()
+        return dialog
+
+    def _mark(self, record: FrameRecord, kind: str, label: str) -> None:
+        roi = self.station.cameras[record.camera].roi
+
+        def save() -> None:
+            item = self.review.add(record, kind, label=label, roi=roi)
+            self.station.messages.append(Message("info", f"Saved to the review queue as {item.label} "
+                                                         f"({len(self.review.rows())} parts waiting)."))
+            log.info("verdict marked wrong", extra={"fields": {"id": item.id, "kind": kind, "label": item.label}})
+
+        self.station.submit(save)
+
+    def export_review(self) -> None:
+        def export() -> None:
+            path = self.review.export_manifest()
+            self.station.messages.append(Message("info", f"Dataset manifest written: {path}"))
+
+        self.station.submit(export)
+
+    def reset_counters(self) -> bool:
+        if not self._confirm(self, "Reset counters", "Start a new shift? The counters and the trend go back to 0."):
+            return False
+        self.station.stats.reset()
+        log.info("counters reset")
+        self.slow_tick()
+        return True
+
+    def open_engineer(self) -> PinDialog | None:
+        if self.lock.unlocked:
+            self.tabs.setCurrentWidget(self.engineer)
+            return None
+        dialog = PinDialog(self.lock, self)
+        dialog.accepted.connect(self._unlocked)
+        dialog.open()
+        return dialog
+
+    def _unlocked(self) -> None:
+        self.tabs.setCurrentWidget(self.engineer)
+        self.engineer.refresh()
+
+    def lock_engineer(self) -> None:
+        self.lock.lock()
+        self.engineer.refresh()
+
+    def _roi_edit(self, cam: str, editing: bool) -> None:
+        for name, view in self.views.items():
+            view.editing_roi = editing and name == cam
+            view.update()
+
+    def _roi_drawn(self, cam: str, roi: tuple[int, int, int, int]) -> None:
+        if self.lock.unlocked:
+            self.engineer.set_roi(cam, roi)
+        self._roi_edit(cam, False)
+
+    def toggle_heatmap(self) -> None:
+        for view in self.views.values():
+            view.set_overlay(not view.show_heatmap, view.opacity)
+
+    def change_opacity(self, delta: float) -> None:
+        for view in self.views.values():
+            view.set_overlay(view.show_heatmap, min(1.0, max(0.1, view.opacity + delta)))
+        self.statusBar().showMessage(f"Heatmap opacity {next(iter(self.views.values())).opacity:.0%}", 2000)
+
+    def toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def _leave_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+
+    def _focus_gallery(self) -> None:
+        self.tabs.setCurrentWidget(self.gallery)
+        self.gallery.setFocus()
+
+    def show_help(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;{v}</td></tr>" for k, v in SHORTCUTS)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+    def quit(self) -> None:
+        if self._confirm(self, "Quit", "Stop inspecting and close Inspector?"):
+            self.close()
+
+    # ------------------------------------------------------------------ Qt hooks
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() in _INPUT:
+            self.lock.touch()
+        return False
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        """Stop the timers and every pipeline thread before the window goes."""
+        self.frame_timer.stop()
+        self.slow_timer.stop()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.station.close()
+        event.accept()
+
+
+def _ask(parent: QWidget, title: str, question: str) -> bool:
+    answer = QMessageBox.question(parent, title, question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+    return answer == QMessageBox.Yes

@@ -1,0 +1,327 @@
+"""The GUI's model of a running station (no Qt): pipeline lifecycle, engineer actions and plain-words states.
+
+Everything slow (loading a bundle, restarting cameras, writing review images, checking the disk) runs
+on one control thread; the UI thread only reads the state below and drains records from `GuiSink`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from inspector.engine import Engine
+from inspector.errors import BundleError, InspectorError
+from inspector.gui.stats import LineStats
+from inspector.live.camera import CameraState
+from inspector.live.config import CameraConfig, StationConfig
+from inspector.live.daemon import build_engine, build_sinks
+from inspector.live.pipeline import Pipeline
+from inspector.live.record import FrameRecord
+from inspector.live.sinks.base import Sink, SinkContext
+from inspector.live.sources import Source
+
+log = logging.getLogger("inspector.gui")
+MIN_ROI = 16
+_HINTS = {"device": "check the camera's cable and power", "url": "check the network and the camera's address",
+          "genicam": "check the camera's cable, power and network", "video": "check the video file",
+          "folder": "check the image folder", "synthetic": "the simulated line stopped"}
+
+
+class Phase(str, Enum):
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    MODEL_ERROR = "MODEL ERROR"
+    ERROR = "ERROR"
+    STOPPED = "STOPPED"
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """One camera as the operator sees it: UP, DOWN (with a reconnect countdown), STARTING or STOPPED."""
+
+    state: str
+    countdown_s: float | None = None
+    message: str = ""  # plain words
+    detail: str = ""  # the technical error (tooltip and log)
+
+
+@dataclass(frozen=True)
+class Message:
+    """The outcome of a background action, shown once in the status bar."""
+
+    level: str  # info | warning | error
+    text: str
+
+
+class GuiSink(Sink):
+    """Receives records on the inference thread and holds them until the UI drains them (never blocks)."""
+
+    kind = "gui"
+
+    def __init__(self, maxlen: int = 1024) -> None:
+        super().__init__(queue_size=1)
+        self._records: deque[FrameRecord] = deque(maxlen=maxlen)
+
+    def start(self) -> None:
+        """Nothing to start: the UI timer drains."""
+
+    def stop(self, timeout: float = 0.0) -> None:
+        """Nothing to flush: the UI timer drains."""
+
+    def submit(self, record: FrameRecord) -> None:
+        self.stats.submitted += 1
+        if len(self._records) == self._records.maxlen:
+            self.stats.dropped += 1
+        self._records.append(record)
+
+    def drain(self) -> list[FrameRecord]:
+        out = []
+        while True:
+            try:
+                out.append(self._records.popleft())
+            except IndexError:
+                return out
+
+
+class LiveStation:
+    """Owns the pipeline the GUI shows; every method is called from the UI thread and returns at once."""
+
+    def __init__(self, config: StationConfig, *, config_sinks: bool = True,
+                 engine_factory: Callable[[StationConfig, Path | None], Engine] = build_engine,
+                 source_factories: dict[str, Callable[[], Source]] | None = None,
+                 camera_sleep: Callable[[float], None] | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time, disk_paths: list[Path] | None = None,
+                 disk_usage: Callable[[str], Any] = shutil.disk_usage, min_free_mb: float = 500.0) -> None:
+        self.config = config
+        self.cameras: dict[str, CameraConfig] = {c.id: c for c in config.cameras}
+        self.sink = GuiSink()
+        self.stats = LineStats(self.cameras, clock=clock, wall=wall)
+        self.pipeline: Pipeline | None = None
+        self.engine: Engine | None = None
+        self.phase = Phase.STARTING
+        self.error = ""  # plain words, for MODEL ERROR / ERROR
+        self.disk_warning = ""
+        self.messages: deque[Message] = deque(maxlen=32)
+        self._config_sinks = config_sinks
+        self._engine_factory = engine_factory
+        self._source_factories = source_factories
+        self._camera_sleep = camera_sleep
+        self._clock = clock
+        self._disk_paths = disk_paths if disk_paths is not None else [config.data_dir]
+        self._disk_usage = disk_usage
+        self._min_free_mb = min_free_mb
+        self._extra_sinks: list[Sink] = []
+        self._control = ThreadPoolExecutor(1, thread_name_prefix="gui-control")
+        self._lock = threading.Lock()
+        self._closed = False
+        self._restarting = False
+        self._down: dict[str, tuple[int, float, float]] = {}  # camera -> (failures, backoff, seen at)
+        self._errors_seen = 0
+        self._next_disk_check = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Future:
+        """Load the model and start the cameras in the background (phase STARTING until then)."""
+        return self.submit(self._startup)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Run `fn` on the control thread; exceptions are logged and shown, never raised into the UI."""
+        return self._control.submit(self._guarded, fn, *args)
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # a background action must never kill the control thread silently
+            log.exception("gui action failed", extra={"fields": {"action": getattr(fn, "__name__", "?")}})
+            self.messages.append(Message("error", f"That did not work: {exc}"))
+            return None
+
+    def _startup(self) -> None:
+        try:
+            engine = self._engine_factory(self.config, None)
+        except InspectorError as exc:
+            self._model_failed(exc, str(self.config.model_path))
+            return
+        self._launch(engine)
+
+    def _launch(self, engine: Engine) -> None:
+        try:
+            context = SinkContext(station=self.config.station)
+            self._extra_sinks = build_sinks(self.config, context) if self._config_sinks else []
+        except InspectorError as exc:
+            log.error("sinks refused", extra={"fields": {"error": exc.message, "fix": exc.fix}})
+            self.phase, self.error = Phase.ERROR, f"The station config cannot be used: {exc.message} ({exc.fix})"
+            return
+        pipeline = self._pipeline(engine)
+        context.snapshot, context.ready, context.trigger = pipeline.snapshot, pipeline.ready, pipeline.trigger
+        with self._lock:
+            if self._closed:
+                return
+            self.engine, self.pipeline = engine, pipeline
+            pipeline.start()
+        self.phase, self.error = Phase.RUNNING, ""
+        log.info("gui pipeline started", extra={"fields": {"model": engine.fingerprint[:16],
+                                                           "cameras": ",".join(self.cameras)}})
+
+    def _pipeline(self, engine: Engine) -> Pipeline:
+        return Pipeline(engine, list(self.cameras.values()), [self.sink, *self._extra_sinks],
+                        station=self.config.station, queue_size=self.config.queue_size,
+                        max_batch=self.config.max_batch, clock=self._clock,
+                        source_factories=self._source_factories, camera_sleep=self._camera_sleep)
+
+    def close(self, timeout: float = 4.0) -> bool:
+        """Stop every thread this station started; True when all stopped within `timeout`."""
+        with self._lock:
+            self._closed = True
+        self._control.shutdown(wait=True, cancel_futures=True)
+        clean = self.pipeline.stop(timeout) if self.pipeline is not None else True
+        self.phase = Phase.STOPPED
+        log.info("gui pipeline stopped", extra={"fields": {"clean": clean}})
+        return clean
+
+    # ------------------------------------------------------------------ reading
+    def update(self) -> list[FrameRecord]:
+        """Drain new records into the counters (UI timer); returns them, oldest first."""
+        records = self.sink.drain()
+        self.stats.ingest(records)
+        return records
+
+    @property
+    def threshold(self) -> float | None:
+        return self.engine.threshold if self.engine is not None else None
+
+    def camera_status(self, cam: str) -> CameraStatus:
+        pipeline = self.pipeline
+        if pipeline is None or cam not in pipeline.cameras or self._restarting:
+            return CameraStatus(CameraState.STARTING.value, message="starting")
+        camera = pipeline.cameras[cam]
+        snap = camera.snapshot()
+        state = snap["state"]
+        if state != CameraState.DOWN.value:
+            self._down.pop(cam, None)
+            return CameraStatus(state)
+        key = (snap["failures"], snap["backoff_s"])
+        seen = self._down.get(cam)
+        if seen is None or seen[:2] != key:
+            seen = (*key, self._clock())
+            self._down[cam] = seen
+        countdown = max(0.0, seen[1] - (self._clock() - seen[2]))
+        hint = _HINTS.get(self.cameras[cam].kind, "check the camera")
+        return CameraStatus(state, countdown, f"No picture from camera {cam}: {hint}.", snap["last_error"])
+
+    def poll(self) -> None:
+        """Slow checks (UI timer, about 2 Hz): inference errors and, every few seconds, free disk space."""
+        pipeline = self.pipeline
+        if pipeline is not None:
+            snap = pipeline.snapshot()
+            snap_errors, last = snap["errors"], snap["last_error"]
+            if snap_errors > self._errors_seen:
+                self._errors_seen = snap_errors
+                if last.startswith("inference failed"):
+                    self.messages.append(Message("error", "The model failed on a frame; the line keeps running. "
+                                                          "See the log for details."))
+                else:
+                    self.messages.append(Message("warning", f"A frame could not be inspected: {last}"))
+        if self._clock() >= self._next_disk_check:
+            self._next_disk_check = self._clock() + 5.0
+            self.submit(self._check_disk)
+
+    def _check_disk(self) -> None:
+        warnings = []
+        for path in self._disk_paths:
+            existing = next((p for p in [Path(path), *Path(path).parents] if p.exists()), None)
+            if existing is None:
+                continue
+            free_mb = self._disk_usage(str(existing)).free / 1e6
+            if free_mb < self._min_free_mb:
+                warnings.append(f"Disk almost full: {free_mb:.0f} MB free at {existing}. "
+                                "Rejected images may not be saved; free some space.")
+        warning = " ".join(warnings)
+        if warning and warning != self.disk_warning:
+            log.warning("disk almost full", extra={"fields": {"detail": warning}})
+        self.disk_warning = warning
+
+    def _model_failed(self, exc: InspectorError, path: str) -> None:
+        log.error("model refused", extra={"fields": {"path": path, "error": exc.message, "fix": exc.fix}})
+        self.phase = Phase.MODEL_ERROR
+        self.error = f"The model cannot be used: {exc.message}" + (f" Fix: {exc.fix}." if exc.fix else "")
+
+    # ------------------------------------------------------------------ engineer actions
+    def set_threshold(self, threshold: float) -> None:
+        """Swap in the same bundle with a new threshold; verdicts from the next batch on use it."""
+        if self.engine is None or self.pipeline is None:
+            raise InspectorError("no model is running", "load a model first")
+        engine = Engine(self.engine.bundle, threshold=threshold, max_batch=self.engine.max_batch)
+        self.pipeline.swap_engine(engine)
+        self.engine = engine
+        log.info("threshold changed", extra={"fields": {"threshold": threshold}})
+
+    def set_roi(self, cam: str, roi: tuple[int, int, int, int] | None) -> None:
+        """Inspect only `roi` [x, y, w, h] of camera `cam` (None: the whole frame), from the next frame on."""
+        if roi is not None:
+            x, y, w, h = (int(v) for v in roi)
+            if w < MIN_ROI or h < MIN_ROI or x < 0 or y < 0:
+                raise InspectorError(f"ROI {list(roi)} is too small", f"draw at least {MIN_ROI}x{MIN_ROI} pixels")
+            roi = (x, y, w, h)
+        self.cameras[cam] = dataclasses.replace(self.cameras[cam], roi=roi)
+        if self.pipeline is not None:
+            # the pipeline reads its ROI table per frame; a dict item swap is atomic
+            self.pipeline._roi[cam] = roi
+        log.info("roi changed", extra={"fields": {"camera": cam, "roi": list(roi) if roi else "full frame"}})
+
+    def load_bundle(self, path: Path) -> Future:
+        """Verify a bundle in the background and swap it in; on failure the running model keeps going."""
+        return self.submit(self._load_bundle, Path(path))
+
+    def _load_bundle(self, path: Path) -> bool:
+        try:
+            engine = self._engine_factory(self.config, path)
+        except BundleError as exc:
+            log.error("bundle refused; the running model keeps going",
+                      extra={"fields": {"path": str(path), "error": exc.message, "fix": exc.fix}})
+            keeps = " The running model keeps going." if self.pipeline is not None else ""
+            self.messages.append(Message("error", f"Model {path.name} refused: {exc.message}.{keeps}"))
+            return False
+        if self.pipeline is None:
+            self._launch(engine)
+        else:
+            self.pipeline.swap_engine(engine)
+            self.engine = engine
+        self.messages.append(Message("info", f"Model {path.name} loaded (threshold {engine.threshold:.3g})."))
+        log.info("bundle loaded", extra={"fields": {"path": str(path), "model": engine.fingerprint[:16]}})
+        return True
+
+    def update_camera(self, cam: str, **changes: Any) -> Future:
+        """Apply new camera settings (CameraConfig fields, `source` merged) by restarting the cameras."""
+        cfg = self.cameras[cam]
+        if "source" in changes:
+            changes["source"] = {**cfg.source, **changes["source"]}
+        self.cameras[cam] = dataclasses.replace(cfg, **changes)
+        return self.submit(self._restart)
+
+    def _restart(self) -> None:
+        if self.pipeline is None or self.engine is None:
+            return
+        self._restarting = True
+        try:
+            self.pipeline.stop()
+            pipeline = self._pipeline(self.engine)
+            with self._lock:
+                if self._closed:
+                    return
+                self.pipeline = pipeline
+                pipeline.start()
+            self._errors_seen = 0
+            self.messages.append(Message("info", "Camera settings applied."))
+        finally:
+            self._restarting = False

@@ -1,0 +1,98 @@
+"""NG rate and score over time per camera, drawn with QPainter (no plotting library)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from inspector.gui import theme
+from inspector.gui.stats import Bucket
+
+
+class TrendView(QWidget):
+    """Two strips: NG rate (%) per camera, and mean score per camera against the threshold (dashed)."""
+
+    def __init__(self, span_s: float = 600.0, parent: QWidget | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        super().__init__(parent)
+        self.span_s = span_s
+        self._wall = wall
+        self.series: dict[str, tuple[str, Sequence[Bucket]]] = {}  # camera -> (colour, buckets)
+        self.threshold: float | None = None
+        self.shown_s = 60.0  # the x axis: grows with the data up to span_s
+        self.setMinimumHeight(120)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.setToolTip("Trend (up to the last 10 minutes): NG rate (top), mean score against the threshold "
+                        "(bottom)")
+
+    def set_data(self, series: dict[str, tuple[str, Sequence[Bucket]]], threshold: float | None) -> None:
+        self.series, self.threshold = series, threshold
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        p.fillRect(self.rect(), QColor(theme.PANEL))
+        now = self._wall()
+        starts = [b.start for _, buckets in self.series.values() for b in buckets]
+        self.shown_s = min(self.span_s, max(60.0, now - min(starts))) if starts else 60.0
+        left, right = 46.0, 10.0
+        legend_h = 18.0
+        height = (self.height() - legend_h - 12) / 2
+        rate_box = QRectF(left, legend_h + 4, self.width() - left - right, height - 6)
+        score_box = QRectF(left, legend_h + height + 6, self.width() - left - right, height - 6)
+        self._legend(p)
+        series = {cam: [b for b in buckets if b.n] for cam, (_, buckets) in self.series.items()}
+        rates = {cam: [(b.start, 100.0 * b.ng_rate) for b in buckets] for cam, buckets in series.items()}
+        scores = {cam: [(b.start, b.score_mean) for b in buckets] for cam, buckets in series.items()}
+        top_rate = max([v for pts in rates.values() for _, v in pts] + [10.0]) * 1.15
+        top_score = max([v for pts in scores.values() for _, v in pts] + [(self.threshold or 1.0) * 1.3]) * 1.1
+        self._axes(p, rate_box, top_rate, "NG %")
+        self._axes(p, score_box, top_score, "score")
+        if self.threshold is not None:
+            y = score_box.bottom() - score_box.height() * self.threshold / top_score
+            p.setPen(QPen(QColor(theme.NG), 1, Qt.DashLine))
+            p.drawLine(QPointF(score_box.left(), y), QPointF(score_box.right(), y))
+        for cam, (colour, _) in self.series.items():
+            self._line(p, rate_box, rates[cam], top_rate, colour, now)
+            self._line(p, score_box, scores[cam], top_score, colour, now)
+        if not any(rates.values()):
+            p.setPen(QColor(theme.MUTED))
+            p.drawText(rate_box, Qt.AlignCenter, "no parts yet")
+        p.end()
+
+    def _legend(self, p: QPainter) -> None:
+        x = 46.0
+        p.setFont(self.font())
+        for cam, (colour, _) in self.series.items():
+            p.fillRect(QRectF(x, 6, 12, 8), QColor(colour))
+            p.setPen(QColor(theme.MUTED))
+            p.drawText(QPointF(x + 16, 15), cam)
+            x += 28 + p.fontMetrics().horizontalAdvance(cam)
+        p.drawText(QRectF(0, 0, self.width() - 10, 18), Qt.AlignRight | Qt.AlignVCenter,
+                   f"last {self.shown_s / 60:.0f} min" if self.shown_s >= 120 else f"last {self.shown_s:.0f} s")
+
+    def _axes(self, p: QPainter, box: QRectF, top: float, label: str) -> None:
+        p.setPen(QPen(QColor(theme.RAISED), 1))
+        p.drawRect(box)
+        p.setPen(QColor(theme.MUTED))
+        p.drawText(QRectF(0, box.top() - 2, box.left() - 6, 14), Qt.AlignRight, f"{top:.0f}")
+        p.drawText(QRectF(0, box.center().y() - 7, box.left() - 6, 14), Qt.AlignRight, label)
+        p.drawText(QRectF(0, box.bottom() - 12, box.left() - 6, 14), Qt.AlignRight, "0")
+
+    def _line(self, p: QPainter, box: QRectF, points: list[tuple[float, float]], top: float, colour: str,
+              now: float) -> None:
+        shown = [(t, v) for t, v in points if now - t <= self.shown_s]
+        if not shown:
+            return
+        poly = QPolygonF([QPointF(box.right() - box.width() * (now - t) / self.shown_s,
+                                  box.bottom() - box.height() * min(v / top, 1.0)) for t, v in shown])
+        p.setPen(QPen(QColor(colour), 2))
+        p.drawPolyline(poly)
+        p.setBrush(QColor(colour))
+        for point in poly:
+            p.drawEllipse(point, 2.5, 2.5)
