@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -12,6 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="bundle file to write (.onnx)")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset for the parity check (default: the one the run was trained on)")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                        help="fp32 (default); fp16 (for GPUs) or int8 (static QDQ, for CPUs), checked against fp32")
+    parser.add_argument("--calib", type=Path, default=None,
+                        help="int8: folder of good images to calibrate on (default: the run's training good images)")
+    parser.add_argument("--keep", action="store_true",
+                        help="write a reduced-precision bundle even when image AUROC drops by more than 0.005")
 
 
 def _parity_images(summary: dict, data: Path | None) -> list:
@@ -29,8 +36,17 @@ def _parity_images(summary: dict, data: Path | None) -> list:
     return images
 
 
-def export_run(run: Path, out: Path, data: Path | None = None) -> str:
-    """Build, check, write and verify the bundle; returns the parity description."""
+def _task(run: Path) -> str | None:
+    """The run's task from run.json (None when unreadable: load_run then names the problem)."""
+    try:
+        return json.loads((Path(run) / "run.json").read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def export_run(run: Path, out: Path, data: Path | None = None, *, precision: str = "fp32",
+               calib: Path | None = None, keep: bool = False) -> str:
+    """Build, check, write and verify the bundle; returns the parity (and precision) description."""
     import onnx
 
     from export.bundle_writer import build_bundle
@@ -40,12 +56,26 @@ def export_run(run: Path, out: Path, data: Path | None = None) -> str:
     from inspector.model import load_bundle
     from training.run import load_run
 
+    if _task(run) == "classify":
+        from export.classify_export import export_classify_run
+
+        if precision != "fp32":
+            raise InspectorError(f"--precision {precision} is not available for classify runs yet",
+                                 "export classify runs with the default --precision fp32")
+        summary = json.loads((Path(run) / "run.json").read_text())
+        return export_classify_run(run, out, _parity_images(summary, data))
     summary, model = load_run(run)
     bundle = build_bundle(summary, model)
     data_bytes = bundle.SerializeToString()
     report = check_parity(model, data_bytes, _parity_images(summary, data), summary["threshold"])
     if not report.ok:
         raise InspectorError(f"export failed its parity check: {report.describe()}", "report this run; nothing was written")
+    description = report.describe()
+    if precision != "fp32":
+        from export.quantize import reduce_precision
+
+        bundle, change = reduce_precision(bundle, summary, precision, calib=calib, data=data, keep=keep)
+        description += "\n" + change
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -53,11 +83,11 @@ def export_run(run: Path, out: Path, data: Path | None = None) -> str:
     os.replace(tmp, out)
     write_sidecar(out)
     load_bundle(out)  # the runtime accepts what we wrote
-    return report.describe()
+    return description
 
 
 def run(args: argparse.Namespace) -> int:
-    description = export_run(args.run, args.out, args.data)
+    description = export_run(args.run, args.out, args.data, precision=args.precision, calib=args.calib, keep=args.keep)
     size = args.out.stat().st_size / 1e6
     print(description)
     print(f"wrote {args.out} ({size:.1f} MB) and {args.out.name}.sha256")

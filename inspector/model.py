@@ -73,12 +73,16 @@ def _check_io(model: onnx.ModelProto, meta: BundleMetadata, name: str) -> None:
         raise BundleError(f"{name}: outputs {found} do not match the schema {expected} for task {meta.task!r}", fix)
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
+def session_options(threads: int | None = None, *, spin: bool = True) -> ort.SessionOptions:
+    """Session options; `spin=False` stops idle intra-op threads busy-waiting, for callers that share
+    the cores with other work between runs (batch decoding ahead of inference)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return options
 
@@ -96,7 +100,8 @@ def choose_providers(requested: str | None = None) -> list[str]:
     return [p for p in PROVIDER_PREFERENCE if p in available] or available
 
 
-def load_bundle(path: str | os.PathLike, *, provider: str | None = None, threads: int | None = None) -> Bundle:
+def load_bundle(path: str | os.PathLike, *, provider: str | None = None, threads: int | None = None,
+                spin: bool = True) -> Bundle:
     """Verify a bundle (checksum, single file, schema, I/O) and open it; BundleError names what is wrong."""
     path = Path(path)
     name = str(path)
@@ -110,7 +115,7 @@ def load_bundle(path: str | os.PathLike, *, provider: str | None = None, threads
     meta = BundleMetadata.from_props(props, name)
     _check_io(model, meta, name)
     try:
-        session = ort.InferenceSession(data, sess_options=session_options(threads), providers=choose_providers(provider))
+        session = ort.InferenceSession(data, sess_options=session_options(threads, spin=spin), providers=choose_providers(provider))
     except Exception as exc:  # onnxruntime raises RuntimeError subclasses of its own
         raise BundleError(f"{name}: onnxruntime cannot load the model ({exc})", "re-export the model") from exc
     return Bundle(path=path, fingerprint=digest, metadata=meta, session=session)

@@ -54,5 +54,9 @@ def load_run(run_dir: Path) -> tuple[dict, AnomalyModel]:
     model = AnomalyModel(features, head, post)
     if channels is not None:
         model.features.channels = channels
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # torch reports missing/unexpected/mis-shaped tensors this way
+        raise InspectorError(f"{run_dir} was written by another version of Inspector ({str(exc).splitlines()[0]})",
+                             "train the run again with this version") from exc
     return summary, model.eval()

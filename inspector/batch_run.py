@@ -1,0 +1,111 @@
+"""The local batch pipeline: decode ahead in a thread pool while the engine infers micro-batches.
+
+`inspect_loaded` turns decoded inputs into result rows (and heatmap PNGs); the Ray runner reuses it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inspector.batch_inputs import Item, Loaded, load_item
+from inspector.batch_io import ResultsStore, atomic_write, inside, overlay, safe_name, HEATMAPS
+from inspector.engine import Engine
+
+HEATMAP_CHOICES = ("ng", "all", "none")
+
+
+@dataclass
+class Options:
+    batch_size: int = 8
+    workers: int = 2
+    heatmaps: str = "ng"
+    keep_maps: bool = False  # keep anomaly maps of labelled items (pixel metrics need them)
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def error_row(loaded: Loaded, fingerprint: str) -> dict:
+    return {"path": loaded.item.key, "sha256": loaded.sha256, "label": loaded.item.label, "score": None,
+            "verdict": None, "predicted_class": None, "latency_ms": None, "model": fingerprint,
+            "error": loaded.error, "heatmap": None, "decode_ms": round(loaded.decode_ms, 3)}
+
+
+def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: str,
+                   keep_map: Callable[[Item, np.ndarray], None] | None = None) -> list[tuple[dict, bytes | None]]:
+    """Rows (in input order) for decoded items, with the heatmap overlay PNG where `heatmaps` asks."""
+    good = [loaded for loaded in batch if loaded.image is not None]
+    results = iter(engine.inspect([loaded.image for loaded in good], prepared=True))
+    out: list[tuple[dict, bytes | None]] = []
+    for loaded in batch:
+        if loaded.image is None:
+            out.append((error_row(loaded, engine.fingerprint), None))
+            continue
+        result = next(results)
+        row = error_row(loaded, engine.fingerprint)
+        row.update(score=result.score, verdict=result.verdict.value, predicted_class=result.predicted_class,
+                   latency_ms=round(result.timings_ms.get("inference", 0.0), 3), error="")
+        if result.probs is not None:
+            row["probs"] = result.probs
+        png = None
+        if heatmaps == "all" or (heatmaps == "ng" and result.is_ng):
+            ok, encoded = cv2.imencode(".png", overlay(loaded.image, result.anomaly_map, engine.threshold),
+                                       [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            png = encoded.tobytes() if ok else None
+            row["heatmap"] = f"{HEATMAPS}/{safe_name(loaded.item.key)}" if ok else None
+        if keep_map is not None and loaded.item.label is not None:
+            keep_map(loaded.item, result.anomaly_map)
+        out.append((row, png))
+    return out
+
+
+def write_rows(store: ResultsStore, rows: Iterable[tuple[dict, bytes | None]]) -> int:
+    """Heatmaps first, then the rows (a row on disk implies its heatmap is there)."""
+    kept = []
+    for row, png in rows:
+        if png is not None and row.get("heatmap"):
+            atomic_write(inside(store.out, *row["heatmap"].split("/")), png)
+        kept.append(row)
+    store.append(kept)
+    return len(kept)
+
+
+def run_local(items: list[Item], engine: Engine, store: ResultsStore, options: Options,
+              on_done: Callable[[int], None] = lambda n: None) -> None:
+    """Inspect items not yet in `store`, decoding up to a bounded window ahead of inference."""
+    todo = iter([item for item in items if item.key not in store.done])
+    size = engine.input_size
+    ahead = options.batch_size * 2 + options.workers
+    keep = None
+    if options.keep_maps:
+        def keep(item: Item, amap: np.ndarray) -> None:
+            options.maps[item.key] = amap.astype(np.float16)
+    with ThreadPoolExecutor(max_workers=max(1, options.workers), thread_name_prefix="decode") as pool:
+        window: deque[Future] = deque()
+
+        def fill() -> None:
+            while len(window) < ahead:
+                item = next(todo, None)
+                if item is None:
+                    return
+                window.append(pool.submit(load_item, item, size))
+
+        fill()
+        batch: list[Loaded] = []
+        while window:
+            batch.append(window.popleft().result())
+            fill()
+            if len(batch) >= options.batch_size or not window:
+                on_done(write_rows(store, inspect_loaded(engine, batch, options.heatmaps, keep)))
+                batch = []
+
+
+def excluded_by_out(items: list[Item], out: Path) -> list[Item]:
+    """Drop inputs that live inside OUT (our own heatmaps, on a rerun over a parent folder)."""
+    root = str(out.resolve()) + "/"
+    return [item for item in items if not str(Path(item.key).resolve()).startswith(root)]
