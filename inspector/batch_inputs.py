@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 
 from inspector.data.dataset import MANIFEST_NAME, load_dataset
 from inspector.errors import DatasetError, ImageReadError, InspectorError
-from inspector.imageio import MAX_PIXELS, decode_image, is_image_file, resize_to
+from inspector.imageio import MAX_PIXELS, decode_image, is_image_file, read_bytes, resize_to
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -100,29 +99,12 @@ def collect(inputs: list[str | Path], split: str | None = None, seed: int = 0) -
     return list(unique.values())
 
 
-def read_input(path: Path) -> bytes:
-    """The bytes of a regular file; ImageReadError (naming the file) for anything else."""
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (FIFO, socket or device)"
-            raise ImageReadError(f"{path}: is {kind}", "pass image files only")
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError as exc:
-        raise ImageReadError(f"{path}: file not found", "check the path") from exc
-    except PermissionError as exc:
-        raise ImageReadError(f"{path}: no permission to read", "grant read access to the file") from exc
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot be read ({exc.strerror})", "check the disk and the file") from exc
-
-
 def load_item(item: Item, size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> Loaded:
     """Read, hash, decode and resize one input; never raises for a bad file."""
     start = time.perf_counter()
     out = Loaded(item)
     try:
-        data = read_input(item.path)
+        data = read_bytes(item.path)
         out.sha256 = hashlib.sha256(data).hexdigest()
         out.image = resize_to(decode_image(data, str(item.path), max_pixels=max_pixels), size)
     except ImageReadError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import cv2
@@ -73,14 +75,18 @@ def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = MAX_PI
 
 
 def read_bytes(path: Path) -> bytes:
+    """A file's bytes; refuses folders, FIFOs, sockets and devices (a FIFO would block the reader)."""
     try:
-        return Path(path).read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (FIFO, socket or device)"
+            raise ImageReadError(f"{path}: is {kind}", "pass image files only")
+        with open(path, "rb") as handle:
+            return handle.read()
     except FileNotFoundError as exc:
         raise ImageReadError(f"{path}: file not found", "check the path") from exc
     except PermissionError as exc:
         raise ImageReadError(f"{path}: no permission to read", "grant read access to the file") from exc
-    except IsADirectoryError as exc:
-        raise ImageReadError(f"{path}: is a folder, not an image", "pass image files") from exc
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot be read ({exc.strerror})", "check the disk and the file") from exc
 
