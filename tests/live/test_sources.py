@@ -143,3 +143,15 @@ def test_url_source_never_shows_credentials() -> None:
     source = create_source("url", {"url": "rtsp://operator:hunter2@127.0.0.1:1/live", "open_timeout_s": 1.0})
     assert "hunter2" not in source.describe() and "hunter2" not in repr(source)
     assert "hunter2" not in str(SourceError(f"cannot open {source.options['url']}"))
+
+
+def test_synthetic_pool_cycles_pre_rendered_parts_with_their_truth() -> None:
+    source = create_source("synthetic", {"fps": 0.0, "size": 64, "ng_rate": 0.5, "seed": 3, "pool": 3})
+    source.open()
+    try:
+        frames = [source.read() for _ in range(7)]
+    finally:
+        source.close()
+    assert all(np.array_equal(frames[i], frames[i + 3]) for i in range(4))
+    assert not np.array_equal(frames[0], frames[1])
+    assert list(source.truth)[:3] == list(source.truth)[3:6]

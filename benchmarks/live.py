@@ -1,0 +1,81 @@
+"""Live pipeline benchmark: N synthetic 30 FPS cameras -> anomaly bundle on this machine's cores.
+
+Usage: python benchmarks/live.py --model model.onnx [--cameras 1,2,3] [--seconds 20] [--size 256]
+Reports per camera count: sustained inspected FPS per camera, p50/p99 end-to-end latency
+(grab -> verdict), drops, process CPU % (of one core) and RSS. A box "keeps up" with N cameras when
+every camera is inspected at >= 95 % of its frame rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inspector.engine import Engine
+from inspector.live.config import CameraConfig
+from inspector.live.pipeline import Pipeline
+from inspector.model import load_bundle
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(model: Path, cameras: int, seconds: float, size: int, fps: float, threads: int | None,
+            pool: int) -> dict:
+    engine = Engine(load_bundle(model, threads=threads))
+    configs = [CameraConfig(id=f"cam{i}", kind="synthetic", source={"fps": fps, "size": size, "seed": i, "pool": pool}, max_fps=fps,
+                            reject_repeats=False) for i in range(cameras)]
+    pipeline = Pipeline(engine, configs, station="bench", max_batch=max(1, cameras))
+    pipeline.start()
+    time.sleep(3.0)  # warm-up: sessions, first frames
+    before = pipeline.snapshot()
+    usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    time.sleep(seconds)
+    after = pipeline.snapshot()
+    usage1, wall1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    rss = _rss_mb()
+    pipeline.stop()
+    elapsed = wall1 - wall0
+    per_camera = [(after["cameras"][c.id]["inspected"] - before["cameras"][c.id]["inspected"]) / elapsed for c in configs]
+    dropped = sum(after["cameras"][c.id]["dropped"] - before["cameras"][c.id]["dropped"] for c in configs)
+    latency = after["latency_ms"][-int(sum(per_camera) * elapsed):] or after["latency_ms"]
+    cpu = (usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime) / elapsed * 100
+    return {"cameras": cameras, "fps_min": min(per_camera), "fps_mean": statistics.mean(per_camera),
+            "p50": float(np.percentile(latency, 50)), "p99": float(np.percentile(latency, 99)),
+            "dropped": dropped, "cpu": cpu, "rss": rss, "keeps_up": min(per_camera) >= 0.95 * fps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--cameras", default="1,2,3")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--size", type=int, default=256, help="camera frame side in pixels")
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--pool", type=int, default=64,
+                        help="parts pre-rendered per camera (0: render each frame, which costs the CPU a camera would not)")
+    args = parser.parse_args()
+    print(f"# {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, model {args.model.name}, "
+          f"{args.size}px frames at {args.fps:g} FPS per camera, {args.pool} pre-rendered parts per camera")
+    print("| cameras | inspected FPS per camera (min / mean) | p50 latency ms | p99 latency ms | dropped "
+          "| CPU % (100 = one core) | RSS MB | keeps up |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in (int(x) for x in args.cameras.split(",")):
+        r = measure(args.model, n, args.seconds, args.size, args.fps, args.threads, args.pool)
+        print(f"| {n} | {r['fps_min']:.1f} / {r['fps_mean']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['dropped']} "
+              f"| {r['cpu']:.0f} | {r['rss']:.0f} | {'yes' if r['keeps_up'] else 'no'} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
