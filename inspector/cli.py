@@ -29,7 +29,7 @@ VERBS: dict[str, Verb] = {
     "compare": Verb("inspector.compare", "list the parts whose verdict differs between two batch runs"),
     "benchmark": Verb("inspector.benchmark", "latency and throughput of a bundle per batch size and provider"),
     "data check": Verb("inspector.data.check", "report counts, sizes, unreadable files and duplicates of a dataset"),
-    "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only)", "train"),
+    "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only; classify: labelled defect types)", "train"),
     "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),
     "daemon": Verb("inspector.live.daemon", "run the headless inspection daemon from a station config"),
     "gui": Verb("inspector.gui.app", "the operator GUI: live views, counters, rejects, engineer mode", "gui"),
