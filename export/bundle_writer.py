@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
 
@@ -41,16 +41,35 @@ def metadata_for(summary: dict) -> BundleMetadata:
     )
 
 
+def stamp_and_check(proto: onnx.ModelProto, summary: dict, name: str) -> onnx.ModelProto:
+    """Name the graph, write the bundle metadata and run the full ONNX checker."""
+    proto.graph.name = name
+    proto.producer_name = "inspector"
+    proto.producer_version = __version__
+    del proto.metadata_props[:]
+    for key, value in metadata_for(summary).to_props().items():
+        proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def write_bundle(proto: onnx.ModelProto, out: Path) -> None:
+    """Save as one file (atomically), write the SHA-256 sidecar, and load it as the runtime would."""
+    from inspector.bundle import write_sidecar
+    from inspector.model import load_bundle
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    onnx.save_model(proto, str(tmp), save_as_external_data=False)
+    os.replace(tmp, out)
+    write_sidecar(out)
+    load_bundle(out)  # the runtime accepts what we wrote
+
+
 def build_bundle(summary: dict, model: torch.nn.Module) -> onnx.ModelProto:
     """The complete bundle as an in-memory ONNX model (checked with the full checker)."""
     graph = trace_features(model.features, tuple(summary["image_size"]))
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items() if k.startswith(("head.", "post."))}
     graph = append_anomaly_head(graph, "features", state, summary)
-    graph.graph.name = f"inspector-{summary['task']}-{summary['method']}"
-    graph.producer_name = "inspector"
-    graph.producer_version = __version__
-    del graph.metadata_props[:]
-    for key, value in metadata_for(summary).to_props().items():
-        graph.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
-    onnx.checker.check_model(graph, full_check=True)
-    return graph
+    return stamp_and_check(graph, summary, f"inspector-{summary['task']}-{summary['method']}")

@@ -7,7 +7,6 @@ or the class token's attention (Transformers); probs [N, K] in the run's class o
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,8 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from export.bundle_writer import OPSET, metadata_for
-from inspector import __version__
-from inspector.bundle import INPUT_NAME, outputs_for, write_sidecar
+from export.bundle_writer import OPSET, stamp_and_check, write_bundle
+from inspector.bundle import INPUT_NAME, outputs_for
 from inspector.errors import InspectorError
 from training.classify_model import ClassifyGraph
 
@@ -60,14 +58,7 @@ def build_classify_bundle(summary: dict, model: torch.nn.Module) -> tuple[onnx.M
     """The bundle in memory (full-checked, metadata stamped) and the torch graph it must match."""
     size = tuple(summary["image_size"])
     graph = ClassifyGraph(model.eval(), size, len(summary["class_names"]), good_index=0).eval()
-    proto = trace_classifier(graph, size)
-    proto.graph.name = f"inspector-classify-{summary['method']}"
-    proto.producer_name = "inspector"
-    proto.producer_version = __version__
-    del proto.metadata_props[:]
-    for key, value in metadata_for(summary).to_props().items():
-        proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
-    onnx.checker.check_model(proto, full_check=True)
+    proto = stamp_and_check(trace_classifier(graph, size), summary, f"inspector-classify-{summary['method']}")
     return proto, graph
 
 
@@ -91,7 +82,6 @@ def check_classify_parity(graph: ClassifyGraph, bundle_bytes: bytes, images: lis
 
 def export_classify_run(run: Path, out: Path, images: list[np.ndarray]) -> str:
     """Build, check parity on `images` (the test split), write, sidecar and verify with the runtime."""
-    from inspector.model import load_bundle
     from training.classify_run import load_classify_run
 
     summary, model = load_classify_run(run)
@@ -101,11 +91,5 @@ def export_classify_run(run: Path, out: Path, images: list[np.ndarray]) -> str:
     if not report.ok:
         raise InspectorError(f"export failed its parity check: {report.describe()}",
                              "report this run (architecture and opset); nothing was written")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    onnx.save_model(proto, str(tmp), save_as_external_data=False)
-    os.replace(tmp, out)
-    write_sidecar(out)
-    load_bundle(out)
+    write_bundle(proto, out)
     return report.describe()

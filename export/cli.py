@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 
@@ -47,13 +46,9 @@ def _task(run: Path) -> str | None:
 def export_run(run: Path, out: Path, data: Path | None = None, *, precision: str = "fp32",
                calib: Path | None = None, keep: bool = False) -> str:
     """Build, check, write and verify the bundle; returns the parity (and precision) description."""
-    import onnx
-
-    from export.bundle_writer import build_bundle
+    from export.bundle_writer import build_bundle, write_bundle
     from export.parity import check_parity
-    from inspector.bundle import write_sidecar
     from inspector.errors import InspectorError
-    from inspector.model import load_bundle
     from training.run import load_run
 
     if _task(run) == "classify":
@@ -76,13 +71,7 @@ def export_run(run: Path, out: Path, data: Path | None = None, *, precision: str
 
         bundle, change = reduce_precision(bundle, summary, precision, calib=calib, data=data, keep=keep)
         description += "\n" + change
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    onnx.save_model(bundle, str(tmp), save_as_external_data=False)
-    os.replace(tmp, out)
-    write_sidecar(out)
-    load_bundle(out)  # the runtime accepts what we wrote
+    write_bundle(bundle, out)
     return description
 
 

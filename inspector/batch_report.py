@@ -111,7 +111,7 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
     threshold = float(summary["threshold"])
     classify = summary.get("task") == "classify"
     counts = Counter(r.get("verdict") or "error" for r in rows)
-    sections = [f"<h1>Batch inspection report</h1>",
+    sections = ["<h1>Batch inspection report</h1>",
                 _table(["item", "value"], [[k, v] for k, v in summary.items() if not isinstance(v, (dict, list))]),
                 "<h2>Counts</h2>", _table(["OK", "NG", "error", "total"],
                                           [[counts["OK"], counts["NG"], counts["error"], len(rows)]]),
