@@ -24,7 +24,7 @@ class Verb:
 
 
 VERBS: dict[str, Verb] = {
-    "demo": Verb("inspector.demo", "run the bundled demo model on a synthetic line and print verdicts"),
+    "demo": Verb("inspector.demo", "the bundled demo model on a synthetic line, in the GUI (--headless: terminal)"),
     "batch": Verb("inspector.batch", "re-inspect files, folders, globs or manifests; results, heatmaps, report"),
     "compare": Verb("inspector.compare", "list the parts whose verdict differs between two batch runs"),
     "benchmark": Verb("inspector.benchmark", "latency and throughput of a bundle per batch size and provider"),
