@@ -81,10 +81,10 @@ def run_local(items: list[Item], engine: Engine, store: ResultsStore, options: O
     todo = iter([item for item in items if item.key not in store.done])
     size = engine.input_size
     ahead = options.batch_size * 2 + options.workers
-    keep = None
-    if options.keep_maps:
-        def keep(item: Item, amap: np.ndarray) -> None:
-            options.maps[item.key] = amap.astype(np.float16)
+    def keep_map(item: Item, amap: np.ndarray) -> None:
+        options.maps[item.key] = amap.astype(np.float16)
+
+    keep = keep_map if options.keep_maps else None
     with ThreadPoolExecutor(max_workers=max(1, options.workers), thread_name_prefix="decode") as pool:
         window: deque[Future] = deque()
 
