@@ -33,7 +33,9 @@ def fit_padim(features: torch.Tensor, block: int, regularisation: float = 0.01) 
     grouped = to_blocks(x - mean, h, w, block)  # [B, N*b*b, C]
     cov = grouped.transpose(1, 2) @ grouped / max(grouped.shape[1] - 1, 1)
     cov += regularisation * torch.eye(c, dtype=cov.dtype)
-    inv_cov = torch.linalg.inv(cov)
+    # Cholesky: the covariances are symmetric positive definite, and MKL's batched LU inverse
+    # (torch.linalg.inv) fails on some AMD CPUs ("Parameter 6 was incorrect on entry to DLASWP").
+    inv_cov = torch.cholesky_inverse(torch.linalg.cholesky(cov))
     inv_cov = 0.5 * (inv_cov + inv_cov.transpose(1, 2))
     return mean.float(), inv_cov.float()
 
