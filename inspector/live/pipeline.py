@@ -199,9 +199,10 @@ class Pipeline:
         taken = self._clock()
         images, kept = [], []
         for frame in batch:
+            roi = self._roi[frame.camera]  # read once: the record carries the ROI this crop used
             try:
-                images.append(crop(frame.image, self._roi[frame.camera]))
-                kept.append(frame)
+                images.append(crop(frame.image, roi))
+                kept.append((frame, roi))
             except ValueError as exc:
                 self._fail(f"camera {frame.camera}: {exc}")
         try:
@@ -213,12 +214,12 @@ class Pipeline:
         batch_ms = (done - taken) * 1000
         records = []
         with self._cond:
-            for frame, result in zip(kept, results):
+            for (frame, roi), result in zip(kept, results):
                 timings = {"capture": frame.capture_ms, "queue": (taken - frame.captured_mono) * 1000,
                            **result.timings_ms, "total": (done - frame.captured_mono) * 1000 + frame.capture_ms}
                 record = FrameRecord(station=self.station, camera=frame.camera, frame_id=frame.frame_id,
                                      captured_at=frame.captured_at, result=result, image=frame.image,
-                                     timings_ms=timings)
+                                     timings_ms=timings, roi=roi)
                 self._frames[frame.camera] += 1
                 self._verdicts[frame.camera][result.verdict.value] += 1
                 self._latency_ms.append(timings["total"])

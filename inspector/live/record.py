@@ -20,6 +20,7 @@ class FrameRecord:
     result: InspectionResult
     image: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)  # capture, preprocess, inference, total
+    roi: tuple[int, int, int, int] | None = None  # [x, y, w, h] the model saw (None: the whole frame)
 
     def summary(self) -> dict:
         """JSON-ready fields (no arrays): what MQTT, logs and the database carry."""
