@@ -27,7 +27,8 @@ from inspector.batch_report import write_report
 from inspector.batch_run import HEATMAP_CHOICES, Options, excluded_by_out, run_local
 from inspector.engine import Engine
 from inspector.errors import ImageReadError, InspectorError
-from inspector.imageio import read_mask, resize_mask
+from inspector.geometry import fit_mask
+from inspector.imageio import read_mask
 from inspector.metrics import anomaly_metrics
 from inspector.model import load_bundle
 from inspector.progress import Progress
@@ -47,7 +48,7 @@ def _classification_metrics():
 
 
 def _pixel_inputs(rows: list[dict], masks: dict[str, Path], maps: dict[str, np.ndarray],
-                  size: tuple[int, int]) -> tuple[list | None, list | None, str]:
+                  size: tuple[int, int], policy: str) -> tuple[list | None, list | None, str]:
     if not any(r["path"] in masks for r in rows):
         return None, None, ""
     if any(r["path"] not in maps for r in rows):
@@ -55,7 +56,7 @@ def _pixel_inputs(rows: list[dict], masks: dict[str, Path], maps: dict[str, np.n
     mask_list = []
     for r in rows:
         try:
-            mask_list.append(resize_mask(read_mask(masks[r["path"]]), size) if r["path"] in masks else None)
+            mask_list.append(fit_mask(read_mask(masks[r["path"]]), size, policy) if r["path"] in masks else None)
         except ImageReadError as exc:
             return None, None, f"pixel metrics skipped: {exc.message}"
     return mask_list, [maps[r["path"]] for r in rows], ""
@@ -67,7 +68,7 @@ def compute_metrics(rows: list[dict], items: list[Item], engine: Engine, maps: d
     if not scored:
         return None
     masks = {item.key: item.mask for item in items if item.mask is not None}
-    mask_list, map_list, note = _pixel_inputs(scored, masks, maps, engine.input_size)
+    mask_list, map_list, note = _pixel_inputs(scored, masks, maps, engine.input_size, engine.bundle.metadata.resize)
     labels = [r["label"] for r in scored]
     metrics = anomaly_metrics(labels, np.array([r["score"] for r in scored]), engine.threshold, mask_list, map_list)
     if note:

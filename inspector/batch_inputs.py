@@ -10,6 +10,7 @@ import glob
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from inspector.data.dataset import MANIFEST_NAME, load_dataset
 from inspector.errors import DatasetError, ImageReadError, InspectorError
-from inspector.imageio import MAX_PIXELS, decode_image, is_image_file, read_bytes, resize_to
+from inspector.imageio import MAX_PIXELS, decode_image, is_image_file, read_bytes
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -99,14 +100,14 @@ def collect(inputs: list[str | Path], split: str | None = None, seed: int = 0) -
     return list(unique.values())
 
 
-def load_item(item: Item, size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> Loaded:
-    """Read, hash, decode and resize one input; never raises for a bad file."""
+def load_item(item: Item, prepare: Callable[[np.ndarray], np.ndarray], max_pixels: int = MAX_PIXELS) -> Loaded:
+    """Read, hash, decode and `prepare` (the engine's resize) one input; never raises for a bad file."""
     start = time.perf_counter()
     out = Loaded(item)
     try:
         data = read_bytes(item.path)
         out.sha256 = hashlib.sha256(data).hexdigest()
-        out.image = resize_to(decode_image(data, str(item.path), max_pixels=max_pixels), size)
+        out.image = prepare(decode_image(data, str(item.path), max_pixels=max_pixels))
     except ImageReadError as exc:
         out.error = exc.message
     except (cv2.error, ValueError, MemoryError) as exc:  # a decoder failing in an unforeseen way

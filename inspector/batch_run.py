@@ -79,7 +79,6 @@ def run_local(items: list[Item], engine: Engine, store: ResultsStore, options: O
               on_done: Callable[[int], None] = lambda n: None) -> None:
     """Inspect items not yet in `store`, decoding up to a bounded window ahead of inference."""
     todo = iter([item for item in items if item.key not in store.done])
-    size = engine.input_size
     ahead = options.batch_size * 2 + options.workers
     def keep_map(item: Item, amap: np.ndarray) -> None:
         options.maps[item.key] = amap.astype(np.float16)
@@ -93,7 +92,7 @@ def run_local(items: list[Item], engine: Engine, store: ResultsStore, options: O
                 item = next(todo, None)
                 if item is None:
                     return
-                window.append(pool.submit(load_item, item, size))
+                window.append(pool.submit(load_item, item, engine.prepare))
 
         fill()
         batch: list[Loaded] = []

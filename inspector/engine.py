@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from inspector.imageio import resize_to
+from inspector.geometry import prepare
 from inspector.model import Bundle
 from inspector.result import InspectionResult, verdict_for
 
@@ -34,10 +34,10 @@ class Engine:
         return self.bundle.fingerprint
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
-        """uint8 RGB HxWx3 of any size -> the model's input size (how the bundle says: stretch)."""
+        """uint8 RGB HxWx3 of any size -> the model's input, resized as the bundle's `resize` policy says."""
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a uint8 RGB HxWx3 image, got {image.dtype} {image.shape}")
-        return resize_to(image, self.input_size)
+        return prepare(image, self.input_size, self.bundle.metadata.resize)
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs for a prepared uint8 [N, H, W, 3] batch, in micro-batches of max_batch."""

@@ -9,10 +9,11 @@ import numpy as np
 
 from inspector.data.dataset import Sample
 from inspector.errors import DatasetError, ImageReadError
-from inspector.imageio import read_image, read_mask, resize_mask, resize_to
+from inspector.geometry import fit_mask, prepare
+from inspector.imageio import read_image, read_mask
 
 
-def _load(sample: Sample, size: tuple[int, int], with_mask: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _load(sample: Sample, size: tuple[int, int], with_mask: bool, policy: str) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         image = read_image(sample.path)
     except ImageReadError as exc:
@@ -30,13 +31,13 @@ def _load(sample: Sample, size: tuple[int, int], with_mask: bool) -> tuple[np.nd
                 f"{image.shape[1]}x{image.shape[0]}",
                 "masks must have the size of their image: re-export the mask",
             )
-        mask = resize_mask(full, size)
-    return resize_to(image, size), mask
+        mask = fit_mask(full, size, policy)
+    return prepare(image, size, policy), mask
 
 
 def load_samples(samples: Sequence[Sample], size: tuple[int, int], *, with_masks: bool = False,
-                 workers: int = 2) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    """Images (uint8 RGB at `size`) and masks (bool at `size`, None where absent) of `samples`."""
+                 workers: int = 2, policy: str = "stretch") -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """Images (uint8 RGB at `size`, placed by the resize `policy`) and masks (bool, None where absent)."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        loaded = list(pool.map(lambda s: _load(s, size, with_masks), samples))
+        loaded = list(pool.map(lambda s: _load(s, size, with_masks, policy), samples))
     return [image for image, _ in loaded], [mask for _, mask in loaded]
