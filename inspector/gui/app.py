@@ -105,18 +105,17 @@ def make_app() -> QApplication:
 
 def open_window(config: StationConfig, settings: Settings, review: ReviewQueue, *, lock_after: float = 120.0,
                 full_screen: bool = False) -> MainWindow:
-    """Start the station in the background and show its window (1366x768 unless full screen)."""
+    """Start the station in the background and show its window (1366x768 where it fits, else maximized)."""
     station = LiveStation(config, disk_paths=[config.data_dir, review.root])
     window = MainWindow(station, EngineerLock(settings, timeout_s=lock_after), review)
-    window.resize(1366, 768)
-    window.showFullScreen() if full_screen else window.show()
+    window.show_fitted(full_screen)
     station.start()
     return window
 
 
 def _exec(app: QApplication, window: MainWindow) -> int:
     """Run the event loop; Ctrl+C / SIGTERM close the window (and so stop every thread) cleanly."""
-    previous = {sig: signal.signal(sig, lambda *_: window.close()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, lambda *_: window.close_now()) for sig in (signal.SIGINT, signal.SIGTERM)}
     wake = QTimer(interval=250, timeout=lambda: None)  # lets Python run its signal handlers
     wake.start()
     try:
@@ -151,7 +150,7 @@ def screenshot(window: MainWindow, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     picture.save(str(path))
     log.info("screenshot saved", extra={"fields": {"path": str(path), "size": f"{picture.width()}x{picture.height()}"}})
-    window.close()
+    window.close_now()
 
 
 def run_demo(args: argparse.Namespace, model: Path) -> int:

@@ -35,7 +35,7 @@ class CameraView(QWidget):
         self._frame_size: tuple[int, int] | None = None  # (w, h) of the camera frame
         self._shown: QImage | None = None  # the frame with its heatmap, already at display size
         self._drag: tuple[QPointF, QPointF] | None = None
-        self.setMinimumSize(260, 220)
+        self.setMinimumSize(220, 170)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setCursor(Qt.PointingHandCursor)
         self.setToolTip(f"Camera {cam}: click to open the current part")

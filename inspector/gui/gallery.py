@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QVBoxLayout, QWidget)
@@ -35,7 +35,12 @@ def clock_text(t: float) -> str:
 
 
 class NgGallery(QListWidget):
-    """Thumbnails of the newest rejects, newest first; `opened` carries the clicked record."""
+    """Thumbnails of the newest rejects, newest first; `opened` carries the clicked record.
+
+    The grid never moves under the operator: while the pointer is over it or an item is selected, new
+    rejects wait behind the `marker` button ("3 new rejects: show") and are added when the pointer
+    leaves and nothing is selected, or when the marker is clicked.
+    """
 
     opened = Signal(object)
 
@@ -43,45 +48,90 @@ class NgGallery(QListWidget):
         super().__init__(parent)
         self.setViewMode(QListWidget.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
-        self.setGridSize(QSize(THUMB + 16, THUMB + 40))
+        lines = self.fontMetrics()
+        width = max(THUMB, lines.horizontalAdvance("camera-12  00:00:00")) + 12
+        self.setGridSize(QSize(width, THUMB + 2 * lines.lineSpacing() + 14))
         self.setResizeMode(QListWidget.Adjust)
         self.setMovement(QListWidget.Static)
-        self.setWordWrap(True)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.ElideMiddle)
         self.setUniformItemSizes(True)
         self.setToolTip("Last rejected parts: click one to see why (Enter opens the selected one)")
-        self._records: list[FrameRecord] = []
+        self.marker = QPushButton("", objectName="primary")
+        self.marker.setToolTip("New rejects wait here while you point at or select one")
+        self.marker.clicked.connect(self.show_new)
+        self.marker.hide()
         self._shown = -1
+        self._source: tuple[Sequence[FrameRecord], int] = ((), -1)
+        self._hover = False
         self.itemClicked.connect(self._open)
         self.itemActivated.connect(self._open)
 
-    def refresh(self, records: Sequence[FrameRecord], version: int,
-                roi_of: Callable[[str], tuple[int, int, int, int] | None]) -> None:
-        """Add the rejects that came since the last call (`version` counts NG parts ever added) at the top."""
-        new = min(version - self._shown, len(records)) if self._shown >= 0 else len(records)
+    @property
+    def pending(self) -> int:
+        """Rejects that arrived and wait behind the marker."""
+        records, version = self._source
+        return 0 if self._shown < 0 else min(version - self._shown, len(records))
+
+    def frozen(self) -> bool:
+        """True while the operator points at the grid or has selected a thumbnail."""
+        return self._hover or (self.hasFocus() and bool(self.selectedItems()))
+
+    def refresh(self, records: Sequence[FrameRecord], version: int) -> None:
+        """Note the rejects so far (`version` counts NG parts ever added); add the new ones unless frozen."""
+        self._source = (records, version)
+        if self.frozen() and self._shown >= 0:
+            n = self.pending
+            self.marker.setText(f"{n} new reject{'s' if n != 1 else ''}: show")
+            self.marker.setVisible(n > 0)
+            return
+        self._add_new()
+
+    def show_new(self) -> None:
+        """The marker's action: drop the selection, add the waiting rejects at the top, scroll up."""
+        self.clearSelection()
+        self._add_new()
+        self.scrollToTop()
+
+    def _add_new(self) -> None:
+        records, version = self._source
+        new = self.pending if self._shown >= 0 else len(records)
         self._shown = version
+        self.marker.hide()
         if new <= 0:
             return
         self.setUpdatesEnabled(False)  # one relayout for the batch, not one per thumbnail
+        ratio = self.devicePixelRatioF()
         for record in list(records)[-new:]:
-            ratio = self.devicePixelRatioF()
-            pixmap = QPixmap.fromImage(composite(record, roi=roi_of(record.camera), side=round(THUMB * ratio)))
+            pixmap = QPixmap.fromImage(composite(record, roi=record.roi, side=round(THUMB * ratio)))
             pixmap.setDevicePixelRatio(ratio)
-            text = f"{record.camera} {clock_text(record.captured_at)}\n{record.result.score:.1f}"
-            item = QListWidgetItem(QIcon(pixmap), text)
+            item = QListWidgetItem(QIcon(pixmap), f"{record.camera}  {clock_text(record.captured_at)}\n"
+                                                  f"score {record.result.score:.1f}")
             item.setForeground(QColor(theme.TEXT))
             item.setToolTip(f"{record.camera} frame {record.frame_id}, score {record.result.score:.3f}")
+            item.setData(Qt.UserRole, record)
             self.insertItem(0, item)
-            self._records.insert(0, record)
-        limit = records.maxlen if isinstance(records, deque) and records.maxlen else len(self._records)
-        while len(self._records) > limit:
-            self._records.pop()
+        limit = records.maxlen if isinstance(records, deque) and records.maxlen else self.count()
+        while self.count() > limit:
             self.takeItem(self.count() - 1)
         self.setUpdatesEnabled(True)
 
+    def record_at(self, row: int) -> FrameRecord | None:
+        item = self.item(row)
+        return item.data(Qt.UserRole) if item is not None else None
+
+    def enterEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        self._hover = True
+        super().enterEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        self._hover = False
+        super().leaveEvent(event)
+
     def _open(self, item: QListWidgetItem) -> None:
-        row = self.row(item)
-        if 0 <= row < len(self._records):
-            self.opened.emit(self._records[row])
+        record = item.data(Qt.UserRole)
+        if record is not None:
+            self.opened.emit(record)
 
 
 class PartDialog(QDialog):
@@ -89,11 +139,11 @@ class PartDialog(QDialog):
 
     marked = Signal(object, str, str)  # record, kind, label
 
-    def __init__(self, record: FrameRecord, classes: Sequence[str], roi: tuple[int, int, int, int] | None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, record: FrameRecord, classes: Sequence[str], parent: QWidget | None = None,
+                 marked_as: str | None = None) -> None:
         super().__init__(parent)
         self.setAttribute(Qt.WA_DeleteOnClose)
-        self.record, self.roi = record, roi
+        self.record, self.roi = record, record.roi  # the ROI the model saw, not the camera's current one
         result = record.result
         self.setWindowTitle(f"{record.camera} frame {record.frame_id}: {result.verdict.value}")
         layout = QVBoxLayout(self)
@@ -103,11 +153,13 @@ class PartDialog(QDialog):
         self.heat = QCheckBox("Show heatmap (H)", checked=True)
         self.heat.setShortcut("H")
         self.heat.toggled.connect(self._draw)
-        info = QLabel(
+        self.info = info = QLabel(
             f"<b style='color:{theme.verdict_colour(result.verdict.value)}; font-size:18pt'>{result.verdict.value}"
             f"</b>&nbsp;&nbsp; score <b>{result.score:.3f}</b> (threshold {result.threshold:.3f})<br>"
             f"class: <b>{result.predicted_class or 'n/a'}</b> &nbsp; camera {record.camera}, frame "
-            f"{record.frame_id}, {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.captured_at))}")
+            f"{record.frame_id}, {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.captured_at))}<br>"
+            f"model {result.model_fingerprint[:12]}, inspected "
+            f"{f'ROI {list(record.roi)}' if record.roi else 'the whole frame'}")
         info.setTextFormat(Qt.RichText)
         layout.addWidget(info)
         layout.addWidget(self.heat)
@@ -125,6 +177,9 @@ class PartDialog(QDialog):
             row.addWidget(self.label)
             row.addWidget(self.mark)
         self.mark.setObjectName("danger")
+        if marked_as is not None:
+            self.mark.setToolTip(f"Already in the review queue as {marked_as}: marking again replaces that")
+            row.insertWidget(0, QLabel(f"In the review queue as <b>{marked_as}</b>", objectName="muted"))
         close = QPushButton("Close (Esc)")
         close.clicked.connect(self.close)
         row.addStretch(1)

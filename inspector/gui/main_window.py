@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QTabWidget,
                                QVBoxLayout, QWidget)
 
@@ -26,6 +26,9 @@ from inspector.live.record import FrameRecord
 log = logging.getLogger("inspector.gui")
 FRAME_MS = 20  # drain and draw up to 50 times a second (a 30 FPS camera never waits a tick)
 SLOW_MS = 500
+NOTICE_S = 60.0  # an important outcome stays on screen this long unless dismissed
+PREFERRED_W, PREFERRED_H = 1366, 768
+MIN_W, MIN_H = 800, 460  # fits 1366x768 at QT_SCALE_FACTOR 1.5 (910x512 logical) with a window frame
 SHORTCUTS = (("F11", "full screen on/off"), ("Esc", "leave full screen"), ("H", "heatmap on/off"),
              ("[ / ]", "heatmap opacity"), ("1-9", "open camera N's current part"), ("G", "go to the rejects"),
              ("Ctrl+R", "reset counters (asks first)"), ("Ctrl+E", "engineer mode (PIN)"),
@@ -37,20 +40,23 @@ class MainWindow(QMainWindow):
     """A view over a LiveStation; the station does the work on its own threads."""
 
     def __init__(self, station: LiveStation, lock: EngineerLock, review: ReviewQueue,
-                 confirm: Callable[[QWidget, str, str], bool] | None = None) -> None:
+                 confirm: Callable[[QWidget, str, str], bool] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.setAttribute(Qt.WA_DeleteOnClose)
         self.station, self.lock, self.review = station, lock, review
         self._confirm = confirm or _ask
+        self._clock = clock
+        self._closing = False  # set once quitting is decided (asked, Ctrl+C/SIGTERM, session end)
         self.setWindowTitle(f"Inspector: {station.config.station}")
-        self.setMinimumSize(1024, 640)
+        self.setMinimumSize(MIN_W, MIN_H)
         cams = list(station.cameras)
         colours = {cam: theme.CAMERA_COLOURS[i % len(theme.CAMERA_COLOURS)] for i, cam in enumerate(cams)}
         self.views = {cam: CameraView(cam, colours[cam]) for cam in cams}
         self.colours = colours
         self._build()
         self._shortcuts()
-        self._message_until = 0.0
+        self._notice_until = 0.0
         self.frame_timer = QTimer(self, interval=FRAME_MS, timeout=self.tick)
         self.slow_timer = QTimer(self, interval=SLOW_MS, timeout=self.slow_tick)
         self.frame_timer.start()
@@ -58,6 +64,7 @@ class MainWindow(QMainWindow):
         app = QCoreApplication.instance()
         if app is not None:
             app.installEventFilter(self)
+            app.commitDataRequest.connect(self.session_ending)  # logout/shutdown: never ask
         self.slow_tick()
 
     # ------------------------------------------------------------------ layout
@@ -70,6 +77,7 @@ class MainWindow(QMainWindow):
         self.banner = QLabel("", objectName="banner", wordWrap=True)
         self.banner.hide()
         outer.addWidget(self.banner)
+        outer.addWidget(self._notice_row())
         body = QHBoxLayout()
         left = QVBoxLayout()
         grid = QGridLayout()
@@ -81,7 +89,8 @@ class MainWindow(QMainWindow):
             view.roiDrawn.connect(self._roi_drawn)
         left.addLayout(grid, 1)
         self.trend = TrendView()
-        self.trend.setFixedHeight(150)
+        self.trend.setMinimumHeight(96)
+        self.trend.setMaximumHeight(150)
         left.addWidget(self.trend)
         body.addLayout(left, 1)
         body.addWidget(self._sidebar())
@@ -105,7 +114,8 @@ class MainWindow(QMainWindow):
 
     def _sidebar(self) -> QWidget:
         side = QWidget()
-        side.setFixedWidth(390)
+        side.setMinimumWidth(330)
+        side.setMaximumWidth(390)
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
@@ -125,7 +135,12 @@ class MainWindow(QMainWindow):
         self.engineer.lockRequested.connect(self.lock_engineer)
         self.engineer.roiEdit.connect(self._roi_edit)
         self.engineer.exportRequested.connect(self.export_review)
-        self.tabs.addTab(self.gallery, "Rejects")
+        rejects = QWidget()
+        column = QVBoxLayout(rejects)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.gallery.marker)
+        column.addWidget(self.gallery, 1)
+        self.tabs.addTab(rejects, "Rejects")
         self.tabs.addTab(self.engineer, "Engineer")
         layout.addWidget(self.tabs, 1)
         return side
@@ -148,7 +163,7 @@ class MainWindow(QMainWindow):
         for cam, record in newest.items():
             view = self.views.get(cam)
             if view is not None:
-                view.roi = self.station.cameras[cam].roi
+                view.roi = record.roi  # the ROI this part was inspected with
                 view.set_record(record)
 
     def slow_tick(self) -> None:
@@ -172,12 +187,14 @@ class MainWindow(QMainWindow):
         self.shift.setText(shift_text(station.stats.shift_start))
         self.trend.set_data({cam: (self.colours[cam], list(station.stats.cameras[cam].trend)) for cam in self.views},
                             station.threshold)
-        self.gallery.refresh(station.stats.gallery, station.stats.ng_added, lambda c: station.cameras[c].roi)
+        self.gallery.refresh(station.stats.gallery, station.stats.ng_added)
         self.engineer.refresh()
         self.engineer_button.setText("Engineer: ON" if self.lock.unlocked else "Engineer (Ctrl+E)")
         self.clock.setText(time.strftime("%H:%M:%S"))
         while station.messages:
             self._show_message(station.messages.popleft())
+        if self.notice_row.isVisible() and self._clock() >= self._notice_until:
+            self.notice_row.hide()
 
     def _show_phase(self, down: list) -> None:
         station = self.station
@@ -212,25 +229,45 @@ class MainWindow(QMainWindow):
             self.banner.setToolTip("\n".join(s.detail for s in down if s.detail))
         self.banner.setVisible(bool(problems))
 
+    def _notice_row(self) -> QWidget:
+        """A banner for outcomes that must not be missed (a refused model or camera settings)."""
+        self.notice_row = QWidget()
+        row = QHBoxLayout(self.notice_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.notice = QLabel("", objectName="banner", wordWrap=True)
+        self.notice.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        dismiss = QPushButton("OK")
+        dismiss.setToolTip("Hide this message")
+        dismiss.clicked.connect(self.notice_row.hide)
+        row.addWidget(self.notice, 1)
+        row.addWidget(dismiss)
+        self.notice_row.hide()
+        return self.notice_row
+
     def _show_message(self, message: Message) -> None:
+        """Every outcome goes to the status bar; errors and warnings also to the notice banner until OK."""
         self.statusBar().showMessage(message.text, 15000 if message.level == "error" else 6000)
         self.statusBar().setStyleSheet(f"color: {theme.NG if message.level == 'error' else theme.TEXT};")
+        if message.level in ("error", "warning"):
+            self.notice.setText(message.text)
+            self.notice.setStyleSheet(f"background: {theme.NG if message.level == 'error' else theme.WARN};")
+            self.notice_row.show()
+            self._notice_until = self._clock() + NOTICE_S
 
     # ------------------------------------------------------------------ actions
     def open_part(self, record: FrameRecord | None) -> PartDialog | None:
         if record is None:
             return None
         classes = self.station.engine.bundle.metadata.class_names if self.station.engine else []
-        dialog = PartDialog(record, classes, self.station.cameras[record.camera].roi, self)
+        earlier = self.review.find(record)
+        dialog = PartDialog(record, classes, self, marked_as=earlier["label"] if earlier else None)
         dialog.marked.connect(self._mark)
         dialog.show()
         return dialog
 
     def _mark(self, record: FrameRecord, kind: str, label: str) -> None:
-        roi = self.station.cameras[record.camera].roi
-
         def save() -> None:
-            item = self.review.add(record, kind, label=label, roi=roi)
+            item = self.review.add(record, kind, label=label)  # with the part's own ROI, model and threshold
             self.station.messages.append(Message("info", f"Saved to the review queue as {item.label} "
                                                          f"({len(self.review.rows())} parts waiting)."))
             log.info("verdict marked wrong", extra={"fields": {"id": item.id, "kind": kind, "label": item.label}})
@@ -288,6 +325,21 @@ class MainWindow(QMainWindow):
             view.set_overlay(view.show_heatmap, min(1.0, max(0.1, view.opacity + delta)))
         self.statusBar().showMessage(f"Heatmap opacity {next(iter(self.views.values())).opacity:.0%}", 2000)
 
+    def show_fitted(self, full_screen: bool = False) -> None:
+        """Show at 1366x768 where that fits the screen's free area with a frame, else maximized (any scale)."""
+        if full_screen:
+            self.showFullScreen()
+            return
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        free = screen.availableGeometry()
+        if free.width() >= PREFERRED_W + 16 and free.height() >= PREFERRED_H + 48:
+            self.resize(PREFERRED_W, PREFERRED_H)
+            self.move(free.center() - self.rect().center())
+            self.show()
+        else:  # the window manager keeps a maximized window, title bar included, inside the free area
+            self.setGeometry(free)
+            self.showMaximized()
+
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
@@ -304,8 +356,17 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
 
     def quit(self) -> None:
-        if self._confirm(self, "Quit", "Stop inspecting and close Inspector?"):
-            self.close()
+        """Ctrl+Q: close, asking first (closeEvent asks)."""
+        self.close()
+
+    def close_now(self) -> None:
+        """Close without asking: Ctrl+C/SIGTERM in the terminal, the screenshot timer."""
+        self._closing = True
+        self.close()
+
+    def session_ending(self, *_: object) -> None:
+        """The desktop session logs out or shuts down: closing must not wait on a question."""
+        self._closing = True
 
     # ------------------------------------------------------------------ Qt hooks
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
@@ -314,12 +375,18 @@ class MainWindow(QMainWindow):
         return False
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        """Stop the timers and every pipeline thread before the window goes."""
+        """Ask (window manager's close button, Ctrl+Q), then stop the timers and every pipeline thread."""
+        if not self._closing:
+            if not self._confirm(self, "Quit", "Stop inspecting and close Inspector?"):
+                event.ignore()
+                return
+            self._closing = True
         self.frame_timer.stop()
         self.slow_timer.stop()
         app = QCoreApplication.instance()
         if app is not None:
             app.removeEventFilter(self)
+            app.commitDataRequest.disconnect(self.session_ending)
         self.station.close()
         event.accept()
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from PySide6.QtCore import QEvent
@@ -19,6 +20,8 @@ from inspector.gui.review import ReviewQueue
 from inspector.gui.settings import EngineerLock, Settings
 from inspector.gui.station import LiveStation
 from inspector.live.config import CameraConfig
+from inspector.live.record import FrameRecord
+from inspector.result import InspectionResult, verdict_for
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo.onnx"
@@ -101,9 +104,19 @@ def make_window(qtbot, no_leaks, tmp_path: Path) -> Iterator[Callable[..., MainW
     yield build
     for window in windows:
         if window.station.phase.value != "STOPPED":
-            window.close()
+            window.close_now()
     flush_deletes()
 
 
 def wait_records(qtbot, window: MainWindow, n: int = 1, timeout: int = 15000) -> None:
     qtbot.waitUntil(lambda: window.station.stats.total().inspected >= n, timeout=timeout)
+
+
+def record(score: float, cam: str = "cam1", frame_id: int = 1, threshold: float = 1.0,
+           roi: tuple[int, int, int, int] | None = None, at: float | None = None) -> FrameRecord:
+    """A made-up inspected 32x32 part (random pixels seeded by `frame_id`)."""
+    result = InspectionResult(score=score, threshold=threshold, verdict=verdict_for(score, threshold),
+                              model_fingerprint="f" * 64, anomaly_map=np.full((8, 8), score, np.float32))
+    image = np.random.default_rng(frame_id).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    return FrameRecord("s", cam, frame_id, time.time() if at is None else at, result, image, {"total": 5.0},
+                       roi=roi)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qt_helpers import REPO, leaked_threads, leaked_widgets
+from qt_helpers import REPO, leaked_threads, leaked_widgets, record
 from PySide6.QtWidgets import QApplication, QWidget
 
 from inspector.errors import InspectorError
@@ -19,15 +19,6 @@ from inspector.gui.app import source_camera
 from inspector.gui.review import ESCAPE, FALSE_REJECT, ReviewQueue
 from inspector.gui.settings import EngineerLock, Settings, check_pin, hash_pin
 from inspector.gui.stats import LineStats
-from inspector.live.record import FrameRecord
-from inspector.result import InspectionResult, verdict_for
-
-
-def record(score: float, cam: str = "cam1", frame_id: int = 1, threshold: float = 1.0) -> FrameRecord:
-    result = InspectionResult(score=score, threshold=threshold, verdict=verdict_for(score, threshold),
-                              model_fingerprint="f" * 64, anomaly_map=np.full((8, 8), score, np.float32))
-    image = np.random.default_rng(frame_id).integers(0, 255, (32, 32, 3), dtype=np.uint8)
-    return FrameRecord("s", cam, frame_id, time.time(), result, image, {"total": 5.0})
 
 
 def test_the_leak_checks_catch_a_thread_and_a_widget(qapp) -> None:
@@ -74,7 +65,7 @@ def test_review_queue_exports_a_training_manifest(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "review")
     for i in range(10):
         queue.add(record(2.0, frame_id=i), FALSE_REJECT)
-    queue.add(record(0.5, frame_id=99), ESCAPE, label="scratch", roi=(4, 4, 16, 16))
+    queue.add(record(0.5, frame_id=99, roi=(4, 4, 16, 16)), ESCAPE, label="scratch")
     rows = queue.rows()
     assert len(rows) == 11 and rows[-1]["label"] == "scratch" and rows[-1]["full_image"]
     manifest = queue.export_manifest()
