@@ -16,6 +16,7 @@ from typing import Any
 
 from inspector.errors import InspectorError
 from inspector.live.sources import SOURCES, Field
+from inspector.synthetic import STYLES
 
 SCHEMA_VERSION = 1
 TRIGGERS = ("free", "mqtt", "opcua")
@@ -247,11 +248,19 @@ def _cameras(c: _Checker, items: list[Any]) -> list[CameraConfig]:
                 low = 0 if key == "fps" else (16 if key == "size" else 0)
                 c.check(settings[key] >= low and (key != "ng_rate" or settings[key] <= 1),
                         f"{where}.source.{key}", f"{settings[key]} is out of range", "see the kind's settings")
+        if kind == "synthetic":
+            c.check(settings.get("style") in STYLES, f"{where}.source.style", f"{settings.get('style')!r} is not a "
+                    "surface style", f"use one of {', '.join(STYLES)}")
         cameras.append(CameraConfig(id=cam["id"], kind=kind, source=settings, roi=roi, max_fps=cam["max_fps"],
                                     trigger=cam["trigger"], open_timeout_s=cam["open_timeout_s"],
                                     read_timeout_s=cam["read_timeout_s"], backoff_initial_s=cam["backoff_initial_s"],
                                     backoff_max_s=cam["backoff_max_s"], reject_repeats=cam["reject_repeats"]))
     return cameras
+
+
+def check_camera(raw: dict[str, Any], name: str) -> CameraConfig:
+    """One [[cameras]] table checked with the station config's rules (the GUI's camera settings use it)."""
+    return _cameras(_Checker(Path(name)), [raw])[0]
 
 
 def _sinks(c: _Checker, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
