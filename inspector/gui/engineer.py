@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QSlider,
                                QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from inspector.errors import InspectorError
 from inspector.gui.settings import EngineerLock
-from inspector.gui.station import LiveStation
+from inspector.gui.station import LiveStation, Message
 from inspector.live.sources import SOURCES
 
 STEPS = 1000
+
+
+class _WheelWhenFocused:
+    """Mixin: the wheel changes the value only after a click or Tab gave the widget focus; otherwise the
+    panel scrolls (so scrolling over the Engineer tab never changes a setting)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.setFocusPolicy(Qt.StrongFocus)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
+
+
+class SpinBox(_WheelWhenFocused, QSpinBox):
+    """A QSpinBox that ignores the wheel unless focused."""
+
+
+class DoubleSpinBox(_WheelWhenFocused, QDoubleSpinBox):
+    """A QDoubleSpinBox that ignores the wheel unless focused."""
+
+
+class ComboBox(_WheelWhenFocused, QComboBox):
+    """A QComboBox that ignores the wheel unless focused."""
+
+
+class Slider(_WheelWhenFocused, QSlider):
+    """A QSlider that ignores the wheel unless focused."""
 
 
 class PinDialog(QDialog):
@@ -64,9 +98,14 @@ class EngineerPanel(QStackedWidget):
     roiEdit = Signal(str, bool)  # camera, editing
     exportRequested = Signal()
 
-    def __init__(self, station: LiveStation, lock: EngineerLock, parent: QWidget | None = None) -> None:
+    def __init__(self, station: LiveStation, lock: EngineerLock, parent: QWidget | None = None,
+                 confirm: Callable[[QWidget, str, str], bool] | None = None) -> None:
         super().__init__(parent)
         self.station, self.lock = station, lock
+        self._confirm = confirm or (lambda *_: True)
+        self.candidate: float | None = None  # the slider's threshold; moves only by the user's hand
+        self._running: float | None = None  # the running threshold the candidate was last reset to
+        self._was_unlocked = False
         locked = QWidget()
         box = QVBoxLayout(locked)
         box.addStretch(1)
@@ -93,7 +132,7 @@ class EngineerPanel(QStackedWidget):
         top.addWidget(lock)
         layout.addLayout(top)
         layout.addWidget(self._threshold_box())
-        self.camera = QComboBox()
+        self.camera = ComboBox()
         self.camera.addItems(list(self.station.cameras))
         self.camera.currentTextChanged.connect(self._camera_changed)
         layout.addWidget(self._roi_box())
@@ -109,13 +148,14 @@ class EngineerPanel(QStackedWidget):
     def _threshold_box(self) -> QGroupBox:
         group = QGroupBox("Threshold")
         form = QVBoxLayout(group)
-        self.slider = QSlider(Qt.Horizontal, minimum=0, maximum=STEPS)
-        self.slider.valueChanged.connect(self._slid)
+        self.slider = Slider(Qt.Horizontal, minimum=0, maximum=STEPS)
+        self.slider.valueChanged.connect(self._moved)
         self.value = QLabel("")
         self.preview_label = QLabel("", objectName="muted", wordWrap=True)
         row = QHBoxLayout()
         self.apply = QPushButton("Apply threshold", objectName="primary")
         self.apply.clicked.connect(lambda: self.apply_threshold(self.slider_value()))
+        self.apply.setToolTip("Inspect with the threshold above from the next batch on")
         reset = QPushButton("Model's own")
         reset.setToolTip("Back to the threshold the bundle was calibrated with")
         reset.clicked.connect(self._bundle_threshold)
@@ -156,13 +196,18 @@ class EngineerPanel(QStackedWidget):
 
     def _camera_box(self) -> QGroupBox:
         group = QGroupBox("Camera settings")
-        self.settings_form = QFormLayout(group)
+        column = QVBoxLayout(group)
+        self.settings_form = QFormLayout()
+        self.camera_error = QLabel("", objectName="muted", wordWrap=True)
+        column.addLayout(self.settings_form)
+        column.addWidget(self.camera_error)
         return group
 
     # ------------------------------------------------------------------ refresh
     def refresh(self) -> None:
-        """Called by the main window's slow timer: lock countdown and model line."""
+        """Called by the main window's slow timer: lock countdown, model line, threshold preview."""
         self.setCurrentIndex(1 if self.lock.unlocked else 0)
+        opened, self._was_unlocked = self.lock.unlocked and not self._was_unlocked, self.lock.unlocked
         if not self.lock.unlocked:
             if self.draw_roi.isChecked():
                 self.draw_roi.setChecked(False)
@@ -171,23 +216,42 @@ class EngineerPanel(QStackedWidget):
         engine = self.station.engine
         self.model_label.setText(f"{engine.bundle.path.name} ({engine.bundle.metadata.method}), "
                                  f"model {engine.fingerprint[:12]}" if engine else "no model running")
-        if engine is not None and not self.slider.isSliderDown() and self.slider.property("thr") != engine.threshold:
-            self.slider.setProperty("thr", engine.threshold)
-            self.set_slider(engine.threshold)
+        running = self.station.threshold
+        if running is not None and (opened or running != self._running or self.candidate is None):
+            self._running = running  # a new running threshold (or the panel just opened): start from it
+            self.candidate = running
+        self._place_slider()
         self._slid()
 
     def _range(self) -> tuple[float, float]:
         current = self.station.threshold or 1.0
-        top = max([current * 2.0, *self.station.stats.recent_scores]) * 1.05
+        top = max([current * 2.0, self.candidate or 0.0, *self.station.stats.recent_scores]) * 1.05
         return 0.0, top
 
     def slider_value(self) -> float:
-        low, high = self._range()
-        return low + (high - low) * self.slider.value() / STEPS
+        """The candidate threshold (the running one until the user moves the slider)."""
+        return self.candidate if self.candidate is not None else (self.station.threshold or 0.0)
 
     def set_slider(self, threshold: float) -> None:
+        """Make `threshold` the candidate (as if the user had moved the slider there)."""
+        self.candidate = threshold
+        self._place_slider()
+        self._slid()
+
+    def _place_slider(self) -> None:
+        """Put the handle at the candidate on the current scale, without touching the candidate."""
+        if self.candidate is None or self.slider.isSliderDown():
+            return
         low, high = self._range()
-        self.slider.setValue(round(STEPS * (threshold - low) / (high - low)))
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(STEPS * (self.candidate - low) / (high - low)))
+        self.slider.blockSignals(False)
+
+    def _moved(self, position: int) -> None:
+        """The user moved the slider (drag, keys, focused wheel): the candidate follows the handle."""
+        low, high = self._range()
+        self.candidate = low + (high - low) * position / STEPS
+        self._slid()
 
     def _slid(self) -> None:
         current = self.station.threshold
@@ -206,7 +270,8 @@ class EngineerPanel(QStackedWidget):
         except InspectorError as exc:
             self.preview_label.setText(f"Not applied: {exc.message} ({exc.fix}).")
             return
-        self.slider.setProperty("thr", value)
+        self._running = self.candidate = value
+        self._place_slider()
         self._slid()
 
     def _bundle_threshold(self) -> None:
@@ -214,14 +279,20 @@ class EngineerPanel(QStackedWidget):
             self.set_slider(self.station.engine.bundle.metadata.threshold)
             self.apply_threshold(self.station.engine.bundle.metadata.threshold)
 
-    def set_roi(self, cam: str, roi: tuple[int, int, int, int] | None) -> None:
+    def set_roi(self, cam: str, roi: tuple[int, int, int, int] | None) -> bool:
+        """Inspect `roi` of `cam`; an ROI other than the one the model was calibrated with is asked first."""
+        self.draw_roi.setChecked(False)
+        warning = self.station.roi_warning(cam, roi)
+        if warning and not self._confirm(self, "Region of interest", f"{warning}\n\nUse this ROI anyway?"):
+            self.roi_label.setText("ROI not changed.")
+            return False
         try:
             self.station.set_roi(cam, roi)
         except InspectorError as exc:
             self.roi_label.setText(f"{exc.message}: {exc.fix}")
-            return
-        self.draw_roi.setChecked(False)
+            return False
         self._camera_changed(cam)
+        return True
 
     def _choose_bundle(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load a model bundle", "", "Model bundles (*.onnx)")
@@ -232,8 +303,9 @@ class EngineerPanel(QStackedWidget):
         if not cam:
             return
         cfg = self.station.cameras[cam]
-        self.roi_label.setText(f"roi = {list(cfg.roi)}  (copy into station.toml to keep it)" if cfg.roi
-                               else "Whole frame inspected.")
+        text = f"roi = {list(cfg.roi)}  (copy into station.toml to keep it)" if cfg.roi else "Whole frame inspected."
+        warning = self.station.roi_warning(cam, cfg.roi)
+        self.roi_label.setText(f"{text}\n{warning}" if warning else text)
         while self.settings_form.rowCount():
             self.settings_form.removeRow(0)
         self._fields: dict[str, QWidget] = {}
@@ -249,16 +321,17 @@ class EngineerPanel(QStackedWidget):
         if isinstance(value, bool):
             widget: QWidget = QCheckBox(checked=value)
         elif isinstance(value, int):
-            widget = QSpinBox(minimum=0, maximum=1_000_000, value=value)
+            widget = SpinBox(minimum=0, maximum=1_000_000, value=value)
         elif isinstance(value, float):
-            widget = QDoubleSpinBox(minimum=0.1 if name == "max_fps" else 0.0, maximum=1e6, decimals=2, value=value)
+            widget = DoubleSpinBox(minimum=0.1 if name == "max_fps" else 0.0, maximum=1e6, decimals=2, value=value)
         else:
             widget = QLineEdit("" if value is None else str(value))
         widget.setToolTip(help_text)
         self._fields[name] = widget
         self.settings_form.addRow(name.removeprefix("source."), widget)
 
-    def apply_camera(self) -> None:
+    def apply_camera(self) -> bool:
+        """Check the settings with the station config's rules and restart the cameras; refused: say why."""
         changes: dict = {"source": {}}
         for name, widget in self._fields.items():
             value = (widget.isChecked() if isinstance(widget, QCheckBox) else
@@ -267,4 +340,12 @@ class EngineerPanel(QStackedWidget):
                 changes["source"][name.removeprefix("source.")] = value
             else:
                 changes[name] = value
-        self.station.update_camera(self.camera.currentText(), **changes)
+        try:
+            self.station.update_camera(self.camera.currentText(), **changes)
+        except InspectorError as exc:
+            text = f"{exc.message}. Fix: {exc.fix}."
+            self.camera_error.setText(text)
+            self.station.messages.append(Message("error", text))
+            return False
+        self.camera_error.setText("")
+        return True

@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.gallery = NgGallery()
         self.gallery.opened.connect(self.open_part)
-        self.engineer = EngineerPanel(self.station, self.lock)
+        self.engineer = EngineerPanel(self.station, self.lock, confirm=self._confirm)
         self.engineer.unlockRequested.connect(self.open_engineer)
         self.engineer.lockRequested.connect(self.lock_engineer)
         self.engineer.roiEdit.connect(self._roi_edit)

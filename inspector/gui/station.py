@@ -23,7 +23,7 @@ from inspector.engine import Engine
 from inspector.errors import BundleError, InspectorError
 from inspector.gui.stats import LineStats
 from inspector.live.camera import CameraState
-from inspector.live.config import CameraConfig, StationConfig
+from inspector.live.config import CameraConfig, StationConfig, check_camera
 from inspector.live.daemon import build_engine, build_sinks
 from inspector.live.pipeline import Pipeline
 from inspector.live.record import FrameRecord
@@ -104,6 +104,7 @@ class LiveStation:
                  disk_usage: Callable[[str], Any] = shutil.disk_usage, min_free_mb: float = 500.0) -> None:
         self.config = config
         self.cameras: dict[str, CameraConfig] = {c.id: c for c in config.cameras}
+        self._calibrated_roi = {c.id: c.roi for c in config.cameras}  # the geometry the station was set up with
         self.sink = GuiSink()
         self.stats = LineStats(self.cameras, clock=clock, wall=wall)
         self.pipeline: Pipeline | None = None
@@ -279,6 +280,17 @@ class LiveStation:
             self.pipeline._roi[cam] = roi
         log.info("roi changed", extra={"fields": {"camera": cam, "roi": list(roi) if roi else "full frame"}})
 
+    def roi_warning(self, cam: str, roi: tuple[int, int, int, int] | None) -> str:
+        """Plain words when `roi` is not the geometry the model was calibrated with (the station config's)."""
+        calibrated = self._calibrated_roi.get(cam)
+        if roi == calibrated:
+            return ""
+        was = "whole frames" if calibrated is None else f"ROI {list(calibrated)}"
+        now = "the whole frame" if roi is None else f"ROI {list(roi)} ({roi[2]}x{roi[3]} pixels)"
+        return (f"The model's threshold was calibrated on {was} of camera {cam}. With {now} the scores change and "
+                "many parts may turn NG. Watch the verdicts, set the threshold again (Threshold, above) or retrain "
+                "on this ROI.")
+
     def load_bundle(self, path: Path) -> Future:
         """Verify a bundle in the background and swap it in; on failure the running model keeps going."""
         return self.submit(self._load_bundle, Path(path))
@@ -302,11 +314,26 @@ class LiveStation:
         return True
 
     def update_camera(self, cam: str, **changes: Any) -> Future:
-        """Apply new camera settings (CameraConfig fields, `source` merged) by restarting the cameras."""
+        """Apply new camera settings (CameraConfig fields, `source` merged) by restarting the cameras.
+
+        Checked first with the station config's rules: a refused change raises InspectorError naming the
+        setting, and the running settings stay.
+        """
         cfg = self.cameras[cam]
-        if "source" in changes:
-            changes["source"] = {**cfg.source, **changes["source"]}
-        self.cameras[cam] = dataclasses.replace(cfg, **changes)
+        merged = dataclasses.replace(cfg, **{**changes, "source": {**cfg.source, **changes.get("source", {})}})
+        raw = {key: value for key, value in dataclasses.asdict(merged).items() if value is not None}
+        raw.pop("kind")
+        raw["source"] = {"kind": merged.kind, **{k: v for k, v in merged.source.items() if v is not None}}
+        if merged.roi is not None:
+            raw["roi"] = list(merged.roi)
+        try:
+            checked = check_camera(raw, f"camera {cam}")
+        except InspectorError as exc:
+            message = exc.message.replace("cameras[0].", "")
+            log.warning("camera settings refused", extra={"fields": {"camera": cam, "error": message}})
+            raise InspectorError(f"Camera settings not applied: {message}",
+                                 f"{exc.fix}; {cam} keeps its running settings") from exc
+        self.cameras[cam] = checked
         return self.submit(self._restart)
 
     def _restart(self) -> None:

@@ -120,3 +120,13 @@ def record(score: float, cam: str = "cam1", frame_id: int = 1, threshold: float 
     image = np.random.default_rng(frame_id).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     return FrameRecord("s", cam, frame_id, time.time() if at is None else at, result, image, {"total": 5.0},
                        roi=roi)
+
+
+def unlock(window: MainWindow) -> None:
+    """Open engineer mode with the test PIN."""
+    from inspector.gui.engineer import PinDialog
+
+    dialog = window.open_engineer()
+    assert isinstance(dialog, PinDialog)
+    dialog.pin.setText(PIN)
+    dialog.try_pin()

@@ -5,17 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 
-from qt_helpers import DEMO, PIN, FakeClock, camera, wait_records
+from qt_helpers import DEMO, PIN, FakeClock, camera, unlock, wait_records
 
-from inspector.gui.engineer import PinDialog
 from inspector.live.daemon import build_engine
-
-
-def unlock(window) -> None:
-    dialog = window.open_engineer()
-    assert isinstance(dialog, PinDialog)
-    dialog.pin.setText(PIN)
-    dialog.try_pin()
 
 
 def test_pin_gate_and_inactivity_lock(qtbot, make_window, tmp_path) -> None:
