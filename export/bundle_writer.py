@@ -38,6 +38,7 @@ def metadata_for(summary: dict) -> BundleMetadata:
         threshold=float(summary["threshold"]), threshold_method=summary["thresholds"], backbone=summary["backbone"],
         method=summary["method"], data_fingerprint=summary["data_fingerprint"], metrics=summary["metrics"],
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), package_version=__version__,
+        resize=summary.get("geometry", {}).get("resize", "stretch"),
     )
 
 
@@ -69,7 +70,12 @@ def write_bundle(proto: onnx.ModelProto, out: Path) -> None:
 
 def build_bundle(summary: dict, model: torch.nn.Module) -> onnx.ModelProto:
     """The complete bundle as an in-memory ONNX model (checked with the full checker)."""
-    graph = trace_features(model.features, tuple(summary["image_size"]))
+    tiler = getattr(model, "tiler", None)
+    graph = trace_features(model.features, tiler.tile if tiler is not None else tuple(summary["image_size"]))
+    if tiler is not None:
+        from export.onnx_tiling import prepend_tiling
+
+        graph = prepend_tiling(graph, tiler)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items() if k.startswith(("head.", "post."))}
-    graph = append_anomaly_head(graph, "features", state, summary)
+    graph = append_anomaly_head(graph, "features", state, summary, tiler=tiler)
     return stamp_and_check(graph, summary, f"inspector-{summary['task']}-{summary['method']}")

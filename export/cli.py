@@ -31,7 +31,8 @@ def _parity_images(summary: dict, data: Path | None) -> list:
                              "pass --data DIR with the dataset the run was trained on")
     dataset = load_dataset(root, seed=summary["seed"])
     samples = dataset.select(split="test") or dataset.select(split="val")
-    images, _ = load_samples(samples, tuple(summary["image_size"]))
+    policy = summary.get("geometry", {}).get("resize", "stretch")
+    images, _ = load_samples(samples, tuple(summary["image_size"]), policy=policy)
     return images
 
 

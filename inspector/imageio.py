@@ -96,6 +96,12 @@ def read_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return decode_image(read_bytes(path), str(path), max_pixels=max_pixels)
 
 
+def read_image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file from its header, without decoding the pixels."""
+    width, height = _header_size(read_bytes(path), str(path))
+    return height, width
+
+
 def read_mask(path: Path) -> np.ndarray:
     """Read a defect mask as a bool HxW array (any non-zero pixel is defect)."""
     rgb = read_image(path)

@@ -138,6 +138,35 @@ def detection_rate_by_type(
     return out
 
 
+OPERATING_FRRS = (0.01, 0.001)
+
+
+def threshold_at_frr(good_scores: Sequence | np.ndarray, frr: float) -> float:
+    """The lowest threshold whose observed false-reject rate on these good scores is at most `frr`."""
+    g = np.sort(np.asarray(good_scores, dtype=np.float64).ravel())
+    if g.size == 0:
+        return float("nan")
+    return float(g[max(0, math.ceil((1.0 - frr) * g.size - 1e-9) - 1)])
+
+
+def operating_points(labels: Sequence[str], scores: Sequence | np.ndarray, deployed: float,
+                     frrs: Sequence[float] = OPERATING_FRRS) -> dict[str, dict]:
+    """Detection and false-reject rate, overall and per defect type, at the deployed threshold and at
+    the thresholds that give each observed FRR in `frrs` on these labelled images: what the line sees."""
+    labels = [str(x) for x in labels]
+    _, s = _check(np.zeros(len(labels), bool), scores)
+    y = np.array([lab != "good" for lab in labels])
+    points = {"deployed": float(deployed)}
+    points.update({f"frr_{100 * f:g}%": threshold_at_frr(s[~y], f) for f in frrs})
+    out = {}
+    for name, threshold in points.items():
+        conf = confusion_at(y, s, threshold) if y.any() and (~y).any() else {}
+        out[name] = {"threshold": threshold, "detection_rate": conf.get("detection_rate"),
+                     "false_reject_rate": conf.get("false_reject_rate"),
+                     "detection_rate_by_type": detection_rate_by_type(labels, s, threshold) if y.any() else {}}
+    return out
+
+
 def _check_pairs(
     masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]
 ) -> list[tuple[np.ndarray, np.ndarray]]:

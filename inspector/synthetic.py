@@ -180,13 +180,20 @@ def make_part(
     clean8 = np.round(clean).astype(np.uint8)
     if defect is None:
         return Part(clean8, np.zeros((h, w), bool), "good")
+    image, mask = add_defect(rng, clean8, defect, clean)
+    return Part(image, mask, defect)
+
+
+def add_defect(rng: np.random.Generator, image: np.ndarray, defect: str,
+               base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`image` (uint8 RGB) with a drawn `defect`, and the exact mask of the pixels it changed."""
+    clean = image.astype(np.float32) if base is None else base
     for _ in range(8):  # a defect almost never lands entirely below the threshold; retry if so
         drawn = np.round(np.clip(_DEFECTS[defect](rng, clean.copy()), 0, 255)).astype(np.uint8)
-        diff = np.abs(drawn.astype(np.int16) - clean8.astype(np.int16)).max(axis=2)
+        diff = np.abs(drawn.astype(np.int16) - image.astype(np.int16)).max(axis=2)
         mask = diff >= _MASK_THRESHOLD
         if mask.sum() >= 4:
-            image = np.where(mask[..., None], drawn, clean8)
-            return Part(np.ascontiguousarray(image), mask, defect)
+            return np.ascontiguousarray(np.where(mask[..., None], drawn, image)), mask
     raise RuntimeError("could not draw a visible defect")  # pragma: no cover
 
 

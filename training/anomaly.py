@@ -1,4 +1,4 @@
-"""Task `anomaly`: fit on good training images, pick the method, calibrate, evaluate, save the run."""
+"""Task `anomaly`: read the geometry from the data, fit, choose the method, calibrate, evaluate, save the run."""
 
 from __future__ import annotations
 
@@ -10,18 +10,24 @@ import numpy as np
 import torch
 
 from inspector.data.dataset import Dataset, load_dataset
-from inspector.errors import DatasetError, InspectorError
-from inspector.metrics import anomaly_metrics, roc_auc
-from inspector.threshold import conformal_threshold, f1_best_threshold
-from training.anomaly_model import (AnomalyMap, PadimHead, PatchCoreHead, PatchFeatures, default_sigma,
-                                    forward_stages, padim_layout, pick_stages)
+from inspector.errors import DatasetError, ImageReadError, InspectorError
+from inspector.imageio import read_image_size
+from inspector.metrics import anomaly_metrics, operating_points
+from inspector.threshold import f1_best_threshold
+from training.anomaly_model import AnomalyMap, PatchFeatures, default_sigma, forward_stages, pick_stages
 from training.backbone import create_backbone, make_padding_static, normalisation
-from training.fit import extract_features, fit_padim, fit_patchcore
+from training.calibration import calibrate
+from training.fit import extract_features
+from training.geometry import Geometry, choose_geometry
+from training.heads import Scorer, fit_head, out_of_fold_scores
 from training.images import load_samples
 from training.run import save_run
+from training.selection import choose, judge
+from training.synthetic_defects import synthetic_defects
+from training.tiling import Tiler
 
 METHODS = ("patchcore", "padim")
-DEFAULT_METHOD = "patchcore"  # without validation defects: robust when parts are not aligned
+SYNTHETIC_DEFECTS = 60
 
 
 @dataclass
@@ -30,52 +36,25 @@ class AnomalyConfig:
     out: Path
     backbone: str = "tf_efficientnet_lite0"
     weights: str | None = None
-    image_size: int = 256
+    image_size: int | tuple[int, int] = 256  # a base side (geometry from the data) or an exact (H, W)
+    tile: str | None = None  # None/"auto", "none", or a tile side / HxW
     method: str = "auto"
     seed: int = 0
     target_frr: float = 0.01
     coreset_size: int = 2048
     batch_size: int = 16
+    synthetic_defects: int = SYNTHETIC_DEFECTS
     progress: bool = True
 
 
-def _features_module(cfg: AnomalyConfig) -> tuple[PatchFeatures, dict]:
+def _features_module(cfg: AnomalyConfig, view: tuple[int, int]) -> tuple[PatchFeatures, dict]:
     backbone = create_backbone(cfg.backbone, cfg.weights)
     mean, std = normalisation(backbone)
     stages = pick_stages(backbone.feature_info)
     backbone.prune_intermediate_layers(indices=stages, prune_head=True)
-    make_padding_static(backbone, (cfg.image_size, cfg.image_size), forward_stages(stages))
+    make_padding_static(backbone, view, forward_stages(stages))
     module = PatchFeatures(backbone, stages, mean, std).eval()
     return module, {"backbone": cfg.backbone, "stages": stages, "mean": list(mean), "std": list(std)}
-
-
-def _fit(method: str, train: torch.Tensor, cfg: AnomalyConfig) -> tuple[torch.nn.Module, dict]:
-    _, c, h, w = train.shape
-    if method == "padim":
-        block, channels = padim_layout(c, (h, w))
-        keep = None
-        if channels < c:
-            generator = torch.Generator().manual_seed(cfg.seed)
-            keep = torch.randperm(c, generator=generator)[:channels].sort().values
-            train = train.index_select(1, keep)
-        mean, inv_cov = fit_padim(train, block)
-        return PadimHead(mean, inv_cov, (h, w), block), {"block": block, "channels": keep}
-    size = min(cfg.coreset_size, max(1, train.shape[0] * h * w // 10))
-    bank = fit_patchcore(train, bank_size=size, seed=cfg.seed, progress=cfg.progress)
-    return PatchCoreHead(bank), {"bank_size": int(bank.shape[0]), "channels": None}
-
-
-@torch.inference_mode()
-def _score(head: torch.nn.Module, post: AnomalyMap, features: torch.Tensor, keep, batch: int = 32):
-    scores, maps = [], []
-    for start in range(0, len(features), batch):
-        f = features[start : start + batch]
-        score, amap = post(head(f if keep is None else f.index_select(1, keep)))
-        scores.append(score)
-        maps.append(amap)
-    if not scores:
-        return np.zeros(0, np.float32), np.zeros((0,) + post.output_size, np.float32)
-    return torch.cat(scores).numpy(), torch.cat(maps).numpy()
 
 
 def _require(dataset: Dataset) -> None:
@@ -86,89 +65,135 @@ def _require(dataset: Dataset) -> None:
                            "add good images to the val split")
 
 
-def train_anomaly(cfg: AnomalyConfig) -> dict:
-    """Fit, select, calibrate and evaluate; writes the run folder and returns its summary."""
+def geometry_for(cfg: AnomalyConfig, dataset: Dataset) -> Geometry:
+    try:
+        sizes = [read_image_size(s.path) for s in dataset.select(split="train", good=True)]
+    except ImageReadError as exc:
+        raise DatasetError(f"unreadable image in the dataset: {exc.message}",
+                           "replace or remove the file (and its manifest row)") from exc
+    exact = cfg.image_size if isinstance(cfg.image_size, tuple) else None
+    base = cfg.image_size if isinstance(cfg.image_size, int) else 256
+    return choose_geometry(sizes, base=base, image_size=exact, tile=cfg.tile)
+
+
+class Extractor:
+    """Images at the input geometry -> patch features (of every tile, image-major)."""
+
+    def __init__(self, module: PatchFeatures, geometry: Geometry, cfg: AnomalyConfig) -> None:
+        self.module, self.geometry, self.cfg = module, geometry, cfg
+
+    def tiles(self, image: np.ndarray) -> list[np.ndarray]:
+        g = self.geometry
+        if not g.tiled:
+            return [image]
+        return [image[r : r + g.tile[0], c : c + g.tile[1]] for r in g.row_offsets for c in g.col_offsets]
+
+    def __call__(self, images: list[np.ndarray], desc: str) -> torch.Tensor:
+        views = [t for image in images for t in self.tiles(image)]
+        return extract_features(self.module, views, self.cfg.batch_size, desc, self.cfg.progress)
+
+
+def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
     if cfg.method not in METHODS + ("auto",):
         raise InspectorError(f"--method {cfg.method!r} is unknown", f"use one of {', '.join(METHODS)} or auto")
+    if geometry.tiled and cfg.method == "padim":
+        raise InspectorError("--method padim models each position of one view and cannot run on tiles "
+                             f"({geometry.reason})", "use --method patchcore, or --tile none")
+    if cfg.method != "auto":
+        return [cfg.method]
+    return ["patchcore"] if geometry.tiled else list(METHODS)
+
+
+def train_anomaly(cfg: AnomalyConfig) -> dict:
+    """Fit, select, calibrate and evaluate; writes the run folder and returns its summary."""
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(cfg.data, seed=cfg.seed)
     _require(dataset)
-    size = (cfg.image_size, cfg.image_size)
+    geometry = geometry_for(cfg, dataset)
+    candidates = _candidates(cfg, geometry)
+    size, policy = geometry.input_size, geometry.resize
     train_s = dataset.select(split="train", good=True)
     val_s, test_s = dataset.select(split="val"), dataset.select(split="test")
-    features, spec = _features_module(cfg)
+    module, spec = _features_module(cfg, geometry.view)
+    extract = Extractor(module, geometry, cfg)
+    tiler = Tiler(size, geometry.tile, geometry.row_offsets, geometry.col_offsets) if geometry.tiled else None
+    grid = (size[0] // 8, size[1] // 8)
 
     started = time.perf_counter()
-    train_img, _ = load_samples(train_s, size)
-    train_f = extract_features(features, train_img, cfg.batch_size, "train features", cfg.progress)
-    val_img, _ = load_samples(val_s, size, with_masks=True)  # checks the masks too
-    val_f = extract_features(features, val_img, cfg.batch_size, "val features", cfg.progress)
+    train_img, _ = load_samples(train_s, size, policy=policy)
+    train_f = extract(train_img, "train features")
+    del train_img
+    val_img, _ = load_samples(val_s, size, with_masks=True, policy=policy)  # checks the masks too
+    val_f = extract(val_img, "val features")
+    val_defect = np.array([not s.is_good for s in val_s])
+    synth = synthetic_defects([im for im, d in zip(val_img, val_defect) if not d], cfg.synthetic_defects, cfg.seed)
+    synth_f = extract([im for im, _, _ in synth], "synthetic defects") if synth else None
+    del val_img
     extract_s = time.perf_counter() - started
 
-    val_defect = np.array([not s.is_good for s in val_s])
-    candidates = list(METHODS) if cfg.method == "auto" and val_defect.any() else (
-        [DEFAULT_METHOD] if cfg.method == "auto" else [cfg.method])
-    post = AnomalyMap(size, default_sigma(cfg.image_size), tuple(train_f.shape[2:]))
-    fitted, fit_seconds, selection = {}, {}, {}
+    post = AnomalyMap(size, default_sigma(geometry.view), grid)
+    fitted, fit_seconds, judged = {}, {}, {}
     for method in candidates:
         t0 = time.perf_counter()
-        head, extra = _fit(method, train_f, cfg)
+        head, extra = fit_head(method, train_f, coreset_size=cfg.coreset_size, seed=cfg.seed, progress=cfg.progress,
+                               images=len(train_s))
+        scorer = Scorer(head, post, tiler, extra["channels"])
+        oof = out_of_fold_scores(method, train_f, head, extra, post, tiler, images=len(train_s), seed=cfg.seed)
+        val_scores, _ = scorer(val_f)
+        deployed = calibrate(oof, val_scores[~val_defect], cfg.target_frr)
         fit_seconds[method] = round(extract_s + time.perf_counter() - t0, 2)
-        val_scores, _ = _score(head, post, val_f, extra["channels"])
-        fitted[method] = (head, extra, val_scores)
-        if val_defect.any():
-            selection[method] = roc_auc(val_defect, val_scores)
-    method = max(selection, key=selection.get) if len(candidates) > 1 else candidates[0]
-    head, extra, val_scores = fitted[method]
-
-    val_good = val_scores[~val_defect]
-    threshold = conformal_threshold(val_good, cfg.target_frr)
-    thresholds = {"deployed": threshold}
+        synth_scores = scorer(synth_f)[0] if synth_f is not None else np.zeros(0)
+        judged[method] = judge(val_scores, val_defect, synth_scores, deployed["threshold"])
+        fitted[method] = (head, extra, scorer, val_scores, deployed)
+    method, rule = choose(judged)
+    head, extra, scorer, val_scores, deployed = fitted[method]
+    thresholds = {"deployed": deployed}
     if val_defect.any():
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
 
-    test_img, test_masks = load_samples(test_s, size, with_masks=True)
-    test_f = extract_features(features, test_img, cfg.batch_size, "test features", cfg.progress)
+    test_img, test_masks = load_samples(test_s, size, with_masks=True, policy=policy)
+    test_f = extract(test_img, "test features")
+    del test_img
     labels = [s.label for s in test_s]
-    comparison = {}
-    for name, (other_head, other_extra, other_val) in fitted.items():
-        scores, maps = _score(other_head, post, test_f, other_extra["channels"])
+    comparison, metrics, test_scores = {}, {}, np.zeros(0)
+    for name, (_, _, other_scorer, _, other_deployed) in fitted.items():
+        scores, maps = other_scorer(test_f, keep_maps=bool(test_s))
         if name == method:
             test_scores, test_maps = scores, maps
         if test_s and len(fitted) > 1:
-            other = anomaly_metrics(labels, scores, conformal_threshold(other_val[~val_defect], cfg.target_frr)["threshold"],
-                                    test_masks, list(maps))
+            other = anomaly_metrics(labels, scores, other_deployed["threshold"], test_masks, list(maps))
             comparison[name] = {k: other.get(k) for k in ("image_auroc", "average_precision", "pixel_auroc", "aupro",
                                                           "detection_rate", "false_reject_rate", "detection_rate_by_type")}
-            comparison[name]["val_auroc"] = selection.get(name)
+            comparison[name]["selection"] = judged[name]
     if extra["channels"] is not None:
-        features.channels = extra["channels"]  # the channel reduction travels inside the feature module
-    metrics = {}
+        module.channels = extra["channels"]  # the channel reduction travels inside the feature module
     if test_s:
-        metrics = anomaly_metrics(labels, test_scores, threshold["threshold"], test_masks, list(test_maps))
-        for name, info in thresholds.items():
+        metrics = anomaly_metrics(labels, test_scores, deployed["threshold"], test_masks, list(test_maps))
+        metrics["operating_points"] = operating_points(labels, test_scores, deployed["threshold"])
+        for info in thresholds.values():
             at = anomaly_metrics(labels, test_scores, info["threshold"])
             info["test_detection_rate"] = at["detection_rate"]
             info["test_false_reject_rate"] = at["false_reject_rate"]
-    for name, info in thresholds.items():
+    for info in thresholds.values():
         at = anomaly_metrics([s.label for s in val_s], val_scores, info["threshold"])
         info["val_detection_rate"] = at["detection_rate"]
         info["val_false_reject_rate"] = at["false_reject_rate"]
 
     summary = {
-        "task": "anomaly", "method": method, "method_selection": {
-            "requested": cfg.method, "val_auroc": selection,
-            "rule": "highest validation AUROC" if len(candidates) > 1 else
-            (f"default ({DEFAULT_METHOD}): no validation defects" if cfg.method == "auto" else "requested")},
-        "image_size": list(size), "grid": list(train_f.shape[2:]), "sigma": post.sigma, **spec,
+        "task": "anomaly", "method": method,
+        "method_selection": {"requested": cfg.method, "rule": rule, "candidates": judged,
+                             "synthetic_defects": len(synth)},
+        "image_size": list(size), "geometry": geometry.to_dict(), "grid": list(grid),
+        "view_grid": list(train_f.shape[2:]), "sigma": post.sigma, **spec,
         "block": extra.get("block"), "bank_size": extra.get("bank_size"),
         "channels": None if extra["channels"] is None else extra["channels"].tolist(),
         "class_names": ["good"] + dataset.defect_types,
-        "threshold": threshold["threshold"], "thresholds": thresholds, "target_frr": cfg.target_frr,
+        "threshold": deployed["threshold"], "thresholds": thresholds, "target_frr": cfg.target_frr,
+        "calibration_warning": deployed.get("warning"),
         "metrics": metrics, "method_comparison": comparison, "fit_seconds": fit_seconds, "seed": cfg.seed,
         "data": str(Path(cfg.data).resolve()), "data_layout": dataset.layout,
         "data_fingerprint": dataset.fingerprint(),
         "counts": {"train_good": len(train_s), "val": len(val_s), "test": len(test_s)},
     }
-    save_run(cfg.out, summary, features, head, post, test_scores, labels, [str(s.path) for s in test_s])
+    save_run(cfg.out, summary, module, head, post, test_scores, labels, [str(s.path) for s in test_s], tiler)
     return summary

@@ -150,21 +150,29 @@ class PadimHead(nn.Module):
 
 
 class AnomalyModel(nn.Module):
-    """The whole reference model: uint8 NHWC -> (score [N], anomaly_map [N, H, W])."""
+    """The whole reference model: uint8 NHWC -> (score [N], anomaly_map [N, H, W]).
 
-    def __init__(self, features: PatchFeatures, head: nn.Module, post: AnomalyMap):
+    With a `tiler`, the input is cut into tiles before the features and the tiles' distances are
+    stitched back to the whole input's grid before the map.
+    """
+
+    def __init__(self, features: PatchFeatures, head: nn.Module, post: AnomalyMap, tiler: nn.Module | None = None):
         super().__init__()
         self.features = features
         self.head = head
         self.post = post
+        self.tiler = tiler
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.post(self.head(self.features(image)))
+        if self.tiler is None:
+            return self.post(self.head(self.features(image)))
+        return self.post(self.tiler.stitch(self.head(self.features(self.tiler.split(image)))))
 
 
-def default_sigma(image_size: int) -> float:
-    """Smoothing of the anomaly map: 4 px at 256 px input, scaled with the input size."""
-    return max(1.0, 4.0 * image_size / 256.0)
+def default_sigma(view: int | tuple[int, int]) -> float:
+    """Smoothing of the anomaly map: 4 px for a 256x256 view (one tile, or the whole input), scaled with its side."""
+    side = math.sqrt(view[0] * view[1]) if isinstance(view, tuple) else view
+    return max(1.0, 4.0 * side / 256.0)
 
 
 PADIM_BUDGET_BYTES = 32_000_000

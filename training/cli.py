@@ -15,8 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
     parser.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm model name")
     parser.add_argument("--weights", default=None, help="local weights file (safetensors) for the backbone")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help="square input size in pixels (default 256 for anomaly, 224 for classify)")
+    parser.add_argument("--image-size", default=None,
+                        help="anomaly: a base side N (the geometry keeps the images' aspect ratio at about N*N pixels, "
+                             "default 256) or an exact HxW; classify: the square side (default 224)")
+    parser.add_argument("--tile", default=None,
+                        help="anomaly tiling: auto (default: tile when one view would shrink parts more than 2x), "
+                             "none, or a tile side / HxW")
     parser.add_argument("--method", choices=["auto", "patchcore", "padim"], default="auto",
                         help="auto: best validation AUROC where validation defects exist, else patchcore")
     parser.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate for the threshold")
@@ -52,21 +56,36 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.target_frr < 1:
         raise InspectorError(f"--target-frr {args.target_frr} must be between 0 and 1", "e.g. --target-frr 0.01")
-    if args.image_size is None:
-        args.image_size = 224 if args.task == "classify" else 256
-    if args.image_size < 32 or args.image_size % 32:
-        raise InspectorError(f"--image-size {args.image_size} must be a multiple of 32, at least 32", "e.g. 256")
+    from training.geometry import parse_size
+
+    size = parse_size(args.image_size, "--image-size")
+    if args.tile not in (None, "auto", "none"):
+        parse_size(args.tile, "--tile")
     if args.task == "classify":
+        if isinstance(size, tuple):
+            raise InspectorError("--task classify takes a square --image-size N", "e.g. --image-size 224")
+        args.image_size = 224 if size is None else size
         return _run_classify(args)
+    args.image_size = 256 if size is None else size
     cfg = AnomalyConfig(data=args.data, out=args.out, backbone=args.backbone, weights=args.weights,
-                        image_size=args.image_size, method=args.method, seed=args.seed, target_frr=args.target_frr,
+                        image_size=args.image_size, tile=args.tile, method=args.method, seed=args.seed, target_frr=args.target_frr,
                         coreset_size=args.coreset_size, progress=not args.no_progress)
     summary = train_anomaly(cfg)
     m = summary["metrics"]
     print(f"method {summary['method']} ({summary['method_selection']['rule']}); fit {summary['fit_seconds']} s")
-    print(f"threshold {summary['threshold']:.4f} (conformal, target FRR {summary['target_frr']})")
+    print(f"geometry {summary['geometry']['reason']}")
+    deployed = summary["thresholds"]["deployed"]
+    low, high = deployed["expected_frr_interval90"]
+    print(f"threshold {summary['threshold']:.4f} ({deployed['method']} over {deployed['n_calibration']} good images, "
+          f"target FRR {summary['target_frr']}; expected FRR {deployed['expected_frr']:.4f}, 90 % interval "
+          f"{low:.4f}-{high:.4f})")
+    if summary.get("calibration_warning"):
+        print(f"WARNING: {summary['calibration_warning']}")
     if m:
-        keys = ("image_auroc", "average_precision", "f1", "detection_rate", "false_reject_rate", "pixel_auroc", "aupro")
+        points = m.get("operating_points", {})
+        print("test at the deployed threshold and at observed FRR 1 % / 0.1 %: " + json.dumps(
+            {name: {"detection": p["detection_rate"], "frr": p["false_reject_rate"]} for name, p in points.items()}))
+        keys = ("image_auroc", "average_precision", "f1", "pixel_auroc", "aupro")
         print("test: " + json.dumps({k: m.get(k) for k in keys}))
     print(f"run written to {args.out} (report.md, metrics.json); export with: inspector export {args.out} --out model.onnx")
     return 0

@@ -74,11 +74,14 @@ def patch_matrix(features: torch.Tensor) -> torch.Tensor:
 
 
 def fit_patchcore(features: torch.Tensor, *, bank_size: int, max_candidates: int = 64_000, seed: int = 0,
-                  progress: bool = True) -> torch.Tensor:
-    """Memory bank [M, C] by greedy coreset over (a seeded subsample of) all training patches."""
+                  progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Memory bank [M, C] by greedy coreset over (a seeded subsample of) all training patches, and the
+    index of each bank row's patch in `features` (row-major over N, h, w: its image is index // (h*w))."""
     patches = patch_matrix(features)
+    source = torch.arange(patches.shape[0])
     if patches.shape[0] > max_candidates:
         generator = torch.Generator().manual_seed(seed)
-        patches = patches[torch.randperm(patches.shape[0], generator=generator)[:max_candidates]]
+        source = torch.randperm(patches.shape[0], generator=generator)[:max_candidates]
+        patches = patches[source]
     index = greedy_coreset(patches, bank_size, seed=seed, progress=progress)
-    return patches[index].contiguous()
+    return patches[index].contiguous(), source[index]

@@ -13,19 +13,21 @@ from safetensors.torch import load_file, save_file
 from inspector.errors import InspectorError
 from training.anomaly_model import AnomalyMap, AnomalyModel, PadimHead, PatchCoreHead, PatchFeatures, forward_stages
 from training.backbone import make_padding_static
+from training.geometry import Geometry
+from training.tiling import Tiler
 
 RUN_FILE = "run.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
 def save_run(out: Path, summary: dict, features: PatchFeatures, head: torch.nn.Module, post: AnomalyMap,
-             test_scores: np.ndarray, test_labels: list[str], test_paths: list[str]) -> None:
+             test_scores: np.ndarray, test_labels: list[str], test_paths: list[str], tiler=None) -> None:
     """Write run.json, model.safetensors, metrics.json and the readable report with plots."""
     from training.report import write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model = AnomalyModel(features, head, post)
+    model = AnomalyModel(features, head, post, tiler)
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(out / WEIGHTS_FILE))
     (out / RUN_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
@@ -41,17 +43,22 @@ def load_run(run_dir: Path) -> tuple[dict, AnomalyModel]:
         raise InspectorError(f"{run_dir} is not a training run (no {RUN_FILE})", "pass the --out folder of `inspector train`")
     summary = json.loads(run_file.read_text())
     state = load_file(str(run_dir / WEIGHTS_FILE))
+    if "geometry" not in summary:
+        raise InspectorError(f"{run_dir} was written by an older version of Inspector (no input geometry)",
+                             "train the run again with this version")
+    geometry = Geometry.from_dict(summary["geometry"])
     backbone = timm.create_model(summary["backbone"], pretrained=False)
     backbone.prune_intermediate_layers(indices=summary["stages"], prune_head=True)
-    make_padding_static(backbone, tuple(summary["image_size"]), forward_stages(summary["stages"]))
+    make_padding_static(backbone, geometry.view, forward_stages(summary["stages"]))
     channels = None if summary.get("channels") is None else torch.tensor(summary["channels"], dtype=torch.long)
     features = PatchFeatures(backbone, summary["stages"], summary["mean"], summary["std"])
     if summary["method"] == "padim":
-        head = PadimHead(state["head.mean"], state["head.inv_cov"], tuple(summary["grid"]), summary["block"])
+        head = PadimHead(state["head.mean"], state["head.inv_cov"], tuple(summary["view_grid"]), summary["block"])
     else:
         head = PatchCoreHead(state["head.bank"])
     post = AnomalyMap(tuple(summary["image_size"]), summary["sigma"], tuple(summary["grid"]))
-    model = AnomalyModel(features, head, post)
+    tiler = Tiler(geometry.input_size, geometry.tile, geometry.row_offsets, geometry.col_offsets) if geometry.tiled else None
+    model = AnomalyModel(features, head, post, tiler)
     if channels is not None:
         model.features.channels = channels
     try:

@@ -1,0 +1,52 @@
+"""Honest calibration: a conformal threshold over as many good scores as the data can give.
+
+With n good calibration scores, a conformal threshold guarantees a false-reject rate of at most
+1/(n+1), no better. So the calibration set is enlarged with out-of-fold scores of the training good
+images (cross-conformal, CV+: each fold is scored by a model fitted without it), and the
+validation good images are kept on top. Where even that cannot support the target, the threshold
+is shipped for the rate it can support and the warning says how many more images the target needs.
+The FRR a fresh good part sees with a conformal threshold is Beta(n+1-k, k) distributed; its mean
+and a 90 % interval are reported.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import beta
+
+from inspector.threshold import conformal_threshold, min_calibration_images
+
+FOLDS = 5
+
+
+def fold_indices(n: int, folds: int = FOLDS, seed: int = 0) -> list[np.ndarray]:
+    """A seeded partition of range(n) into `folds` parts (fewer when n is small)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return [part for part in np.array_split(order, max(2, min(folds, n))) if part.size]
+
+
+def calibrate(out_of_fold: np.ndarray, val_good: np.ndarray, target_frr: float) -> dict:
+    """The deployed threshold over out-of-fold training scores plus validation good scores, with warnings."""
+    scores = np.concatenate([np.asarray(out_of_fold, float).ravel(), np.asarray(val_good, float).ravel()])
+    info = conformal_threshold(scores, target_frr)
+    n, k = info["n_calibration"], min(info["k"], info["n_calibration"])
+    achievable = 1.0 / (n + 1)
+    info.update(method="cross-conformal (CV+)", n_out_of_fold=int(len(out_of_fold)), n_val_good=int(len(val_good)),
+                achievable_frr=achievable)
+    a, b = n + 1 - k, k
+    info["expected_frr"] = a / (n + 1)
+    info["expected_frr_interval90"] = [float(beta.ppf(0.05, a, b)), float(beta.ppf(0.95, a, b))]
+    if not info["guaranteed"]:
+        need = min_calibration_images(target_frr)
+        info["warning"] = (f"{n} good images can guarantee a false-reject rate of {100 * achievable:.2g} %; "
+                           f"add {need - n} more for the {100 * target_frr:.2g} % you asked. "
+                           f"The threshold shipped is the one for {100 * achievable:.2g} %.")
+        info.pop("note", None)
+    elif info["expected_frr_interval90"][1] > 2 * target_frr:
+        more = math.ceil(max(0.0, 10.0 / target_frr - n))
+        info["warning"] = (f"with {n} good calibration images the false-reject rate may reach "
+                           f"{100 * info['expected_frr_interval90'][1]:.2g} % (90 % interval) for a "
+                           f"{100 * target_frr:.2g} % target; about {more} more good images narrow it")
+    return info

@@ -1,0 +1,89 @@
+"""Fitting and scoring the anomaly heads on patch features, with or without tiling, and out-of-fold scores.
+
+Features of tiled images are image-major: image i's T tiles are rows i*T .. i*T+T-1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from training.anomaly_model import AnomalyMap, PadimHead, PatchCoreHead, padim_layout
+from training.calibration import fold_indices
+from training.fit import fit_padim, fit_patchcore
+from training.tiling import Tiler
+
+
+def fit_head(method: str, train: torch.Tensor, *, coreset_size: int, seed: int, progress: bool,
+             images: int) -> tuple[torch.nn.Module, dict]:
+    """The fitted head and what export and out-of-fold scoring need (channels kept, bank sources)."""
+    _, c, h, w = train.shape
+    if method == "padim":
+        block, channels = padim_layout(c, (h, w))
+        keep = None
+        if channels < c:
+            generator = torch.Generator().manual_seed(seed)
+            keep = torch.randperm(c, generator=generator)[:channels].sort().values
+            train = train.index_select(1, keep)
+        mean, inv_cov = fit_padim(train, block)
+        return PadimHead(mean, inv_cov, (h, w), block), {"block": block, "channels": keep}
+    size = min(coreset_size, max(1, train.shape[0] * h * w // 10))
+    bank, source = fit_patchcore(train, bank_size=size, seed=seed, progress=progress)
+    per_image = train.shape[0] // images
+    return PatchCoreHead(bank), {"bank_size": int(bank.shape[0]), "channels": None,
+                                 "bank_image": source // (per_image * h * w)}
+
+
+class Scorer:
+    """Head -> (stitch) -> map and score, over batches of images' features."""
+
+    def __init__(self, head: torch.nn.Module, post: AnomalyMap, tiler: Tiler | None, channels=None) -> None:
+        self.head, self.post, self.tiler, self.channels = head, post, tiler, channels
+        self.tiles = 1 if tiler is None else len(tiler.rows) * len(tiler.cols)
+
+    @torch.inference_mode()
+    def __call__(self, features: torch.Tensor, batch: int = 16, keep_maps: bool = False):
+        scores, maps = [], []
+        per = self.tiles
+        for start in range(0, len(features) // per, batch):
+            f = features[start * per : (start + batch) * per]
+            if self.channels is not None:
+                f = f.index_select(1, self.channels)
+            d = self.head(f.float())
+            if self.tiler is not None:  # image-major -> tile-major, as Tiler.split orders them
+                n = len(d) // per
+                d = self.tiler.stitch(d.reshape(n, per, *d.shape[1:]).transpose(0, 1).reshape(-1, *d.shape[1:]))
+            score, amap = self.post(d)
+            scores.append(score)
+            if keep_maps:
+                maps.append(amap)
+        if not scores:
+            return np.zeros(0, np.float32), np.zeros((0,) + self.post.output_size, np.float32)
+        return torch.cat(scores).numpy(), (torch.cat(maps).numpy() if keep_maps else None)
+
+
+def out_of_fold_scores(method: str, train: torch.Tensor, head: torch.nn.Module, extra: dict, post: AnomalyMap,
+                       tiler: Tiler | None, *, images: int, seed: int) -> np.ndarray:
+    """Each training image scored by a model that never saw its fold (CV+).
+
+    PaDiM refits on the other folds. PatchCore scores against the bank rows drawn from other
+    folds' images (the full coreset less the fold's own rows: a smaller bank, so scores err high).
+    """
+    per = len(train) // images
+    out = np.zeros(images, np.float64)
+    for fold in fold_indices(images, seed=seed):
+        held = np.zeros(images, bool)
+        held[fold] = True
+        rows = torch.from_numpy(np.repeat(held, per))
+        if method == "padim":
+            f = train[~rows]
+            if extra["channels"] is not None:
+                f = f.index_select(1, extra["channels"])
+            mean, inv_cov = fit_padim(f, extra["block"])
+            fold_head = PadimHead(mean, inv_cov, head.grid, extra["block"])
+        else:
+            keep = ~torch.from_numpy(held)[extra["bank_image"]]
+            fold_head = PatchCoreHead(head.bank[keep])
+        scores, _ = Scorer(fold_head, post, tiler, extra["channels"])(train[rows])
+        out[fold] = scores
+    return out
