@@ -46,9 +46,14 @@ class Bucket:
 
 
 class RateMeter:
-    """Events per second over a sliding window, on an injected clock."""
+    """Events per second over a sliding window, on an injected clock.
 
-    def __init__(self, window_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+    The rate is (events - 1) over the span from the first to the last event in the window, which is exact
+    for a steady line at any rate the window holds two events of; once the line stops (no event for longer
+    than the mean interval), the span runs to now instead, so the rate decays to 0 as the window empties.
+    """
+
+    def __init__(self, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.window_s = window_s
         self._clock = clock
         self._times: deque[float] = deque()
@@ -63,8 +68,12 @@ class RateMeter:
         self._trim(now)
         if len(self._times) < 2:
             return 0.0
-        span = max(now - self._times[0], 1e-6)
-        return (len(self._times) - 1) / span if span >= self.window_s / 4 else 0.0
+        first, last = self._times[0], self._times[-1]
+        span = last - first
+        if span <= 0:
+            return 0.0
+        intervals = len(self._times) - 1
+        return intervals / span if now - last <= span / intervals else intervals / (now - first)
 
     def _trim(self, now: float) -> None:
         while self._times and now - self._times[0] > self.window_s:

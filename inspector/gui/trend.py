@@ -17,9 +17,12 @@ class TrendView(QWidget):
     """Two strips: NG rate (%) per camera, and mean score per camera against the threshold (dashed)."""
 
     def __init__(self, span_s: float = 600.0, parent: QWidget | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, bucket_s: float = 10.0) -> None:
         super().__init__(parent)
         self.span_s = span_s
+        self.bucket_s = bucket_s
+        self.top_rate = 100.0  # the NG % axis' top, as last drawn
+        self.polylines = 0  # line pieces last drawn (an outage splits a camera's line)
         self._wall = wall
         self.series: dict[str, tuple[str, Sequence[Bucket]]] = {}  # camera -> (colour, buckets)
         self.threshold: float | None = None
@@ -49,9 +52,11 @@ class TrendView(QWidget):
         series = {cam: [b for b in buckets if b.n] for cam, (_, buckets) in self.series.items()}
         rates = {cam: [(b.start, 100.0 * b.ng_rate) for b in buckets] for cam, buckets in series.items()}
         scores = {cam: [(b.start, b.score_mean) for b in buckets] for cam, buckets in series.items()}
-        top_rate = max([v for pts in rates.values() for _, v in pts] + [10.0]) * 1.15
+        self.top_rate = rate_axis_top(max([v for pts in rates.values() for _, v in pts], default=0.0))
+        top_rate = self.top_rate
         top_score = max([v for pts in scores.values() for _, v in pts] + [(self.threshold or 1.0) * 1.3]) * 1.1
         self._axes(p, rate_box, top_rate, "NG %")
+        self.polylines = 0
         self._axes(p, score_box, top_score, "score")
         if self.threshold is not None:
             y = score_box.bottom() - score_box.height() * self.threshold / top_score
@@ -87,12 +92,28 @@ class TrendView(QWidget):
     def _line(self, p: QPainter, box: QRectF, points: list[tuple[float, float]], top: float, colour: str,
               now: float) -> None:
         shown = [(t, v) for t, v in points if now - t <= self.shown_s]
-        if not shown:
-            return
-        poly = QPolygonF([QPointF(box.right() - box.width() * (now - t) / self.shown_s,
-                                  box.bottom() - box.height() * min(v / top, 1.0)) for t, v in shown])
-        p.setPen(QPen(QColor(colour), 2))
-        p.drawPolyline(poly)
         p.setBrush(QColor(colour))
-        for point in poly:
-            p.drawEllipse(point, 2.5, 2.5)
+        for run in runs(shown, self.bucket_s * 1.5):  # an outage leaves a gap, not a straight line across it
+            poly = QPolygonF([QPointF(box.right() - box.width() * (now - t) / self.shown_s,
+                                      box.bottom() - box.height() * min(v / top, 1.0)) for t, v in run])
+            p.setPen(QPen(QColor(colour), 2))
+            p.drawPolyline(poly)
+            self.polylines += 1
+            for point in poly:
+                p.drawEllipse(point, 2.5, 2.5)
+
+
+def rate_axis_top(highest: float) -> float:
+    """The NG % axis' top: the smallest of 10, 20, 50 and 100 that holds `highest` (never above 100)."""
+    return next((top for top in (10.0, 20.0, 50.0) if highest <= top * 0.95), 100.0)
+
+
+def runs(points: list[tuple[float, float]], max_gap: float) -> list[list[tuple[float, float]]]:
+    """`points` (time, value) split where consecutive times are more than `max_gap` apart."""
+    out: list[list[tuple[float, float]]] = []
+    for point in points:
+        if out and point[0] - out[-1][-1][0] <= max_gap:
+            out[-1].append(point)
+        else:
+            out.append([point])
+    return out

@@ -92,6 +92,8 @@ def test_a_refused_bundle_leaves_the_running_model(qtbot, make_window, tmp_path)
     assert window.station.engine is running
     message = window.station.messages[-1]
     assert message.level == "error" and "keeps going" in message.text
+    window.slow_tick()  # an important outcome: a banner that stays until OK (or a minute), not only the status bar
+    assert window.notice_row.isVisible() and window.notice.text() == message.text
     good = tmp_path / "good.onnx"
     shutil.copy(DEMO, good)
     shutil.copy(DEMO.with_name(DEMO.name + ".sha256"), tmp_path / "good.onnx.sha256")

@@ -101,3 +101,30 @@ def test_keyboard_shortcuts(qtbot, make_window) -> None:
     dialogs = window.findChildren(PartDialog)
     assert len(dialogs) == 1 and dialogs[0].record.camera == "cam1"
     dialogs[0].close()
+
+
+def test_the_window_managers_close_button_asks_like_ctrl_q(qtbot, make_window) -> None:
+    from PySide6.QtGui import QCloseEvent
+    from PySide6.QtWidgets import QApplication
+
+    questions: list[str] = []
+    answers: list[bool] = []
+
+    def confirm(parent, title: str, question: str) -> bool:
+        questions.append(question)
+        return answers.pop(0)
+
+    window = make_window(confirm=confirm)
+    wait_records(qtbot, window, 1)
+    answers.append(False)
+    event = QCloseEvent()
+    QApplication.sendEvent(window, event)  # what the title bar's close button sends
+    assert not event.isAccepted() and window.isVisible() and window.station.phase.value == "RUNNING"
+    assert questions == ["Stop inspecting and close Inspector?"]
+    answers.append(False)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key_Q, Qt.ControlModifier)
+    assert len(questions) == 2 and window.isVisible()
+    window.session_ending()  # logout or shutdown: close without a question
+    assert window.close() and len(questions) == 2 and window.station.phase.value == "STOPPED"
+    flush_deletes()

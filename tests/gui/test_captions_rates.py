@@ -1,0 +1,71 @@
+"""Issue 15, item 7: reject captions keep their score line, the FPS readout is right at low rates, the NG % axis
+stops at 100 and an outage leaves a gap in the trend."""
+
+from __future__ import annotations
+
+import pytest
+from qt_helpers import FakeClock, record
+from PySide6.QtGui import QFont
+
+from inspector.gui.gallery import THUMB, NgGallery
+from inspector.gui.stats import Bucket, RateMeter
+from inspector.gui.trend import TrendView
+
+
+@pytest.fixture()
+def theme_font(qapp):
+    """The theme's 10.5 pt font (what `inspector gui` uses) while the test builds its widgets."""
+    before = qapp.font()
+    font = QFont(before)
+    font.setPointSizeF(10.5)
+    qapp.setFont(font)
+    yield
+    qapp.setFont(before)
+
+
+def test_reject_captions_of_default_camera_ids_fit_with_their_score_line(qtbot, theme_font) -> None:
+    gallery = NgGallery()
+    qtbot.addWidget(gallery)
+    parts = [record(12.345, cam=cam, frame_id=i, at=1_700_000_000.0 + 3600 * i) for i, cam in
+             enumerate(["cam1", "cam2"] * 3)]
+    gallery.refresh(parts, len(parts))
+    metrics, grid = gallery.fontMetrics(), gallery.gridSize()
+    assert grid.height() >= THUMB + 2 * metrics.lineSpacing() + 8
+    for row in range(gallery.count()):
+        lines = gallery.item(row).text().split("\n")
+        assert len(lines) == 2 and lines[1] == "score 12.3"
+        assert all(metrics.horizontalAdvance(line) <= grid.width() - 8 for line in lines), lines
+
+
+@pytest.mark.parametrize("fps", [0.5, 1.0, 2.0, 5.0, 10.0, 30.0])
+def test_the_rate_meter_is_right_at_every_line_rate(fps: float) -> None:
+    clock = FakeClock()
+    meter = RateMeter(clock=clock)
+    readings = []
+    for _ in range(int(fps * 20)):
+        meter.tick()
+        for _ in range(4):  # read it between parts, as the 500 ms timer does at any phase
+            clock.advance(1 / fps / 4)
+            readings.append(meter.rate())
+    steady = readings[len(readings) // 2:]
+    assert min(steady) >= fps * 0.97 and max(steady) <= fps * 1.03, (min(steady), max(steady))
+    clock.advance(2.5)
+    assert meter.rate() < fps * 0.75  # the line stopped half a window ago: the reading falls
+    clock.advance(10 + 3 / fps)
+    assert meter.rate() == 0.0
+
+
+def test_the_trend_axis_stops_at_100_percent_and_an_outage_leaves_a_gap(qtbot) -> None:
+    now = 10_000.0
+    view = TrendView(wall=lambda: now)
+    qtbot.addWidget(view)
+    view.resize(900, 150)
+    solid = [Bucket(now - 60 + 10 * i, n=5, ng=5, score_sum=50.0, score_max=12.0) for i in range(5)]
+    view.set_data({"cam1": ("#3d8bfd", solid)}, 5.0)
+    view.grab()
+    assert view.top_rate == 100.0 and view.polylines == 2  # one line per strip
+    gap = [Bucket(now - 300 + 10 * i, n=5, ng=1, score_sum=10.0, score_max=3.0) for i in range(3)]
+    gap += [Bucket(now - 100 + 10 * i, n=5, ng=0, score_sum=10.0, score_max=3.0) for i in range(3)]
+    view.set_data({"cam1": ("#3d8bfd", gap)}, 5.0)
+    view.grab()
+    assert view.top_rate == 50.0 and view.polylines == 4  # the 170 s outage splits both lines
