@@ -1,10 +1,11 @@
 """The model's input geometry, read from the training images: size, resize policy and tiling.
 
 Rules (nothing here is tuned to one dataset):
-- the aspect ratio is the median of the training images'; when they vary by more than 15 % between
-  the 10th and 90th percentile, no single aspect ratio is right and the bundle says `stretch`;
-  otherwise `letterbox` (a frame of the usual shape is never distorted);
-- at `base`² pixels (256² by default) a view keeps the aspect ratio, each side a multiple of 32;
+- when the training images' aspect ratios vary by more than 15 % between the 10th and 90th
+  percentile, no single aspect ratio is right: the view is square and the bundle says `stretch`;
+  otherwise the view keeps their median aspect ratio and the bundle says `letterbox` (a frame of
+  the usual shape is never distorted);
+- the view has about `base`² pixels (256² by default), each side a multiple of 32;
 - when that view would shrink the median image by more than 2x per side, small defects would vanish:
   the model tiles instead. Overlapping `base` x `base` tiles (overlap at least base/8) cover the
   image at native resolution, or at the scale that keeps it within `MAX_TILES` tiles (the memory
@@ -135,7 +136,7 @@ def choose_geometry(sizes: list[tuple[int, int]], *, base: int = 256, image_size
     if image_size is not None:
         return Geometry(image_size, resize, reason=f"{aspect}; --image-size {image_size[0]}x{image_size[1]}")
     scale = math.sqrt(base * base / (native[0] * native[1]))
-    view = (_round(native[0] * scale), _round(native[1] * scale))
+    view = (base, base) if resize == "stretch" else (_round(native[0] * scale), _round(native[1] * scale))
     if tile == "none" or scale >= 1.0 / MAX_SHRINK:
         return Geometry(view, resize, reason=f"{aspect}; one {view[0]}x{view[1]} view ({scale:.2f}x native)")
     return _tiled(native, base, resize, f"{aspect}; one view would shrink parts {1 / scale:.1f}x")

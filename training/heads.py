@@ -62,15 +62,20 @@ class Scorer:
         return torch.cat(scores).numpy(), (torch.cat(maps).numpy() if keep_maps else None)
 
 
+MAX_OUT_OF_FOLD = 400
+"""Training images scored out of fold at most (a seeded sample beyond that bounds the fit time)."""
+
+
 def out_of_fold_scores(method: str, train: torch.Tensor, head: torch.nn.Module, extra: dict, post: AnomalyMap,
                        tiler: Tiler | None, *, images: int, seed: int) -> np.ndarray:
-    """Each training image scored by a model that never saw its fold (CV+).
+    """Training images scored by a model that never saw their fold (CV+), at most MAX_OUT_OF_FOLD of them.
 
     PaDiM refits on the other folds. PatchCore scores against the bank rows drawn from other
     folds' images (the full coreset less the fold's own rows: a smaller bank, so scores err high).
     """
     per = len(train) // images
-    out = np.zeros(images, np.float64)
+    scored = np.random.default_rng(seed).permutation(images)[:MAX_OUT_OF_FOLD]
+    out = np.full(images, np.nan)
     for fold in fold_indices(images, seed=seed):
         held = np.zeros(images, bool)
         held[fold] = True
@@ -84,6 +89,8 @@ def out_of_fold_scores(method: str, train: torch.Tensor, head: torch.nn.Module, 
         else:
             keep = ~torch.from_numpy(held)[extra["bank_image"]]
             fold_head = PatchCoreHead(head.bank[keep])
+        fold = np.intersect1d(fold, scored)
+        rows = torch.from_numpy(np.repeat(np.isin(np.arange(images), fold), per))
         scores, _ = Scorer(fold_head, post, tiler, extra["channels"])(train[rows])
         out[fold] = scores
-    return out
+    return out[~np.isnan(out)]

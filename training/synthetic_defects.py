@@ -32,7 +32,13 @@ def _cutpaste(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, 
     patch = np.clip(patch * rng.uniform(0.6, 1.4) + rng.uniform(-30, 30), 0, 255)
     out = image.copy()
     out[top : top + bh, left : left + bw] = patch.astype(np.uint8)
-    return out, np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2) >= 12
+    return _changed(out, image)
+
+
+def _changed(drawn: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only changes of at least 12 grey levels, so that image and mask agree exactly."""
+    mask = np.abs(drawn.astype(np.int16) - image.astype(np.int16)).max(axis=2) >= 12
+    return np.where(mask[..., None], drawn, image), mask
 
 
 def _noise_blend(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +52,7 @@ def _noise_blend(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarra
     region = image[top : top + bh, left : left + bw].astype(np.float32)
     out = image.copy()
     out[top : top + bh, left : left + bw] = np.clip(region * (1 - alpha) + (255.0 - region) * alpha, 0, 255).astype(np.uint8)
-    return out, np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2) >= 12
+    return _changed(out, image)
 
 
 def synthetic_defects(images: list[np.ndarray], count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, str]]:
