@@ -6,7 +6,12 @@ PYTHON ?= python3
 PIP = $(VENV)/bin/pip
 export NO_ALBUMENTATIONS_UPDATE = 1
 
-.PHONY: demo demo-headless test install-runtime install-all demo-model clean
+# What Qt's xcb (X11) platform plugin links (ldd on PySide6 6.11's libqxcb.so), as Debian 12 packages.
+GUI_LIBS = libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 \
+	libxcb-xkb1 libxcb-randr0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0 libxcb-util1 libx11-xcb1 \
+	libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
+
+.PHONY: demo demo-headless gui-libs test install-runtime install-all demo-model clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +24,11 @@ install-all: $(VENV)/bin/python
 	$(PIP) install -q -e '.[train,gui,dev]'
 
 demo: install-runtime
-	$(VENV)/bin/inspector demo   # the GUI; without a display it runs headless for 10 s
+	$(VENV)/bin/inspector demo   # the GUI; without a display (or Qt's X11 libraries) it runs headless for 10 s
+
+# The X11 libraries the GUI needs on Debian/Ubuntu (the demo says which are missing); needs root or sudo.
+gui-libs:
+	$$([ "$$(id -u)" -eq 0 ] || echo sudo) apt-get install -y --no-install-recommends $(GUI_LIBS)
 
 demo-headless: install-runtime
 	$(VENV)/bin/inspector demo --headless --seconds 20

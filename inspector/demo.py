@@ -47,6 +47,9 @@ def _gui(args: argparse.Namespace) -> int | None:
             raise
         print("demo: the GUI needs PySide6 (pip install 'inspector[gui]'), running headless", file=sys.stderr)
         return None
+    if problem := app.display_problem():  # a missing X11 library would abort inside Qt (exit 134)
+        print(f"demo: {problem}. Running headless meanwhile.", file=sys.stderr)
+        return None
     return int(app.run_demo(args, args.model or demo_bundle_path()))
 
 

@@ -14,6 +14,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from inspector.errors import InspectorError
+from inspector.gui.display import display_problem
 from inspector.gui.main_window import MainWindow
 from inspector.gui.review import ReviewQueue, default_review_dir
 from inspector.gui.settings import EngineerLock, Settings, default_settings_path
@@ -133,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         return _set_pin(settings)
     config = station_config(args)
     review_root = args.review_dir or (config.data_dir / "review" if args.config else default_review_dir())
+    if problem := display_problem():
+        raise InspectorError(problem, "then start the GUI again")
     app = make_app()
     window = open_window(config, settings, ReviewQueue(review_root), lock_after=args.lock_after,
                          full_screen=args.full_screen)

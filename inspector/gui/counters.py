@@ -12,6 +12,7 @@ from inspector.gui import theme
 from inspector.gui.stats import Count, LineStats
 
 COLUMNS = ("camera", "inspected", "OK", "NG", "yield")
+HEADERS = ("camera", "parts", "OK", "NG", "yield")  # short enough for the sidebar at any scale
 
 
 class CountersTable(QTableWidget):
@@ -19,7 +20,8 @@ class CountersTable(QTableWidget):
 
     def __init__(self, cameras: list[str], parent: QWidget | None = None) -> None:
         super().__init__(len(cameras) + 1, len(COLUMNS), parent)
-        self.setHorizontalHeaderLabels(list(COLUMNS))
+        self.setHorizontalHeaderLabels(list(HEADERS))
+        self.horizontalHeaderItem(1).setToolTip("parts inspected since the shift start")
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)

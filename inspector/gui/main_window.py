@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
             view.roiDrawn.connect(self._roi_drawn)
         left.addLayout(grid, 1)
         self.trend = TrendView(bucket_s=self.station.stats.bucket_s)
-        self.trend.setMinimumHeight(96)
+        self.trend.setMinimumHeight(130)  # both strips keep room for their three axis labels
         self.trend.setMaximumHeight(150)
         left.addWidget(self.trend)
         body.addLayout(left, 1)
