@@ -38,7 +38,7 @@ def metadata_for(summary: dict) -> BundleMetadata:
         threshold=float(summary["threshold"]), threshold_method=summary["thresholds"], backbone=summary["backbone"],
         method=summary["method"], data_fingerprint=summary["data_fingerprint"], metrics=summary["metrics"],
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), package_version=__version__,
-        resize=summary.get("geometry", {}).get("resize", "stretch"),
+        resize=summary.get("geometry", {}).get("resize", "stretch"), geometry=dict(summary.get("geometry", {})),
     )
 
 

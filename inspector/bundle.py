@@ -14,8 +14,9 @@ from typing import Any
 
 from inspector.errors import BundleError
 
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMAS = frozenset({1})
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMAS = frozenset({1, 2})
+RESIZE_POLICIES = ("stretch", "letterbox")  # applied by inspector.geometry
 PREFIX = "inspector."
 TASKS = frozenset({"anomaly", "classify"})
 INPUT_NAME = "image"
@@ -44,6 +45,7 @@ class BundleMetadata:
     package_version: str = ""
     color_order: str = "RGB"
     resize: str = "stretch"
+    geometry: dict[str, Any] = field(default_factory=dict)  # how training chose the input (tiles run inside the graph)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -53,6 +55,9 @@ class BundleMetadata:
             raise BundleError(f"bundle input_size {self.input_size} is invalid", "re-export the model")
         if self.color_order != "RGB":
             raise BundleError(f"bundle colour order {self.color_order!r} is not supported", "re-export as RGB")
+        if self.resize not in RESIZE_POLICIES:
+            raise BundleError(f"bundle resize policy {self.resize!r} is unknown (expected one of {RESIZE_POLICIES})",
+                              "upgrade Inspector on this machine or re-export the model with this version")
 
     def to_props(self) -> dict[str, str]:
         """Serialise to ONNX metadata_props (string values; JSON for structures)."""
@@ -79,6 +84,7 @@ class BundleMetadata:
                 f"(supports {sorted(SUPPORTED_SCHEMAS)})",
                 "upgrade Inspector on this machine or re-export the model with this version",
             )
+        props = upgrade(props, version_number)
         values: dict[str, Any] = {}
         for spec in fields(cls):
             raw = props.get(PREFIX + spec.name)
@@ -90,6 +96,16 @@ class BundleMetadata:
         values["input_size"] = tuple(values["input_size"])
         values["threshold"] = float(values["threshold"])
         return cls(**values)
+
+
+def upgrade(props: dict[str, str], version: int) -> dict[str, str]:
+    """Metadata of an older schema version as the current one reads it (one step per version)."""
+    props = dict(props)
+    if version < 2:  # v1 bundles always stretched frames to a square input and never tiled
+        props.setdefault(PREFIX + "resize", "stretch")
+        props.setdefault(PREFIX + "geometry", "{}")
+        props[PREFIX + "schema_version"] = "2"
+    return props
 
 
 def _parse_json(raw: str, key: str, name: str) -> Any:
