@@ -39,6 +39,7 @@ def metadata_for(summary: dict) -> BundleMetadata:
         method=summary["method"], data_fingerprint=summary["data_fingerprint"], metrics=summary["metrics"],
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), package_version=__version__,
         resize=summary.get("geometry", {}).get("resize", "stretch"), geometry=dict(summary.get("geometry", {})),
+        alignment=summary.get("alignment"),
     )
 
 

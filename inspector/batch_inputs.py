@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inspector.alignment import PartNotFound
 from inspector.data.dataset import MANIFEST_NAME, load_dataset
 from inspector.errors import DatasetError, ImageReadError, InspectorError
 from inspector.imageio import MAX_PIXELS, decode_image, is_image_file, read_bytes
@@ -110,6 +111,8 @@ def load_item(item: Item, prepare: Callable[[np.ndarray], np.ndarray], max_pixel
         out.image = prepare(decode_image(data, str(item.path), max_pixels=max_pixels))
     except ImageReadError as exc:
         out.error = exc.message
+    except PartNotFound as exc:  # the bundle aligns parts and this image holds none like the trained ones
+        out.error = f"{item.path}: {exc}"
     except (cv2.error, ValueError, MemoryError) as exc:  # a decoder failing in an unforeseen way
         out.error = f"{item.path}: cannot be decoded ({type(exc).__name__}: {exc})"
     out.decode_ms = (time.perf_counter() - start) * 1000

@@ -17,6 +17,7 @@ from inspector.errors import BundleError
 SCHEMA_VERSION = 2
 SUPPORTED_SCHEMAS = frozenset({1, 2})
 RESIZE_POLICIES = ("stretch", "letterbox")  # applied by inspector.geometry
+ALIGNMENT_KEYS = frozenset({"method", "polarity", "cx", "cy", "angle", "area"})
 PREFIX = "inspector."
 TASKS = frozenset({"anomaly", "classify"})
 INPUT_NAME = "image"
@@ -46,6 +47,7 @@ class BundleMetadata:
     color_order: str = "RGB"
     resize: str = "stretch"
     geometry: dict[str, Any] = field(default_factory=dict)  # how training chose the input (tiles run inside the graph)
+    alignment: dict[str, Any] | None = None  # reference pose the runtime moves each part into (inspector.alignment)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -55,6 +57,8 @@ class BundleMetadata:
             raise BundleError(f"bundle input_size {self.input_size} is invalid", "re-export the model")
         if self.color_order != "RGB":
             raise BundleError(f"bundle colour order {self.color_order!r} is not supported", "re-export as RGB")
+        if self.alignment is not None and not (isinstance(self.alignment, dict) and ALIGNMENT_KEYS <= set(self.alignment)):
+            raise BundleError(f"bundle alignment {self.alignment!r} lacks {sorted(ALIGNMENT_KEYS)}", "re-export the model")
         if self.resize not in RESIZE_POLICIES:
             raise BundleError(f"bundle resize policy {self.resize!r} is unknown (expected one of {RESIZE_POLICIES})",
                               "upgrade Inspector on this machine or re-export the model with this version")

@@ -37,7 +37,8 @@ class Engine:
         """uint8 RGB HxWx3 of any size -> the model's input, resized as the bundle's `resize` policy says."""
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a uint8 RGB HxWx3 image, got {image.dtype} {image.shape}")
-        return prepare(image, self.input_size, self.bundle.metadata.resize)
+        meta = self.bundle.metadata
+        return prepare(image, self.input_size, meta.resize, meta.alignment)
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs for a prepared uint8 [N, H, W, 3] batch, in micro-batches of max_batch."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from inspector.alignment import align
 from inspector.imageio import resize_mask, resize_to
 
 RESIZE_POLICIES = ("stretch", "letterbox")
@@ -52,9 +53,12 @@ def fit_to(image: np.ndarray, size: tuple[int, int], policy: str = "stretch") ->
     return padded, Placement(top, left, inner[0], inner[1])
 
 
-def prepare(image: np.ndarray, size: tuple[int, int], policy: str = "stretch") -> np.ndarray:
-    """Only the model input of `fit_to`."""
-    return fit_to(image, size, policy)[0]
+def prepare(image: np.ndarray, size: tuple[int, int], policy: str = "stretch",
+            alignment: dict | None = None) -> np.ndarray:
+    """The model input: `fit_to`, then the part moved into the bundle's reference pose where it aligns
+    (`inspector.alignment`; raises PartNotFound when the frame holds no such part)."""
+    fitted = fit_to(image, size, policy)[0]
+    return fitted if not alignment else align(fitted, alignment)
 
 
 def fit_mask(mask: np.ndarray, size: tuple[int, int], policy: str = "stretch") -> np.ndarray:

@@ -14,6 +14,7 @@ from inspector.errors import DatasetError, ImageReadError, InspectorError
 from inspector.imageio import read_image_size
 from inspector.metrics import anomaly_metrics, operating_points
 from inspector.threshold import f1_best_threshold
+from training.alignment import align_all, choose_alignment
 from training.anomaly_model import AnomalyMap, PatchFeatures, default_sigma, forward_stages, pick_stages
 from training.backbone import create_backbone, make_padding_static, normalisation
 from training.calibration import calibrate
@@ -121,9 +122,13 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
 
     started = time.perf_counter()
     train_img, _ = load_samples(train_s, size, policy=policy)
+    alignment, alignment_rule = (None, "off: tiled") if geometry.tiled else choose_alignment(train_img)
+    train_img, _, missing = align_all(train_img, None, alignment)
+    not_found = {"train": missing}
     train_f = extract(train_img, "train features")
     del train_img
     val_img, _ = load_samples(val_s, size, with_masks=True, policy=policy)  # checks the masks too
+    val_img, _, not_found["val"] = align_all(val_img, None, alignment)
     val_f = extract(val_img, "val features")
     val_defect = np.array([not s.is_good for s in val_s])
     synth = synthetic_defects([im for im, d in zip(val_img, val_defect) if not d], cfg.synthetic_defects, cfg.seed)
@@ -152,6 +157,7 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
 
     test_img, test_masks = load_samples(test_s, size, with_masks=True, policy=policy)
+    test_img, test_masks, not_found["test"] = align_all(test_img, test_masks, alignment)
     test_f = extract(test_img, "test features")
     del test_img
     labels = [s.label for s in test_s]
@@ -184,6 +190,7 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
         "method_selection": {"requested": cfg.method, "rule": rule, "candidates": judged,
                              "synthetic_defects": len(synth)},
         "image_size": list(size), "geometry": geometry.to_dict(), "grid": list(grid),
+        "alignment": alignment, "alignment_rule": alignment_rule, "parts_not_found": not_found,
         "view_grid": list(train_f.shape[2:]), "sigma": post.sigma, **spec,
         "block": extra.get("block"), "bank_size": extra.get("bank_size"),
         "channels": None if extra["channels"] is None else extra["channels"].tolist(),

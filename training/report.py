@@ -85,6 +85,7 @@ def write_report(out: Path, summary: dict, scores: np.ndarray, labels: list[str]
               f"good images for target FRR {summary['target_frr']}; expected FRR {_fmt(deployed.get('expected_frr'))} "
               f"(90 % interval {_fmt(low)} to {_fmt(high)})",
               f"- geometry: input {summary['image_size'][0]}x{summary['image_size'][1]}; {summary['geometry']['reason']}",
+              f"- alignment: {summary.get('alignment_rule', 'off')}; parts not found {summary.get('parts_not_found')}",
               f"- backbone: {summary['backbone']}, stages {summary['stages']}",
               f"- fit seconds (features + fit + calibration): {summary['fit_seconds']}",
               f"- data: {summary['data']} ({summary['data_layout']}), fingerprint {summary['data_fingerprint'][:16]}…",

@@ -201,12 +201,13 @@ class Pipeline:
         for frame in batch:
             roi = self._roi[frame.camera]  # read once: the record carries the ROI this crop used
             try:
-                images.append(crop(frame.image, roi))
+                # prepared one by one: a frame whose part is not found is refused alone, not the batch
+                images.append(engine.prepare(crop(frame.image, roi)))
                 kept.append((frame, roi))
-            except ValueError as exc:
+            except ValueError as exc:  # a bad ROI, or PartNotFound from the bundle's alignment
                 self._fail(f"camera {frame.camera}: {exc}")
         try:
-            results = engine.inspect(images)
+            results = engine.inspect(images, prepared=True)
         except Exception as exc:  # a bad frame or a runtime error must not stop the line; counted and logged
             self._fail(f"inference failed: {exc}")
             return
