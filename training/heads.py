@@ -34,6 +34,10 @@ def fit_head(method: str, train: torch.Tensor, *, coreset_size: int, seed: int, 
                                  "bank_image": source // (per_image * h * w)}
 
 
+HEAD_VIEWS = 32
+"""Views (tiles or images) per head call: PatchCore's distance matrix is views x patches x bank chunk floats."""
+
+
 class Scorer:
     """Head -> (stitch) -> map and score, over batches of images' features."""
 
@@ -49,7 +53,7 @@ class Scorer:
             f = features[start * per : (start + batch) * per]
             if self.channels is not None:
                 f = f.index_select(1, self.channels)
-            d = self.head(f.float())
+            d = torch.cat([self.head(f[i : i + HEAD_VIEWS].float()) for i in range(0, len(f), HEAD_VIEWS)])
             if self.tiler is not None:  # image-major -> tile-major, as Tiler.split orders them
                 n = len(d) // per
                 d = self.tiler.stitch(d.reshape(n, per, *d.shape[1:]).transpose(0, 1).reshape(-1, *d.shape[1:]))
