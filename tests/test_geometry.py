@@ -42,7 +42,7 @@ def test_geometry_from_the_data(sizes, kwargs, size, resize, tiles):
 
 @pytest.mark.parametrize("text, expected, error", [
     ("256", 256, None), ("256x1024", (256, 1024), None), (" 64 X 96 ", (64, 96), None), (None, None, None),
-    ("250", None, "multiples of 32"), ("big", None, "is not a size"), ("16x64", None, "at least 32"),
+    ("250", None, "multiple of 32"), ("big", None, "is not a size"), ("16x64", None, "at least 32"),
 ])
 def test_size_option(text, expected, error):
     if error:
@@ -123,3 +123,26 @@ def test_synthetic_defects_are_deterministic_under_the_seed_and_cover_every_kind
 ])
 def test_real_defects_decide_and_synthetic_ones_break_ties(rows, expected):
     assert choose(rows)[0] == expected
+
+
+def test_tiny_validation_warns_everywhere_and_a_non_square_padim_bundle_passes_parity(tmp_path, capsys) -> None:
+    """20 good images cannot support 1 %: train says so, run.json and the bundle carry it; export parity holds."""
+    import json
+
+    from export.cli import export_run
+    from inspector.cli import main
+    from inspector.model import load_bundle
+    from inspector.synthetic import write_dataset
+
+    data = write_dataset(tmp_path / "data", size=(64, 128), n_train=12, n_val=8, n_test=4, n_defect=2, seed=1)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--image-size", "64",
+                 "--method", "padim", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: 20 good images can guarantee a false-reject rate of 4.8 %; add 79 more" in out
+    summary = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert summary["image_size"] == [32, 96] and summary["geometry"]["resize"] == "letterbox"
+    assert "add 79 more" in summary["calibration_warning"]
+    assert "Calibration warning" in (tmp_path / "run" / "report.md").read_text()
+    export_run(tmp_path / "run", tmp_path / "m.onnx")  # raises when onnxruntime and torch disagree
+    deployed = load_bundle(tmp_path / "m.onnx").metadata.threshold_method["deployed"]
+    assert "add 79 more" in deployed["warning"] and not deployed["guaranteed"]

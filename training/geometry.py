@@ -89,7 +89,7 @@ def parse_size(text: str | int | None, what: str) -> tuple[int, int] | int | Non
     if sizes is None:
         return None
     if any(s < 32 or s % STRIDE for s in sizes):
-        raise InspectorError(f"{what} {text} must be multiples of {STRIDE}, at least 32", f"e.g. {what} 256 or 256x1024")
+        raise InspectorError(f"{what} {text}: each side must be a multiple of {STRIDE}, at least 32", f"e.g. {what} 256 or 256x1024")
     return sizes[0] if len(sizes) == 1 else (sizes[0], sizes[1])
 
 
