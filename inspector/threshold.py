@@ -85,3 +85,18 @@ def f1_best_threshold(is_defect: Sequence | np.ndarray, scores: Sequence | np.nd
         "precision": conf["precision"],
         "recall": conf["recall"],
     }
+
+
+def describe_calibration(deployed: dict) -> tuple[str, bool]:
+    """One line for people about how a bundle's deployed threshold was calibrated, and whether it warns."""
+    if not deployed:
+        return "No calibration record in this bundle.", False
+    if deployed.get("warning") or deployed.get("note"):
+        return str(deployed.get("warning") or deployed.get("note")), True
+    n, target = deployed.get("n_calibration"), deployed.get("target_frr")
+    text = f"Calibrated on {n} good images for a false-reject rate of {100 * target:.2g} %" if n and target else \
+        "Calibrated threshold"
+    if "expected_frr" in deployed:
+        low, high = deployed["expected_frr_interval90"]
+        text += f"; expected {100 * deployed['expected_frr']:.2g} % (90 % interval {100 * low:.2g}-{100 * high:.2g} %)"
+    return text + ".", False

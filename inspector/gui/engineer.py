@@ -14,6 +14,7 @@ from inspector.errors import InspectorError
 from inspector.gui.settings import EngineerLock
 from inspector.gui.station import LiveStation, Message
 from inspector.live.sources import SOURCES
+from inspector.threshold import describe_calibration
 
 STEPS = 1000
 
@@ -152,6 +153,7 @@ class EngineerPanel(QStackedWidget):
         self.slider.valueChanged.connect(self._moved)
         self.value = QLabel("")
         self.preview_label = QLabel("", objectName="muted", wordWrap=True)
+        self.calibration_label = QLabel("", objectName="muted", wordWrap=True)
         row = QHBoxLayout()
         self.apply = QPushButton("Apply threshold", objectName="primary")
         self.apply.clicked.connect(lambda: self.apply_threshold(self.slider_value()))
@@ -161,7 +163,7 @@ class EngineerPanel(QStackedWidget):
         reset.clicked.connect(self._bundle_threshold)
         row.addWidget(self.apply)
         row.addWidget(reset)
-        for w in (self.value, self.slider, self.preview_label):
+        for w in (self.value, self.slider, self.preview_label, self.calibration_label):
             form.addWidget(w)
         form.addLayout(row)
         return group
@@ -216,6 +218,9 @@ class EngineerPanel(QStackedWidget):
         engine = self.station.engine
         self.model_label.setText(f"{engine.bundle.path.name} ({engine.bundle.metadata.method}), "
                                  f"model {engine.fingerprint[:12]}" if engine else "no model running")
+        text, warns = describe_calibration(engine.bundle.metadata.threshold_method.get("deployed", {}) if engine else {})
+        self.calibration_label.setText(("⚠ " if warns else "") + text)
+        self.calibration_label.setObjectName("warning" if warns else "muted")
         running = self.station.threshold
         if running is not None and (opened or running != self._running or self.candidate is None):
             self._running = running  # a new running threshold (or the panel just opened): start from it

@@ -27,6 +27,7 @@ QGroupBox {{ margin-top: 14px; padding-top: 6px; font-weight: bold; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: {MUTED}; }}
 QLabel {{ background: transparent; }}
 QLabel#muted {{ color: {MUTED}; }}
+QLabel#warning {{ color: {WARN}; }}
 QLabel#title {{ font-size: 15pt; font-weight: bold; }}
 QLabel#pill {{ border-radius: 6px; padding: 3px 10px; font-weight: bold; color: white; }}
 QLabel#banner {{ border-radius: 6px; padding: 6px 10px; font-weight: bold; color: #111; }}

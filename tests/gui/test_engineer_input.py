@@ -104,3 +104,23 @@ def test_an_roi_the_model_was_not_calibrated_on_is_asked_first(qtbot, make_windo
     assert "many parts may turn NG" in window.engineer.roi_label.text()
     asked = len(questions)
     assert window.engineer.set_roi("cam1", None) is True and len(questions) == asked  # back to what it was set up with
+
+
+def test_the_threshold_control_says_what_the_calibration_can_guarantee(qtbot, make_window) -> None:
+    from inspector.threshold import describe_calibration
+
+    window = make_window()
+    wait_records(qtbot, window, 1)
+    unlock(window)
+    window.slow_tick()
+    deployed = window.station.engine.bundle.metadata.threshold_method["deployed"]
+    text, warns = describe_calibration(deployed)
+    assert window.engineer.calibration_label.text().endswith(text)
+    assert window.engineer.calibration_label.objectName() == ("warning" if warns else "muted")
+    tiny = {"n_calibration": 20, "target_frr": 0.01, "guaranteed": False,
+            "warning": "20 good images can guarantee a false-reject rate of 4.8 %; add 79 more for the 1 % you asked."}
+    assert describe_calibration(tiny) == (tiny["warning"], True)
+    honest = {"n_calibration": 761, "target_frr": 0.01, "expected_frr": 0.0092,
+              "expected_frr_interval90": [0.0043, 0.0155], "guaranteed": True}
+    assert describe_calibration(honest) == (
+        "Calibrated on 761 good images for a false-reject rate of 1 %; expected 0.92 % (90 % interval 0.43-1.6 %).", False)
