@@ -57,3 +57,21 @@ def padim_bundle(tmp_path_factory, synthetic_data) -> tuple[Path, Path]:
     if not _torch_available():
         pytest.skip("needs the 'train' extra (torch, timm)")
     return _train_and_export(tmp_path_factory.mktemp("padim"), synthetic_data, "padim")
+
+
+@pytest.fixture(scope="session")
+def tiled_bundle(tmp_path_factory) -> tuple[Path, dict, Path]:
+    """(bundle, run summary, data) of a model on 64x384 strips: at a 64 px base one view would shrink them
+    2.4x, so the model tiles (7 tiles of 64x64)."""
+    if not _torch_available():
+        pytest.skip("needs the 'train' extra (torch, timm)")
+    from export.cli import export_run
+    from inspector.synthetic import write_dataset
+    from training.anomaly import AnomalyConfig, train_anomaly
+
+    tmp = tmp_path_factory.mktemp("tiled")
+    data = write_dataset(tmp / "data", size=(64, 384), n_train=12, n_val=6, n_test=6, n_defect=3, seed=0)
+    summary = train_anomaly(AnomalyConfig(data=data, out=tmp / "run", image_size=64, coreset_size=256,
+                                          target_frr=0.1, progress=False))
+    export_run(tmp / "run", tmp / "tiled.onnx")
+    return tmp / "tiled.onnx", summary, data
