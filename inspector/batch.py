@@ -29,7 +29,7 @@ from inspector.engine import Engine
 from inspector.errors import ImageReadError, InspectorError
 from inspector.geometry import fit_mask
 from inspector.imageio import read_mask
-from inspector.metrics import anomaly_metrics
+from inspector.metrics import anomaly_metrics, operating_first
 from inspector.model import load_bundle
 from inspector.progress import Progress
 
@@ -70,7 +70,9 @@ def compute_metrics(rows: list[dict], items: list[Item], engine: Engine, maps: d
     masks = {item.key: item.mask for item in items if item.mask is not None}
     mask_list, map_list, note = _pixel_inputs(scored, masks, maps, engine.input_size, engine.bundle.metadata.resize)
     labels = [r["label"] for r in scored]
-    metrics = anomaly_metrics(labels, np.array([r["score"] for r in scored]), engine.threshold, mask_list, map_list)
+    scores = np.array([r["score"] for r in scored])
+    metrics = operating_first(anomaly_metrics(labels, scores, engine.threshold, mask_list, map_list),
+                              labels, scores, engine.threshold)
     if note:
         metrics["pixel_metrics_note"] = note
     classification = _classification_metrics()
@@ -141,12 +143,13 @@ def run(args: argparse.Namespace) -> int:
                "resumed_rows": store.resumed, "inspected_now": todo, "seconds": round(elapsed, 3),
                "images_per_s": round(todo / elapsed, 2) if elapsed > 0 and todo else None,
                "threshold": engine.threshold, "model": str(args.model), "model_fingerprint": engine.fingerprint,
-               "task": bundle.metadata.task, "providers": ",".join(bundle.session.get_providers()),
+               "task": bundle.metadata.task, "resize": bundle.metadata.resize,
+               "providers": ",".join(bundle.session.get_providers()),
                "batch_size": args.batch_size, "runner": f"ray ({args.ray})" if args.ray else "local"}
     atomic_write(inside(args.out, "summary.json"), json.dumps(summary, indent=2).encode())
     metrics = compute_metrics(rows, items, engine, options.maps)
     if metrics is not None:
-        atomic_write(inside(args.out, "metrics.json"), json.dumps(metrics, indent=2, sort_keys=True).encode())
+        atomic_write(inside(args.out, "metrics.json"), json.dumps(metrics, indent=2).encode())
     report = write_report(args.out, rows, summary, metrics)
     rate = f", {summary['images_per_s']} images/s" if summary["images_per_s"] else ""
     print(f"{len(rows)} images: {counts['OK']} OK, {counts['NG']} NG, {counts['error']} errors "

@@ -167,6 +167,19 @@ def operating_points(labels: Sequence[str], scores: Sequence | np.ndarray, deplo
     return out
 
 
+LEADING_KEYS = ("operating_points", "image_auroc", "threshold", "detection_rate", "false_reject_rate",
+                "detection_rate_by_type")
+"""What metrics.json and reports show first: what the line sees, beside AUROC."""
+
+
+def operating_first(metrics: dict, labels: Sequence[str], scores: Sequence | np.ndarray, deployed: float) -> dict:
+    """`metrics` (from anomaly_metrics) with `operating_points` added and LEADING_KEYS first, JSON-safe:
+    the detection rate at the deployed threshold and at observed FRR 1 % / 0.1 %, per defect type, then AUROC."""
+    merged = {**metrics, "operating_points": operating_points(labels, scores, deployed)}
+    lead = {k: merged[k] for k in LEADING_KEYS if k in merged}
+    return _jsonable({**lead, **{k: v for k, v in merged.items() if k not in lead}})
+
+
 def _check_pairs(
     masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
