@@ -1,5 +1,8 @@
-"""A self-contained report.html for a batch run: summary, counts, score histogram (inline SVG) with the
-threshold, NG gallery (heatmaps as embedded thumbnails), metrics and confusion matrix where labels are known."""
+"""A self-contained report.html for a batch run. Where labels are known it leads with what the line sees:
+the detection rate at the deployed threshold and at FRR 1 % / 0.1 %, per defect type, beside AUROC, and the
+ROC with those operating points marked. Then the summary, counts, score histogram (inline SVG) with the
+threshold, confusion matrix, and galleries: escapes (missed defects) and false rejects where labels are
+known, and the NG gallery; thumbnails keep each image's own aspect ratio."""
 
 from __future__ import annotations
 
@@ -12,9 +15,14 @@ import cv2
 import numpy as np
 
 from inspector.batch_io import inside
+from inspector.errors import InspectorError
+from inspector.geometry import letterbox_size
+from inspector.imageio import read_image, read_image_size
+from inspector.metrics import operating_points, roc_curve
 
 GALLERY_MAX = 120
-THUMB = 160
+THUMB_W, THUMB_H = 240, 200
+"""A thumbnail is the image scaled (never stretched) to fit THUMB_W x THUMB_H."""
 
 
 def _esc(value: object) -> str:
@@ -62,19 +70,154 @@ def histogram_svg(scores: np.ndarray, threshold: float, labels: list[str | None]
     return "\n".join(parts + ["</svg>"])
 
 
-def _thumbnail(out: Path, rel: str | None) -> str:
-    if not rel:
-        return ""
-    path = inside(out, *rel.split("/"))
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def roc_svg(is_defect: np.ndarray, scores: np.ndarray, points: dict[str, dict], size: int = 360) -> str:
+    """ROC (detection rate against false-reject rate) with each operating point marked, the deployed one in red."""
+    fpr, tpr, _ = roc_curve(is_defect, scores)
+    pad, side = 50, size - 70
+
+    def xy(x: float, y: float) -> tuple[float, float]:
+        return round(pad + x * side, 1), round(10 + (1.0 - y) * side, 1)
+
+    vertices: list[tuple[float, float]] = []
+    for x, y in zip(fpr, tpr):
+        if not vertices or xy(x, y) != vertices[-1]:
+            vertices.append(xy(x, y))
+    parts = [f'<svg class="roc" xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" font-size="11">',
+             f'<rect x="{pad}" y="10" width="{side}" height="{side}" fill="none" stroke="#333"/>',
+             f'<line x1="{pad}" y1="{10 + side}" x2="{pad + side}" y2="10" stroke="#bbb" stroke-dasharray="3"/>',
+             f'<polyline fill="none" stroke="#2c6fbb" stroke-width="1.5" '
+             f'points="{" ".join(f"{x},{y}" for x, y in vertices)}"/>',
+             f'<text x="{pad + side / 2}" y="{size - 22}" text-anchor="middle">false-reject rate (good parts NG)</text>',
+             f'<text x="12" y="{10 + side / 2}" text-anchor="middle" transform="rotate(-90 12 {10 + side / 2})">'
+             "detection rate (defects NG)</text>",
+             f'<text x="{pad}" y="{side + 24}" text-anchor="middle">0</text>',
+             f'<text x="{pad + side}" y="{side + 24}" text-anchor="middle">1</text>',
+             f'<text x="{pad - 4}" y="{side + 12}" text-anchor="end">0</text>',
+             f'<text x="{pad - 4}" y="16" text-anchor="end">1</text>']
+    for name, point in points.items():
+        if point.get("detection_rate") is None or point.get("false_reject_rate") is None:
+            continue
+        cx, cy = xy(point["false_reject_rate"], point["detection_rate"])
+        deployed = name == "deployed"
+        title = (f"{_point_name(name)}: threshold {point['threshold']:.4g}, detection {point['detection_rate']:.3f}, "
+                 f"false rejects {point['false_reject_rate']:.3f}")
+        parts.append(f'<circle class="operating-point" data-point="{_esc(name)}" cx="{cx}" cy="{cy}" '
+                     f'r="{5 if deployed else 3.5}" fill="{"red" if deployed else "none"}" '
+                     f'stroke="{"red" if deployed else "#555"}"><title>{_esc(title)}</title></circle>')
+        if deployed:
+            anchor = "end" if cx > pad + side * 0.6 else "start"
+            parts.append(f'<text x="{cx + (-8 if anchor == "end" else 8)}" y="{min(cy + 16, side)}" fill="red" '
+                         f'text-anchor="{anchor}">deployed: detection {point["detection_rate"]:.3f}, '
+                         f'FRR {point["false_reject_rate"]:.3f}</text>')
+    return "\n".join(parts + ["</svg>"])
+
+
+def _point_name(name: str) -> str:
+    return f"FRR {name[4:-1]} %" if name.startswith("frr_") else name
+
+
+def _content(heat: np.ndarray, source: tuple[int, int] | None, policy: str) -> np.ndarray:
+    """The part of a model-input-sized overlay that shows the frame: the letterbox padding cut off."""
+    if source is None or policy != "letterbox":
+        return heat
+    height, width = heat.shape[:2]
+    inner = letterbox_size(source, (height, width))
+    top, left = (height - inner[0]) // 2, (width - inner[1]) // 2
+    return heat[top : top + inner[0], left : left + inner[1]]
+
+
+def _source_shape(row: dict) -> tuple[int, int] | None:
+    try:
+        return read_image_size(Path(row["path"]))
+    except (InspectorError, OSError, ValueError):
+        return None
+
+
+def _thumbnail(out: Path, row: dict, policy: str) -> str:
+    """The row's heatmap overlay (or, without one, its image) at the image's own aspect ratio, as an <img>."""
+    source = _source_shape(row)
+    image = None
+    if row.get("heatmap"):
+        image = cv2.imread(str(inside(out, *row["heatmap"].split("/"))), cv2.IMREAD_COLOR)
+        if image is not None:
+            image = _content(image, source, policy)
     if image is None:
-        return ""
-    scale = THUMB / max(image.shape[:2])
-    if scale < 1:
-        image = cv2.resize(image, (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale))),
-                           interpolation=cv2.INTER_AREA)
-    ok, jpg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return f'<img src="data:image/jpeg;base64,{base64.b64encode(jpg.tobytes()).decode()}">' if ok else ""
+        try:
+            image = cv2.cvtColor(read_image(Path(row["path"])), cv2.COLOR_RGB2BGR)
+        except (InspectorError, OSError, ValueError):
+            return '<div class="nothumb">image not readable</div>'
+    height, width = source or image.shape[:2]
+    scale = min(THUMB_W / width, THUMB_H / height, 1.0)  # the image's own aspect, never enlarged
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size != (image.shape[1], image.shape[0]):
+        shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    ok, jpg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        return '<div class="nothumb">image not encodable</div>'
+    return (f'<img width="{size[0]}" height="{size[1]}" alt="" '
+            f'src="data:image/jpeg;base64,{base64.b64encode(jpg.tobytes()).decode()}">')
+
+
+def _gallery(out: Path, anchor: str, title: str, rows: list[dict], policy: str, order: str, empty: str) -> str:
+    shown = rows[:GALLERY_MAX]
+    more = f", first {GALLERY_MAX} shown" if len(rows) > GALLERY_MAX else ""
+    cards = []
+    for r in shown:
+        label = f"<br>label {_esc(r['label'])}" if r.get("label") else ""
+        cards.append(f'<div class="card" data-path="{_esc(r["path"])}" title="{_esc(r["path"])}">'
+                     f"{_thumbnail(out, r, policy)}<div>{_esc(Path(r['path']).name)}<br>score {r['score']:.4g}"
+                     f"{label}</div></div>")
+    body = '<div class="gallery">' + "".join(cards) + "</div>" if cards else f"<p>{_esc(empty)}</p>"
+    return (f'<section id="{anchor}"><h2>{_esc(title)} ({len(rows)} parts{", " + order if rows else ""}{more})</h2>'
+            f"{body}</section>")
+
+
+def _rate(rate: float | None, hits: int | None = None, total: int | None = None) -> str:
+    if rate is None:
+        return "n/a"
+    return f"{rate:.3f}" + (f" ({hits}/{total})" if total else "")
+
+
+def operating_section(metrics: dict, points: dict[str, dict]) -> str:
+    """What the line sees: detection and false rejects at the deployed threshold and at FRR 1 % / 0.1 %,
+    per defect type, beside AUROC."""
+    n_good, n_defect = metrics.get("n_good") or 0, metrics.get("n_defect") or 0
+    types = sorted({t for p in points.values() for t in p.get("detection_rate_by_type", {})})
+    body = []
+    for name, p in points.items():
+        det, frr = p.get("detection_rate"), p.get("false_reject_rate")
+        by_type = p.get("detection_rate_by_type", {})
+        body.append([_point_name(name), f"{p['threshold']:.4g}" if p.get("threshold") is not None else "n/a",
+                     _rate(det, round(det * n_defect) if det is not None else None, n_defect),
+                     _rate(frr, round(frr * n_good) if frr is not None else None, n_good)]
+                    + [_rate(by_type[t]["rate"], by_type[t]["detected"], by_type[t]["count"]) if t in by_type
+                       else "n/a" for t in types])
+    deployed = points.get("deployed", {})
+    lines = ["<h2>What the line sees</h2>"]
+    if deployed.get("detection_rate") is not None:
+        det, frr = deployed["detection_rate"], deployed["false_reject_rate"]
+        lines.append(f"<p class='lead'>At the deployed threshold {deployed['threshold']:.4g}: "
+                     f"<b>{round(det * n_defect)} of {n_defect} defects detected ({100 * det:.1f} %)</b>, "
+                     f"{round(frr * n_good)} of {n_good} good parts rejected ({100 * frr:.1f} %).</p>")
+    elif not n_defect:
+        lines.append("<p>No defective images are labelled in this run: detection rates need some.</p>")
+    elif not n_good:
+        lines.append("<p>No good images are labelled in this run: false-reject rates need some.</p>")
+    lines.append(_table(["operating point", "threshold", "detection rate", "false-reject rate"] +
+                        [f"detection: {t}" for t in types], body))
+    extra = [f"{name} {_fmt(metrics.get(key))}" for key, name in
+             (("image_auroc", "image AUROC"), ("average_precision", "AP"), ("pixel_auroc", "pixel AUROC"),
+              ("aupro", "AUPRO")) if key in metrics]
+    lines.append(f"<p>{_esc(', '.join(extra))}.</p>")
+    notes = [f"{_point_name(name)}: {n_good} good images cannot resolve it (that needs at least "
+             f"{int(round(1 / (float(name[4:-1]) / 100)))}); this row is at the highest good score, observed FRR 0"
+             for name in points if name.startswith("frr_") and n_good and n_good * float(name[4:-1]) / 100 < 1]
+    if notes:
+        lines.append("<p class='note'>" + "<br>".join(_esc(n) for n in notes) + "</p>")
+    lines.append("<p class='note'>FRR rows use the threshold that gives that false-reject rate on this run's own "
+                 "good images (hindsight, not the deployed setting).</p>")
+    return "".join(lines)
 
 
 def confusion(rows: list[dict], classify: bool) -> tuple[list[str], list[str], Counter]:
@@ -110,38 +253,57 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
     errors = [r for r in rows if r.get("error")]
     threshold = float(summary["threshold"])
     classify = summary.get("task") == "classify"
+    policy = summary.get("resize") or "stretch"
     counts = Counter(r.get("verdict") or "error" for r in rows)
-    sections = ["<h1>Batch inspection report</h1>",
-                _table(["item", "value"], [[k, v] for k, v in summary.items() if not isinstance(v, (dict, list))]),
-                "<h2>Counts</h2>", _table(["OK", "NG", "error", "total"],
-                                          [[counts["OK"], counts["NG"], counts["error"], len(rows)]]),
-                "<h2>Score histogram</h2>",
-                histogram_svg(np.array([r["score"] for r in scored], np.float64), threshold,
-                              [r.get("label") for r in scored])]
+    labelled = [r for r in scored if r.get("label") is not None]
+    escapes = sorted((r for r in labelled if r["label"] != "good" and r.get("verdict") == "OK"),
+                     key=lambda r: r["score"])
+    false_rejects = sorted((r for r in labelled if r["label"] == "good" and r.get("verdict") == "NG"),
+                           key=lambda r: -r["score"])
+    ng = sorted((r for r in scored if r.get("verdict") == "NG"), key=lambda r: -r["score"])
+    sections = ["<h1>Batch inspection report</h1>"]
+    if labelled:
+        labels = [str(r["label"]) for r in labelled]
+        scores = np.array([r["score"] for r in labelled], np.float64)
+        points = (metrics or {}).get("operating_points") or operating_points(labels, scores, threshold)
+        sections.append(operating_section(metrics or {"n_good": labels.count("good"),
+                                                      "n_defect": len(labels) - labels.count("good")}, points))
+        is_defect = np.array([lab != "good" for lab in labels])
+        if is_defect.any() and (~is_defect).any():
+            sections += ["<h2>ROC</h2>", roc_svg(is_defect, scores, points)]
+    else:
+        sections.append("<p>No labels: detection and false-reject rates need labelled images "
+                        "(a dataset layout or a split.csv manifest).</p>")
+    links = [("ng", "NG gallery", ng)] + ([("escapes", "escapes", escapes), ("false-rejects", "false rejects",
+                                                                              false_rejects)] if labelled else [])
+    sections.append("<p>Galleries: " + " · ".join(f'<a href="#{a}">{t} ({len(g)})</a>' for a, t, g in links) + "</p>")
+    sections += ["<h2>Summary</h2>",
+                 _table(["item", "value"], [[k, v] for k, v in summary.items() if not isinstance(v, (dict, list))]),
+                 "<h2>Counts</h2>", _table(["OK", "NG", "error", "total"],
+                                           [[counts["OK"], counts["NG"], counts["error"], len(rows)]]),
+                 "<h2>Score histogram</h2>",
+                 histogram_svg(np.array([r["score"] for r in scored], np.float64), threshold,
+                               [r.get("label") for r in scored])]
     if any(r.get("label") is not None for r in rows):
-        labels, columns, table = confusion(rows, classify)
+        labels_, columns, table = confusion(rows, classify)
         sections += ["<h2>Confusion matrix (label × " + ("predicted class" if classify else "verdict") + ")</h2>",
-                     _table(["label"] + columns, [[lab] + [table[(lab, c)] for c in columns] for lab in labels])]
+                     _table(["label"] + columns, [[lab] + [table[(lab, c)] for c in columns] for lab in labels_])]
     if metrics:
         flat = [[k, _fmt(v)] for k, v in metrics.items() if not isinstance(v, (dict, list))]
-        sections += ["<h2>Metrics</h2>", _table(["metric", "value"], flat)]
-        by_type = metrics.get("detection_rate_by_type") or {}
-        if by_type:
-            sections.append(_table(["defect type", "count", "detected", "rate"],
-                                   [[k, v["count"], v["detected"], _fmt(v["rate"])] for k, v in by_type.items()]))
-    ng = sorted((r for r in scored if r.get("verdict") == "NG"), key=lambda r: -r["score"])
-    sections.append(f"<h2>NG gallery ({len(ng)} parts{', highest scores first, first %d shown' % GALLERY_MAX if len(ng) > GALLERY_MAX else ''})</h2>")
-    cards = []
-    for r in ng[:GALLERY_MAX]:
-        label = f"<br>label {_esc(r['label'])}" if r.get("label") else ""
-        cards.append(f'<div class="card" title="{_esc(r["path"])}">{_thumbnail(out, r.get("heatmap"))}'
-                     f"<div>{_esc(Path(r['path']).name)}<br>score {r['score']:.4g}{label}</div></div>")
-    sections.append('<div class="gallery">' + "".join(cards) + "</div>")
+        sections += ["<h2>All metrics at the deployed threshold</h2>", _table(["metric", "value"], flat)]
+    if labelled:
+        sections += [_gallery(out, "escapes", "Escapes: defects passed as OK", escapes, policy,
+                              "lowest scores first", "No escapes: every labelled defect was NG."),
+                     _gallery(out, "false-rejects", "False rejects: good parts flagged NG", false_rejects, policy,
+                              "highest scores first", "No false rejects: every labelled good part was OK.")]
+    sections.append(_gallery(out, "ng", "NG gallery", ng, policy, "highest scores first", "No NG parts."))
     if errors:
         sections += [f"<h2>Errors ({len(errors)})</h2>", _table(["path", "error"], [[r["path"], r["error"]] for r in errors])]
     style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.gallery{display:flex;flex-wrap:wrap}"
-             ".card{margin:4px;font-size:11px;width:" + str(THUMB + 4) + "px;word-break:break-all}")
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.gallery{display:flex;flex-wrap:wrap;"
+             "align-items:flex-start}.card{margin:4px;font-size:11px;max-width:" + str(THUMB_W) + "px;"
+             "word-break:break-all}.card img{display:block}.lead{font-size:1.15em}.note{color:#666;font-size:.9em}"
+             ".nothumb{width:120px;height:60px;background:#eee;color:#888;font-size:11px}")
     text = (f"<!doctype html><html><head><meta charset='utf-8'><title>Inspector batch report</title>"
             f"<style>{style}</style></head><body>{''.join(sections)}</body></html>")
     path = inside(out, "report.html")
