@@ -12,7 +12,7 @@ import torch
 from inspector.data.dataset import Dataset, load_dataset
 from inspector.errors import DatasetError, ImageReadError, InspectorError
 from inspector.imageio import read_image_size
-from inspector.metrics import anomaly_metrics, operating_points
+from inspector.metrics import anomaly_metrics, operating_first
 from inspector.threshold import f1_best_threshold
 from training.alignment import align_all, choose_alignment
 from training.anomaly_model import AnomalyMap, PatchFeatures, default_sigma, forward_stages, pick_stages
@@ -174,8 +174,8 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
     if extra["channels"] is not None:
         module.channels = extra["channels"]  # the channel reduction travels inside the feature module
     if test_s:
-        metrics = anomaly_metrics(labels, test_scores, deployed["threshold"], test_masks, list(test_maps))
-        metrics["operating_points"] = operating_points(labels, test_scores, deployed["threshold"])
+        metrics = operating_first(anomaly_metrics(labels, test_scores, deployed["threshold"], test_masks,
+                                                  list(test_maps)), labels, test_scores, deployed["threshold"])
         for info in thresholds.values():
             at = anomaly_metrics(labels, test_scores, info["threshold"])
             info["test_detection_rate"] = at["detection_rate"]

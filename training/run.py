@@ -31,7 +31,7 @@ def save_run(out: Path, summary: dict, features: PatchFeatures, head: torch.nn.M
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(out / WEIGHTS_FILE))
     (out / RUN_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
-    (out / "metrics.json").write_text(json.dumps(summary["metrics"], indent=2, sort_keys=True))
+    (out / "metrics.json").write_text(json.dumps(summary["metrics"], indent=2))  # operating points first
     write_report(out, summary, test_scores, test_labels, test_paths)
 
 
