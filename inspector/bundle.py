@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from inspector.atomic import atomic_write
 from inspector.errors import BundleError
 
 SCHEMA_VERSION = 2
@@ -97,9 +99,47 @@ class BundleMetadata:
                     raise BundleError(f"{name}: metadata field {PREFIX}{spec.name} is missing", "re-export the model")
                 continue
             values[spec.name] = raw if spec.type == "str" else _parse_json(raw, spec.name, name)
+        validate_values(values, name)
         values["input_size"] = tuple(values["input_size"])
         values["threshold"] = float(values["threshold"])
         return cls(**values)
+
+
+def check_threshold(value: Any, where: str, fix: str) -> float:
+    """A threshold must be a finite number >= 0 (scores are distances or 1 - P(good)); InspectorError otherwise."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if not ok:
+        raise BundleError(f"{where}: threshold {value!r} is not a finite number >= 0 "
+                          "(a negative one makes every part NG, NaN makes every frame an error)", fix)
+    return float(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# the JSON type (and range) each metadata value must have; a bundle breaking one is refused on load
+_VALUE_CHECKS: dict[str, tuple[str, Any]] = {
+    "task": ("one of " + ", ".join(sorted(TASKS)), lambda v: v in TASKS),
+    "class_names": ("a list of at least two names, 'good' first",
+                    lambda v: isinstance(v, list) and len(v) >= 2 and all(isinstance(c, str) and c for c in v)
+                    and v[0] == "good"),
+    "input_size": ("[height, width], two whole numbers from 16 to 8192",
+                   lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and 16 <= x <= 8192 for x in v)),
+    "threshold_method": ("a JSON object", lambda v: isinstance(v, dict)),
+    "metrics": ("a JSON object", lambda v: isinstance(v, dict)),
+    "schema_version": ("a whole number", _is_int),
+}
+
+
+def validate_values(values: dict[str, Any], name: str) -> None:
+    """Refuse metadata whose values have the wrong type or range (a checksum only proves the file is whole)."""
+    fix = "re-export the model with `inspector export`; bundles must follow docs/model-bundle.md"
+    for key, (expected, ok) in _VALUE_CHECKS.items():
+        if key in values and not ok(values[key]):
+            raise BundleError(f"{name}: metadata field {PREFIX}{key} is {values[key]!r}, expected {expected}", fix)
+    if "threshold" in values:
+        check_threshold(values["threshold"], f"{name}: metadata field {PREFIX}threshold", fix)
 
 
 def upgrade(props: dict[str, str], version: int) -> dict[str, str]:
@@ -130,7 +170,7 @@ def sidecar_path(model_path: Path) -> Path:
 def write_sidecar(model_path: Path) -> str:
     """Write `<model>.sha256` in sha256sum format; returns the digest."""
     digest = sha256_bytes(model_path.read_bytes())
-    sidecar_path(model_path).write_text(f"{digest}  {model_path.name}\n")
+    atomic_write(sidecar_path(model_path), f"{digest}  {model_path.name}\n")
     return digest
 
 
