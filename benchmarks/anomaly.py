@@ -42,7 +42,7 @@ def bench(data: Path, method: str, work: Path, repeats: int, image_size: int) ->
     options = ort.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 2
     session = ort.InferenceSession(str(bundle), options, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).integers(0, 255, (1, image_size, image_size, 3), np.uint8)
+    x = np.random.default_rng(0).integers(0, 255, (1, *summary["image_size"], 3), np.uint8)
     xt = torch.from_numpy(x)
     torch.set_num_threads(os.cpu_count() or 2)
     # interleave the two so load from elsewhere on the machine hits both alike
