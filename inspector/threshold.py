@@ -10,6 +10,35 @@ import numpy as np
 from inspector.metrics import confusion_at
 
 
+MAX_KEPT_SCORES = 256
+FAR_FACTOR = 2.0  # without calibration scores: warn when an override is this far from the bundle's threshold
+
+
+def override_warning(override: float | None, bundle_threshold: float, threshold_method: dict) -> str:
+    """A warning ("" when none) for a threshold override outside the bundle's good calibration scores.
+
+    With the scores (bundles exported since they were kept) it gives the share of good calibration
+    images the override would reject; without them it compares with the calibrated threshold."""
+    if override is None or override == bundle_threshold:
+        return ""
+    deployed = threshold_method.get("deployed", {}) if isinstance(threshold_method, dict) else {}
+    scores = deployed.get("good_scores") if isinstance(deployed, dict) else None
+    if isinstance(scores, list) and scores and all(isinstance(v, (int, float)) for v in scores):
+        low, high = min(scores), max(scores)
+        if low <= override <= high:
+            return ""
+        share = float(np.mean(np.asarray(scores, dtype=float) > override))
+        return (f"threshold {override:g} lies outside the good calibration scores [{low:.4g}, {high:.4g}] of the "
+                f"bundle (calibrated threshold {bundle_threshold:.4g}): it would reject {share:.0%} of the good "
+                "calibration images")
+    if bundle_threshold > 0 and not (bundle_threshold / FAR_FACTOR <= override <= bundle_threshold * FAR_FACTOR):
+        side = "below" if override < bundle_threshold else "above"
+        likely = "nearly every good part NG" if override < bundle_threshold else "defects passing as OK"
+        return (f"threshold {override:g} is far {side} the bundle's calibrated threshold {bundle_threshold:.4g} "
+                f"(expect {likely}); the bundle carries no calibration scores to say how many good parts it rejects")
+    return ""
+
+
 def _scores(values: Sequence | np.ndarray, what: str) -> np.ndarray:
     s = np.asarray(values, dtype=np.float64).ravel()
     if s.size == 0:
@@ -48,6 +77,8 @@ def conformal_threshold(good_scores: Sequence | np.ndarray, target_frr: float) -
         "n_calibration": int(n),
         "k": int(k),
         "guaranteed": bool(guaranteed),
+        # the good scores (at most MAX_KEPT_SCORES quantiles): runtimes warn about an override with them
+        "good_scores": [float(f"{v:.6g}") for v in np.quantile(s, np.linspace(0, 1, min(n, MAX_KEPT_SCORES)))],
     }
     if not guaranteed:
         need = min_calibration_images(frr)
