@@ -5,6 +5,8 @@ for it up to the timeout. A call that hangs forever strands that reader (it is r
 closed when the call returns) and the next connection gets a fresh source and reader, so a stuck
 driver can never hang the pipeline. Blank frames and frames identical to the previous one (a
 stalled capture) are never passed on; only-such frames for longer than the read timeout mark DOWN.
+The previous frame is kept across reconnects, so a frozen camera's frame is not a new part after each
+reconnect. A `FrameError` (one undecodable file of a folder) is one reported error; the source goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from inspector.live.config import CameraConfig
 from inspector.live.sources import Source, SourceError, create_source, redact_url
-from inspector.live.sources.base import check_frame
+from inspector.live.sources.base import FrameError, check_frame
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class CameraStats:
     triggers: int = 0
     connects: int = 0
     failures: int = 0  # open/read failures and timeouts
+    bad_frames: int = 0  # frames the source could not decode (reported as errors; the source goes on)
     last_error: str = ""
     last_frame_mono: float | None = None
     backoff_s: float = 0.0
@@ -110,8 +113,10 @@ class Camera:
     def __init__(self, config: CameraConfig, on_frame: Callable[[Frame], None], *,
                  source_factory: Callable[[], Source] | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 on_error: Callable[[str], None] = lambda message: None) -> None:
         self.config = config
+        self._on_error = on_error
         self.id = config.id
         self._on_frame = on_frame
         self._clock, self._wall = clock, wall
@@ -190,7 +195,6 @@ class Camera:
             try:
                 reader.call(source.open, self.config.open_timeout_s, f"{what}: open")
                 self.stats.connects += 1
-                self._previous = None
                 self._set_state(CameraState.UP, what)
                 delivered = self._grab_loop(source, reader, what)
                 if delivered:
@@ -227,7 +231,14 @@ class Camera:
             if self._stopping.is_set():
                 break
             start = self._clock()
-            image = check_frame(reader.call(source.read, timeout, f"{what}: read"), what)
+            try:
+                image = check_frame(reader.call(source.read, timeout, f"{what}: read"), what)
+            except FrameError as exc:  # one bad frame (an undecodable file): an error, not a dead camera
+                self.stats.bad_frames += 1
+                self._on_error(f"camera {self.id}: {exc}")
+                if self._clock() - last_good > timeout:
+                    raise SourceError(f"{what}: only undecodable frames for {self._clock() - last_good:.1f} s") from exc
+                continue
             end = self._clock()
             if not self._good(image):
                 if end - last_good > timeout:

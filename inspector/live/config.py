@@ -8,6 +8,7 @@ prints it and exits 2. Relative paths are resolved against the config file's fol
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ SCHEMA_VERSION = 1
 TRIGGERS = ("free", "mqtt", "opcua")
 DOCS = "docs/station-config.md"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_FRAME_SIDE = 16384  # pixels: no camera delivers more (a 16K frame is already 800 MB of RGB)
 
 TOP = {
     "schema_version": Field((int,), required=True, help="version of this schema; must be 1"),
@@ -68,6 +70,10 @@ SINKS = {
         "topic_prefix": Field((str,), "inspector", help="topics are <prefix>/<station>/..."),
         "qos": Field((int,), 1, help="0, 1 or 2"),
         "client_id": Field((str,), "", help="MQTT client id (empty: inspector-<station>)"),
+        "username": Field((str,), "", help="broker user (empty: anonymous)"),
+        "password_file": Field((str,), "", help="file holding the broker password (e.g. a systemd credential)"),
+        "tls": Field((bool,), False, help="connect with TLS (port 8883 by convention)"),
+        "ca_file": Field((str,), "", help="CA bundle that signed the broker's certificate (empty: system CAs)"),
     },
     "opcua": {"endpoint": Field((str,), required=True, help="server endpoint, e.g. opc.tcp://0.0.0.0:4840")},
     "http": {
@@ -151,6 +157,9 @@ class _Checker:
             example = {int: "30", float: "0.5", str: '"text"', bool: "true", list: "[...]", dict: "{...}"}
             raise self.fail(name, f"expected {spec.type_name}, got {_shown(value)}",
                             f"write {name.rsplit('.', 1)[-1]} = {example.get(spec.types[-1], '...')} ({spec.help})")
+        if float in spec.types and not math.isfinite(float(value)):
+            raise self.fail(name, f"{value} is not a finite number",
+                            f"write a finite number ({spec.help})")
         return float(value) if float in spec.types and not isinstance(value, str) else value
 
     def check(self, ok: bool, where: str, problem: str, fix: str) -> None:
@@ -195,6 +204,9 @@ def parse_config(raw: dict[str, Any], path: Path, *, check_model: bool = True) -
         c.check(model_path.is_file(), "model.path", f"model file {model_path} not found",
                 "copy the bundle there or fix model.path (relative to the config file)")
     c.check(model["threads"] >= 0, "model.threads", "must be 0 or more", "set threads = 0 for the default")
+    c.check(model["threshold"] is None or model["threshold"] >= 0, "model.threshold",
+            f"{model['threshold']} is negative: every part would be NG",
+            "remove it to use the bundle's threshold, or write the score above which a part is NG")
     pipeline = c.table(top["pipeline"], PIPELINE, "pipeline")
     for key in ("queue_size", "max_batch"):
         c.check(pipeline[key] >= 1, f"pipeline.{key}", f"must be at least 1, got {pipeline[key]}", f"set {key} = 1")
@@ -202,9 +214,20 @@ def parse_config(raw: dict[str, Any], path: Path, *, check_model: bool = True) -
     sinks = _sinks(c, top["sinks"])
     storage = c.table(top["storage"], STORAGE, "storage")
     data_dir = (base / storage["data_dir"]).resolve() if storage["data_dir"] else base
+    c.check(not data_dir.exists() or data_dir.is_dir(), "storage.data_dir", f"{data_dir} is a file, not a folder",
+            "point data_dir at a folder (or remove the file)")
     if "sqlite" in sinks:
         for key in ("path", "image_dir"):
             sinks["sqlite"][key] = str((data_dir / sinks["sqlite"][key]).resolve())
+        db, images = Path(sinks["sqlite"]["path"]), Path(sinks["sqlite"]["image_dir"])
+        c.check(not db.is_dir(), "sinks.sqlite.path", f"{db} is a folder, not a database file",
+                'name a file, e.g. path = "inspections.db"')
+        c.check(not images.exists() or images.is_dir(), "sinks.sqlite.image_dir", f"{images} is a file, not a folder",
+                'name a folder, e.g. image_dir = "images"')
+    if "mqtt" in sinks:
+        for key in ("password_file", "ca_file"):
+            if sinks["mqtt"][key]:
+                sinks["mqtt"][key] = str((base / sinks["mqtt"][key]).resolve())
     log_cfg = c.table(top["log"], LOG, "log")
     c.check(log_cfg["level"] in ("debug", "info", "warning", "error"), "log.level",
             f"{log_cfg['level']!r} is not a level", "use debug, info, warning or error")
@@ -243,6 +266,10 @@ def _cameras(c: _Checker, items: list[Any]) -> list[CameraConfig]:
             c.check(ok and roi[2] > 0 and roi[3] > 0, f"{where}.roi", f"expected [x, y, width, height], got {roi}",
                     "write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]")
             roi = tuple(roi)
+        for key in ("size", "width", "height"):
+            c.check(settings.get(key) is None or settings[key] <= MAX_FRAME_SIDE, f"{where}.source.{key}",
+                    f"{settings.get(key)} pixels is more than any camera delivers",
+                    f"use at most {MAX_FRAME_SIDE} (0, where allowed, means the camera's default)")
         for key in ("fps", "ng_rate", "size"):
             if key in settings and settings[key] is not None:
                 low = 0 if key == "fps" else (16 if key == "size" else 0)

@@ -1,9 +1,11 @@
 """`inspector daemon --config station.toml`: the headless inspection service for an industrial PC.
 
-systemd Type=notify: READY=1 once the model is loaded and every camera is up; WATCHDOG=1 at half
-of WatchdogSec, and only while verdicts really flow; STOPPING=1 on SIGTERM/SIGINT, after which the
-cameras are released, the batch in flight is finished and the sinks flushed within 5 s.
-SIGHUP reloads the model from the config's path (a refused bundle leaves the running one going).
+systemd Type=notify: READY=1 once the model is loaded, every camera is up, every sink opened and the
+last inspection gave a verdict; WATCHDOG=1 at half of WatchdogSec, and only while verdicts really flow;
+STOPPING=1 on SIGTERM/SIGINT, after which the cameras are released, the batch in flight is finished and
+the sinks drained within STOP_BUDGET_S; the `stopped` line says clean=false, with the records each sink
+could not write, when anything was lost. SIGHUP reloads the model from the config's path: any bundle
+that cannot be loaded (tampered, malformed, or a loader bug) is refused and the running one keeps going.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from inspector.live.config import StationConfig, load_config
 from inspector.live.logs import setup_logging
 from inspector.live.notify import Notifier
 from inspector.live.pipeline import Pipeline
+from inspector.live.preflight import check_provider, preflight, threshold_warnings
 from inspector.live.sinks.base import SINKS, Sink, SinkContext
 from inspector.model import load_bundle
 
@@ -50,8 +53,14 @@ def build_sinks(config: StationConfig, context: SinkContext) -> list[Sink]:
 
 def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
     """Verify the bundle at `path` (default: the config's) and wrap it in an engine (shared with the GUI)."""
+    check_provider(config)
     bundle = load_bundle(path or config.model_path, provider=config.provider or None, threads=config.threads or None)
     return Engine(bundle, threshold=config.threshold, max_batch=config.max_batch)
+
+
+def warn(warnings: list[str]) -> None:
+    for text in warnings:
+        log.warning("check", extra={"fields": {"warning": text}})
 
 
 class Daemon:
@@ -63,6 +72,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
         engine = self._load_engine(config.model_path)
+        warn(preflight(config, engine.bundle))
         context = SinkContext(station=config.station)
         self.sinks = build_sinks(config, context)
         self.pipeline = Pipeline(engine, config.cameras, self.sinks, station=config.station,
@@ -79,11 +89,14 @@ class Daemon:
         path = Path(path) if path else self.config.model_path
         try:
             engine = self._load_engine(path)
-        except BundleError as exc:
+        except Exception as exc:  # a reload must never take the station down, whatever the loader raises
+            message, fix = ((exc.message, exc.fix) if isinstance(exc, InspectorError)
+                            else (f"{type(exc).__name__}: {exc}", "re-export the model; report this as a bug"))
             log.error("model reload refused; the running model keeps going",
-                      extra={"fields": {"path": str(path), "error": exc.message, "fix": exc.fix,
+                      extra={"fields": {"path": str(path), "error": message, "fix": fix,
                                         "running": self.pipeline.engine.fingerprint[:16]}})
             return False
+        warn(threshold_warnings(self.config, engine.bundle))
         self.pipeline.swap_engine(engine)
         log.info("model reloaded", extra={"fields": {"path": str(path), "model": engine.fingerprint[:16]}})
         return True
@@ -97,14 +110,14 @@ class Daemon:
     def flowing(self) -> bool:
         """Verdicts arrived within the last watchdog period (triggered-only stations: cameras up)."""
         if all(cam.external for cam in self.pipeline.cameras.values()):
-            return self.pipeline.cameras_up()
+            return self.pipeline.cameras_up() and self.pipeline.ready(startup=True)
         age = self.pipeline.last_result_age()
         window = max(self.notifier.watchdog_interval or 0.0, 1.0)
         return age is not None and age <= window
 
     def tick(self) -> None:
         """One round of the main loop: READY once, WATCHDOG while frames flow, reloads."""
-        if not self.ready_sent and self.pipeline.ready():
+        if not self.ready_sent and self.pipeline.ready(startup=True):
             self.ready_sent = True
             self.notifier.send("READY=1", f"STATUS=inspecting {len(self.pipeline.cameras)} camera(s)")
             log.info("ready", extra={"fields": {"station": self.config.station,
@@ -139,10 +152,14 @@ class Daemon:
         start = time.monotonic()
         clean = self.pipeline.stop(STOP_BUDGET_S)
         record = self.pipeline.last_record
-        log.info("stopped", extra={"fields": {"clean": clean, "seconds": round(time.monotonic() - start, 3),
-                                              "frames": self.pipeline.snapshot()["frames"],
-                                              "last_camera": record.camera if record else "",
-                                              "last_frame_id": record.frame_id if record else 0}})
+        lost = {sink.kind: sink.stats.lost_at_stop for sink in self.sinks if sink.stats.lost_at_stop}
+        clean = clean and not lost
+        log_level = logging.INFO if clean else logging.ERROR
+        log.log(log_level, "stopped", extra={"fields": {
+            "clean": clean, "seconds": round(time.monotonic() - start, 3),
+            "not_written": ",".join(f"{k}:{n}" for k, n in lost.items()) or "0",
+            "frames": self.pipeline.snapshot()["frames"], "run": self.pipeline.run_id,
+            "last_camera": record.camera if record else "", "last_frame_id": record.frame_id if record else 0}})
         self.notifier.close()
 
     def _log_status(self) -> None:
@@ -164,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     setup_logging(args.log_level or config.log_level, args.log_format or config.log_format)
     if args.check:
-        load_bundle(config.model_path)
+        engine = build_engine(config)
+        for text in preflight(config, engine.bundle):
+            print(f"warning: {config.path}: {text}")
         print(f"{config.path}: OK ({len(config.cameras)} camera(s), sinks: {', '.join(config.sinks) or 'none'})")
         return 0
     daemon = Daemon(config)

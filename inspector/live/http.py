@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +26,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LATENCY_BUCKETS_S: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_HTTP_THREADS = 8  # handler threads; more connections wait in line (idle ones time out after 5 s)
+# sink counters exported per sink (a record lost anywhere shows here); rows_pending is a gauge
+SINK_COUNTERS = ("lost", "lost_at_stop", "images_shed", "rows_lost", "disk_full_events", "image_failures")
+SINK_GAUGES = ("rows_pending", "queued", "queued_image_bytes")
 
 
 @dataclass
@@ -100,6 +106,8 @@ class HealthSnapshot:
     alarms: list[str] = field(default_factory=list)  # active alarms, e.g. "disk_full" (degraded, still running)
     errors: int = 0  # inspection errors since start (bad frame, inference failure)
     pipeline_ready: bool = True  # the pipeline's own verdict (False: not ready whatever else says)
+    not_ready: list[str] = field(default_factory=list)  # the pipeline's reasons (sinks, failing inspection)
+    sink_stats: dict[str, dict[str, int]] = field(default_factory=dict)  # sink kind -> SINK_COUNTERS/GAUGES
 
     @classmethod
     def coerce(cls, value: HealthSnapshot | Mapping[str, Any]) -> HealthSnapshot:
@@ -135,7 +143,9 @@ class HealthSnapshot:
                    alarms=[*snap.get("alarms", []),
                            *(f"{k}_degraded" for k, v in sinks.items() if v.get("alarm") or v.get("degraded"))],
                    errors=int(snap.get("errors", 0)),
-                   pipeline_ready=bool(snap.get("ready", True)))
+                   pipeline_ready=bool(snap.get("ready", True)), not_ready=list(snap.get("not_ready", [])),
+                   sink_stats={k: {name: int(v[name]) for name in (*SINK_COUNTERS, *SINK_GAUGES) if name in v}
+                               for k, v in sinks.items()})
 
     def readiness(self) -> tuple[bool, list[str]]:
         """Ready when the model is loaded and every camera (at least one) is up; else the reasons."""
@@ -143,6 +153,7 @@ class HealthSnapshot:
         if not self.cameras:
             reasons.append("no cameras")
         reasons += [f"camera {redact_url(cam)} down" for cam, health in sorted(self.cameras.items()) if not health.up]
+        reasons += [redact_url(r) for r in self.not_ready if not r.startswith("camera ") and r not in reasons]
         if not self.pipeline_ready and not reasons:
             reasons.append("pipeline not ready")
         return not reasons, reasons
@@ -226,6 +237,13 @@ def render_metrics(snap: HealthSnapshot, *, started_at: float | None = None) -> 
     out.family("inspector_sink_dropped_total", "counter", "Records a sink dropped because its queue was full")
     for sink, n in sorted(snap.sink_dropped.items()):
         out.sample("inspector_sink_dropped_total", int(n), sink=sink)
+    for name in (*SINK_COUNTERS, *SINK_GAUGES):
+        counter = name in SINK_COUNTERS
+        family = f"inspector_sink_{name}_total" if counter else f"inspector_sink_{name}"
+        out.family(family, "counter" if counter else "gauge", f"Sink {name.replace('_', ' ')}")
+        for sink, stats in sorted(snap.sink_stats.items()):
+            if name in stats:
+                out.sample(family, int(stats[name]), sink=sink)
     out.family("inspector_alarm", "gauge", "1 for each active alarm (degraded but running)")
     for alarm in sorted(set(snap.alarms)):
         out.sample("inspector_alarm", 1, alarm=alarm)
@@ -276,9 +294,31 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    """At most MAX_HTTP_THREADS handler threads, started once; further connections wait in a queue."""
+
     daemon_threads = True
     provider: Provider
     started_at: float
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._requests: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue()
+        self._workers = [threading.Thread(target=self._work, name=f"health-http-{i}", daemon=True)
+                         for i in range(MAX_HTTP_THREADS)]
+        for worker in self._workers:
+            worker.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._requests.put((request, client_address))
+
+    def _work(self) -> None:
+        while (item := self._requests.get()) is not None:
+            self.process_request_thread(*item)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:
+            self._requests.put(None)
 
     def snapshot(self) -> HealthSnapshot | None:
         try:

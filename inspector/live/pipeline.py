@@ -9,6 +9,7 @@ the oldest frame of each waiting camera (round robin) into a batch of up to `max
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from inspector.engine import Engine
+from inspector.isolate import inspect_each
 from inspector.live.camera import Camera, CameraState, Frame
 from inspector.live.config import CameraConfig
 from inspector.live.record import FrameRecord
@@ -27,6 +29,11 @@ from inspector.live.sources import Source
 
 log = logging.getLogger(__name__)
 SAMPLES = 2048
+
+
+def new_run_id(wall: Callable[[], float] = time.time) -> str:
+    """A run id unique across restarts: UTC start time plus 24 random bits (`20250101T120000Z-3fa2c1`)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall())) + "-" + secrets.token_hex(3)
 
 
 def crop(image: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
@@ -48,8 +55,9 @@ class Pipeline:
                  station: str = "station", queue_size: int = 1, max_batch: int = 4,
                  clock: Callable[[], float] = time.monotonic,
                  source_factories: dict[str, Callable[[], Source]] | None = None,
-                 camera_sleep: Callable[[float], None] | None = None) -> None:
+                 camera_sleep: Callable[[float], None] | None = None, run_id: str | None = None) -> None:
         self.engine = engine
+        self.run_id = run_id or new_run_id()
         self.station = station
         self.sinks = list(sinks)
         self.max_batch = max(1, max_batch)
@@ -63,7 +71,7 @@ class Pipeline:
         self._roi: dict[str, tuple[int, int, int, int] | None] = {}
         for cfg in cameras:
             self.cameras[cfg.id] = Camera(cfg, self._enqueue, source_factory=factories.get(cfg.id),
-                                          clock=clock, sleep=camera_sleep)
+                                          clock=clock, sleep=camera_sleep, on_error=self._fail)
             self._queues[cfg.id] = deque(maxlen=max(1, queue_size))
             self._roi[cfg.id] = cfg.roi
         self._order = list(self.cameras)
@@ -77,6 +85,7 @@ class Pipeline:
         self._age_s: deque[float] = deque(maxlen=SAMPLES)
         self._inference_ms: deque[float] = deque(maxlen=SAMPLES)
         self._last_result_mono: float | None = None
+        self._failing = False  # the last inspection attempt failed (no verdict since)
         self.last_record: FrameRecord | None = None
         self._started = False
 
@@ -104,9 +113,10 @@ class Pipeline:
             self._thread.join(max(0.1, deadline - time.monotonic()))
         finished = self._thread is None or not self._thread.is_alive()
         for sink in self.sinks:
-            sink.stop(max(0.1, deadline - time.monotonic()))
+            sink.begin_stop()  # all drain at once; each stop() below then waits within the shared deadline
+        drained = all([sink.stop(max(0.1, deadline - time.monotonic())) for sink in self.sinks])
         self._started = False
-        return released and finished
+        return released and finished and drained
 
     def trigger(self, camera: str | None = None) -> list[str]:
         """External trigger for one camera id, or every externally triggered camera; returns those triggered."""
@@ -124,9 +134,23 @@ class Pipeline:
     def cameras_up(self) -> bool:
         return bool(self.cameras) and all(c.state is CameraState.UP for c in self.cameras.values())
 
-    def ready(self) -> bool:
-        """The model is loaded and every camera is up (what /readyz and READY=1 mean)."""
-        return self._started and self.engine is not None and self.cameras_up()
+    def not_ready(self, *, startup: bool = False) -> list[str]:
+        """Why the station is not inspecting ([] when it is): what /readyz goes by. `startup`: only what
+        stops READY=1 (a sink that could not open; not a broker that is away for now)."""
+        reasons = [] if self._started else ["pipeline not started"]
+        if self.engine is None:
+            reasons.append("model not loaded")
+        reasons += [f"camera {cam_id} {camera.state.value.lower()}" for cam_id, camera in self.cameras.items()
+                    if camera.state is not CameraState.UP]
+        reasons += [f"sink {sink.kind}: {problem}" for sink in self.sinks
+                    if (problem := sink.health()) and (sink.dead or not startup)]
+        if self._failing:
+            reasons.append(f"inspection failing: {self._last_error}")
+        return reasons
+
+    def ready(self, *, startup: bool = False) -> bool:
+        """Model loaded, every camera up, every sink healthy and the last inspection gave a verdict."""
+        return bool(self.cameras) and not self.not_ready(startup=startup)
 
     def last_result_age(self) -> float | None:
         """Seconds since the last verdict (None before the first): WATCHDOG=1 only while this is small."""
@@ -147,7 +171,9 @@ class Pipeline:
                       "NG": sum(v["NG"] for v in self._verdicts.values())}
             return {
                 "station": self.station,
+                "run": self.run_id,
                 "ready": self.ready(),
+                "not_ready": self.not_ready(),
                 "model_fingerprint": self.engine.fingerprint if self.engine is not None else "",
                 "frames": sum(self._frames.values()),
                 "verdicts": totals,
@@ -199,36 +225,34 @@ class Pipeline:
         taken = self._clock()
         images, kept = [], []
         for frame in batch:
-            roi = self._roi[frame.camera]  # read once: the record carries the ROI this crop used
             try:
-                # prepared one by one: a frame whose part is not found is refused alone, not the batch
-                images.append(engine.prepare(crop(frame.image, roi)))
-                kept.append((frame, roi))
-            except ValueError as exc:  # a bad ROI, or PartNotFound from the bundle's alignment
+                images.append(crop(frame.image, self._roi[frame.camera]))
+                kept.append(frame)
+            except ValueError as exc:
                 self._fail(f"camera {frame.camera}: {exc}")
-        try:
-            results = engine.inspect(images, prepared=True)
-        except Exception as exc:  # a bad frame or a runtime error must not stop the line; counted and logged
-            self._fail(f"inference failed: {exc}")
-            return
+        outcomes = inspect_each(engine, images)  # one bad frame is one error, not the whole batch
         done = self._clock()
         batch_ms = (done - taken) * 1000
         records = []
         with self._cond:
-            for (frame, roi), result in zip(kept, results):
+            for frame, result in zip(kept, outcomes):
+                if isinstance(result, Exception):
+                    self._fail(f"camera {frame.camera} frame {frame.frame_id}: inference failed: {result}")
+                    continue
                 timings = {"capture": frame.capture_ms, "queue": (taken - frame.captured_mono) * 1000,
                            **result.timings_ms, "total": (done - frame.captured_mono) * 1000 + frame.capture_ms}
                 record = FrameRecord(station=self.station, camera=frame.camera, frame_id=frame.frame_id,
                                      captured_at=frame.captured_at, result=result, image=frame.image,
-                                     timings_ms=timings, roi=roi)
+                                     timings_ms=timings, run=self.run_id)
                 self._frames[frame.camera] += 1
                 self._verdicts[frame.camera][result.verdict.value] += 1
                 self._latency_ms.append(timings["total"])
                 self._age_s.append(done - frame.captured_mono)
                 records.append(record)
-            self._inference_ms.append(batch_ms)
-            self._last_result_mono = done
-            if records:
+            if records:  # only a verdict counts as "inspecting" (readiness and the watchdog go by it)
+                self._inference_ms.append(batch_ms)
+                self._last_result_mono = done
+                self._failing = False
                 self.last_record = records[-1]
         for record in records:
             for sink in self.sinks:
@@ -237,6 +261,7 @@ class Pipeline:
     def _fail(self, message: str) -> None:
         self._errors += 1
         self._last_error = message
+        self._failing = True
         log.error("inspection error", extra={"fields": {"error": message}})
 
 

@@ -20,6 +20,8 @@ class FrameRecord:
     result: InspectionResult
     image: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)  # capture, preprocess, inference, total
+    run: str = ""  # the daemon run: frame ids restart at 1 each run, so (station, camera, run, frame_id) is unique
+    image_shed: bool = False  # the pixels were dropped on the way (a sink queue over its byte budget)
     roi: tuple[int, int, int, int] | None = None  # [x, y, w, h] the model saw (None: the whole frame)
 
     def summary(self) -> dict:
@@ -27,6 +29,7 @@ class FrameRecord:
         return {
             "station": self.station,
             "camera": self.camera,
+            "run": self.run,
             "frame_id": self.frame_id,
             "time": self.captured_at,
             "score": round(self.result.score, 6),

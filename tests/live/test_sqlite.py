@@ -116,8 +116,10 @@ def test_database_disk_full_is_degraded_not_a_crash(tmp_path: Path) -> None:
     sink._db.execute(f"PRAGMA max_page_count={page}")  # SQLite's own limit: the real 'database or disk is full'
     for i in range(2, 200):
         sink.write(record(i, 0.1))
-    assert sink.stats.degraded and sink.stats.alarm and sink.stats.rows_lost > 0
+    pending = sink.stats.rows_pending
+    assert sink.stats.degraded and sink.stats.alarm and pending > 0 and sink.stats.rows_lost == 0
     sink.close()
+    assert sink.stats.rows_lost == pending and sink.stats.rows + pending == 199  # every row accounted for
     with sqlite3.connect(tmp_path / "log.db") as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

@@ -8,7 +8,13 @@ Topics (prefix defaults to ``inspector``):
 - ``<prefix>/<station>/<camera>/trigger``  subscribed: any message asks that camera for its next frame
 
 Delivery is at-least-once (QoS 1): a result whose acknowledgement times out is retried, so a consumer may see
-the same ``(station, camera, frame_id)`` twice and should de-duplicate on it.
+the same ``(station, camera, run, frame_id)`` twice and should de-duplicate on it (frame ids restart at 1 in
+every daemon run; `run` is unique per start). While the broker is away results wait in the sink's queue
+(bounded; the oldest are dropped and counted) and are published once it is back; reconnects are retried
+every 1 s doubling to `reconnect_max_s` (5 s).
+
+Anyone who may publish to ``.../trigger`` can trigger inspections: give the broker users and an ACL
+(deploy/INSTALL.md), and set `username`, `password_file`, `tls`, `ca_file` in `[sinks.mqtt]`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 
 from inspector.live.record import FrameRecord
-from inspector.live.sinks.base import Sink, SinkContext, register_sink
+from inspector.live.sinks.base import Sink, SinkContext, SinkUnavailable, register_sink
 from inspector.live.sources.base import redact_url
 
 log = logging.getLogger(__name__)
@@ -56,7 +62,7 @@ class MqttSink(Sink):
                  password_file: str | None = None, prefix: str = "inspector",
                  cameras: Iterable[str] | Callable[[], Iterable[str]] = (), tls: bool = False,
                  ca_file: str | None = None, client_id: str | None = None, keepalive: int = 30, qos: int = 1,
-                 publish_timeout: float = 5.0, reconnect_min_s: int = 1, reconnect_max_s: int = 30,
+                 publish_timeout: float = 5.0, reconnect_min_s: int = 1, reconnect_max_s: int = 5,
                  on_trigger: TriggerCallback | None = None, queue_size: int = 256, retries: int = 3,
                  retry_delay: float = 0.5) -> None:
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
@@ -97,7 +103,8 @@ class MqttSink(Sink):
         """From `[sinks.mqtt]` (host, port, topic_prefix, qos, client_id, ...) and the daemon's context."""
         options: dict[str, Any] = dict(settings)
         options["prefix"] = options.pop("topic_prefix", "inspector")
-        options["client_id"] = options.get("client_id") or None
+        for key in ("client_id", "username", "password_file", "ca_file"):
+            options[key] = options.get(key) or None
         # context.snapshot/trigger are filled in once the pipeline exists: look them up when called
         return cls(station=context.station, on_trigger=lambda camera: context.trigger(camera),
                    cameras=lambda: list(context.snapshot().get("cameras", {})), **options)
@@ -190,16 +197,16 @@ class MqttSink(Sink):
     def write(self, record: FrameRecord) -> None:
         client = self._client
         if client is None:
-            raise ConnectionError("mqtt sink is not open")
+            raise SinkUnavailable("mqtt sink is not open")
         if not self._connected.wait(self.publish_timeout):
-            raise ConnectionError(f"not connected to {self.describe()}")
+            raise SinkUnavailable(f"not connected to {self.describe()}")
         info = client.publish(self.result_topic(record.camera), json.dumps(record.summary()), qos=self.qos)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise ConnectionError(f"publish failed: {mqtt.error_string(info.rc)}")
+            raise SinkUnavailable(f"publish failed: {mqtt.error_string(info.rc)}")
         if self.qos > 0:
             info.wait_for_publish(self.publish_timeout)
             if not info.is_published():
-                raise TimeoutError(f"broker did not acknowledge within {self.publish_timeout:g} s")
+                raise SinkUnavailable(f"broker did not acknowledge within {self.publish_timeout:g} s")
 
     def close(self) -> None:
         """Say "offline" (retained) ourselves, then disconnect cleanly (so the will is not needed)."""

@@ -27,6 +27,10 @@ class SourceError(Exception):
         super().__init__(redact_url(message))
 
 
+class FrameError(SourceError):
+    """One frame cannot be used (an undecodable file) but the source is fine: the camera reports it and reads on."""
+
+
 @dataclass(frozen=True)
 class Field:
     """One setting of a source kind: its type(s), default (`required` when none) and a help line."""

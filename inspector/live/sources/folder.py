@@ -8,7 +8,7 @@ import numpy as np
 
 from inspector.errors import ImageReadError
 from inspector.imageio import is_image_file, read_image
-from inspector.live.sources.base import Field, Pacer, Source, SourceError, register_source
+from inspector.live.sources.base import Field, FrameError, Pacer, Source, SourceError, register_source
 
 
 @register_source("folder")
@@ -40,4 +40,4 @@ class FolderSource(Source):
         try:
             return read_image(path)
         except ImageReadError as exc:
-            raise SourceError(f"{self.describe()}: {exc.message}") from exc
+            raise FrameError(f"{self.describe()}: {exc.message}") from exc
