@@ -46,7 +46,7 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
         _mount(["-o", "remount,bind,ro", str(target)])
         yield target
     finally:
-        subprocess.run(["umount", str(target)], check=False)
+        subprocess.run(["umount", "-l", str(target)], check=False)
 
 
 @pytest.fixture()
@@ -57,12 +57,15 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield target
     finally:
-        subprocess.run(["umount", str(target)], check=False)
+        subprocess.run(["umount", "-l", str(target)], check=False)
 
 
 def rows(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as con:
+    con = sqlite3.connect(db)
+    try:
         return con.execute("SELECT frame_id, verdict, image_path, image_error, run FROM inspections ORDER BY id").fetchall()
+    finally:
+        con.close()  # an open database keeps the tmpfs busy
 
 
 def test_read_only_image_folder_keeps_every_ng_row_and_raises_the_alarm(tmp_path: Path, read_only_dir: Path) -> None:
@@ -100,10 +103,11 @@ def test_database_that_cannot_open_is_a_dead_sink(read_only_dir: Path) -> None:
     assert sink.dead and f"{read_only_dir / 'log.db'}: unable to open" in sink.health() and sink.stats.lost == 1
 
 
-def test_db_and_images_on_one_full_disk_lose_no_row(small_disk: Path) -> None:
+def test_db_and_images_on_one_full_disk_lose_no_row(small_disk: Path, request: pytest.FixtureRequest) -> None:
     sink = SqliteSink(path=small_disk / "log.db", image_dir=small_disk / "img", save_ok_every=1, clock=FakeClock(),
                       reserve_mb=1.5)
     sink.open()
+    request.addfinalizer(sink.close)  # a failed assertion must not leave the database open on the mount
     n = 0
     while sink.stats.disk_full_events == 0 and n < 1000:  # OK images fill the disk down to the reserve
         n += 1
