@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inspector.atomic import atomic_write
 from inspector.batch_io import inside
 from inspector.errors import InspectorError
 from inspector.geometry import letterbox_size
@@ -306,8 +307,6 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
              ".nothumb{width:120px;height:60px;background:#eee;color:#888;font-size:11px}")
     text = (f"<!doctype html><html><head><meta charset='utf-8'><title>Inspector batch report</title>"
             f"<style>{style}</style></head><body>{''.join(sections)}</body></html>")
-    path = inside(out, "report.html")
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    path = inside(out, "report.html")  # a non-UTF-8 file name is shown with backslash escapes, as in the CSV
+    atomic_write(path, text.encode("utf-8", "backslashreplace"), durable=False)  # rebuilt by any rerun
     return path
