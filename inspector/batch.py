@@ -22,9 +22,11 @@ import numpy as np
 
 from inspector import __version__
 from inspector.batch_inputs import Item, collect
-from inspector.batch_io import ResultsStore, atomic_write, inside
+from inspector.atomic import atomic_write
+from inspector.batch_io import ResultsStore, inside
 from inspector.batch_report import write_report
-from inspector.batch_run import HEATMAP_CHOICES, Options, excluded_by_out, run_local
+from inspector.batch_run import HEATMAP_CHOICES, Options, excluded_by_out, refuse_out_holding_inputs, run_local
+from inspector.bundle import check_threshold
 from inspector.engine import Engine
 from inspector.errors import ImageReadError, InspectorError
 from inspector.geometry import fit_mask
@@ -32,6 +34,7 @@ from inspector.imageio import read_mask
 from inspector.metrics import anomaly_metrics, operating_first
 from inspector.model import load_bundle
 from inspector.progress import Progress
+from inspector.threshold import override_warning
 
 DEFAULT_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))
 """One decoding thread per two cores keeps up with inference (decoding is ~2 ms of ~25 ms per image)."""
@@ -108,6 +111,10 @@ def _check(args: argparse.Namespace) -> None:
         raise InspectorError("--batch-size, --workers and --threads must be at least 1", "pass positive numbers")
     if args.resume and args.overwrite:
         raise InspectorError("--resume and --overwrite contradict each other", "pass one of them")
+    if args.threshold is not None:
+        check_threshold(args.threshold, "--threshold", "pass a finite number >= 0 (a part is NG when its score "
+                        "is above it), or leave it out to use the bundle's")
+    refuse_out_holding_inputs(args.inputs, args.out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
     # no busy-waiting ORT threads: on small edge CPUs they would steal the cores decoding runs on
     bundle = load_bundle(args.model, provider=args.provider, threads=args.threads, spin=False)
     engine = Engine(bundle, threshold=args.threshold, max_batch=args.batch_size)
+    warning = override_warning(args.threshold, bundle.metadata.threshold, bundle.metadata.threshold_method)
+    if warning:
+        print(f"warning: --threshold: {warning}", file=sys.stderr)
     items = excluded_by_out(collect(args.inputs, args.split), args.out)
     run_info = {"model": str(Path(args.model).resolve()), "model_fingerprint": engine.fingerprint,
                 "threshold": engine.threshold, "task": bundle.metadata.task, "inputs": [str(i) for i in args.inputs],

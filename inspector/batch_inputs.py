@@ -69,7 +69,7 @@ def _folder_items(root: Path, split: str | None, seed: int) -> list[Item]:
     return found
 
 
-def _expand(text: str) -> list[Path]:
+def expand(text: str) -> list[Path]:
     path = Path(text)
     if path.exists() or path.is_symlink() or not (GLOB_CHARS & set(text)):
         return [path]
@@ -81,7 +81,7 @@ def collect(inputs: list[str | Path], split: str | None = None, seed: int = 0) -
     manifests (split.csv); each input once, in the order given. A missing path becomes an error row."""
     items: list[Item] = []
     for text in inputs:
-        matches = _expand(str(text))
+        matches = expand(str(text))
         if not matches:
             raise InspectorError(f"the pattern {text!r} matches no file", "check the glob (quote it to let inspector expand it)")
         for path in matches:

@@ -1,5 +1,9 @@
 """Everything `inspector batch` writes, confined to OUT: results.csv/.jsonl (appended and fsynced per
-micro-batch, deduplicated on --resume), run.json, and heatmap overlays."""
+micro-batch, deduplicated on --resume), run.json, and heatmap overlays.
+
+Whole files go through inspector.atomic (fsynced); a heatmap is on disk before its row. Paths that
+are not UTF-8 stay exact in results.jsonl (JSON escapes) and are shown with backslash escapes in
+results.csv, so both files always hold the same rows. --overwrite deletes only what a run wrote."""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ import io
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from inspector.atomic import atomic_write
 from inspector.errors import InspectorError
 
 FIELDS = ["path", "sha256", "label", "score", "verdict", "predicted_class", "latency_ms", "model", "error"]
@@ -38,12 +42,6 @@ def safe_name(key: str, suffix: str = ".png") -> str:
     """A file name for an input that can't escape a folder and can't collide (stem + hash of the full path)."""
     stem = _UNSAFE.sub("_", Path(key).stem).strip("._")[:80] or "image"
     return f"{stem}_{hashlib.sha256(key.encode('utf-8', 'surrogateescape')).hexdigest()[:10]}{suffix}"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 OVERLAY_FLOOR, OVERLAY_FULL, OVERLAY_ALPHA = 0.75, 1.25, 0.6
@@ -106,6 +104,7 @@ def csv_row(row: dict) -> dict:
     return {k: "" if v is None else v for k, v in out.items()}
 
 
+CSV_ERRORS = "backslashreplace"  # a non-UTF-8 file name shows as \udcff in the CSV (exact in the JSONL)
 FSYNC_INTERVAL_S = 1.0
 """Rows are flushed to the OS every micro-batch (a kill -9 loses none) and fsynced at most this often
 (a power cut loses at most this much; --resume redoes it)."""
@@ -131,18 +130,25 @@ class ResultsStore:
             raise InspectorError(f"{out} already holds results of a batch run",
                                  "pass --resume to continue it, --overwrite to replace it, or another --out")
         elif existing:
-            for name in OWNED:
-                inside(out, name).unlink(missing_ok=True)
-            shutil.rmtree(inside(out, HEATMAPS), ignore_errors=True)
-            inside(out, HEATMAPS).mkdir()
+            self._remove_previous_run()
         self.resumed = len(self.rows)
         self.done = {row["path"] for row in self.rows}
         self._rewrite()
         atomic_write(inside(out, "run.json"), json.dumps(run_info, indent=2, sort_keys=True).encode())
         self._jh = open(self.jsonl, "a", encoding="utf-8")
-        self._ch = open(self.csv, "a", newline="", encoding="utf-8")
+        self._ch = open(self.csv, "a", newline="", encoding="utf-8", errors=CSV_ERRORS)
         self._writer = csv.DictWriter(self._ch, fieldnames=FIELDS)
         self._synced = time.monotonic()
+
+    def _remove_previous_run(self) -> None:
+        """--overwrite: delete the previous run's files (its own results and the heatmaps its rows name), nothing else."""
+        previous = _read_jsonl(self.jsonl) if self.jsonl.is_file() else []
+        for row in previous:
+            heatmap = row.get("heatmap")
+            if isinstance(heatmap, str) and heatmap.startswith(f"{HEATMAPS}/"):
+                inside(self.out, *heatmap.split("/")).unlink(missing_ok=True)
+        for name in OWNED:
+            inside(self.out, name).unlink(missing_ok=True)
 
     def _check_same_run(self, run_info: dict) -> None:
         path = inside(self.out, "run.json")
@@ -170,7 +176,7 @@ class ResultsStore:
         writer = csv.DictWriter(text, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(csv_row(row) for row in self.rows)
-        atomic_write(self.csv, text.getvalue().encode("utf-8"))
+        atomic_write(self.csv, text.getvalue().encode("utf-8", CSV_ERRORS))
 
     def append(self, rows: list[dict]) -> None:
         """Write rows to both files and flush them to the OS: a written row survives kill -9 and is never redone."""

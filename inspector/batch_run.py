@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,9 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspector.batch_inputs import Item, Loaded, load_item
-from inspector.batch_io import ResultsStore, atomic_write, inside, overlay, safe_name, HEATMAPS
+from inspector.batch_inputs import Item, Loaded, expand, load_item
+from inspector.atomic import atomic_write
+from inspector.batch_io import HEATMAPS, ResultsStore, inside, overlay, safe_name
 from inspector.engine import Engine
+from inspector.errors import InspectorError
+from inspector.isolate import inspect_each
 
 HEATMAP_CHOICES = ("ng", "all", "none")
 
@@ -40,13 +44,17 @@ def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: str,
                    keep_map: Callable[[Item, np.ndarray], None] | None = None) -> list[tuple[dict, bytes | None]]:
     """Rows (in input order) for decoded items, with the heatmap overlay PNG where `heatmaps` asks."""
     good = [loaded for loaded in batch if loaded.image is not None]
-    results = iter(engine.inspect([loaded.image for loaded in good], prepared=True))
+    results = iter(inspect_each(engine, [loaded.image for loaded in good], prepared=True))  # a NaN is one error row
     out: list[tuple[dict, bytes | None]] = []
     for loaded in batch:
         if loaded.image is None:
             out.append((error_row(loaded, engine.fingerprint), None))
             continue
         result = next(results)
+        if isinstance(result, Exception):
+            loaded.error = f"{loaded.item.path}: inference failed ({result})"
+            out.append((error_row(loaded, engine.fingerprint), None))
+            continue
         row = error_row(loaded, engine.fingerprint)
         row.update(score=result.score, verdict=result.verdict.value, predicted_class=result.predicted_class,
                    latency_ms=round(result.timings_ms.get("inference", 0.0), 3), error="")
@@ -104,7 +112,23 @@ def run_local(items: list[Item], engine: Engine, store: ResultsStore, options: O
                 batch = []
 
 
+def real(path: str | Path) -> str:
+    """The path with symlinks resolved; a symlink loop resolves to itself (it becomes an error row, not a crash)."""
+    return os.path.realpath(path)
+
+
+def refuse_out_holding_inputs(inputs: list[str], out: Path) -> None:
+    """OUT must not be an input nor contain one: results would be inspected and --overwrite would delete inputs."""
+    root = real(out)
+    for text in inputs:
+        for path in expand(str(text)):
+            where = real(path)
+            if where == root or where.startswith(root.rstrip("/") + "/"):
+                raise InspectorError(f"--out {out} is, or contains, the input {text}",
+                                     "write the results to a folder outside the inputs, e.g. --out results/")
+
+
 def excluded_by_out(items: list[Item], out: Path) -> list[Item]:
     """Drop inputs that live inside OUT (our own heatmaps, on a rerun over a parent folder)."""
-    root = str(out.resolve()) + "/"
-    return [item for item in items if not str(Path(item.key).resolve()).startswith(root)]
+    root = real(out).rstrip("/") + "/"
+    return [item for item in items if not real(item.key).startswith(root)]
