@@ -37,6 +37,8 @@ _HINTS = {"device": "check the camera's cable and power", "url": "check the netw
           "folder": "check the image folder", "synthetic": "the simulated line stopped"}
 
 
+MODEL_ERROR_AFTER = 3  # consecutive failed frames that put the GUI in MODEL ERROR
+
 class Phase(str, Enum):
     STARTING = "STARTING"
     RUNNING = "RUNNING"
@@ -75,8 +77,9 @@ class GuiSink(Sink):
     def start(self) -> None:
         """Nothing to start: the UI timer drains."""
 
-    def stop(self, timeout: float = 0.0) -> None:
-        """Nothing to flush: the UI timer drains."""
+    def stop(self, timeout: float = 0.0) -> bool:
+        """Nothing to flush: the UI timer drains (so nothing is lost: clean)."""
+        return True
 
     def submit(self, record: FrameRecord) -> None:
         self.stats.submitted += 1
@@ -228,14 +231,27 @@ class LiveStation:
             snap_errors, last = snap["errors"], snap["last_error"]
             if snap_errors > self._errors_seen:
                 self._errors_seen = snap_errors
-                if last.startswith("inference failed"):
+                if "inference failed" in last:
                     self.messages.append(Message("error", "The model failed on a frame; the line keeps running. "
                                                           "See the log for details."))
                 else:
                     self.messages.append(Message("warning", f"A frame could not be inspected: {last}"))
+            self._follow_model_health(snap)
         if self._clock() >= self._next_disk_check:
             self._next_disk_check = self._clock() + 5.0
             self.submit(self._check_disk)
+
+    def _follow_model_health(self, snap: dict) -> None:
+        """MODEL ERROR while the model fails on frame after frame (not for one bad frame); RUNNING once it gives verdicts."""
+        failing = snap.get("consecutive_errors", 0) >= MODEL_ERROR_AFTER and "inference failed" in snap["last_error"]
+        if failing and self.phase is Phase.RUNNING:
+            log.error("model failing", extra={"fields": {"error": snap["last_error"]}})
+            self.phase = Phase.MODEL_ERROR
+            self.error = (f"The model fails on every frame: {snap['last_error']}. Fix: load another model, or "
+                          "re-export this one.")
+        elif not failing and self.phase is Phase.MODEL_ERROR and self.engine is not None \
+                and not snap.get("consecutive_errors", 0):
+            self.phase, self.error = Phase.RUNNING, ""
 
     def _check_disk(self) -> None:
         warnings = []

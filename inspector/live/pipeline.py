@@ -86,6 +86,7 @@ class Pipeline:
         self._inference_ms: deque[float] = deque(maxlen=SAMPLES)
         self._last_result_mono: float | None = None
         self._failing = False  # the last inspection attempt failed (no verdict since)
+        self._consecutive_errors = 0  # failed attempts since the last verdict
         self.last_record: FrameRecord | None = None
         self._started = False
 
@@ -179,6 +180,7 @@ class Pipeline:
                 "verdicts": totals,
                 "dropped": sum(self._drops.values()),
                 "errors": self._errors,
+                "consecutive_errors": self._consecutive_errors,
                 "last_error": self._last_error,
                 "last_frame_age_s": self.last_result_age(),
                 "latency_ms": latency,
@@ -253,6 +255,7 @@ class Pipeline:
                 self._inference_ms.append(batch_ms)
                 self._last_result_mono = done
                 self._failing = False
+                self._consecutive_errors = 0
                 self.last_record = records[-1]
         for record in records:
             for sink in self.sinks:
@@ -262,6 +265,7 @@ class Pipeline:
         self._errors += 1
         self._last_error = message
         self._failing = True
+        self._consecutive_errors += 1
         log.error("inspection error", extra={"fields": {"error": message}})
 
 
