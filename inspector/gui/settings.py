@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from inspector.atomic import atomic_write
 from inspector.errors import InspectorError
 
 log = logging.getLogger("inspector.gui")
@@ -56,10 +57,7 @@ class Settings:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(self.path)
+        atomic_write(self.path, json.dumps(self.data, indent=2), mode=0o600)  # fsynced: a PIN change survives a power cut
 
     @property
     def has_pin(self) -> bool:
