@@ -23,20 +23,27 @@ from inspector.live.sources import Source, SourceError, create_source
 from inspector.result import InspectionResult
 
 
-def test_roi_outside_the_frame_is_not_ready_and_starves_the_watchdog(tmp_path: Path, tiny_bundle_path: Path) -> None:
-    config_path = tmp_path / "station.toml"
-    config_path.write_text(f'''schema_version = 1
-station = "roi"
+def write_station(folder: Path, name: str, model: Path, camera_extra: str, *, fps: int, sinks: str = "") -> Path:
+    """A one-camera synthetic station config for `name`."""
+    path = folder / "station.toml"
+    path.write_text(f'''schema_version = 1
+station = "{name}"
 [model]
-path = "{tiny_bundle_path}"
+path = "{model}"
 [[cameras]]
 id = "cam1"
-roi = [500, 500, 64, 64]
+{camera_extra}
 [cameras.source]
 kind = "synthetic"
-fps = 30
+fps = {fps}
 size = 64
+{sinks}
 ''')
+    return path
+
+
+def test_roi_outside_the_frame_is_not_ready_and_starves_the_watchdog(tmp_path: Path, tiny_bundle_path: Path) -> None:
+    config_path = write_station(tmp_path, "roi", tiny_bundle_path, 'roi = [500, 500, 64, 64]', fps=30)
     sock_path = tmp_path / "n.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
@@ -141,20 +148,7 @@ def test_a_corrupt_file_is_one_error_and_the_folder_goes_on(tmp_path: Path) -> N
 
 
 def test_results_are_unique_across_restarts(tmp_path: Path, tiny_bundle_path: Path) -> None:
-    config_path = tmp_path / "station.toml"
-    config_path.write_text(f'''schema_version = 1
-station = "runs"
-[model]
-path = "{tiny_bundle_path}"
-[[cameras]]
-id = "cam1"
-[cameras.source]
-kind = "synthetic"
-fps = 50
-size = 64
-[sinks.sqlite]
-path = "log.db"
-''')
+    config_path = write_station(tmp_path, "runs", tiny_bundle_path, "", fps=50, sinks='[sinks.sqlite]\npath = "log.db"')
     for _ in range(2):  # two runs of the daemon on one database, as after a watchdog restart
         daemon = Daemon(load_config(config_path))
         daemon.pipeline.start()
