@@ -227,17 +227,19 @@ class Pipeline:
         taken = self._clock()
         images, kept = [], []
         for frame in batch:
+            roi = self._roi[frame.camera]  # read once: the record carries the ROI this crop used
             try:
-                images.append(crop(frame.image, self._roi[frame.camera]))
-                kept.append(frame)
+                images.append(crop(frame.image, roi))
+                kept.append((frame, roi))
             except ValueError as exc:
                 self._fail(f"camera {frame.camera}: {exc}")
-        outcomes = inspect_each(engine, images)  # one bad frame is one error, not the whole batch
+        # one bad frame (a NaN score, a part not found by the bundle's alignment) is one error, not the batch
+        outcomes = inspect_each(engine, images)
         done = self._clock()
         batch_ms = (done - taken) * 1000
         records = []
         with self._cond:
-            for frame, result in zip(kept, outcomes):
+            for (frame, roi), result in zip(kept, outcomes):
                 if isinstance(result, Exception):
                     self._fail(f"camera {frame.camera} frame {frame.frame_id}: inference failed: {result}")
                     continue
@@ -245,7 +247,7 @@ class Pipeline:
                            **result.timings_ms, "total": (done - frame.captured_mono) * 1000 + frame.capture_ms}
                 record = FrameRecord(station=self.station, camera=frame.camera, frame_id=frame.frame_id,
                                      captured_at=frame.captured_at, result=result, image=frame.image,
-                                     timings_ms=timings, run=self.run_id)
+                                     timings_ms=timings, roi=roi, run=self.run_id)
                 self._frames[frame.camera] += 1
                 self._verdicts[frame.camera][result.verdict.value] += 1
                 self._latency_ms.append(timings["total"])
