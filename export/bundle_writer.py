@@ -15,6 +15,7 @@ from export.graph_passes import fold_pads_into_convs
 from export.onnx_head import append_anomaly_head
 from inspector import __version__
 from inspector.bundle import BundleMetadata
+from training.geometry import resize_policy
 
 OPSET = 18
 
@@ -38,7 +39,7 @@ def metadata_for(summary: dict) -> BundleMetadata:
         threshold=float(summary["threshold"]), threshold_method=summary["thresholds"], backbone=summary["backbone"],
         method=summary["method"], data_fingerprint=summary["data_fingerprint"], metrics=summary["metrics"],
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), package_version=__version__,
-        resize=summary.get("geometry", {}).get("resize", "stretch"), geometry=dict(summary.get("geometry", {})),
+        resize=resize_policy(summary), geometry=dict(summary.get("geometry", {})),
         alignment=summary.get("alignment"),
     )
 

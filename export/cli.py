@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _parity_images(summary: dict, data: Path | None) -> list:
     from inspector.data.dataset import load_dataset
     from inspector.errors import InspectorError
+    from training.geometry import resize_policy
     from training.images import load_samples
 
     root = Path(data or summary["data"])
@@ -31,8 +32,7 @@ def _parity_images(summary: dict, data: Path | None) -> list:
                              "pass --data DIR with the dataset the run was trained on")
     dataset = load_dataset(root, seed=summary["seed"])
     samples = dataset.select(split="test") or dataset.select(split="val")
-    policy = summary.get("geometry", {}).get("resize", "stretch")
-    images, _ = load_samples(samples, tuple(summary["image_size"]), policy=policy)
+    images, _ = load_samples(samples, tuple(summary["image_size"]), policy=resize_policy(summary))
     return images
 
 

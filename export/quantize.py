@@ -26,6 +26,7 @@ from inspector.geometry import prepare
 from inspector.imageio import is_image_file, read_image
 from inspector.metrics import anomaly_metrics
 from inspector.threshold import conformal_threshold
+from training.geometry import resize_policy
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MAX_AUROC_DROP = 0.005
@@ -136,12 +137,7 @@ def calibration_images(summary: dict, calib_dir: Path | None, size: tuple[int, i
         dataset = load_dataset(Path(summary["data"]), seed=summary["seed"])
         paths = [s.path for s in dataset.select(split="train", good=True)]
     picked = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, min(limit, len(paths)))]
-    return [prepare(read_image(p), size, _policy(summary)) for p in picked]
-
-
-def _policy(summary: dict) -> str:
-    """The run's resize policy (runs before input geometry stretched)."""
-    return summary.get("geometry", {}).get("resize", "stretch")
+    return [prepare(read_image(p), size, resize_policy(summary)) for p in picked]
 
 
 @dataclass
@@ -162,8 +158,8 @@ def evaluation_set(summary: dict, data: Path | None) -> EvalSet:
     if not test or not any(not s.is_good for s in test):
         raise InspectorError("the run's dataset has no test split with defects to measure the reduced bundle on",
                              "pass --data with a dataset that has test defects")
-    images, masks = load_samples(test, size, with_masks=True, policy=_policy(summary))
-    val_good, _ = load_samples(dataset.select(split="val", good=True), size, policy=_policy(summary))
+    images, masks = load_samples(test, size, with_masks=True, policy=resize_policy(summary))
+    val_good, _ = load_samples(dataset.select(split="val", good=True), size, policy=resize_policy(summary))
     return EvalSet(test, images, masks, val_good)
 
 

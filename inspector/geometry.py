@@ -17,9 +17,8 @@ import cv2
 import numpy as np
 
 from inspector.alignment import align
+from inspector.bundle import RESIZE_POLICIES
 from inspector.imageio import resize_mask, resize_to
-
-RESIZE_POLICIES = ("stretch", "letterbox")
 
 
 @dataclass(frozen=True)

@@ -78,19 +78,14 @@ def geometry_for(cfg: AnomalyConfig, dataset: Dataset) -> Geometry:
 
 
 class Extractor:
-    """Images at the input geometry -> patch features (of every tile, image-major)."""
+    """Images at the input geometry -> patch features (of every tile, image-major; cut by the Tiler the graph mirrors)."""
 
-    def __init__(self, module: PatchFeatures, geometry: Geometry, cfg: AnomalyConfig) -> None:
-        self.module, self.geometry, self.cfg = module, geometry, cfg
-
-    def tiles(self, image: np.ndarray) -> list[np.ndarray]:
-        g = self.geometry
-        if not g.tiled:
-            return [image]
-        return [image[r : r + g.tile[0], c : c + g.tile[1]] for r in g.row_offsets for c in g.col_offsets]
+    def __init__(self, module: PatchFeatures, tiler: Tiler | None, cfg: AnomalyConfig) -> None:
+        self.module, self.tiler, self.cfg = module, tiler, cfg
 
     def __call__(self, images: list[np.ndarray], desc: str) -> torch.Tensor:
-        views = [t for image in images for t in self.tiles(image)]
+        views = images if self.tiler is None else [
+            tile.numpy() for image in images for tile in self.tiler.split(torch.from_numpy(image[None]))]
         return extract_features(self.module, views, self.cfg.batch_size, desc, self.cfg.progress)
 
 
@@ -116,8 +111,8 @@ def train_anomaly(cfg: AnomalyConfig) -> dict:
     train_s = dataset.select(split="train", good=True)
     val_s, test_s = dataset.select(split="val"), dataset.select(split="test")
     module, spec = _features_module(cfg, geometry.view)
-    extract = Extractor(module, geometry, cfg)
     tiler = Tiler(size, geometry.tile, geometry.row_offsets, geometry.col_offsets) if geometry.tiled else None
+    extract = Extractor(module, tiler, cfg)
     grid = (size[0] // 8, size[1] // 8)
 
     started = time.perf_counter()

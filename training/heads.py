@@ -83,9 +83,9 @@ def out_of_fold_scores(method: str, train: torch.Tensor, head: torch.nn.Module, 
     for fold in fold_indices(images, seed=seed):
         held = np.zeros(images, bool)
         held[fold] = True
-        rows = torch.from_numpy(np.repeat(held, per))
+        held_rows = torch.from_numpy(np.repeat(held, per))
         if method == "padim":
-            f = train[~rows]
+            f = train[~held_rows]
             if extra["channels"] is not None:
                 f = f.index_select(1, extra["channels"])
             mean, inv_cov = fit_padim(f, extra["block"])
@@ -94,7 +94,7 @@ def out_of_fold_scores(method: str, train: torch.Tensor, head: torch.nn.Module, 
             keep = ~torch.from_numpy(held)[extra["bank_image"]]
             fold_head = PatchCoreHead(head.bank[keep])
         fold = np.intersect1d(fold, scored)
-        rows = torch.from_numpy(np.repeat(np.isin(np.arange(images), fold), per))
-        scores, _ = Scorer(fold_head, post, tiler, extra["channels"])(train[rows])
+        scored_rows = torch.from_numpy(np.repeat(np.isin(np.arange(images), fold), per))
+        scores, _ = Scorer(fold_head, post, tiler, extra["channels"])(train[scored_rows])
         out[fold] = scores
     return out[~np.isnan(out)]
