@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -17,14 +19,14 @@ from inspector.errors import InspectorError
 from inspector.gui.display import display_problem
 from inspector.gui.main_window import MainWindow
 from inspector.gui.review import ReviewQueue, default_review_dir
-from inspector.gui.settings import EngineerLock, Settings, default_settings_path
+from inspector.gui.settings import MIN_PIN_DIGITS, EngineerLock, Settings, default_settings_path
 from inspector.gui.station import LiveStation, Message
 from inspector.gui.theme import apply_theme
 from inspector.live.config import CameraConfig, StationConfig, load_config
 from inspector.live.logs import setup_logging
 
 log = logging.getLogger("inspector.gui")
-DEMO_PIN = "0000"
+DEMO_PIN = "000000"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, help="override the bundle's threshold")
     parser.add_argument("--settings", type=Path, default=default_settings_path(), help="GUI settings file (PIN)")
     parser.add_argument("--review-dir", type=Path, help="where wrong verdicts are saved (default: a data folder)")
-    parser.add_argument("--set-pin", action="store_true", help="set the engineer PIN (asked twice) and exit")
+    parser.add_argument("--set-pin", action="store_true",
+                        help="set or change the engineer PIN (asks the old one first, the new one twice) and exit")
+    parser.add_argument("--reset-pin", action="store_true",
+                        help="admin: set a new PIN without the old one (needs write access to --settings) and exit")
     parser.add_argument("--full-screen", action="store_true", help="start full screen (F11 toggles)")
     parser.add_argument("--lock-after", type=float, default=120.0, help="engineer mode locks after this idle time (s)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
@@ -130,8 +135,8 @@ def _exec(app: QApplication, window: MainWindow) -> int:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     settings = Settings(args.settings)
-    if args.set_pin:
-        return _set_pin(settings)
+    if args.set_pin or args.reset_pin:
+        return _set_pin(settings, reset=args.reset_pin)
     config = station_config(args)
     review_root = args.review_dir or (config.data_dir / "review" if args.config else default_review_dir())
     if problem := display_problem():
@@ -169,10 +174,18 @@ def run_demo(args: argparse.Namespace, model: Path) -> int:
     return _exec(app, window)
 
 
-def _set_pin(settings: Settings) -> int:
-    first = getpass.getpass("new engineer PIN (4+ digits): ")
-    if getpass.getpass("again: ") != first:
+def _set_pin(settings: Settings, *, reset: bool = False, ask: Callable[[str], str] = getpass.getpass) -> int:
+    """--set-pin (the old PIN first, when one is set) or --reset-pin (admin: whoever may write the file)."""
+    if reset and settings.path is not None and settings.path.exists() and not os.access(settings.path, os.W_OK):
+        raise InspectorError(f"{settings.path}: not writable by this account, so its PIN cannot be reset here",
+                             "run --reset-pin as the account that owns the settings file (or root)")
+    old = ask("current engineer PIN: ") if settings.has_pin and not reset else None
+    first = ask(f"new engineer PIN ({MIN_PIN_DIGITS}+ digits): ")
+    if ask("again: ") != first:
         raise InspectorError("the two PINs differ", "run --set-pin again")
-    settings.set_pin(first)
+    if reset:
+        settings.reset_pin(first)
+    else:
+        settings.set_pin(first, old=old)
     print(f"engineer PIN saved (scrypt hash) in {settings.path}")
     return 0

@@ -25,7 +25,7 @@ from inspector.result import InspectionResult, verdict_for
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo.onnx"
-PIN = "2468"
+PIN = "246813"
 
 
 class FakeClock:

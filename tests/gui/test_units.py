@@ -42,22 +42,22 @@ def test_pin_is_salted_and_hashed(tmp_path: Path) -> None:
     settings = Settings(tmp_path / "gui.json")
     with pytest.raises(InspectorError):
         settings.set_pin("12")
-    settings.set_pin("9876")
-    assert "9876" not in (tmp_path / "gui.json").read_text()
+    settings.set_pin("987654")
+    assert "987654" not in (tmp_path / "gui.json").read_text()
     assert Settings(tmp_path / "gui.json").has_pin
 
 
 def test_too_many_wrong_pins_block_for_a_while(tmp_path: Path) -> None:
     now = [0.0]
     settings = Settings(None)
-    settings.set_pin("4321")
-    lock = EngineerLock(settings, clock=lambda: now[0])
+    settings.set_pin("432109")
+    lock = EngineerLock(settings, clock=lambda: now[0], wall=lambda: now[0])
     for _ in range(5):
-        assert not lock.unlock("0000")[0]
-    ok, why = lock.unlock("4321")
+        assert not lock.unlock("000000")[0]
+    ok, why = lock.unlock("432109")
     assert not ok and "Try again" in why
     now[0] += 61
-    assert lock.unlock("4321") == (True, "")
+    assert lock.unlock("432109") == (True, "")
     assert not EngineerLock(Settings(None)).unlock("1234")[0]
 
 
