@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine (Python 3.10+ with venv, Debian/Ubuntu for services):
 #   make demo   installs the runtime and GUI and runs the demo model on a synthetic line
-#   make test   installs everything (training, GUI, dev tools, Mosquitto) and runs the test suite
+#   make test   installs everything (training, GUI, MQTT/OPC UA, dev tools, Mosquitto) and runs the test suite
 VENV ?= .venv
 PYTHON ?= python3
 PIP = $(VENV)/bin/pip
@@ -21,7 +21,7 @@ install-runtime: $(VENV)/bin/python
 	$(PIP) install -q -e '.[gui]'
 
 install-all: $(VENV)/bin/python
-	$(PIP) install -q -e '.[train,gui,dev]'
+	$(PIP) install -q -e '.[train,gui,plant,dev]'
 
 demo: install-runtime
 	$(VENV)/bin/inspector demo   # the GUI; without a display (or Qt's X11 libraries) it runs headless for 10 s
@@ -39,7 +39,7 @@ test: install-all
 
 # Rebuild assets/demo.onnx with the project's own training on synthetic parts.
 demo-model: install-all
-	$(VENV)/bin/python -m training.make_demo
+	$(VENV)/bin/python scripts/make_demo.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

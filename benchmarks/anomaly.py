@@ -42,7 +42,7 @@ def bench(data: Path, method: str, work: Path, repeats: int, image_size: int) ->
     options = ort.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 2
     session = ort.InferenceSession(str(bundle), options, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).integers(0, 255, (1, *summary["image_size"], 3), np.uint8)
+    x = np.random.default_rng(0).integers(0, 255, (1, *summary.image_size, 3), np.uint8)
     xt = torch.from_numpy(x)
     torch.set_num_threads(os.cpu_count() or 2)
     # interleave the two so load from elsewhere on the machine hits both alike
@@ -52,7 +52,7 @@ def bench(data: Path, method: str, work: Path, repeats: int, image_size: int) ->
             onnx_ms += _latency(lambda a: session.run(None, {"image": a}), x, repeats // 3)
             torch_ms += _latency(model, xt, repeats // 3)
     return {
-        "method": method, "auroc": summary["metrics"].get("image_auroc"), "fit_s": summary["fit_seconds"][method],
+        "method": method, "auroc": summary.metrics.get("image_auroc"), "fit_s": summary.details["fit_seconds"][method],
         "bundle_mb": bundle.stat().st_size / 1e6, "onnx_p50": statistics.median(onnx_ms),
         "onnx_p99": float(np.percentile(onnx_ms, 99)), "torch_p50": statistics.median(torch_ms),
     }

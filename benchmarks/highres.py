@@ -37,7 +37,7 @@ def _measure(model: str, frame: tuple[int, int] | None, repeats: int) -> dict:
     import numpy as np
 
     from inspector.engine import Engine
-    from inspector.model import load_bundle
+    from inspector.bundle.session import load_bundle
 
     rss0 = _vm("VmRSS")
     engine = Engine(load_bundle(model), max_batch=1)

@@ -20,7 +20,7 @@ import numpy as np
 from inspector.engine import Engine
 from inspector.live.config import CameraConfig
 from inspector.live.pipeline import Pipeline
-from inspector.model import load_bundle
+from inspector.bundle.session import load_bundle
 
 
 def _rss_mb() -> float:

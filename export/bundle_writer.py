@@ -1,12 +1,13 @@
-"""Writing a training run as one ONNX bundle: trace features, append the head, stamp metadata, self-check."""
+"""Building a training run's ONNX bundle: trace features, append the head, stamp metadata, self-check.
+
+The file, its sidecar and the reload check are `inspector.bundle.write.save_bundle`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import warnings
-from pathlib import Path
 
 import onnx
 import torch
@@ -14,8 +15,9 @@ import torch
 from export.graph_passes import fold_pads_into_convs
 from export.onnx_head import append_anomaly_head
 from inspector import __version__
-from inspector.bundle import BundleMetadata
-from training.geometry import resize_policy
+from inspector.bundle.schema import BundleMetadata
+from inspector.bundle.write import write_metadata
+from training.run_summary import RunSummary
 
 OPSET = 18
 
@@ -33,51 +35,35 @@ def trace_features(features: torch.nn.Module, size: tuple[int, int]) -> onnx.Mod
     return model
 
 
-def metadata_for(summary: dict) -> BundleMetadata:
+def metadata_for(summary: RunSummary, *, precision: str = "fp32") -> BundleMetadata:
+    """The bundle metadata of a run (provenance stamped now)."""
     return BundleMetadata(
-        task=summary["task"], class_names=list(summary["class_names"]), input_size=tuple(summary["image_size"]),
-        threshold=float(summary["threshold"]), threshold_method=summary["thresholds"], backbone=summary["backbone"],
-        method=summary["method"], data_fingerprint=summary["data_fingerprint"], metrics=summary["metrics"],
+        task=summary.task, class_names=list(summary.class_names), input_size=summary.image_size,
+        threshold=summary.threshold, threshold_method=summary.thresholds, backbone=summary.backbone,
+        method=summary.method, data_fingerprint=summary.data_fingerprint, metrics=summary.metrics,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), package_version=__version__,
-        resize=resize_policy(summary), geometry=dict(summary.get("geometry", {})),
-        alignment=summary.get("alignment"),
+        resize=summary.resize, geometry=dict(summary.geometry), alignment=summary.alignment, precision=precision,
     )
 
 
-def stamp_and_check(proto: onnx.ModelProto, summary: dict, name: str) -> onnx.ModelProto:
+def stamp_and_check(proto: onnx.ModelProto, summary: RunSummary, name: str) -> onnx.ModelProto:
     """Name the graph, write the bundle metadata and run the full ONNX checker."""
     proto.graph.name = name
     proto.producer_name = "inspector"
     proto.producer_version = __version__
-    del proto.metadata_props[:]
-    for key, value in metadata_for(summary).to_props().items():
-        proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    write_metadata(proto, metadata_for(summary))
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-def write_bundle(proto: onnx.ModelProto, out: Path) -> None:
-    """Save as one file (atomically), write the SHA-256 sidecar, and load it as the runtime would."""
-    from inspector.bundle import write_sidecar
-    from inspector.model import load_bundle
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    onnx.save_model(proto, str(tmp), save_as_external_data=False)
-    os.replace(tmp, out)
-    write_sidecar(out)
-    load_bundle(out)  # the runtime accepts what we wrote
-
-
-def build_bundle(summary: dict, model: torch.nn.Module) -> onnx.ModelProto:
+def build_bundle(summary: RunSummary, model: torch.nn.Module) -> onnx.ModelProto:
     """The complete bundle as an in-memory ONNX model (checked with the full checker)."""
     tiler = getattr(model, "tiler", None)
-    graph = trace_features(model.features, tiler.tile if tiler is not None else tuple(summary["image_size"]))
+    graph = trace_features(model.features, tiler.tile if tiler is not None else summary.image_size)
     if tiler is not None:
         from export.onnx_tiling import prepend_tiling
 
         graph = prepend_tiling(graph, tiler)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items() if k.startswith(("head.", "post."))}
     graph = append_anomaly_head(graph, "features", state, summary, tiler=tiler)
-    return stamp_and_check(graph, summary, f"inspector-{summary['task']}-{summary['method']}")
+    return stamp_and_check(graph, summary, f"inspector-{summary.task}-{summary.method}")

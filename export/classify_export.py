@@ -16,10 +16,12 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from export.bundle_writer import OPSET, stamp_and_check, write_bundle
-from inspector.bundle import INPUT_NAME, outputs_for
+from export.bundle_writer import OPSET, stamp_and_check
+from inspector.bundle.schema import INPUT_NAME, outputs_for
+from inspector.bundle.write import save_bundle
 from inspector.errors import InspectorError
 from training.classify_model import ClassifyGraph
+from training.run_summary import RunSummary
 
 PROB_TOLERANCE = 1e-4
 
@@ -54,11 +56,11 @@ def trace_classifier(graph: ClassifyGraph, size: tuple[int, int]) -> onnx.ModelP
     return onnx.load_from_string(buffer.getvalue())
 
 
-def build_classify_bundle(summary: dict, model: torch.nn.Module) -> tuple[onnx.ModelProto, ClassifyGraph]:
+def build_classify_bundle(summary: RunSummary, model: torch.nn.Module) -> tuple[onnx.ModelProto, ClassifyGraph]:
     """The bundle in memory (full-checked, metadata stamped) and the torch graph it must match."""
-    size = tuple(summary["image_size"])
-    graph = ClassifyGraph(model.eval(), size, len(summary["class_names"]), good_index=0).eval()
-    proto = stamp_and_check(trace_classifier(graph, size), summary, f"inspector-classify-{summary['method']}")
+    size = summary.image_size
+    graph = ClassifyGraph(model.eval(), size, len(summary.class_names), good_index=0).eval()
+    proto = stamp_and_check(trace_classifier(graph, size), summary, f"inspector-classify-{summary.method}")
     return proto, graph
 
 
@@ -87,9 +89,9 @@ def export_classify_run(run: Path, out: Path, images: list[np.ndarray]) -> str:
     summary, model = load_classify_run(run)
     proto, graph = build_classify_bundle(summary, model)
     data = proto.SerializeToString()
-    report = check_classify_parity(graph, data, images, summary["threshold"])
+    report = check_classify_parity(graph, data, images, summary.threshold)
     if not report.ok:
         raise InspectorError(f"export failed its parity check: {report.describe()}",
                              "report this run (architecture and opset); nothing was written")
-    write_bundle(proto, out)
+    save_bundle(proto, out)
     return report.describe()

@@ -12,6 +12,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from training.run_summary import RunSummary
+
 
 class GraphBuilder:
     """Small helper to add uniquely named nodes and constants to a graph."""
@@ -89,24 +91,24 @@ def _post(g: GraphBuilder, distances: str, grid: tuple[int, int], rows: np.ndarr
                                          name="score", keepdims=0))
 
 
-def append_anomaly_head(model: onnx.ModelProto, features: str, state: dict[str, np.ndarray], summary: dict,
+def append_anomaly_head(model: onnx.ModelProto, features: str, state: dict[str, np.ndarray], summary: RunSummary,
                         chunk: int = 1024, tiler=None) -> onnx.ModelProto:
     """Replace the graph's outputs by `score` [N] and `anomaly_map` [N, H, W] computed from `features`
     (of each tile, when `tiler` says how to stitch them back)."""
     g = GraphBuilder(model.graph)
-    h, w = summary["view_grid"]
-    size = tuple(summary["image_size"])
+    h, w = summary.view_grid or (0, 0)
+    size = summary.image_size
     x = g.op("Transpose", [features], perm=[0, 2, 3, 1])
     patches = g.op("Reshape", [x, g.const(np.array([0, h * w, -1], np.int64))])  # [N, P, C]
-    if summary["method"] == "padim":
-        distances = _padim(g, patches, state["head.mean"], state["head.inv_cov"], (h, w), summary["block"])
+    if summary.method == "padim":
+        distances = _padim(g, patches, state["head.mean"], state["head.inv_cov"], (h, w), summary.block)
     else:
         distances = _patchcore(g, patches, state["head.bank"], chunk)
     if tiler is not None:
         from export.onnx_tiling import stitch
 
         distances = stitch(g, distances, tiler, (h, w))
-    _post(g, distances, tuple(summary["grid"]), state["post.rows"], state["post.cols_t"])
+    _post(g, distances, tuple(summary.grid or ()), state["post.rows"], state["post.cols_t"])
     del model.graph.output[:]
     model.graph.output.extend([
         helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]),

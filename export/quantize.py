@@ -9,7 +9,7 @@ fails when image AUROC drops by more than `MAX_AUROC_DROP` unless told to keep i
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,15 +20,17 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 
+from inspector.bundle.schema import PRECISIONS
+from inspector.bundle.verify import read_metadata
+from inspector.bundle.write import write_metadata
 from inspector.data.dataset import Sample, load_dataset
 from inspector.errors import InspectorError
 from inspector.geometry import prepare
 from inspector.imageio import is_image_file, read_image
 from inspector.metrics import anomaly_metrics
 from inspector.threshold import conformal_threshold
-from training.geometry import resize_policy
+from training.run_summary import RunSummary
 
-PRECISIONS = ("fp32", "fp16", "int8")
 MAX_AUROC_DROP = 0.005
 CALIB_IMAGES = 64
 INT8_MIN_STRIDE = 8
@@ -113,7 +115,12 @@ def high_resolution_convs(model: onnx.ModelProto, min_stride: int = INT8_MIN_STR
 def to_int8(model: onnx.ModelProto, calib: list[np.ndarray]) -> onnx.ModelProto:
     """Static QDQ INT8 of the feature convolutions at stride >= INT8_MIN_STRIDE: per-channel int8 weights,
     uint8 activations with percentile calibration; the high-resolution layers and the head stay fp32."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     with tempfile.TemporaryDirectory(prefix="inspector-int8-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
@@ -127,17 +134,17 @@ def to_int8(model: onnx.ModelProto, calib: list[np.ndarray]) -> onnx.ModelProto:
         return onnx.load(str(dst))
 
 
-def calibration_images(summary: dict, calib_dir: Path | None, size: tuple[int, int], limit: int = CALIB_IMAGES) -> list[np.ndarray]:
+def calibration_images(summary: RunSummary, calib_dir: Path | None, size: tuple[int, int], limit: int = CALIB_IMAGES) -> list[np.ndarray]:
     """Up to `limit` images: from --calib DIR, else the run's training good images (evenly spaced)."""
     if calib_dir is not None:
         paths = sorted(p for p in Path(calib_dir).rglob("*") if p.is_file() and is_image_file(p))
         if not paths:
             raise InspectorError(f"--calib {calib_dir}: no images found", "pass a folder of good images")
     else:
-        dataset = load_dataset(Path(summary["data"]), seed=summary["seed"])
+        dataset = load_dataset(Path(summary.data), seed=summary.seed)
         paths = [s.path for s in dataset.select(split="train", good=True)]
     picked = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, min(limit, len(paths)))]
-    return [prepare(read_image(p), size, resize_policy(summary)) for p in picked]
+    return [prepare(read_image(p), size, summary.resize) for p in picked]
 
 
 @dataclass
@@ -149,17 +156,17 @@ class EvalSet:
     extra: dict = field(default_factory=dict)
 
 
-def evaluation_set(summary: dict, data: Path | None) -> EvalSet:
+def evaluation_set(summary: RunSummary, data: Path | None) -> EvalSet:
     from training.images import load_samples
 
-    dataset = load_dataset(Path(data or summary["data"]), seed=summary["seed"])
-    size = tuple(summary["image_size"])
+    dataset = load_dataset(Path(data or summary.data), seed=summary.seed)
+    size = summary.image_size
     test = dataset.select(split="test")
     if not test or not any(not s.is_good for s in test):
         raise InspectorError("the run's dataset has no test split with defects to measure the reduced bundle on",
                              "pass --data with a dataset that has test defects")
-    images, masks = load_samples(test, size, with_masks=True, policy=resize_policy(summary))
-    val_good, _ = load_samples(dataset.select(split="val", good=True), size, policy=resize_policy(summary))
+    images, masks = load_samples(test, size, with_masks=True, policy=summary.resize)
+    val_good, _ = load_samples(dataset.select(split="val", good=True), size, policy=summary.resize)
     return EvalSet(test, images, masks, val_good)
 
 
@@ -175,25 +182,24 @@ def _run(model_bytes: bytes, images: list[np.ndarray], batch: int = 8) -> tuple[
     return np.concatenate(scores), maps
 
 
-def evaluate(model_bytes: bytes, evalset: EvalSet, summary: dict) -> dict:
+def evaluate(model_bytes: bytes, evalset: EvalSet, summary: RunSummary) -> dict:
     """Test metrics at a threshold re-calibrated on validation good images (the run's target FRR)."""
     val_scores, _ = _run(model_bytes, evalset.val_good_images) if evalset.val_good_images else (None, None)
-    threshold = (conformal_threshold(val_scores, summary["target_frr"]) if val_scores is not None
-                 else {"threshold": float(summary["threshold"]), "method": "kept from fp32"})
+    threshold = (conformal_threshold(val_scores, summary.target_frr) if val_scores is not None
+                 else {"threshold": summary.threshold, "method": "kept from fp32"})
     scores, maps = _run(model_bytes, evalset.test_images)
     labels = [s.label for s in evalset.test]
     metrics = anomaly_metrics(labels, scores, threshold["threshold"], evalset.test_masks, maps)
     return {"threshold": threshold, "metrics": metrics, "scores": scores}
 
 
-def reduce_precision(fp32: onnx.ModelProto, summary: dict, precision: str, *, calib: Path | None = None,
+def reduce_precision(fp32: onnx.ModelProto, summary: RunSummary, precision: str, *, calib: Path | None = None,
                      data: Path | None = None, keep: bool = False) -> tuple[onnx.ModelProto, str]:
     """The reduced bundle (metadata re-stamped) and a report of its metric change against fp32."""
     if precision not in ("fp16", "int8"):
         raise InspectorError(f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
-    size = tuple(summary["image_size"])
+    size = summary.image_size
     reduced = to_fp16(fp32) if precision == "fp16" else to_int8(fp32, calibration_images(summary, calib, size))
-    props = {p.key: p.value for p in fp32.metadata_props}
     evalset = evaluation_set(summary, data)
     base = evaluate(fp32.SerializeToString(), evalset, summary)
     new = evaluate(reduced.SerializeToString(), evalset, summary)
@@ -211,14 +217,11 @@ def reduce_precision(fp32: onnx.ModelProto, summary: dict, precision: str, *, ca
         raise InspectorError(f"the {precision} bundle loses {drop:.4f} image AUROC (limit {MAX_AUROC_DROP}); nothing was written\n{report}",
                              "keep fp32, calibrate on more representative images (--calib DIR), or pass --keep")
     deployed = dict(new["threshold"], note=f"re-calibrated on val good images for the {precision} bundle")
-    methods = dict(summary["thresholds"], deployed=deployed)
+    methods = dict(summary.thresholds, deployed=deployed)
     metrics = dict(new["metrics"], precision=precision, fp32_image_auroc=base["metrics"]["image_auroc"])
-    props.update({"inspector.threshold": json.dumps(float(deployed["threshold"])),
-                  "inspector.threshold_method": json.dumps(methods, sort_keys=True),
-                  "inspector.metrics": json.dumps(metrics, sort_keys=True), "inspector.precision": precision})
-    del reduced.metadata_props[:]
-    for key, value in props.items():
-        reduced.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    meta = dataclasses.replace(read_metadata(fp32, "the fp32 bundle"), threshold=float(deployed["threshold"]),
+                               threshold_method=methods, metrics=metrics, precision=precision)
+    write_metadata(reduced, meta)
     reduced.graph.name = f"{fp32.graph.name}-{precision}"
     onnx.checker.check_model(reduced, full_check=False)
     return reduced, report

@@ -11,16 +11,16 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
+from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.errors import InspectorError
-from inspector.model import load_bundle
 from inspector.synthetic import SyntheticLine
 
 
 def demo_bundle_path() -> Path:
     path = Path(str(resources.files("inspector.assets") / "demo.onnx"))
     if not path.is_file():
-        raise InspectorError(f"the demo bundle {path} is missing", "rebuild it: python -m training.make_demo")
+        raise InspectorError(f"the demo bundle {path} is missing", "rebuild it: make demo-model (python scripts/make_demo.py)")
     return path
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from inspector.bundle.session import Bundle
 from inspector.geometry import prepare
-from inspector.model import Bundle
 from inspector.result import InspectionResult, verdict_for
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from inspector.alignment import align
-from inspector.bundle import RESIZE_POLICIES
+from inspector.bundle.schema import RESIZE_POLICIES
 from inspector.imageio import resize_mask, resize_to
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import onnx
 
-from inspector.bundle import PREFIX, write_sidecar
+from inspector.bundle.schema import PREFIX
+from inspector.bundle.verify import write_sidecar
 
 
 def with_props(source: Path, target: Path, **values: str) -> Path:
@@ -26,7 +27,7 @@ def nan_bundle(path: Path, size: int = 32) -> Path:
     """A real bundle whose score is NaN for a dark image: score = sqrt(max(map) - 0.5), map = mean_c(x / 255)."""
     from onnx import TensorProto, helper
 
-    from inspector.bundle import BundleMetadata
+    from inspector.bundle.schema import BundleMetadata
 
     image = helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", size, size, 3])
     score = helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"])

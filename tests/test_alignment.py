@@ -93,7 +93,7 @@ def test_an_aligned_bundle_judges_rotated_parts_and_refuses_an_empty_frame(tmp_p
         writer.writerows(rows)
     summary = train_anomaly(AnomalyConfig(data=data, out=tmp_path / "run", image_size=64, method="padim",
                                           target_frr=0.2, progress=False))
-    assert summary["alignment"] is not None and summary["alignment_rule"].startswith("on")
+    assert summary.alignment is not None and summary.details["alignment_rule"].startswith("on")
     export_run(tmp_path / "run", tmp_path / "aligned.onnx")
     folder = tmp_path / "in"
     folder.mkdir()

@@ -11,7 +11,7 @@ import pytest
 
 import inspector.atomic as atomic
 from inspector.atomic import atomic_write
-from inspector.bundle import write_sidecar
+from inspector.bundle.verify import write_sidecar
 from inspector.gui.settings import Settings
 
 

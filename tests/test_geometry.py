@@ -130,8 +130,8 @@ def test_tiny_validation_warns_everywhere_and_a_non_square_padim_bundle_passes_p
     import json
 
     from export.cli import export_run
+    from inspector.bundle.session import load_bundle
     from inspector.cli import main
-    from inspector.model import load_bundle
     from inspector.synthetic import write_dataset
 
     data = write_dataset(tmp_path / "data", size=(64, 128), n_train=12, n_val=8, n_test=4, n_defect=2, seed=1)

@@ -24,35 +24,25 @@ from inspector.classify_metrics import classification_metrics
 from inspector.data.dataset import GOOD, load_dataset
 from inspector.errors import DatasetError, InspectorError
 from inspector.threshold import conformal_threshold
-from training.classify_data import ImageSet, augment_json, class_weights, load_augment, make_sampler
-from training.classify_run import (AUGMENT_FILE, CHECKPOINT_FILE, build_classifier, freeze_early, load_checkpoint,
-                                   save_checkpoint, save_classify_run)
+from training.classify_data import (
+    ImageSet,
+    augment_json,
+    class_weights,
+    load_augment,
+    make_sampler,
+)
+from training.classify_run import (
+    AUGMENT_FILE,
+    CHECKPOINT_FILE,
+    build_classifier,
+    freeze_early,
+    load_checkpoint,
+    save_checkpoint,
+    save_classify_run,
+)
+from training.config import ClassifyConfig
 from training.images import load_samples
-
-
-@dataclass
-class ClassifyConfig:
-    data: Path
-    out: Path
-    arch: str = "tf_efficientnet_lite0"
-    weights: str | None = None
-    image_size: int = 224
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    patience: int = 4
-    balance: str = "sampler"  # sampler | loss | none
-    freeze_stages: int = 2
-    augment: str | None = None
-    flips: bool = True
-    rot90: bool = True
-    target_frr: float = 0.01
-    seed: int = 0
-    resume: Path | None = None
-    progress: bool = True
+from training.run_summary import RunSummary
 
 
 @dataclass
@@ -132,7 +122,7 @@ def _sync_stop(stop: bool, d: Dist) -> bool:
     return bool(flag.item())
 
 
-def train_classify(cfg: ClassifyConfig) -> dict | None:
+def train_classify(cfg: ClassifyConfig) -> RunSummary | None:
     """Train, choose the best epoch, calibrate, evaluate and (rank 0) write the run; returns its summary."""
     d = setup_distributed()
     try:
@@ -142,7 +132,7 @@ def train_classify(cfg: ClassifyConfig) -> dict | None:
             dist.destroy_process_group()
 
 
-def _train(cfg: ClassifyConfig, d: Dist) -> dict | None:
+def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
     wall_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -270,17 +260,17 @@ def _finish(cfg: ClassifyConfig, model: torch.nn.Module, spec: dict, state: dict
         threshold["test_detection_rate"] = metrics["detection_rate"]
         threshold["test_false_reject_rate"] = metrics["false_reject_rate"]
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
-    summary = {
-        "task": "classify", "method": spec["kind"], "backbone": cfg.arch, "model": spec,
-        "class_names": class_names, "image_size": [cfg.image_size, cfg.image_size],
-        "threshold": threshold["threshold"], "thresholds": {"deployed": threshold}, "target_frr": cfg.target_frr,
-        "metrics": metrics, "val_metrics": val_m, "history": state["history"], "best_epoch": state["best_epoch"] + 1,
-        "epochs_run": state["epoch"], "train_seconds": round(state["train_seconds"], 1),
-        "wall_seconds": round(time.perf_counter() - state.pop("wall_start"), 1), "world_size": d.world,
-        "device": d.device.type, "seed": cfg.seed, "config": config, "augment_file": AUGMENT_FILE,
-        "data": str(Path(cfg.data).resolve()), "data_layout": dataset.layout, "data_fingerprint": dataset.fingerprint(),
-        "counts": {name: len(samples) for name, samples in splits.items()},
-    }
+    summary = RunSummary(
+        task="classify", method=spec["kind"], backbone=cfg.arch, model=spec, class_names=class_names,
+        image_size=(cfg.image_size, cfg.image_size), threshold=threshold["threshold"],
+        thresholds={"deployed": threshold}, target_frr=cfg.target_frr, metrics=metrics, seed=cfg.seed,
+        data=str(Path(cfg.data).resolve()), data_layout=dataset.layout, data_fingerprint=dataset.fingerprint(),
+        counts={name: len(samples) for name, samples in splits.items()},
+        details={"val_metrics": val_m, "history": state["history"], "best_epoch": state["best_epoch"] + 1,
+                 "epochs_run": state["epoch"], "train_seconds": round(state["train_seconds"], 1),
+                 "wall_seconds": round(time.perf_counter() - state.pop("wall_start"), 1), "world_size": d.world,
+                 "device": d.device.type, "config": config, "augment_file": AUGMENT_FILE},
+    )
     out = Path(cfg.out)
     save_classify_run(out, summary, model.cpu())
     (out / AUGMENT_FILE).write_text(augment_json(pipeline))

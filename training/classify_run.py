@@ -18,9 +18,15 @@ from torch import nn
 
 from inspector.errors import InspectorError
 from training.backbone import create_backbone, normalisation
-from training.classify_model import HYBRID_SUFFIX, AttentionClassifier, CnnClassifier, VitClassifier, arch_kind
+from training.classify_model import (
+    HYBRID_SUFFIX,
+    AttentionClassifier,
+    CnnClassifier,
+    VitClassifier,
+    arch_kind,
+)
+from training.run_summary import RunSummary, load_summary
 
-RUN_FILE = "run.json"
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 AUGMENT_FILE = "augment.json"
@@ -164,23 +170,23 @@ def load_checkpoint(path: Path) -> tuple[dict, dict, dict, dict]:
 # ---- the run folder ------------------------------------------------------------------------------------------
 
 
-def save_classify_run(out: Path, summary: dict, model: nn.Module) -> None:
+def save_classify_run(out: Path, summary: RunSummary, model: nn.Module) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS_FILE))
-    (out / RUN_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
-    (out / "metrics.json").write_text(json.dumps(summary["metrics"], indent=2, sort_keys=True))
+    summary.write(out)
+    (out / "metrics.json").write_text(json.dumps(summary.metrics, indent=2, sort_keys=True))
 
 
-def load_classify_run(run_dir: Path) -> tuple[dict, nn.Module]:
+def load_classify_run(run_dir: Path) -> tuple[RunSummary, nn.Module]:
     """The run's summary and its torch classifier (best weights), in eval mode."""
     run_dir = Path(run_dir)
-    summary = json.loads((run_dir / RUN_FILE).read_text())
-    if summary.get("task") != "classify":
-        raise InspectorError(f"{run_dir} is a {summary.get('task')!r} run, not classify", "export it with its own task")
+    summary = load_summary(run_dir)
+    if summary.task != "classify" or summary.model is None:
+        raise InspectorError(f"{run_dir} is a {summary.task!r} run, not classify", "export it with its own task")
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
         raise InspectorError(f"{run_dir}: {WEIGHTS_FILE} is missing", "re-run `inspector train --task classify`")
-    model = rebuild_classifier(summary["model"], summary["image_size"][0])
+    model = rebuild_classifier(summary.model, summary.image_size[0])
     model.load_state_dict(load_file(str(weights)))
     return summary, model.eval()

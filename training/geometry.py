@@ -65,11 +65,6 @@ class Geometry:
                    tuple(d.get("row_offsets", ())), tuple(d.get("col_offsets", ())), d.get("reason", ""))
 
 
-def resize_policy(summary: dict) -> str:
-    """A run's resize policy (runs written before input geometry always stretched)."""
-    return summary.get("geometry", {}).get("resize", "stretch")
-
-
 def _round(value: float, multiple: int = STRIDE) -> int:
     return max(multiple, int(round(value / multiple)) * multiple)
 

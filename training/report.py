@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from inspector.metrics import pr_curve, roc_curve  # noqa: E402
+from training.run_summary import RunSummary  # noqa: E402
 
 
 def _fmt(value) -> str:
@@ -70,28 +71,28 @@ def _selection_lines(selection: dict) -> list[str]:
     return lines
 
 
-def write_report(out: Path, summary: dict, scores: np.ndarray, labels: list[str], paths: list[str]) -> None:
-    m = summary["metrics"]
-    deployed = summary["thresholds"]["deployed"]
-    lines = [f"# Training report: {summary['task']} ({summary['method']})", ""]
-    if summary.get("calibration_warning"):
-        lines += [f"> **Calibration warning:** {summary['calibration_warning']}", ""]
+def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: list[str], paths: list[str]) -> None:
+    m, details = summary.metrics, summary.details
+    deployed = summary.thresholds["deployed"]
+    lines = [f"# Training report: {summary.task} ({summary.method})", ""]
+    if summary.calibration_warning:
+        lines += [f"> **Calibration warning:** {summary.calibration_warning}", ""]
     if m.get("operating_points"):
         lines += ["## What the line sees (test split)", ""] + _operating_lines(m["operating_points"]) + [
             "", f"Image AUROC {_fmt(m.get('image_auroc'))}, AP {_fmt(m.get('average_precision'))}, "
             f"pixel AUROC {_fmt(m.get('pixel_auroc'))}, AUPRO {_fmt(m.get('aupro'))}.", ""]
     low, high = deployed.get("expected_frr_interval90", (None, None))
     lines += [f"- deployed threshold {deployed['threshold']:.4f}: {deployed['method']} over {deployed['n_calibration']} "
-              f"good images for target FRR {summary['target_frr']}; expected FRR {_fmt(deployed.get('expected_frr'))} "
+              f"good images for target FRR {summary.target_frr}; expected FRR {_fmt(deployed.get('expected_frr'))} "
               f"(90 % interval {_fmt(low)} to {_fmt(high)})",
-              f"- geometry: input {summary['image_size'][0]}x{summary['image_size'][1]}; {summary['geometry']['reason']}",
-              f"- alignment: {summary.get('alignment_rule', 'off')}; parts not found {summary.get('parts_not_found')}",
-              f"- backbone: {summary['backbone']}, stages {summary['stages']}",
-              f"- fit seconds (features + fit + calibration): {summary['fit_seconds']}",
-              f"- data: {summary['data']} ({summary['data_layout']}), fingerprint {summary['data_fingerprint'][:16]}…",
-              f"- counts: {summary['counts']}", "", "## Method selection", ""]
-    lines += _selection_lines(summary["method_selection"]) + ["", "## Thresholds", ""]
-    for name, info in summary["thresholds"].items():
+              f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; {summary.geometry['reason']}",
+              f"- alignment: {details.get('alignment_rule', 'off')}; parts not found {details.get('parts_not_found')}",
+              f"- backbone: {summary.backbone}, stages {summary.stages}",
+              f"- fit seconds (features + fit + calibration): {details.get('fit_seconds')}",
+              f"- data: {summary.data} ({summary.data_layout}), fingerprint {summary.data_fingerprint[:16]}…",
+              f"- counts: {summary.counts}", "", "## Method selection", ""]
+    lines += _selection_lines(details.get("method_selection", {"rule": "not recorded"})) + ["", "## Thresholds", ""]
+    for name, info in summary.thresholds.items():
         lines.append(f"- {name}: {info['method']} threshold {info['threshold']:.4f}; test detection rate "
                      f"{_fmt(info.get('test_detection_rate'))}, test false-reject rate {_fmt(info.get('test_false_reject_rate'))}")
     if m:
@@ -99,7 +100,7 @@ def write_report(out: Path, summary: dict, scores: np.ndarray, labels: list[str]
         for key in ("image_auroc", "average_precision", "f1", "precision", "detection_rate", "false_reject_rate",
                     "pixel_auroc", "aupro"):
             lines.append(f"| {key} | {_fmt(m.get(key))} |")
-        comparison = summary.get("method_comparison") or {}
+        comparison = details.get("method_comparison") or {}
         if comparison:
             lines += ["", "## Methods compared on the test split (each at its own conformal threshold)", "",
                       "| method | val AUROC | test image AUROC | AP | pixel AUROC | AUPRO | detection rate | false-reject rate |",
@@ -108,6 +109,6 @@ def write_report(out: Path, summary: dict, scores: np.ndarray, labels: list[str]
                 lines.append(f"| {name} | {_fmt(row.get('selection', {}).get('val_auroc'))} | {_fmt(row.get('image_auroc'))} | "
                              f"{_fmt(row.get('average_precision'))} | {_fmt(row.get('pixel_auroc'))} | {_fmt(row.get('aupro'))} | "
                              f"{_fmt(row.get('detection_rate'))} | {_fmt(row.get('false_reject_rate'))} |")
-        plots = _plots(out, scores, labels, summary["threshold"])
+        plots = _plots(out, scores, labels, summary.threshold)
         lines += [""] + [f"![{name}]({name})" for name in plots]
     (out / "report.md").write_text("\n".join(lines) + "\n")

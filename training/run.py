@@ -11,16 +11,23 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from inspector.errors import InspectorError
-from training.anomaly_model import AnomalyMap, AnomalyModel, PadimHead, PatchCoreHead, PatchFeatures, forward_stages
+from training.anomaly_model import (
+    AnomalyMap,
+    AnomalyModel,
+    PadimHead,
+    PatchCoreHead,
+    PatchFeatures,
+    forward_stages,
+)
 from training.backbone import make_padding_static
 from training.geometry import Geometry
+from training.run_summary import RunSummary, load_summary
 from training.tiling import Tiler
 
-RUN_FILE = "run.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save_run(out: Path, summary: dict, features: PatchFeatures, head: torch.nn.Module, post: AnomalyMap,
+def save_run(out: Path, summary: RunSummary, features: PatchFeatures, head: torch.nn.Module, post: AnomalyMap,
              test_scores: np.ndarray, test_labels: list[str], test_paths: list[str], tiler=None) -> None:
     """Write run.json, model.safetensors, metrics.json and the readable report with plots."""
     from training.report import write_report
@@ -30,33 +37,33 @@ def save_run(out: Path, summary: dict, features: PatchFeatures, head: torch.nn.M
     model = AnomalyModel(features, head, post, tiler)
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(out / WEIGHTS_FILE))
-    (out / RUN_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
-    (out / "metrics.json").write_text(json.dumps(summary["metrics"], indent=2))  # operating points first
+    summary.write(out)
+    (out / "metrics.json").write_text(json.dumps(summary.metrics, indent=2))  # operating points first
     write_report(out, summary, test_scores, test_labels, test_paths)
 
 
-def load_run(run_dir: Path) -> tuple[dict, AnomalyModel]:
+def load_run(run_dir: Path) -> tuple[RunSummary, AnomalyModel]:
     """The run's summary and its torch reference model, rebuilt without any pretrained-weight lookup."""
     run_dir = Path(run_dir)
-    run_file = run_dir / RUN_FILE
-    if not run_file.is_file():
-        raise InspectorError(f"{run_dir} is not a training run (no {RUN_FILE})", "pass the --out folder of `inspector train`")
-    summary = json.loads(run_file.read_text())
-    state = load_file(str(run_dir / WEIGHTS_FILE))
-    if "geometry" not in summary:
+    summary = load_summary(run_dir)
+    if not summary.geometry:
         raise InspectorError(f"{run_dir} was written by an older version of Inspector (no input geometry)",
                              "train the run again with this version")
-    geometry = Geometry.from_dict(summary["geometry"])
-    backbone = timm.create_model(summary["backbone"], pretrained=False)
-    backbone.prune_intermediate_layers(indices=summary["stages"], prune_head=True)
-    make_padding_static(backbone, geometry.view, forward_stages(summary["stages"]))
-    channels = None if summary.get("channels") is None else torch.tensor(summary["channels"], dtype=torch.long)
-    features = PatchFeatures(backbone, summary["stages"], summary["mean"], summary["std"])
-    if summary["method"] == "padim":
-        head = PadimHead(state["head.mean"], state["head.inv_cov"], tuple(summary["view_grid"]), summary["block"])
+    if summary.stages is None or summary.mean is None or summary.std is None or summary.grid is None:
+        raise InspectorError(f"{run_dir}: run.json lacks the feature stages, normalisation or grid of an anomaly run",
+                             "train the run again with this version")
+    state = load_file(str(run_dir / WEIGHTS_FILE))
+    geometry = Geometry.from_dict(summary.geometry)
+    backbone = timm.create_model(summary.backbone, pretrained=False)
+    backbone.prune_intermediate_layers(indices=summary.stages, prune_head=True)
+    make_padding_static(backbone, geometry.view, forward_stages(summary.stages))
+    channels = None if summary.channels is None else torch.tensor(summary.channels, dtype=torch.long)
+    features = PatchFeatures(backbone, summary.stages, summary.mean, summary.std)
+    if summary.method == "padim":
+        head = PadimHead(state["head.mean"], state["head.inv_cov"], tuple(summary.view_grid or ()), summary.block)
     else:
         head = PatchCoreHead(state["head.bank"])
-    post = AnomalyMap(tuple(summary["image_size"]), summary["sigma"], tuple(summary["grid"]))
+    post = AnomalyMap(summary.image_size, summary.sigma, tuple(summary.grid))
     tiler = Tiler(geometry.input_size, geometry.tile, geometry.row_offsets, geometry.col_offsets) if geometry.tiled else None
     model = AnomalyModel(features, head, post, tiler)
     if channels is not None:

@@ -11,7 +11,6 @@ that cannot be loaded (tampered, malformed, or a loader bug) is refused and the 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import signal
 import threading
@@ -19,43 +18,17 @@ import time
 from pathlib import Path
 
 from inspector.engine import Engine
-from inspector.errors import BundleError, InspectorError
+from inspector.errors import InspectorError
 from inspector.live.config import StationConfig, load_config
 from inspector.live.logs import setup_logging
 from inspector.live.notify import Notifier
 from inspector.live.pipeline import Pipeline
-from inspector.live.preflight import check_provider, preflight, threshold_warnings
-from inspector.live.sinks.base import SINKS, Sink, SinkContext
-from inspector.model import load_bundle
+from inspector.live.preflight import preflight, threshold_warnings
+from inspector.live.sinks.base import Sink
+from inspector.live.station import build_engine, build_station
 
 log = logging.getLogger("inspector.daemon")
 STOP_BUDGET_S = 4.5  # of the 5 s a SIGTERM allows
-
-_SINK_EXTRAS = {"mqtt": "paho-mqtt", "opcua": "asyncua"}
-_SINK_MODULES = {"http": "inspector.live.http"}  # the others live in inspector.live.sinks.<kind>
-
-
-def build_sinks(config: StationConfig, context: SinkContext) -> list[Sink]:
-    """One sink per configured `[sinks.<kind>]`, each module imported only when configured."""
-    sinks = []
-    for kind, settings in config.sinks.items():
-        try:
-            importlib.import_module(_SINK_MODULES.get(kind, f"inspector.live.sinks.{kind}"))
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("inspector"):
-                raise InspectorError(f"{config.path}: sinks.{kind}: this Inspector has no {kind} sink",
-                                     f"remove [sinks.{kind}] or update Inspector") from exc
-            raise InspectorError(f"{config.path}: sinks.{kind} needs the {exc.name} package",
-                                 f"pip install {_SINK_EXTRAS.get(kind, exc.name)}") from exc
-        sinks.append(SINKS[kind].from_config(dict(settings), context))
-    return sinks
-
-
-def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
-    """Verify the bundle at `path` (default: the config's) and wrap it in an engine (shared with the GUI)."""
-    check_provider(config)
-    bundle = load_bundle(path or config.model_path, provider=config.provider or None, threads=config.threads or None)
-    return Engine(bundle, threshold=config.threshold, max_batch=config.max_batch)
 
 
 def warn(warnings: list[str]) -> None:
@@ -64,7 +37,7 @@ def warn(warnings: list[str]) -> None:
 
 
 class Daemon:
-    """Owns the pipeline, signals, sd_notify and model reloads."""
+    """Runs the station `build_station` wires: signals, sd_notify and model reloads."""
 
     def __init__(self, config: StationConfig, *, notifier: Notifier | None = None) -> None:
         self.config = config
@@ -73,13 +46,16 @@ class Daemon:
         self.reload_event = threading.Event()
         engine = self._load_engine(config.model_path)
         warn(preflight(config, engine.bundle))
-        context = SinkContext(station=config.station)
-        self.sinks = build_sinks(config, context)
-        self.pipeline = Pipeline(engine, config.cameras, self.sinks, station=config.station,
-                                 queue_size=config.queue_size, max_batch=config.max_batch)
-        context.snapshot, context.ready, context.trigger = (self.pipeline.snapshot, self.pipeline.ready,
-                                                            self.pipeline.trigger)
+        self.station = build_station(config, engine=engine)
         self.ready_sent = False
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.station.pipeline
+
+    @property
+    def sinks(self) -> list[Sink]:
+        return self.station.sinks
 
     def _load_engine(self, path: Path) -> Engine:
         return build_engine(self.config, path)
@@ -97,7 +73,7 @@ class Daemon:
                                         "running": self.pipeline.engine.fingerprint[:16]}})
             return False
         warn(threshold_warnings(self.config, engine.bundle))
-        self.pipeline.swap_engine(engine)
+        self.station.swap_engine(engine)
         log.info("model reloaded", extra={"fields": {"path": str(path), "model": engine.fingerprint[:16]}})
         return True
 
@@ -133,7 +109,7 @@ class Daemon:
         log.info("starting", extra={"fields": {"station": self.config.station, "config": str(self.config.path),
                                                "model": self.pipeline.engine.fingerprint[:16],
                                                "sinks": ",".join(s.kind for s in self.sinks) or "none"}})
-        self.pipeline.start()
+        self.station.start()
         interval = min(self.notifier.watchdog_interval or 1.0, 1.0)
         last_status = time.monotonic()
         try:
@@ -150,7 +126,7 @@ class Daemon:
     def shutdown(self) -> None:
         self.notifier.send("STOPPING=1")
         start = time.monotonic()
-        clean = self.pipeline.stop(STOP_BUDGET_S)
+        clean = self.station.stop(STOP_BUDGET_S)
         record = self.pipeline.last_record
         lost = {sink.kind: sink.stats.lost_at_stop for sink in self.sinks if sink.stats.lost_at_stop}
         clean = clean and not lost
@@ -158,16 +134,15 @@ class Daemon:
         log.log(log_level, "stopped", extra={"fields": {
             "clean": clean, "seconds": round(time.monotonic() - start, 3),
             "not_written": ",".join(f"{k}:{n}" for k, n in lost.items()) or "0",
-            "frames": self.pipeline.snapshot()["frames"], "run": self.pipeline.run_id,
+            "frames": self.pipeline.snapshot().frames, "run": self.pipeline.run_id,
             "last_camera": record.camera if record else "", "last_frame_id": record.frame_id if record else 0}})
         self.notifier.close()
 
     def _log_status(self) -> None:
         snap = self.pipeline.snapshot()
-        log.info("status", extra={"fields": {"frames": snap["frames"], "ok": snap["verdicts"]["OK"],
-                                             "ng": snap["verdicts"]["NG"], "dropped": snap["dropped"],
-                                             "errors": snap["errors"],
-                                             "down": ",".join(c for c, s in snap["cameras"].items() if not s["up"])}})
+        log.info("status", extra={"fields": {"frames": snap.frames, "ok": snap.verdicts.ok, "ng": snap.verdicts.ng,
+                                             "dropped": snap.dropped, "errors": snap.errors,
+                                             "down": ",".join(c for c, cam in snap.cameras.items() if not cam.up)}})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from inspector.bundle.session import PROVIDER_PREFERENCE, Bundle
 from inspector.live.config import ConfigError, StationConfig
-from inspector.model import PROVIDER_PREFERENCE, Bundle
 from inspector.threshold import override_warning
 
 DOCS = "docs/station-config.md"
@@ -42,11 +42,11 @@ def check_http(config: StationConfig) -> None:
     if http is None:
         return
     try:
-        infos = socket.getaddrinfo(http["host"], 0, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(http.host, 0, type=socket.SOCK_STREAM)
         with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
-            sock.bind((http["host"], 0))
+            sock.bind((http.host, 0))
     except OSError as exc:
-        raise ConfigError(f"{config.path}: sinks.http.host: {http['host']!r} cannot be bound on this machine "
+        raise ConfigError(f"{config.path}: sinks.http.host: {http.host!r} cannot be bound on this machine "
                           f"({exc.strerror or exc})",
                           f'use an address of this machine, e.g. host = "127.0.0.1" (see {DOCS})') from exc
 
@@ -57,7 +57,7 @@ def check_storage(config: StationConfig) -> list[str]:
     sqlite = config.sinks.get("sqlite")
     if sqlite is not None:
         for key in ("path", "image_dir"):
-            path = Path(sqlite[key])
+            path = Path(getattr(sqlite, key))
             folder = path.parent if key == "path" else path
             existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
             if existing is not None and not _writable(existing):

@@ -10,9 +10,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from inspector.bundle import BundleMetadata, write_sidecar
+from inspector.bundle.schema import BundleMetadata
+from inspector.bundle.session import load_bundle
+from inspector.bundle.verify import write_sidecar
 from inspector.engine import Engine
-from inspector.model import load_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo.onnx"

@@ -10,13 +10,13 @@ from test_pipeline import ListSink
 from inspector.engine import Engine
 from inspector.live.config import CameraConfig
 from inspector.live.pipeline import Pipeline
-from inspector.model import load_bundle
+from inspector.bundle.session import load_bundle
 from inspector.synthetic import make_part
 
 
 def test_the_live_pipeline_runs_the_tiled_bundle(tiled_bundle, tmp_path) -> None:
     path, summary, _ = tiled_bundle
-    size = tuple(summary["image_size"])
+    size = summary.image_size
     folder = tmp_path / "cam"
     folder.mkdir()
     for i in range(3):

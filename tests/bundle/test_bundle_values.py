@@ -11,10 +11,10 @@ import pytest
 from bundle_edit import with_props
 from PIL import Image
 
+from inspector.bundle.session import load_bundle
 from inspector.errors import BundleError
-from inspector.model import load_bundle
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo.onnx"
 
 BAD = {

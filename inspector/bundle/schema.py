@@ -1,19 +1,17 @@
-"""The model bundle: one self-describing ONNX file, verified before it is run.
+"""The bundle schema: what a bundle says about itself, as `inspector.*` ONNX metadata_props.
 
 The schema (docs/model-bundle.md) is the single contract between training/export and the
-edge runtime: preprocessing, threshold and provenance travel inside the file.
+edge runtime: preprocessing, threshold and provenance travel inside the file. `upgrade()`
+reads every older schema version as the current one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from inspector.atomic import atomic_write
 from inspector.errors import BundleError
 
 SCHEMA_VERSION = 2
@@ -23,7 +21,7 @@ ALIGNMENT_KEYS = frozenset({"method", "polarity", "cx", "cy", "angle", "area"})
 PREFIX = "inspector."
 TASKS = frozenset({"anomaly", "classify"})
 INPUT_NAME = "image"
-SIDECAR_SUFFIX = ".sha256"
+PRECISIONS = ("fp32", "fp16", "int8")  # of the feature extractor (export/quantize.py); the head stays fp32
 
 
 def outputs_for(task: str) -> tuple[str, ...]:
@@ -50,6 +48,7 @@ class BundleMetadata:
     resize: str = "stretch"
     geometry: dict[str, Any] = field(default_factory=dict)  # how training chose the input (tiles run inside the graph)
     alignment: dict[str, Any] | None = None  # reference pose the runtime moves each part into (inspector.alignment)
+    precision: str = "fp32"  # optional in schema 2: bundles that do not say it are fp32
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -61,6 +60,9 @@ class BundleMetadata:
             raise BundleError(f"bundle colour order {self.color_order!r} is not supported", "re-export as RGB")
         if self.alignment is not None and not (isinstance(self.alignment, dict) and ALIGNMENT_KEYS <= set(self.alignment)):
             raise BundleError(f"bundle alignment {self.alignment!r} lacks {sorted(ALIGNMENT_KEYS)}", "re-export the model")
+        if self.precision not in PRECISIONS:
+            raise BundleError(f"bundle precision {self.precision!r} is unknown (expected one of {PRECISIONS})",
+                              "upgrade Inspector on this machine or re-export the model with this version")
         if self.resize not in RESIZE_POLICIES:
             raise BundleError(f"bundle resize policy {self.resize!r} is unknown (expected one of {RESIZE_POLICIES})",
                               "upgrade Inspector on this machine or re-export the model with this version")
@@ -157,48 +159,3 @@ def _parse_json(raw: str, key: str, name: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise BundleError(f"{name}: metadata field {PREFIX}{key} is not valid JSON", "re-export the model") from exc
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sidecar_path(model_path: Path) -> Path:
-    return model_path.with_name(model_path.name + SIDECAR_SUFFIX)
-
-
-def write_sidecar(model_path: Path) -> str:
-    """Write `<model>.sha256` in sha256sum format; returns the digest."""
-    digest = sha256_bytes(model_path.read_bytes())
-    atomic_write(sidecar_path(model_path), f"{digest}  {model_path.name}\n")
-    return digest
-
-
-def _expected_digest(model_path: Path) -> str:
-    side = sidecar_path(model_path)
-    if not side.is_file():
-        raise BundleError(
-            f"{model_path}: no checksum sidecar {side.name} beside it",
-            f"copy {side.name} with the model, or write it: sha256sum {model_path.name} > {side.name}",
-        )
-    text = side.read_text().split()
-    if not text or len(text[0]) != 64:
-        raise BundleError(f"{side}: not a SHA-256 checksum file", f"rewrite it: sha256sum {model_path.name} > {side.name}")
-    return text[0].lower()
-
-
-def read_verified(model_path: Path) -> tuple[bytes, str]:
-    """The bundle's bytes and SHA-256, refusing a file whose digest differs from its sidecar."""
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise BundleError(f"{model_path}: model file not found", "check the --model path")
-    data = model_path.read_bytes()
-    digest = sha256_bytes(data)
-    expected = _expected_digest(model_path)
-    if digest != expected:
-        raise BundleError(
-            f"{model_path}: SHA-256 {digest[:16]}… differs from its sidecar ({expected[:16]}…): "
-            "the file was modified or is incomplete",
-            "copy the bundle again from its source, or re-export it",
-        )
-    return data, digest

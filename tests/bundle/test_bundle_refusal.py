@@ -8,14 +8,15 @@ from pathlib import Path
 
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
-from inspector.bundle import PREFIX, write_sidecar
+from inspector.bundle.schema import PREFIX
+from inspector.bundle.session import load_bundle
+from inspector.bundle.verify import write_sidecar
 from inspector.cli import main
 from inspector.errors import BundleError
-from inspector.model import load_bundle
 
-DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo.onnx"
+DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo.onnx"
 
 
 def _edit(mutate: Callable[[onnx.ModelProto, Path], None]) -> Callable[[Path], None]:

@@ -12,9 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="needs the 'train' extra (torch, timm)")
 
-from export.bundle_writer import build_bundle  # noqa: E402
 from export.parity import check_parity  # noqa: E402
-from inspector.bundle import PREFIX, sha256_bytes  # noqa: E402
+from inspector.bundle.schema import PREFIX  # noqa: E402
+from inspector.bundle.verify import sha256_bytes  # noqa: E402
 from inspector.errors import InspectorError  # noqa: E402
 from training.run import load_run  # noqa: E402
 
@@ -46,8 +46,8 @@ def test_bundle_is_one_self_describing_file(fixture: str, request) -> None:
 def test_parity_and_any_batch_size(fixture: str, request) -> None:
     run, bundle = request.getfixturevalue(fixture)
     summary, model = load_run(run)
-    images = _images(7, summary["image_size"][0])
-    report = check_parity(model, bundle.read_bytes(), images, summary["threshold"], batch=3)
+    images = _images(7, summary.image_size[0])
+    report = check_parity(model, bundle.read_bytes(), images, summary.threshold, batch=3)
     assert report.ok and report.flips == 0 and report.max_score_diff <= report.tolerance
     session = ort.InferenceSession(str(bundle), providers=["CPUExecutionProvider"])
     together = session.run(["score"], {"image": np.stack(images)})[0]
@@ -56,19 +56,19 @@ def test_parity_and_any_batch_size(fixture: str, request) -> None:
 
 
 def test_nearest_neighbour_search_is_chunked_and_exact(patchcore_bundle) -> None:
-    from export.onnx_head import append_anomaly_head
     from export.bundle_writer import trace_features
+    from export.onnx_head import append_anomaly_head
 
     run, _ = patchcore_bundle
     summary, model = load_run(run)
     bank = model.head.bank.shape[0]
-    graph = trace_features(model.features, tuple(summary["image_size"]))
+    graph = trace_features(model.features, summary.image_size)
     state = {k: v.numpy() for k, v in model.state_dict().items() if k.startswith(("head.", "post."))}
     graph = append_anomaly_head(graph, "features", state, summary, chunk=max(1, bank // 5))
     scan = next(n for n in graph.graph.node if n.op_type == "Scan")
     body = next(a.g for a in scan.attribute if a.name == "body")
     assert sum(n.op_type == "MatMul" for n in body.node) >= 5  # ||q||^2 - 2 q.b + ||b||^2 per chunk
-    report = check_parity(model, graph.SerializeToString(), _images(4, summary["image_size"][0]), summary["threshold"])
+    report = check_parity(model, graph.SerializeToString(), _images(4, summary.image_size[0]), summary.threshold)
     assert report.ok, report.describe()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("torch", reason="needs the 'train' extra (torch, timm)")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_torchrun_two_cpu_processes_train_a_classifier(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""Rebuild the bundled demo model: `python -m training.make_demo` (writes assets/demo.onnx + sidecar).
+"""Rebuild the bundled demo model: `python scripts/make_demo.py` (writes assets/demo.onnx + sidecar).
 
 Trains the project's own anomaly model on synthetic parts from inspector.synthetic (the same
 generator the tests and the synthetic camera line use), then exports it through `inspector export`.
+A script, not part of `training`, so training never imports export.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from pathlib import Path
 
 from export.cli import export_run
 from inspector.synthetic import write_dataset
-from training.anomaly import AnomalyConfig, train_anomaly
+from training.anomaly import train_anomaly
+from training.config import AnomalyConfig
+from training.run_summary import RunSummary
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEMO_SIZE = 128
 
 
-def build_demo(out: Path, *, seed: int = 0, work: Path | None = None) -> dict:
+def build_demo(out: Path, *, seed: int = 0, work: Path | None = None) -> RunSummary:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(work or tmp)
         data = write_dataset(root / "data", size=(DEMO_SIZE, DEMO_SIZE), n_train=60, n_val=60, n_test=30, n_defect=10, seed=seed)
@@ -35,7 +38,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     summary = build_demo(args.out, seed=args.seed)
-    print(f"demo bundle {args.out}: test AUROC {summary['metrics']['image_auroc']}")
+    print(f"demo bundle {args.out}: test AUROC {summary.metrics['image_auroc']}")
 
 
 if __name__ == "__main__":

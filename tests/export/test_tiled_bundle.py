@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from inspector.bundle.session import load_bundle
 from inspector.cli import main
 from inspector.engine import Engine
-from inspector.model import load_bundle
 from inspector.synthetic import make_part
 
 torch = pytest.importorskip("torch")
@@ -31,9 +31,9 @@ def _seam_part(seed: int) -> tuple[np.ndarray, tuple[int, int]]:
 
 def test_the_model_tiles_and_its_bundle_takes_the_whole_strip(tiled_bundle) -> None:
     path, summary, _ = tiled_bundle
-    geometry = summary["geometry"]
+    geometry = summary.geometry
     assert geometry["tile"] == [64, 64] or tuple(geometry["tile"]) == (64, 64)
-    assert geometry["num_tiles"] == 7 and tuple(summary["image_size"]) == SIZE
+    assert geometry["num_tiles"] == 7 and summary.image_size == SIZE
     bundle = load_bundle(path)
     assert bundle.input_size == SIZE and bundle.metadata.resize == "letterbox"
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
+import dataclasses
 from pathlib import Path
 
 import onnx
 import pytest
 
-from inspector.bundle import PREFIX, SCHEMA_VERSION, BundleMetadata, upgrade, write_sidecar
+from inspector.bundle.schema import PREFIX, SCHEMA_VERSION, BundleMetadata, upgrade
+from inspector.bundle.session import load_bundle
+from inspector.bundle.verify import read_metadata, read_verified, write_sidecar
+from inspector.bundle.write import save_bundle, write_metadata
 from inspector.engine import Engine
 from inspector.errors import BundleError
-from inspector.model import load_bundle
 
-DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo.onnx"
+DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo.onnx"
 
 
 def _props(path: Path) -> dict[str, str]:
@@ -60,3 +62,39 @@ def test_the_current_schema_round_trips() -> None:
                           resize="letterbox", geometry={"tile": [64, 64], "num_tiles": 7})
     again = BundleMetadata.from_props(meta.to_props())
     assert again == meta
+
+
+def test_a_version_2_bundle_that_does_not_state_its_precision_is_fp32(tmp_path) -> None:
+    v2 = _with_props(DEMO, tmp_path / "v2.onnx", {"schema_version": "2", "precision": None})
+    assert load_bundle(v2).metadata.precision == "fp32"
+    int8 = _with_props(DEMO, tmp_path / "int8.onnx", {"precision": "int8"})
+    assert load_bundle(int8).metadata.precision == "int8"  # what quantize writes is read back, not dropped
+
+
+def test_an_unknown_precision_is_refused(tmp_path) -> None:
+    bad = _with_props(DEMO, tmp_path / "bad.onnx", {"precision": "int4"})
+    with pytest.raises(BundleError, match="precision 'int4' is unknown"):
+        load_bundle(bad)
+
+
+def test_a_version_the_runtime_does_not_know_is_refused(tmp_path) -> None:
+    future = _with_props(DEMO, tmp_path / "v3.onnx", {"schema_version": str(SCHEMA_VERSION + 1)})
+    with pytest.raises(BundleError, match=f"schema version {SCHEMA_VERSION + 1} is unknown"):
+        load_bundle(future)
+
+
+def test_write_metadata_replaces_the_inspector_keys_and_keeps_the_others(tmp_path) -> None:
+    model = onnx.load(str(DEMO))
+    model.metadata_props.append(onnx.StringStringEntryProto(key="vendor.note", value="kept"))
+    meta = dataclasses.replace(read_metadata(model), threshold=0.25, precision="fp16")
+    write_metadata(model, meta)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["vendor.note"] == "kept" and props[PREFIX + "precision"] == "fp16"
+    assert len([k for k in props if k.startswith(PREFIX)]) == len(meta.to_props())
+    bundle = save_bundle(model, tmp_path / "restamped.onnx")  # file, sidecar and the runtime's own checks
+    assert bundle.metadata == meta
+
+
+def test_asking_for_a_signature_check_refuses_rather_than_skipping_it() -> None:
+    with pytest.raises(BundleError, match="cannot check signatures"):
+        read_verified(DEMO, trusted_keys=[b"\x00" * 32])

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from inspector.cli import main
+
 pytest.importorskip("torch", reason="needs the 'train' extra (torch, timm)")
 pytest.importorskip("timm", reason="needs the 'train' extra (torch, timm)")
 SIZE = 64
@@ -55,8 +56,8 @@ def test_train_export_batch_end_to_end(arch: str, request, classify_data: Path, 
 
     bundle = tmp_path / "model.onnx"
     assert main(["export", str(run), "--out", str(bundle)]) == 0
+    from inspector.bundle.session import load_bundle
     from inspector.engine import Engine
-    from inspector.model import load_bundle
 
     loaded = load_bundle(bundle)
     assert loaded.metadata.task == "classify" and loaded.metadata.class_names == summary["class_names"]
