@@ -11,10 +11,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
                                QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from inspector.errors import InspectorError
+from inspector.gui.config_save import SavedSettings
 from inspector.gui.settings import EngineerLock
 from inspector.gui.station import LiveStation, Message
 from inspector.live.sources import SOURCES
-from inspector.threshold import describe_calibration
+from inspector.threshold import describe_calibration, override_warning
 
 STEPS = 1000
 
@@ -48,6 +49,16 @@ class ComboBox(_WheelWhenFocused, QComboBox):
 
 class Slider(_WheelWhenFocused, QSlider):
     """A QSlider that ignores the wheel unless focused."""
+
+
+def threshold_warning(station: LiveStation, threshold: float | None = None) -> str:
+    """The calibration warning for `threshold` (default: the running one) on the running bundle ("" if none)."""
+    engine = station.engine
+    if engine is None:
+        return ""
+    meta = engine.bundle.metadata
+    return override_warning(engine.threshold if threshold is None else threshold, meta.threshold,
+                            meta.threshold_method)
 
 
 class PinDialog(QDialog):
@@ -107,6 +118,7 @@ class EngineerPanel(QStackedWidget):
         self.candidate: float | None = None  # the slider's threshold; moves only by the user's hand
         self._running: float | None = None  # the running threshold the candidate was last reset to
         self._was_unlocked = False
+        self.saved = SavedSettings(station.config)  # what the station config file holds
         locked = QWidget()
         box = QVBoxLayout(locked)
         box.addStretch(1)
@@ -139,6 +151,7 @@ class EngineerPanel(QStackedWidget):
         layout.addWidget(self._roi_box())
         layout.addWidget(self._model_box())
         layout.addWidget(self._camera_box())
+        layout.addWidget(self._save_box())
         export = QPushButton("Export review queue as dataset (split.csv)")
         export.clicked.connect(self.exportRequested)
         layout.addWidget(export)
@@ -154,6 +167,8 @@ class EngineerPanel(QStackedWidget):
         self.value = QLabel("")
         self.preview_label = QLabel("", objectName="muted", wordWrap=True)
         self.calibration_label = QLabel("", objectName="muted", wordWrap=True)
+        self.far_label = QLabel("", objectName="warning", wordWrap=True)  # the candidate against calibration
+        self.far_label.hide()
         row = QHBoxLayout()
         self.apply = QPushButton("Apply threshold", objectName="primary")
         self.apply.clicked.connect(lambda: self.apply_threshold(self.slider_value()))
@@ -163,7 +178,7 @@ class EngineerPanel(QStackedWidget):
         reset.clicked.connect(self._bundle_threshold)
         row.addWidget(self.apply)
         row.addWidget(reset)
-        for w in (self.value, self.slider, self.preview_label, self.calibration_label):
+        for w in (self.value, self.slider, self.preview_label, self.far_label, self.calibration_label):
             form.addWidget(w)
         form.addLayout(row)
         return group
@@ -194,6 +209,17 @@ class EngineerPanel(QStackedWidget):
         load.clicked.connect(self._choose_bundle)
         form.addWidget(self.model_label)
         form.addWidget(load)
+        return group
+
+    def _save_box(self) -> QGroupBox:
+        group = QGroupBox("Station config")
+        column = QVBoxLayout(group)
+        self.unsaved_label = QLabel("", objectName="muted", wordWrap=True)
+        self.save_button = QPushButton("Save to station config")
+        self.save_button.setToolTip("Write the threshold and ROIs into the station TOML, so a restart keeps them")
+        self.save_button.clicked.connect(self.save_to_config)
+        column.addWidget(self.unsaved_label)
+        column.addWidget(self.save_button)
         return group
 
     def _camera_box(self) -> QGroupBox:
@@ -227,6 +253,7 @@ class EngineerPanel(QStackedWidget):
             self.candidate = running
         self._place_slider()
         self._slid()
+        self._show_unsaved()
 
     def _range(self) -> tuple[float, float]:
         current = self.station.threshold or 1.0
@@ -265,9 +292,13 @@ class EngineerPanel(QStackedWidget):
         value = self.slider_value()
         to_ng, to_ok = self.station.stats.would_change(value, current)
         n = len(self.station.stats.recent_scores)
-        self.value.setText(f"<b>{value:.3f}</b> (running: {current:.3f})")
+        temporary = " <b>TEMPORARY</b> until restart" if self.saved.threshold_changed(self.station) else ""
+        self.value.setText(f"<b>{value:.3f}</b> (running: {current:.3f}{temporary})")
         self.preview_label.setText(f"Of the last {n} parts, {to_ng} OK would become NG and {to_ok} NG would "
                                    "become OK.")
+        far = threshold_warning(self.station, value)
+        self.far_label.setText(f"\u26a0 {far[0].upper()}{far[1:]}." if far else "")
+        self.far_label.setVisible(bool(far))
 
     def apply_threshold(self, value: float) -> None:
         try:
@@ -278,6 +309,38 @@ class EngineerPanel(QStackedWidget):
         self._running = self.candidate = value
         self._place_slider()
         self._slid()
+        if far := threshold_warning(self.station, value):
+            self.station.messages.append(Message("warning", f"Threshold {value:.3g} applied, but {far}."))
+        self._show_unsaved()
+
+    # ------------------------------------------------------------------ station config
+    def _show_unsaved(self) -> None:
+        changes = self.saved.changes(self.station)
+        self.unsaved_label.setText(self.saved.describe(changes))
+        self.unsaved_label.setObjectName("warning" if changes else "muted")
+        self.unsaved_label.style().polish(self.unsaved_label)
+        self.save_button.setEnabled(bool(changes) and self.saved.writable_path())
+
+    def save_to_config(self) -> bool:
+        """Write the running threshold and every camera's ROI into the station TOML (asked first)."""
+        changes = self.saved.changes(self.station)
+        if not changes or not self.saved.writable_path():
+            return False
+        if not self._confirm(self, "Save to station config", f"Write to {self.saved.path}:\n" + "\n".join(changes)
+                             + "\n\nA restart then starts with these settings."):
+            return False
+        try:
+            self.saved.save(self.station)
+        except InspectorError as exc:
+            text = f"Not saved: {exc.message}. Fix: {exc.fix}."
+            self.unsaved_label.setText(text)
+            self.station.messages.append(Message("error", text))
+            return False
+        self.station.messages.append(Message("info", f"Saved to {self.saved.path}: " + "; ".join(changes) + "."))
+        self._show_unsaved()
+        self._camera_changed(self.camera.currentText())
+        self._slid()
+        return True
 
     def _bundle_threshold(self) -> None:
         if self.station.engine is not None:
@@ -297,6 +360,7 @@ class EngineerPanel(QStackedWidget):
             self.roi_label.setText(f"{exc.message}: {exc.fix}")
             return False
         self._camera_changed(cam)
+        self._show_unsaved()
         return True
 
     def _choose_bundle(self) -> None:
@@ -308,7 +372,9 @@ class EngineerPanel(QStackedWidget):
         if not cam:
             return
         cfg = self.station.cameras[cam]
-        text = f"roi = {list(cfg.roi)}  (copy into station.toml to keep it)" if cfg.roi else "Whole frame inspected."
+        text = f"roi = {list(cfg.roi)}" if cfg.roi else "Whole frame inspected."
+        if cfg.roi != self.saved.rois.get(cam):
+            text += "  (TEMPORARY until restart: see Station config below)"
         warning = self.station.roi_warning(cam, cfg.roi)
         self.roi_label.setText(f"{text}\n{warning}" if warning else text)
         while self.settings_form.rowCount():
@@ -316,8 +382,8 @@ class EngineerPanel(QStackedWidget):
         self._fields: dict[str, QWidget] = {}
         self.settings_form.addRow(QLabel(f"{cam}: {cfg.kind}", objectName="muted"))
         self._add_field("max_fps", cfg.max_fps, "inspect at most this many frames per second")
-        for name, spec in SOURCES[cfg.kind].settings.items():
-            self._add_field(f"source.{name}", cfg.source.get(name, spec.default), spec.help)
+        for name, spec in SOURCES[cfg.kind].Settings.model_fields.items():
+            self._add_field(f"source.{name}", cfg.source.get(name), spec.description or "")
         apply = QPushButton("Apply (restarts the cameras)")
         apply.clicked.connect(self.apply_camera)
         self.settings_form.addRow(apply)

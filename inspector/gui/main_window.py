@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QMainWindow, QM
 from inspector.gui import theme
 from inspector.gui.camera_view import CameraView
 from inspector.gui.counters import CountersTable, shift_text
-from inspector.gui.engineer import EngineerPanel, PinDialog
+from inspector.gui.engineer import EngineerPanel, PinDialog, threshold_warning
 from inspector.gui.gallery import NgGallery, PartDialog
 from inspector.gui.review import ReviewQueue
 from inspector.gui.settings import EngineerLock
@@ -223,6 +223,8 @@ class MainWindow(QMainWindow):
             problems.append((theme.WARN, status.message + countdown))
         if station.disk_warning:
             problems.append((theme.WARN, station.disk_warning))
+        if far := threshold_warning(station):
+            problems.append((theme.WARN, f"Threshold {station.threshold:.4g}: {far}."))
         if problems:
             self.banner.setText("  ".join(text for _, text in problems))
             self.banner.setStyleSheet(f"background: {problems[0][0]};")
