@@ -9,7 +9,7 @@ same mode), and every save is logged as an audit line.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import logging
 import os
 import re
@@ -83,6 +83,21 @@ def hand_lines(threshold: float | None, rois: dict[str, Roi]) -> str:
     return "; ".join(parts)
 
 
+def _expected(raw: dict, threshold: float | None, rois: dict[str, Roi]) -> dict:
+    """The TOML document `raw` with only the threshold and the listed cameras' ROIs changed."""
+    out = copy.deepcopy(raw)
+    model = out.setdefault("model", {})
+    model.pop("threshold", None)
+    if threshold is not None:
+        model["threshold"] = threshold
+    for cam in out.get("cameras", []):
+        if isinstance(cam, dict) and cam.get("id") in rois:
+            cam.pop("roi", None)
+            if rois[cam["id"]] is not None:
+                cam["roi"] = list(rois[cam["id"]])
+    return out
+
+
 def save_station_settings(path: Path, threshold: float | None, rois: dict[str, Roi]) -> StationConfig:
     """Write `threshold` (None: the bundle's own) and `rois` into the station TOML at `path`; the new config.
 
@@ -92,21 +107,18 @@ def save_station_settings(path: Path, threshold: float | None, rois: dict[str, R
     by_hand = f"write by hand in {path}: {hand_lines(threshold, rois)}"
     try:
         text = path.read_text(encoding="utf-8")
-        before = parse_config(tomllib.loads(text), path, check_model=False)
+        raw = tomllib.loads(text)
+        before = parse_config(copy.deepcopy(raw), path, check_model=False)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InspectorError(f"{path}: the station config cannot be read ({exc})", by_hand) from exc
     try:
         new_text = edit_text(text, threshold, rois)
-    except InspectorError as exc:
-        raise InspectorError(f"{path}: {exc.message}; nothing was written", by_hand) from exc
-    try:
-        after = parse_config(tomllib.loads(new_text), path, check_model=False)
+        edited = tomllib.loads(new_text)
+        after = parse_config(copy.deepcopy(edited), path, check_model=False)
     except (tomllib.TOMLDecodeError, InspectorError) as exc:
-        raise InspectorError(f"{path}: the edit would break the station config ({exc}); nothing was written",
-                             by_hand) from exc
-    cameras = [dataclasses.replace(c, roi=rois[c.id]) if c.id in rois else c for c in before.cameras]
-    expected = dataclasses.replace(before, threshold=threshold, cameras=cameras)
-    if after != expected:
+        message = exc.message if isinstance(exc, InspectorError) else f"the edit would break the TOML ({exc})"
+        raise InspectorError(f"{path}: {message}; nothing was written", by_hand) from exc
+    if edited != _expected(raw, threshold, rois):
         raise InspectorError(f"{path}: its layout cannot be edited line by line safely; nothing was written", by_hand)
     mode = path.stat().st_mode & 0o777
     try:
@@ -116,7 +128,7 @@ def save_station_settings(path: Path, threshold: float | None, rois: dict[str, R
                              f"ask who manages the station to {by_hand}") from exc
     log.info("audit: station config saved from the GUI", extra={"fields": {
         "path": str(path), "user": os.environ.get("USER", str(os.getuid())),
-        "threshold": f"{before.threshold} -> {threshold}",
+        "threshold": f"{before.threshold} -> {after.threshold}",
         "roi": ", ".join(f"{c}: {list(r) if r else None}" for c, r in rois.items())}})
     return after
 
