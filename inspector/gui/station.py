@@ -6,7 +6,6 @@ on one control thread; the UI thread only reads the state below and drains recor
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import threading
@@ -290,7 +289,7 @@ class LiveStation:
             if w < MIN_ROI or h < MIN_ROI or x < 0 or y < 0:
                 raise InspectorError(f"ROI {list(roi)} is too small", f"draw at least {MIN_ROI}x{MIN_ROI} pixels")
             roi = (x, y, w, h)
-        self.cameras[cam] = dataclasses.replace(self.cameras[cam], roi=roi)
+        self.cameras[cam] = self.cameras[cam].model_copy(update={"roi": roi})
         if self.pipeline is not None:
             # the pipeline reads its ROI table per frame; a dict item swap is atomic
             self.pipeline._roi[cam] = roi
@@ -335,13 +334,7 @@ class LiveStation:
         Checked first with the station config's rules: a refused change raises InspectorError naming the
         setting, and the running settings stay.
         """
-        cfg = self.cameras[cam]
-        merged = dataclasses.replace(cfg, **{**changes, "source": {**cfg.source, **changes.get("source", {})}})
-        raw = {key: value for key, value in dataclasses.asdict(merged).items() if value is not None}
-        raw.pop("kind")
-        raw["source"] = {"kind": merged.kind, **{k: v for k, v in merged.source.items() if v is not None}}
-        if merged.roi is not None:
-            raw["roi"] = list(merged.roi)
+        raw = self.cameras[cam].table(**changes)
         try:
             checked = check_camera(raw, f"camera {cam}")
         except InspectorError as exc:

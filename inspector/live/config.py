@@ -1,178 +1,328 @@
-"""The station config: one TOML file, validated on load against a closed schema (docs/station-config.md).
+"""The station config: one TOML file, validated on load by the pydantic models below (docs/station-config.md).
 
-Every problem raises InspectorError naming the field (`cameras[1].source.fps`) and the fix; the CLI
-prints it and exits 2. Relative paths are resolved against the config file's folder (model) or
-`storage.data_dir` (sink files).
+The models are the only statement of the schema: the loader validates with them, the sinks and sources
+are built from them, and the tables of docs/station-config.md are generated from them
+(`python -m inspector.live.config_docs`). Each source and sink kind declares its own table next to its code
+(`Source.Settings`, `Sink.Settings`). Every problem raises ConfigError naming the field
+(`cameras[1].source.fps`) and the fix; the CLI prints it and exits 2. Relative paths are resolved against
+the config file's folder (model, keys, certificates, password files) or `storage.data_dir` (sink files).
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import re
 import tomllib
-from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (AfterValidator, BeforeValidator, ValidationError, ValidationInfo, create_model,
+                      field_validator, model_validator)
 
 from inspector.errors import InspectorError
-from inspector.live.sources import SOURCES, Field
-from inspector.synthetic import STYLES
+from inspector.live.settings import ConfigModel, explained, fail, setting
+from inspector.live.sinks import sink_class, sink_kinds
+from inspector.live.sinks.extras import missing
+from inspector.live.sinks.base import SinkSettings
+from inspector.live.sources import SOURCES
 
 SCHEMA_VERSION = 1
 TRIGGERS = ("free", "mqtt", "opcua")
+LEVELS = ("debug", "info", "warning", "error")
 DOCS = "docs/station-config.md"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-MAX_FRAME_SIDE = 16384  # pixels: no camera delivers more (a 16K frame is already 800 MB of RGB)
-
-TOP = {
-    "schema_version": Field((int,), required=True, help="version of this schema; must be 1"),
-    "station": Field((str,), required=True, help="station name, in every record and topic"),
-    "model": Field((dict,), required=True, help="the model bundle"),
-    "cameras": Field((list,), required=True, help="one [[cameras]] table per camera"),
-    "pipeline": Field((dict,), {}, help="queues and batching"),
-    "sinks": Field((dict,), {}, help="where verdicts go"),
-    "storage": Field((dict,), {}, help="where files live"),
-    "log": Field((dict,), {}, help="daemon log lines"),
-}
-MODEL = {
-    "path": Field((str,), required=True, help="bundle .onnx (its .sha256 sidecar beside it)"),
-    "threshold": Field((int, float), None, help="override the bundle's threshold"),
-    "provider": Field((str,), "", help="onnxruntime provider, e.g. CPU or CUDA (empty: best available)"),
-    "threads": Field((int,), 0, help="inference threads (0: onnxruntime's default)"),
-}
-PIPELINE = {
-    "queue_size": Field((int,), 1, help="frames queued per camera; the oldest is dropped when full"),
-    "max_batch": Field((int,), 4, help="frames inspected together across cameras"),
-}
-CAMERA = {
-    "id": Field((str,), required=True, help="camera name, unique in the station"),
-    "source": Field((dict,), required=True, help="the source table: kind plus that kind's settings"),
-    "roi": Field((list,), None, help="[x, y, width, height] in pixels inspected (default: the whole frame)"),
-    "max_fps": Field((int, float), 30.0, help="inspect at most this many frames per second"),
-    "trigger": Field((str,), "free", help="free | mqtt | opcua"),
-    "open_timeout_s": Field((int, float), 10.0, help="an open that takes longer marks the camera DOWN"),
-    "read_timeout_s": Field((int, float), 2.0, help="a read that takes longer marks the camera DOWN"),
-    "backoff_initial_s": Field((int, float), 0.5, help="first reconnect delay"),
-    "backoff_max_s": Field((int, float), 30.0, help="reconnect delay cap (doubling from the first)"),
-    "reject_repeats": Field((bool,), True, help="never inspect a frame identical to the previous one"),
-}
-SINKS = {
-    "sqlite": {
-        "path": Field((str,), "inspections.db", help="the inspection log database"),
-        "image_dir": Field((str,), "images", help="folder for saved images"),
-        "save_ok_every": Field((int,), 100, help="save 1 in N OK images (0: none); NG images always"),
-        "disk_budget_mb": Field((int, float), 1024.0, help="images folder budget; oldest OK images go first"),
-    },
-    "mqtt": {
-        "host": Field((str,), required=True, help="broker host"),
-        "port": Field((int,), 1883, help="broker port"),
-        "topic_prefix": Field((str,), "inspector", help="topics are <prefix>/<station>/..."),
-        "qos": Field((int,), 1, help="0, 1 or 2"),
-        "client_id": Field((str,), "", help="MQTT client id (empty: inspector-<station>)"),
-        "username": Field((str,), "", help="broker user (empty: anonymous)"),
-        "password_file": Field((str,), "", help="file holding the broker password (e.g. a systemd credential)"),
-        "tls": Field((bool,), False, help="connect with TLS (port 8883 by convention)"),
-        "ca_file": Field((str,), "", help="CA bundle that signed the broker's certificate (empty: system CAs)"),
-    },
-    "opcua": {"endpoint": Field((str,), required=True, help="server endpoint, e.g. opc.tcp://0.0.0.0:4840")},
-    "http": {
-        "host": Field((str,), "127.0.0.1", help="bind address of /metrics, /healthz, /readyz"),
-        "port": Field((int,), 9108, help="the health port"),
-    },
-}
-STORAGE = {"data_dir": Field((str,), "", help="base of relative sink paths (empty: the config's folder)")}
-LOG = {
-    "level": Field((str,), "info", help="debug | info | warning | error"),
-    "format": Field((str,), "kv", help="kv (key=value) or json"),
-}
-
-
-@dataclass(frozen=True)
-class CameraConfig:
-    id: str
-    kind: str
-    source: dict[str, Any]
-    roi: tuple[int, int, int, int] | None = None
-    max_fps: float = 30.0
-    trigger: str = "free"
-    open_timeout_s: float = 10.0
-    read_timeout_s: float = 2.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    reject_repeats: bool = True
-
-
-@dataclass(frozen=True)
-class StationConfig:
-    path: Path
-    station: str
-    model_path: Path
-    threshold: float | None
-    provider: str
-    threads: int
-    cameras: list[CameraConfig]
-    queue_size: int = 1
-    max_batch: int = 4
-    sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    data_dir: Path = Path(".")
-    log_level: str = "info"
-    log_format: str = "kv"
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_ID_FIX = "use letters, digits, '-', '_' or '.' (at most 64)"
 
 
 class ConfigError(InspectorError):
     """The station config is unusable; the message names the field."""
 
 
-class _Checker:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    return info.context if isinstance(info.context, dict) else {}
 
-    def fail(self, where: str, problem: str, fix: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {where}: {problem}", f"{fix} (see {DOCS})")
 
-    def table(self, data: Any, spec: dict[str, Field], where: str, what: str = "") -> dict[str, Any]:
+def _as_path(value: Any) -> Any:
+    return Path(value) if isinstance(value, str) else value
+
+
+def _key_file(value: Path, info: ValidationInfo) -> Path:
+    path = (Path(_context(info).get("config_dir", ".")) / value).resolve()
+    if _context(info).get("check_files") and not path.is_file():
+        raise fail((), f"key file {path} not found", "copy the public key there or fix the path (relative to the "
+                   "config file); `inspector keys list` shows the keys")
+    return path
+
+
+PathText = Annotated[Path, BeforeValidator(_as_path)]  # written as a string, held as a Path
+KeyFile = Annotated[Path, BeforeValidator(_as_path), AfterValidator(_key_file)]
+
+
+class ModelSettings(ConfigModel):
+    """`[model]`: the bundle and how it runs."""
+
+    path: PathText = setting(help="the bundle `.onnx`; its `.sha256` sidecar must sit beside it "
+                                  "(docs/model-bundle.md); relative to the config file. Must exist")
+    threshold: float | None = setting(None, shown="the bundle's", ge=0,
+                                      help="overrides the bundle's threshold: a score above it is NG",
+                                      problem="{input} is negative: every part would be NG",
+                                      fix="remove it to use the bundle's threshold, or write the score above which "
+                                          "a part is NG")
+    provider: str = setting("", help="onnxruntime provider (`CPU`, `CUDA`, `TensorRT`, `OpenVINO`); "
+                                     "empty = best installed")
+    threads: int = setting(0, ge=0, help="inference threads; `0` = onnxruntime's default",
+                           problem="must be 0 or more, got {input}", fix="set threads = 0 for the default")
+    trusted_keys: list[KeyFile] = setting([], shown="`[]`", help="public keys (ed25519, relative to the config "
+                                          "file) that may sign the bundle; when any is listed, an unsigned bundle "
+                                          "or one signed by another key is refused. Empty = signatures not required")
+
+    @field_validator("path")
+    @classmethod
+    def _bundle_there(cls, value: Path, info: ValidationInfo) -> Path:
+        path = (Path(_context(info).get("config_dir", ".")) / value).resolve()
+        if _context(info).get("check_model") and not path.is_file():
+            raise fail((), f"model file {path} not found",
+                       "copy the bundle there or fix model.path (relative to the config file)")
+        return path
+
+
+class PipelineSettings(ConfigModel):
+    """`[pipeline]`: queues and batching."""
+
+    queue_size: int = setting(1, ge=1, help="frames waiting per camera; when full the **oldest** is dropped (and "
+                                            "counted), so an inspected frame is never older than about one frame "
+                                            "interval plus one inference")
+    max_batch: int = setting(4, ge=1, help="frames inspected together, taken round-robin across cameras")
+
+
+class CameraConfig(ConfigModel):
+    """`[[cameras]]`: one camera; `source` is the `[cameras.source]` table less `kind`, checked by its kind."""
+
+    id: str = setting(help="camera name, unique in the station", pattern=_ID,
+                      problem="{input!r} is not a valid id", fix=_ID_FIX)
+    kind: str = setting("", help="the source kind (written as `source.kind`)", docs=False)
+    source: dict[str, Any] = setting(help="`kind` plus that kind's settings, below")
+    roi: tuple[int, int, int, int] | None = setting(
+        None, shown="whole frame", help="`[x, y, width, height]`: pixels inspected (clipped to the frame); the saved "
+        "image is the whole frame", problem="expected [x, y, width, height], got {input}",
+        fix="write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]")
+    max_fps: float = setting(30.0, gt=0, help="inspect at most this many frames per second (free-run)")
+    trigger: Literal["free", "mqtt", "opcua"] = setting(
+        "free", help="`free`: free-run up to `max_fps`; `mqtt` / `opcua`: inspect the next frame grabbed after each "
+        "external trigger (an MQTT message or an OPC UA write)",
+        problem="{input!r} is not a trigger mode", fix=f"use one of {', '.join(TRIGGERS)}")
+    open_timeout_s: float = setting(10.0, gt=0, help="an open that takes longer marks the camera DOWN")
+    read_timeout_s: float = setting(2.0, gt=0, help="a read that takes longer, or only blank/repeated frames for "
+                                                    "longer, marks the camera DOWN")
+    backoff_initial_s: float = setting(0.5, gt=0, help="first reconnect delay after DOWN")
+    backoff_max_s: float = setting(30.0, gt=0, help="cap of the reconnect delay (at least `backoff_initial_s`), "
+                                                    "which doubles after every failed attempt")
+    reject_repeats: bool = setting(True, help="never inspect a frame bit-identical to the previous one (a stalled "
+                                              "capture), also across reconnects; `false` only for a folder of one "
+                                              "image")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_source(cls, data: Any) -> Any:
+        """In TOML the kind is `source.kind`; held beside the settings (`cfg.kind`, `cfg.source`)."""
+        if isinstance(data, dict) and isinstance(data.get("source"), dict) and "kind" in data["source"]:
+            source = dict(data["source"])
+            data = {**data, "kind": source.pop("kind"), "source": source}
+        if isinstance(data, dict) and isinstance(data.get("roi"), list):
+            data = {**data, "roi": tuple(data["roi"])}
+        return data
+
+    @field_validator("source")
+    @classmethod
+    def _settings_of_kind(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        kind = info.data.get("kind")
+        if not kind:
+            raise fail(("kind",), "missing", f"add kind = one of {sorted(SOURCES)}")
+        if kind not in SOURCES:
+            raise fail(("kind",), f"unknown kind {kind!r}", f"use one of {sorted(SOURCES)}", kind)
+        return dict(SOURCES[kind].Settings.model_validate(value, context=info.context))
+
+    @field_validator("roi")
+    @classmethod
+    def _roi_inside(cls, value: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        if value is not None and (min(value) < 0 or value[2] == 0 or value[3] == 0):
+            raise fail((), f"expected [x, y, width, height], got {list(value)}",
+                       "write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> CameraConfig:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise fail(("backoff_max_s",), "is below backoff_initial_s",
+                       "make backoff_max_s at least backoff_initial_s")
+        return self
+
+    def table(self, **changes: Any) -> dict[str, Any]:
+        """This camera as its `[[cameras]]` table, with `changes` applied (`source` merged; None: the default)."""
+        raw = {**self.model_dump(exclude={"kind", "source"}), **changes}
+        source = {**self.source, **changes.get("source", {})}
+        raw["source"] = {"kind": self.kind, **{k: v for k, v in source.items() if v is not None}}
+        return {key: list(value) if key == "roi" else value for key, value in raw.items() if value is not None}
+
+
+class StorageSettings(ConfigModel):
+    """`[storage]`: where files live."""
+
+    data_dir: PathText = setting(Path(""), shown="the config file's folder",
+                                 help="base of relative sink paths (database, images)")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _folder(cls, value: Path, info: ValidationInfo) -> Path:
+        path = (Path(_context(info).get("config_dir", ".")) / value).resolve()
+        if path.exists() and not path.is_dir():
+            raise fail((), f"{path} is a file, not a folder", "point data_dir at a folder (or remove the file)")
+        return path
+
+
+class LogSettings(ConfigModel):
+    """`[log]`: the daemon's log lines."""
+
+    level: Literal["debug", "info", "warning", "error"] = setting(
+        "info", help="`debug`, `info`, `warning` or `error` (`debug` logs every committed row)",
+        problem="{input!r} is not a level", fix="use debug, info, warning or error")
+    format: Literal["kv", "json"] = setting("kv", help="`kv` (`ts=… level=info msg=\"camera state\" camera=top "
+                                            "state=DOWN`) or `json`", problem="{input!r} is unknown",
+                                            fix="use kv or json")
+
+
+@lru_cache(maxsize=8)
+def sinks_model(kinds: tuple[str, ...], configured: tuple[type[SinkSettings], ...]) -> type[ConfigModel]:
+    """The `[sinks]` table: every known kind a key, each configured one checked by its kind's model."""
+    settings = dict(zip(kinds, configured, strict=True))
+    fields: dict[str, Any] = {kind: (settings.get(kind, SinkSettings) | None, None) for kind in sink_kinds()}
+    return create_model("SinksSettings", __base__=ConfigModel, **fields)
+
+
+class StationFile(ConfigModel):
+    """The station TOML file: the tables below, nothing else."""
+
+    schema_version: int = setting(help=f"version of this schema; must be `{SCHEMA_VERSION}`")
+    station: str = setting(help="station name (letters, digits, `-`, `_`, `.`; at most 64): in every record, MQTT "
+                                "topic and OPC UA node", pattern=_ID, problem="{input!r} is not a valid name",
+                           fix=_ID_FIX)
+    model: ModelSettings = setting(help="the model bundle, below")
+    cameras: list[CameraConfig] = setting(help="one `[[cameras]]` table per camera, at least one", min_length=1,
+                                          problem="no camera configured", fix="add a [[cameras]] table")
+    pipeline: PipelineSettings = setting(default_factory=PipelineSettings, shown="`{}`",
+                                         help="queues and batching")
+    storage: StorageSettings = setting(default_factory=StorageSettings, shown="`{}`", help="where files live")
+    sinks: dict[str, SinkSettings] = setting(default_factory=dict, shown="`{}`",
+                                             help="where verdicts go: " + ", ".join(f"`[sinks.{k}]`"
+                                                                                    for k in sink_kinds()))
+    log: LogSettings = setting(default_factory=LogSettings, shown="`{}`", help="daemon log lines")
+
+    @field_validator("schema_version")
+    @classmethod
+    def _supported(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise fail((), f"version {value} is not supported by this Inspector (supports {SCHEMA_VERSION})",
+                       f"set schema_version = {SCHEMA_VERSION} and update the file to this version's schema", value)
+        return value
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, value: list[CameraConfig]) -> list[CameraConfig]:
+        seen: set[str] = set()
+        for i, camera in enumerate(value):
+            if camera.id in seen:
+                raise fail((i, "id"), f"duplicate camera id {camera.id!r}", "give each camera its own id", camera.id)
+            seen.add(camera.id)
+        return value
+
+    @field_validator("sinks", mode="before")
+    @classmethod
+    def _sinks_by_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, dict) or all(isinstance(v, SinkSettings) for v in value.values()):
+            return value
+        kinds, models = [], []
+        for kind in value:
+            if kind not in sink_kinds():
+                continue  # the table's model says "unknown key"
+            try:
+                models.append(sink_class(kind).Settings)
+            except ModuleNotFoundError as exc:
+                if exc.name and exc.name.startswith("inspector"):
+                    raise fail((kind,), f"this Inspector has no {kind} sink",
+                               f"remove [sinks.{kind}] or update Inspector") from None
+                raise fail((kind,), *missing(kind, exc.name)) from None
+            kinds.append(kind)
+        storage = info.data.get("storage")
+        context = {**_context(info), "data_dir": storage.data_dir} if storage is not None else info.context
+        table = sinks_model(tuple(kinds), tuple(models)).model_validate(value, context=context)
+        return {kind: getattr(table, kind) for kind in value}
+
+
+class StationConfig(StationFile):
+    """A loaded station: the file's tables plus where it came from, with the flat names the code reads
+    (`config.model_path`, `config.queue_size`, ...). Programmatic callers may also pass those flat names."""
+
+    path: PathText = setting(Path("<memory>"), help="the config file", docs=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, data: Any) -> Any:
         if not isinstance(data, dict):
-            raise self.fail(where, f"expected a table, got {_shown(data)}", f"write it as [{where}]")
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            name = f"{where}.{key}" if where else key
-            if key not in spec:
-                close = difflib.get_close_matches(key, list(spec), n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                raise self.fail(name, f"unknown key{what} (known: {', '.join(sorted(spec))})",
-                                f"{hint}remove it or fix its spelling")
-            out[key] = self.value(value, spec[key], name)
-        for key, spec_field in spec.items():
-            if key not in out:
-                if spec_field.required:
-                    name = f"{where}.{key}" if where else key
-                    raise self.fail(name, "missing", f"add {key} = ... ({spec_field.help})")
-                out[key] = spec_field.default
-        return out
+            return data
+        data = dict(data)
+        nested = {"model": {"model_path": "path", "threshold": "threshold", "provider": "provider",
+                            "threads": "threads"},
+                  "pipeline": {"queue_size": "queue_size", "max_batch": "max_batch"},
+                  "storage": {"data_dir": "data_dir"}, "log": {"log_level": "level", "log_format": "format"}}
+        for table, names in nested.items():
+            moved = {key: data.pop(flat) for flat, key in names.items() if flat in data}
+            if moved:
+                data[table] = {**dict(data.get(table) or {}), **moved}
+        data.setdefault("schema_version", SCHEMA_VERSION)
+        return data
 
-    def value(self, value: Any, spec: Field, name: str) -> Any:
-        wrong_bool = isinstance(value, bool) and bool not in spec.types
-        if wrong_bool or not isinstance(value, spec.types):
-            example = {int: "30", float: "0.5", str: '"text"', bool: "true", list: "[...]", dict: "{...}"}
-            raise self.fail(name, f"expected {spec.type_name}, got {_shown(value)}",
-                            f"write {name.rsplit('.', 1)[-1]} = {example.get(spec.types[-1], '...')} ({spec.help})")
-        if float in spec.types and not math.isfinite(float(value)):
-            raise self.fail(name, f"{value} is not a finite number",
-                            f"write a finite number ({spec.help})")
-        return float(value) if float in spec.types and not isinstance(value, str) else value
+    @property
+    def model_path(self) -> Path:
+        return self.model.path
 
-    def check(self, ok: bool, where: str, problem: str, fix: str) -> None:
-        if not ok:
-            raise self.fail(where, problem, fix)
+    @property
+    def threshold(self) -> float | None:
+        return self.model.threshold
+
+    @property
+    def provider(self) -> str:
+        return self.model.provider
+
+    @property
+    def threads(self) -> int:
+        return self.model.threads
+
+    @property
+    def queue_size(self) -> int:
+        return self.pipeline.queue_size
+
+    @property
+    def max_batch(self) -> int:
+        return self.pipeline.max_batch
+
+    @property
+    def data_dir(self) -> Path:
+        return self.storage.data_dir
+
+    @property
+    def log_level(self) -> str:
+        return self.log.level
+
+    @property
+    def log_format(self) -> str:
+        return self.log.format
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
+def config_error(exc: ValidationError, name: str | Path) -> ConfigError:
+    """The station config's message for a ValidationError: the first problem (field, problem, fix), then the rest."""
+    errors = explained(exc)
+    loc, problem, fix = errors[0]
+    more = "".join(f"\n  also: {where}: {what} ({how})" for where, what, how in errors[1:])
+    return ConfigError(f"{name}: {loc}: {problem}{more}" if loc else f"{name}: {problem}{more}", f"{fix} (see {DOCS})")
 
 
 def load_config(path: str | Path, *, check_model: bool = True) -> StationConfig:
@@ -190,122 +340,20 @@ def load_config(path: str | Path, *, check_model: bool = True) -> StationConfig:
 
 
 def parse_config(raw: dict[str, Any], path: Path, *, check_model: bool = True) -> StationConfig:
-    c = _Checker(path)
-    top = c.table(raw, TOP, "")
-    c.check(top["schema_version"] == SCHEMA_VERSION, "schema_version",
-            f"version {top['schema_version']} is not supported by this Inspector (supports {SCHEMA_VERSION})",
-            f"set schema_version = {SCHEMA_VERSION} and update the file to this version's schema")
-    c.check(bool(_ID.match(top["station"])), "station", f"{top['station']!r} is not a valid name",
-            "use letters, digits, '-', '_' or '.' (at most 64)")
-    base = path.parent.resolve()
-    model = c.table(top["model"], MODEL, "model")
-    model_path = (base / model["path"]).resolve()
-    if check_model:
-        c.check(model_path.is_file(), "model.path", f"model file {model_path} not found",
-                "copy the bundle there or fix model.path (relative to the config file)")
-    c.check(model["threads"] >= 0, "model.threads", "must be 0 or more", "set threads = 0 for the default")
-    c.check(model["threshold"] is None or model["threshold"] >= 0, "model.threshold",
-            f"{model['threshold']} is negative: every part would be NG",
-            "remove it to use the bundle's threshold, or write the score above which a part is NG")
-    pipeline = c.table(top["pipeline"], PIPELINE, "pipeline")
-    for key in ("queue_size", "max_batch"):
-        c.check(pipeline[key] >= 1, f"pipeline.{key}", f"must be at least 1, got {pipeline[key]}", f"set {key} = 1")
-    cameras = _cameras(c, top["cameras"])
-    sinks = _sinks(c, top["sinks"])
-    storage = c.table(top["storage"], STORAGE, "storage")
-    data_dir = (base / storage["data_dir"]).resolve() if storage["data_dir"] else base
-    c.check(not data_dir.exists() or data_dir.is_dir(), "storage.data_dir", f"{data_dir} is a file, not a folder",
-            "point data_dir at a folder (or remove the file)")
-    if "sqlite" in sinks:
-        for key in ("path", "image_dir"):
-            sinks["sqlite"][key] = str((data_dir / sinks["sqlite"][key]).resolve())
-        db, images = Path(sinks["sqlite"]["path"]), Path(sinks["sqlite"]["image_dir"])
-        c.check(not db.is_dir(), "sinks.sqlite.path", f"{db} is a folder, not a database file",
-                'name a file, e.g. path = "inspections.db"')
-        c.check(not images.exists() or images.is_dir(), "sinks.sqlite.image_dir", f"{images} is a file, not a folder",
-                'name a folder, e.g. image_dir = "images"')
-    if "mqtt" in sinks:
-        for key in ("password_file", "ca_file"):
-            if sinks["mqtt"][key]:
-                sinks["mqtt"][key] = str((base / sinks["mqtt"][key]).resolve())
-    log_cfg = c.table(top["log"], LOG, "log")
-    c.check(log_cfg["level"] in ("debug", "info", "warning", "error"), "log.level",
-            f"{log_cfg['level']!r} is not a level", "use debug, info, warning or error")
-    c.check(log_cfg["format"] in ("kv", "json"), "log.format", f"{log_cfg['format']!r} is unknown", "use kv or json")
-    return StationConfig(path=path, station=top["station"], model_path=model_path, threshold=model["threshold"],
-                         provider=model["provider"], threads=model["threads"], cameras=cameras,
-                         queue_size=pipeline["queue_size"], max_batch=pipeline["max_batch"], sinks=sinks,
-                         data_dir=data_dir, log_level=log_cfg["level"], log_format=log_cfg["format"])
-
-
-def _cameras(c: _Checker, items: list[Any]) -> list[CameraConfig]:
-    c.check(len(items) > 0, "cameras", "no camera configured", "add a [[cameras]] table")
-    cameras, seen = [], set()
-    for i, item in enumerate(items):
-        where = f"cameras[{i}]"
-        cam = c.table(item, CAMERA, where)
-        c.check(bool(_ID.match(cam["id"])), f"{where}.id", f"{cam['id']!r} is not a valid id",
-                "use letters, digits, '-', '_' or '.'")
-        c.check(cam["id"] not in seen, f"{where}.id", f"duplicate camera id {cam['id']!r}", "give each camera its own id")
-        seen.add(cam["id"])
-        source = dict(cam["source"])
-        kind = source.pop("kind", None)
-        c.check(kind is not None, f"{where}.source.kind", "missing", f"add kind = one of {sorted(SOURCES)}")
-        c.check(isinstance(kind, str) and kind in SOURCES, f"{where}.source.kind", f"unknown kind {kind!r}",
-                f"use one of {sorted(SOURCES)}")
-        settings = c.table(source, SOURCES[kind].settings, f"{where}.source", f" for source kind {kind!r}")
-        for key in ("max_fps", "open_timeout_s", "read_timeout_s", "backoff_initial_s", "backoff_max_s"):
-            c.check(cam[key] > 0, f"{where}.{key}", f"must be positive, got {cam[key]}", "use a positive number")
-        c.check(cam["backoff_max_s"] >= cam["backoff_initial_s"], f"{where}.backoff_max_s",
-                "is below backoff_initial_s", "make backoff_max_s at least backoff_initial_s")
-        c.check(cam["trigger"] in TRIGGERS, f"{where}.trigger", f"{cam['trigger']!r} is not a trigger mode",
-                f"use one of {', '.join(TRIGGERS)}")
-        roi = cam["roi"]
-        if roi is not None:
-            ok = len(roi) == 4 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in roi)
-            c.check(ok and roi[2] > 0 and roi[3] > 0, f"{where}.roi", f"expected [x, y, width, height], got {roi}",
-                    "write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]")
-            roi = tuple(roi)
-        for key in ("size", "width", "height"):
-            c.check(settings.get(key) is None or settings[key] <= MAX_FRAME_SIDE, f"{where}.source.{key}",
-                    f"{settings.get(key)} pixels is more than any camera delivers",
-                    f"use at most {MAX_FRAME_SIDE} (0, where allowed, means the camera's default)")
-        for key in ("fps", "ng_rate", "size"):
-            if key in settings and settings[key] is not None:
-                low = 0 if key == "fps" else (16 if key == "size" else 0)
-                c.check(settings[key] >= low and (key != "ng_rate" or settings[key] <= 1),
-                        f"{where}.source.{key}", f"{settings[key]} is out of range", "see the kind's settings")
-        if kind == "synthetic":
-            c.check(settings.get("style") in STYLES, f"{where}.source.style", f"{settings.get('style')!r} is not a "
-                    "surface style", f"use one of {', '.join(STYLES)}")
-        cameras.append(CameraConfig(id=cam["id"], kind=kind, source=settings, roi=roi, max_fps=cam["max_fps"],
-                                    trigger=cam["trigger"], open_timeout_s=cam["open_timeout_s"],
-                                    read_timeout_s=cam["read_timeout_s"], backoff_initial_s=cam["backoff_initial_s"],
-                                    backoff_max_s=cam["backoff_max_s"], reject_repeats=cam["reject_repeats"]))
-    return cameras
+    """Validate a parsed station TOML (`path` names it and anchors its relative paths)."""
+    context = {"config_dir": path.parent.resolve(), "check_files": True, "check_model": check_model}
+    try:
+        station = StationFile.model_validate(raw, context=context)
+    except ValidationError as exc:
+        raise config_error(exc, path) from None
+    return StationConfig.model_construct(path=path, **{name: getattr(station, name)
+                                                      for name in StationFile.model_fields})
 
 
 def check_camera(raw: dict[str, Any], name: str) -> CameraConfig:
     """One [[cameras]] table checked with the station config's rules (the GUI's camera settings use it)."""
-    return _cameras(_Checker(Path(name)), [raw])[0]
+    try:
+        return CameraConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error(exc, name) from None
 
-
-def _sinks(c: _Checker, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    spec = {kind: Field((dict,), None, help=f"the {kind} sink") for kind in SINKS}
-    tables = c.table(raw, spec, "sinks")
-    sinks = {kind: c.table(table, SINKS[kind], f"sinks.{kind}") for kind, table in tables.items() if table is not None}
-    for kind, table in sinks.items():
-        if "port" in table:
-            c.check(0 < table["port"] < 65536, f"sinks.{kind}.port", f"{table['port']} is not a port",
-                    "use 1..65535")
-    if "mqtt" in sinks:
-        c.check(sinks["mqtt"]["qos"] in (0, 1, 2), "sinks.mqtt.qos", f"{sinks['mqtt']['qos']} is not a QoS",
-                "use 0, 1 or 2 (1 recommended)")
-    if "opcua" in sinks:
-        c.check(sinks["opcua"]["endpoint"].startswith("opc.tcp://"), "sinks.opcua.endpoint",
-                "must start with opc.tcp://", "e.g. endpoint = \"opc.tcp://0.0.0.0:4840\"")
-    if "sqlite" in sinks:
-        s = sinks["sqlite"]
-        c.check(s["save_ok_every"] >= 0, "sinks.sqlite.save_ok_every", "must be 0 or more", "0 saves no OK image")
-        c.check(s["disk_budget_mb"] >= 0, "sinks.sqlite.disk_budget_mb", "must be 0 or more", "e.g. 1024")
-    return sinks

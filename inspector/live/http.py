@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from inspector.live.record import FrameRecord
-from inspector.live.sinks.base import Sink, SinkContext, register_sink
+from inspector.live.settings import setting
+from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, register_sink
 from inspector.live.sources.base import redact_url
 
 log = logging.getLogger(__name__)
@@ -374,12 +375,21 @@ class HealthServer:
         self.stop()
 
 
+class HttpSettings(SinkSettings):
+    """`[sinks.http]`: where the health port listens."""
+
+    host: str = setting("127.0.0.1", help="bind address (keep it local unless the network is trusted)")
+    port: int = setting(9108, help="the health port", ge=1, le=65535, problem="{input!r} is not a port",
+                        fix="use 1..65535")
+
+
 @register_sink("http")
 class HttpSink(Sink):
     """`[sinks.http]`: the health server as a sink. Records feed the latency histograms; state comes from
     `snapshot` (Pipeline.snapshot's dict, or a HealthSnapshot/its dict shape) on every request."""
 
     STAGES = ("capture", "queue", "preprocess", "inference")
+    Settings = HttpSettings
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 9108,
                  snapshot: Callable[[], Mapping[str, Any] | HealthSnapshot] | None = None,
@@ -391,8 +401,9 @@ class HttpSink(Sink):
         self.stage_latency = {stage: LatencyHistogram(buckets_s=buckets_s) for stage in self.STAGES}
 
     @classmethod
-    def from_config(cls, settings: dict, context: SinkContext) -> HttpSink:
-        return cls(snapshot=lambda: context.snapshot(), **settings)  # looked up per request: set after build
+    def from_config(cls, settings: Any, context: SinkContext) -> HttpSink:
+        # the snapshot is looked up per request: the context is bound after the build
+        return cls(snapshot=lambda: context.snapshot(), **dict(cls.settings_of(settings)))
 
     def _snapshot(self) -> HealthSnapshot:
         raw = self._source() if self._source is not None else HealthSnapshot()

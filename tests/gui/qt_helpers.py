@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -78,7 +77,7 @@ def no_leaks(qapp) -> Iterator[None]:
 
 def camera(cam_id: str, *, fps: float = 15.0, ng_rate: float = 0.3, seed: int = 0, **overrides) -> CameraConfig:
     cfg = source_camera("synthetic", fps=fps, cam_id=cam_id, seed=seed)
-    return dataclasses.replace(cfg, source={**cfg.source, "ng_rate": ng_rate}, **overrides)
+    return CameraConfig.model_validate(cfg.table(source={"ng_rate": ng_rate}, **overrides))
 
 
 @pytest.fixture()

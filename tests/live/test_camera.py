@@ -65,7 +65,7 @@ class ScriptedSource(Source):
 
 
 def cam_config(**overrides) -> CameraConfig:
-    base = dict(id="cam1", kind="scripted", source={}, max_fps=1000.0, read_timeout_s=0.3, open_timeout_s=1.0,
+    base = dict(id="cam1", kind="synthetic", source={}, max_fps=1000.0, read_timeout_s=0.3, open_timeout_s=1.0,
                 backoff_initial_s=0.05, backoff_max_s=0.2)
     base.update(overrides)
     return CameraConfig(**base)

@@ -74,8 +74,8 @@ username = "{mosquitto.username}"
 password_file = "mqtt.pass"
 ''')
     config = load_config(tmp_path / "station.toml")
-    assert config.sinks["mqtt"]["password_file"] == str(tmp_path / "mqtt.pass")
-    sink = SINKS["mqtt"].from_config(dict(config.sinks["mqtt"]), SinkContext(station="creds"))
+    assert config.sinks["mqtt"].password_file == str(tmp_path / "mqtt.pass")
+    sink = SINKS["mqtt"].from_config(config.sinks["mqtt"], SinkContext(station="creds"))
     sink.start()
     try:
         assert sink.wait_connected(10), "the authenticated broker refused the config's credentials"

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from conftest_services import colour_frames
 
-from inspector.live.sources import SOURCES, Field, Source, SourceError, create_source, redact_url, register_source
+from inspector.live.settings import setting
+from inspector.live.sources import (SOURCES, Source, SourceError, SourceSettings, create_source, redact_url,
+                                     register_source)
 from inspector.live.sources.base import Pacer
 
 
@@ -41,9 +43,12 @@ def test_registry_has_every_kind() -> None:
 
 
 def test_register_source_decorator_adds_a_kind() -> None:
+    class ConstantSettings(SourceSettings):
+        value: int = setting(7, help="the pixel value", ge=0, le=255)
+
     @register_source("test-constant")
     class Constant(Source):
-        settings = {"value": Field((int,), 7)}
+        Settings = ConstantSettings
 
         def read(self) -> np.ndarray:
             return np.full((4, 4, 3), self.options["value"], np.uint8)
@@ -52,6 +57,9 @@ def test_register_source_decorator_adds_a_kind() -> None:
         source = create_source("test-constant", {"value": 9})
         assert isinstance(source, Constant) and source.kind == "test-constant"
         assert source.read()[0, 0, 0] == 9
+        assert create_source("test-constant", {}).options == {"value": 7}  # the kind's own default
+        with pytest.raises(SourceError, match="value: must be at most 255"):
+            create_source("test-constant", {"value": 300})
     finally:
         SOURCES.pop("test-constant")
 

@@ -20,10 +20,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from inspector.live.record import FrameRecord
+from inspector.live.settings import ConfigModel
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,16 @@ def register_sink(kind: str) -> Callable[[type["Sink"]], type["Sink"]]:
 
     def decorate(cls: type[Sink]) -> type[Sink]:
         cls.kind = kind
+        if "Settings" in cls.__dict__:  # its own model: "unknown key for sink kind 'mqtt'"
+            cls.Settings.what = f" for sink kind {kind!r}"
         SINKS[kind] = cls
         return cls
 
     return decorate
+
+
+class SinkSettings(ConfigModel):
+    """The `[sinks.<kind>]` table of one kind; each kind declares its subclass next to its code (`Sink.Settings`)."""
 
 
 @dataclass
@@ -78,6 +86,7 @@ class Sink:
     """Subclasses implement `write(record)` (and optionally `open()`/`close()`/`wants_image()`)."""
 
     kind = "base"
+    Settings: type[SinkSettings] = SinkSettings
 
     def __init__(self, *, queue_size: int = 256, retries: int = 3, retry_delay: float = 0.5,
                  max_image_bytes: int = DEFAULT_IMAGE_BYTES) -> None:
@@ -96,9 +105,14 @@ class Sink:
         self.stats = SinkStats()
 
     @classmethod
-    def from_config(cls, settings: dict, context: SinkContext) -> "Sink":
-        """Build from the validated `[sinks.<kind>]` table; kinds needing the context override this."""
-        return cls(**settings)
+    def settings_of(cls, settings: SinkSettings | Mapping[str, Any]) -> Any:
+        """The kind's settings model (a mapping is validated against `Settings` first)."""
+        return settings if isinstance(settings, cls.Settings) else cls.Settings.model_validate(dict(settings))
+
+    @classmethod
+    def from_config(cls, settings: SinkSettings | Mapping[str, Any], context: SinkContext) -> "Sink":
+        """Build from the validated `[sinks.<kind>]` settings; kinds needing the context override this."""
+        return cls(**dict(cls.settings_of(settings)))
 
     # ------------------------------------------------------------------ what subclasses implement
     def open(self) -> None:

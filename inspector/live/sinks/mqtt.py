@@ -14,7 +14,9 @@ every daemon run; `run` is unique per start). While the broker is away results w
 every 1 s doubling to `reconnect_max_s` (5 s).
 
 Anyone who may publish to ``.../trigger`` can trigger inspections: give the broker users and an ACL
-(deploy/INSTALL.md), and set `username`, `password_file`, `tls`, `ca_file` in `[sinks.mqtt]`.
+(deploy/INSTALL.md), and set `username`, `password_file` (or `password_env`), `tls`, `ca_file` (and a client
+certificate, `cert_file` + `key_file`, where the broker asks for one) in `[sinks.mqtt]` (MqttSettings).
+A broker that refuses the credentials is named in the sink's health (/readyz) and in the log.
 """
 
 from __future__ import annotations
@@ -25,14 +27,19 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import paho.mqtt.client as mqtt
+from pydantic import SecretStr, model_validator
 
 from inspector.live.record import FrameRecord
-from inspector.live.sinks.base import Sink, SinkContext, SinkUnavailable, register_sink
+from inspector.live.settings import ConfigFile, check_secret, fail, secret, setting
+from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, SinkUnavailable, register_sink
+from inspector.live.sinks.extras import require
 from inspector.live.sources.base import redact_url
+
+if TYPE_CHECKING:  # paho-mqtt is the `mqtt` extra: imported when a sink is made (require)
+    import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,44 @@ def _topic_part(name: str) -> str:
     return cleaned
 
 
+class MqttSettings(SinkSettings):
+    """`[sinks.mqtt]`: the broker, topics, credentials and TLS. File paths are relative to the config file."""
+
+    host: str = setting(help="broker host")
+    port: int | None = setting(None, help="broker port", ge=1, le=65535, shown="`1883`; `8883` with `tls`",
+                               problem="{input!r} is not a port", fix="use 1..65535")
+    topic_prefix: str = setting("inspector", help="topics are `<topic_prefix>/<station>/...`")
+    qos: int = setting(1, help="MQTT QoS", ge=0, le=2, problem="{input!r} is not a QoS",
+                       fix="use 0, 1 or 2 (1 recommended)")
+    client_id: str = setting("", help="client id; empty = `inspector-<station>`")
+    username: str = setting("", help="broker user; empty = anonymous")
+    password: SecretStr | None = setting(None, shown="none", help="the broker password written here; prefer "
+                                         "`password_file` or `password_env`, which keep it out of this file")
+    password_file: ConfigFile = setting("", help="file holding the broker password (e.g. a systemd credential)")
+    password_env: str = setting("", help="environment variable holding the broker password")
+    tls: bool = setting(False, help="connect with TLS")
+    ca_file: ConfigFile = setting("", help="CA certificate(s) that signed the broker's certificate (PEM); "
+                                           "empty = the system's CAs")
+    cert_file: ConfigFile = setting("", help="client certificate (PEM), for a broker that asks for one")
+    key_file: ConfigFile = setting("", help="the client certificate's private key (PEM)")
+    tls_insecure: bool = setting(False, help="do not check that the broker's certificate names `host` (the "
+                                 "certificate itself is still checked against `ca_file`); for tests only")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttSettings:
+        check_secret(self, "password")
+        if (self.password or self.password_file or self.password_env) and not self.username:
+            raise fail(("username",), "missing: a password is set without a user", 'add username = "..."')
+        for key in ("ca_file", "cert_file", "key_file", "tls_insecure"):
+            if getattr(self, key) and not self.tls:
+                raise fail((key,), "is set but tls is off", "add tls = true (and port = 8883 by convention)")
+        if bool(self.cert_file) != bool(self.key_file):
+            missing = "key_file" if self.cert_file else "cert_file"
+            raise fail((missing,), "missing: a client certificate needs both cert_file and key_file",
+                       f'add {missing} = "..."')
+        return self
+
+
 @register_sink("mqtt")
 class MqttSink(Sink):
     """Publishes results to an MQTT broker; reconnects by itself; never logs credentials.
@@ -57,11 +102,14 @@ class MqttSink(Sink):
     them at open) limits which trigger topics are honoured; empty: any camera.
     """
 
+    Settings = MqttSettings
+
     def __init__(self, *, station: str, host: str = "127.0.0.1", port: int | None = None,
                  url: str | None = None, username: str | None = None, password: str | None = None,
                  password_file: str | None = None, prefix: str = "inspector",
                  cameras: Iterable[str] | Callable[[], Iterable[str]] = (), tls: bool = False,
-                 ca_file: str | None = None, client_id: str | None = None, keepalive: int = 30, qos: int = 1,
+                 ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
+                 tls_insecure: bool = False, client_id: str | None = None, keepalive: int = 30, qos: int = 1,
                  publish_timeout: float = 5.0, reconnect_min_s: int = 1, reconnect_max_s: int = 5,
                  on_trigger: TriggerCallback | None = None, queue_size: int = 256, retries: int = 3,
                  retry_delay: float = 0.5) -> None:
@@ -83,6 +131,7 @@ class MqttSink(Sink):
         self.port = int(port if port is not None else (8883 if tls else 1883))
         self.tls = tls
         self.ca_file = ca_file
+        self.cert_file, self.key_file, self.tls_insecure = cert_file, key_file, bool(tls_insecure)
         self.qos = int(qos)
         self.keepalive = int(keepalive)
         self.publish_timeout = float(publish_timeout)
@@ -95,16 +144,22 @@ class MqttSink(Sink):
         self._client_id = client_id or f"inspector-{self.station}"
         self._reconnect = (int(reconnect_min_s), int(reconnect_max_s))
         self._connected = threading.Event()
+        self._refused = ""  # why the broker refused the last connection ("" when it did not)
+        self._mqtt = require("mqtt")  # InspectorError naming `pip install inspector[mqtt]` without paho-mqtt
         self._client: mqtt.Client | None = None
         self.triggers_received = 0
 
     @classmethod
-    def from_config(cls, settings: dict, context: SinkContext) -> MqttSink:
-        """From `[sinks.mqtt]` (host, port, topic_prefix, qos, client_id, ...) and the daemon's context."""
-        options: dict[str, Any] = dict(settings)
-        options["prefix"] = options.pop("topic_prefix", "inspector")
-        for key in ("client_id", "username", "password_file", "ca_file"):
-            options[key] = options.get(key) or None
+    def from_config(cls, settings: Any, context: SinkContext) -> MqttSink:
+        """From `[sinks.mqtt]` (MqttSettings) and the station's context; the password is read here."""
+        config: MqttSettings = cls.settings_of(settings)
+        options: dict[str, Any] = dict(config)
+        options["prefix"] = options.pop("topic_prefix")
+        password = secret(config, "password")
+        options["password"] = None if password is None else password.get_secret_value()
+        del options["password_file"], options["password_env"]
+        for key in ("client_id", "username", "ca_file", "cert_file", "key_file"):
+            options[key] = options[key] or None
         # context.snapshot/trigger are filled in once the pipeline exists: look them up when called
         return cls(station=context.station, on_trigger=lambda camera: context.trigger(camera),
                    cameras=lambda: list(context.snapshot().get("cameras", {})), **options)
@@ -130,6 +185,13 @@ class MqttSink(Sink):
         auth = " (authenticated)" if self._username else ""
         return f"mqtt{'s' if self.tls else ''}://{self.host}:{self.port}/{self.prefix}/{self.station}{auth}"
 
+    def refusal(self) -> str:
+        """The broker's refusal in words, with the settings to check ("" when it did not refuse)."""
+        if not self._refused:
+            return ""
+        check = "username and password" if self._username else "whether the broker allows anonymous clients"
+        return (f"broker {self.describe()} refused the connection ({self._refused}): check [sinks.mqtt] {check}")
+
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
@@ -142,13 +204,15 @@ class MqttSink(Sink):
             self.cameras = {_topic_part(c) for c in self._camera_ids()}
         if self._password_file and self._password is None:
             self._password = Path(self._password_file).read_text(encoding="utf-8").strip()
+        mqtt = self._mqtt
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id,
                              protocol=mqtt.MQTTv311, clean_session=True)
         client.enable_logger(logging.getLogger("inspector.live.sinks.mqtt.paho"))
         if self._username:
             client.username_pw_set(self._username, self._password)
         if self.tls:
-            client.tls_set(ca_certs=self.ca_file)
+            client.tls_set(ca_certs=self.ca_file, certfile=self.cert_file, keyfile=self.key_file)
+            client.tls_insecure_set(self.tls_insecure)
         client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=self._reconnect[0], max_delay=self._reconnect[1])
         client.on_connect = self._on_connect
@@ -162,8 +226,11 @@ class MqttSink(Sink):
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                     properties: object) -> None:
         if getattr(reason, "is_failure", False):
-            log.error("mqtt broker %s refused the connection: %s", self.describe(), reason)
+            self._refused = str(reason)
+            self._problem = self.refusal()
+            log.error("mqtt sink: %s", self._problem)
             return
+        self._refused = ""
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
         client.subscribe(self.trigger_filter, qos=1)
         self._connected.set()
@@ -199,10 +266,10 @@ class MqttSink(Sink):
         if client is None:
             raise SinkUnavailable("mqtt sink is not open")
         if not self._connected.wait(self.publish_timeout):
-            raise SinkUnavailable(f"not connected to {self.describe()}")
+            raise SinkUnavailable(self.refusal() if self._refused else f"not connected to {self.describe()}")
         info = client.publish(self.result_topic(record.camera), json.dumps(record.summary()), qos=self.qos)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise SinkUnavailable(f"publish failed: {mqtt.error_string(info.rc)}")
+        if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
+            raise SinkUnavailable(f"publish failed: {self._mqtt.error_string(info.rc)}")
         if self.qos > 0:
             info.wait_for_publish(self.publish_timeout)
             if not info.is_published():

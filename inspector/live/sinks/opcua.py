@@ -19,6 +19,11 @@ Address space (namespace ``urn:inspector`` unless changed; every node has a stab
 Design choice: one Trigger node per camera (no camera argument to pass), so a PLC maps each camera to one
 Boolean. The asyncio loop of the server runs in the sink's own thread; `write()` and `set_ready()` hand work
 to it from other threads.
+
+Security (`[sinks.opcua]`, OpcUaSettings): `security_policies` lists the endpoints offered ("None" is
+unsecured); a signing policy needs the server's `certificate` and `private_key`. With `username` set the
+server refuses anonymous clients and accepts only that user and password (the password travels encrypted
+with the server certificate, so a username needs one).
 """
 
 from __future__ import annotations
@@ -28,33 +33,114 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any
+import hmac
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from asyncua import Server, ua
-from asyncua.common.callback import CallbackType, ServerItemCallback
-from asyncua.common.node import Node
+from pydantic import SecretStr, field_validator, model_validator
 
 from inspector.live.record import FrameRecord
-from inspector.live.sinks.base import Sink, SinkContext, register_sink
+from inspector.live.settings import ConfigFile, check_secret, fail, secret, setting
+from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, register_sink
+from inspector.live.sinks.extras import require
 from inspector.live.sources.base import redact_url
+
+if TYPE_CHECKING:  # asyncua is the `opcua` extra: imported when a sink is made (_asyncua)
+    from asyncua import Server, ua
+    from asyncua.common.callback import ServerItemCallback
+    from asyncua.common.node import Node
+    from asyncua.crypto.permission_rules import User
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "opc.tcp://127.0.0.1:4840/inspector/"
 TriggerCallback = Callable[[str], None]
 
-_STATION_VARS: dict[str, tuple[Any, ua.VariantType]] = {
-    "Ready": (False, ua.VariantType.Boolean),
-    "Heartbeat": (0, ua.VariantType.Int64),
-    "LastCamera": ("", ua.VariantType.String),
-    "LastVerdict": ("", ua.VariantType.String),
-    "LastScore": (0.0, ua.VariantType.Double),
-    "LastFrameId": (0, ua.VariantType.Int64),
-    "PartCount": (0, ua.VariantType.Int64),
-    "NGCount": (0, ua.VariantType.Int64),
+_STATION_VARS: dict[str, tuple[Any, str]] = {  # node -> (initial value, the name of its ua.VariantType)
+    "Ready": (False, "Boolean"),
+    "Heartbeat": (0, "Int64"),
+    "LastCamera": ("", "String"),
+    "LastVerdict": ("", "String"),
+    "LastScore": (0.0, "Double"),
+    "LastFrameId": (0, "Int64"),
+    "PartCount": (0, "Int64"),
+    "NGCount": (0, "Int64"),
 }
 _CAMERA_VARS = {k: _STATION_VARS[k] for k in ("LastVerdict", "LastScore", "LastFrameId", "PartCount", "NGCount")}
+Policy = Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt", "Aes128Sha256RsaOaep_Sign",
+                 "Aes128Sha256RsaOaep_SignAndEncrypt", "Aes256Sha256RsaPss_Sign", "Aes256Sha256RsaPss_SignAndEncrypt"]
+
+
+class OpcUaSettings(SinkSettings):
+    """`[sinks.opcua]`: the server's endpoint and security. File paths are relative to the config file."""
+
+    endpoint: str = setting(help="server endpoint, must start with `opc.tcp://`")
+    namespace: str = setting("urn:inspector", help="namespace URI of the Inspector nodes")
+    heartbeat_s: float = setting(1.0, gt=0, help="seconds between Heartbeat increments (and Ready updates)")
+    security_policies: list[Policy] = setting(["None"], min_length=1, help="endpoints offered: `None` "
+                                              "(unsecured) and/or signing policies such as "
+                                              "`Basic256Sha256_SignAndEncrypt` (need `certificate`)")
+    certificate: ConfigFile = setting("", help="the server's certificate (DER or PEM)")
+    private_key: ConfigFile = setting("", help="the server certificate's private key (PEM)")
+    username: str = setting("", help="the one user clients must log in as; empty = anonymous clients")
+    password: SecretStr | None = setting(None, shown="none", help="that user's password written here; prefer "
+                                         "`password_file` or `password_env`")
+    password_file: ConfigFile = setting("", help="file holding that user's password")
+    password_env: str = setting("", help="environment variable holding that user's password")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _opc_tcp(cls, value: str) -> str:
+        if not value.startswith("opc.tcp://"):
+            raise fail((), "must start with opc.tcp://", 'e.g. endpoint = "opc.tcp://0.0.0.0:4840"', value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpcUaSettings:
+        check_secret(self, "password")
+        signed = [p for p in self.security_policies if p != "None"]
+        if bool(self.certificate) != bool(self.private_key):
+            missing = "private_key" if self.certificate else "certificate"
+            raise fail((missing,), "missing: the server certificate needs both certificate and private_key",
+                       f'add {missing} = "..."')
+        if (signed or self.username) and not self.certificate:
+            why = f"security policy {signed[0]}" if signed else "a username (its password is sent encrypted)"
+            raise fail(("certificate",), f"missing: {why} needs the server's certificate and private_key",
+                       'add certificate = "server.der" and private_key = "server.pem"')
+        has_password = bool(self.password or self.password_file or self.password_env)
+        if bool(self.username) != has_password:
+            key = "password_file" if self.username else "username"
+            raise fail((key,), "missing: a user needs both username and a password",
+                       "set username and one of password_file, password_env")
+        return self
+
+
+def _asyncua() -> SimpleNamespace:
+    """The asyncua names the sink uses; InspectorError naming `pip install inspector[opcua]` without asyncua."""
+    require("opcua")
+    from asyncua import Server, ua
+    from asyncua.common.callback import CallbackType
+
+    return SimpleNamespace(Server=Server, ua=ua, CallbackType=CallbackType)
+
+
+class _OneUser:
+    """asyncua's UserManager interface: accepts exactly one username/password (compared in constant time);
+    everyone else is refused."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._username, self._password = username.encode(), password.encode()
+
+    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+                 certificate: Any = None) -> User | None:
+        from asyncua.crypto.permission_rules import User, UserRole
+
+        given_user, given_password = (username or "").encode(), (password or "").encode()
+        if hmac.compare_digest(given_user, self._username) & hmac.compare_digest(given_password, self._password):
+            return User(role=UserRole.User)
+        log.warning("OPC UA login refused for user %r", username)
+        return None
 
 
 @register_sink("opcua")
@@ -65,17 +151,32 @@ class OpcUaSink(Sink):
     `ready`: polled every heartbeat to drive the Ready node (else use `set_ready`).
     """
 
+    Settings = OpcUaSettings
+
     def __init__(self, *, station: str = "station", endpoint: str = DEFAULT_ENDPOINT,
                  cameras: Iterable[str] | Callable[[], Iterable[str]] = (), namespace: str = "urn:inspector",
                  on_trigger: TriggerCallback | None = None, ready: Callable[[], bool] | None = None,
                  heartbeat_s: float = 1.0, certificate: str | None = None, private_key: str | None = None,
-                 allow_unsecured: bool = True, start_timeout: float = 30.0, queue_size: int = 256,
+                 allow_unsecured: bool = True, security_policies: Iterable[str] | None = None,
+                 username: str | None = None, password: str | None = None, start_timeout: float = 30.0, queue_size: int = 256,
                  retries: int = 3, retry_delay: float = 0.5) -> None:
+        self._api = _asyncua()
+        ua = self._api.ua
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
         if urlsplit(endpoint).scheme != "opc.tcp":
             raise ValueError(f"OPC UA endpoint must start with opc.tcp://, got {redact_url(endpoint)}")
-        if not allow_unsecured and not (certificate and private_key):
-            raise ValueError("allow_unsecured=false needs certificate and private_key")
+        if security_policies is not None:
+            policies = list(security_policies)
+            allow_unsecured = "None" in policies
+            self._signed = [getattr(ua.SecurityPolicyType, p) for p in policies if p != "None"]
+        else:  # unsecured (if allowed) plus Basic256Sha256 when there is a certificate
+            self._signed = [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+                            ua.SecurityPolicyType.Basic256Sha256_Sign] if certificate and private_key else []
+        if (self._signed or username or not allow_unsecured) and not (certificate and private_key):
+            raise ValueError("signed endpoints, a username or allow_unsecured=false need certificate and private_key")
+        if bool(username) != bool(password):
+            raise ValueError("an OPC UA user needs both username and password")
+        self._user = _OneUser(username, password) if username and password else None
         self.station = station
         self.endpoint = endpoint
         self._camera_ids = cameras
@@ -101,11 +202,17 @@ class OpcUaSink(Sink):
         self.triggers_received = 0
 
     @classmethod
-    def from_config(cls, settings: dict, context: SinkContext) -> OpcUaSink:
-        """From `[sinks.opcua]` (endpoint, ...) and the daemon's context (filled in once the pipeline exists)."""
+    def from_config(cls, settings: Any, context: SinkContext) -> OpcUaSink:
+        """From `[sinks.opcua]` (OpcUaSettings) and the station's context (always the running pipeline)."""
+        config: OpcUaSettings = cls.settings_of(settings)
+        password = secret(config, "password")
         return cls(station=context.station, on_trigger=lambda camera: context.trigger(camera),
                    cameras=lambda: list(context.snapshot().get("cameras", {})), ready=lambda: context.ready(),
-                   **settings)
+                   endpoint=config.endpoint, namespace=config.namespace,
+                   heartbeat_s=config.heartbeat_s,
+                   security_policies=config.security_policies, certificate=config.certificate or None,
+                   private_key=config.private_key or None, username=config.username or None,
+                   password=None if password is None else password.get_secret_value())
 
     # thread bridge ------------------------------------------------------------------------------------
     def _call(self, coro: Coroutine[Any, Any, Any], timeout: float = 5.0) -> Any:
@@ -140,7 +247,8 @@ class OpcUaSink(Sink):
                  len(self.cameras))
 
     async def _start(self) -> None:
-        server = Server()
+        ua = self._api.ua
+        server = self._api.Server(user_manager=self._user)
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name(f"Inspector {self.station}")
@@ -148,34 +256,36 @@ class OpcUaSink(Sink):
         if self._certificate and self._private_key:
             await server.load_certificate(self._certificate)
             await server.load_private_key(self._private_key)
-            policies += [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt, ua.SecurityPolicyType.Basic256Sha256_Sign]
-        server.set_security_policy(policies)
-        if not (self._certificate and self._private_key):  # no encryption: never accept a password in clear
+        server.set_security_policy(policies + self._signed)
+        if self._user is not None:  # one user, never anonymous
+            server.set_identity_tokens([ua.UserNameIdentityToken])
+        elif not (self._certificate and self._private_key):  # no encryption: never accept a password in clear
             server.set_identity_tokens([ua.AnonymousIdentityToken])
         self._ns = ns = await server.register_namespace(self.namespace)
         root = await server.nodes.objects.add_object(ua.NodeId("Inspector", ns), ua.QualifiedName("Inspector", ns))
         for name, (value, vtype) in _STATION_VARS.items():
             self._nodes[name] = await root.add_variable(ua.NodeId(f"Inspector.{name}", ns),
-                                                        ua.QualifiedName(name, ns), value, varianttype=vtype)
+                                                        ua.QualifiedName(name, ns), value, varianttype=getattr(ua.VariantType, vtype))
         self._counts[""] = [0, 0]
         for cam in self.cameras:
             obj = await root.add_object(ua.NodeId(f"Inspector.{cam}", ns), ua.QualifiedName(cam, ns))
             for name, (value, vtype) in _CAMERA_VARS.items():
                 self._nodes[f"{cam}.{name}"] = await obj.add_variable(
-                    ua.NodeId(f"Inspector.{cam}.{name}", ns), ua.QualifiedName(name, ns), value, varianttype=vtype)
+                    ua.NodeId(f"Inspector.{cam}.{name}", ns), ua.QualifiedName(name, ns), value, varianttype=getattr(ua.VariantType, vtype))
             trigger = await obj.add_variable(ua.NodeId(f"Inspector.{cam}.Trigger", ns), ua.QualifiedName("Trigger", ns),
                                              False, varianttype=ua.VariantType.Boolean)
             await trigger.set_writable()
             self._nodes[f"{cam}.Trigger"] = trigger
             self._trigger_ids[trigger.nodeid] = cam
             self._counts[cam] = [0, 0]
-        server.subscribe_server_callback(CallbackType.PostWrite, self._on_post_write)
+        server.subscribe_server_callback(self._api.CallbackType.PostWrite, self._on_post_write)
         await self._nodes["Ready"].write_value(self._ready, varianttype=ua.VariantType.Boolean)
         await server.start()
         self._server = server
         self._heartbeat_task = asyncio.get_running_loop().create_task(self._heartbeat())
 
     async def _heartbeat(self) -> None:
+        ua = self._api.ua
         beat = 0
         while True:
             await asyncio.sleep(self.heartbeat_s)
@@ -193,6 +303,7 @@ class OpcUaSink(Sink):
 
     async def _on_post_write(self, event: ServerItemCallback, dispatcher: object) -> None:
         """A client wrote something: a True on a camera's Trigger asks that camera for a frame."""
+        ua = self._api.ua
         if not event.is_external:
             return
         statuses = event.response_params or []
@@ -218,7 +329,7 @@ class OpcUaSink(Sink):
         """Set the Ready node (callable from any thread, before or after start)."""
         self._ready = bool(ready)
         if self._started.is_set():
-            self._call(self._nodes["Ready"].write_value(self._ready, varianttype=ua.VariantType.Boolean))
+            self._call(self._nodes["Ready"].write_value(self._ready, varianttype=self._api.ua.VariantType.Boolean))
 
     def write(self, record: FrameRecord) -> None:
         self._call(self._update(record))
@@ -239,7 +350,7 @@ class OpcUaSink(Sink):
             if not key:
                 values["LastCamera"] = record.camera
             for name, value in values.items():
-                await self._nodes[prefix + name].write_value(value, varianttype=_STATION_VARS[name][1])
+                await self._nodes[prefix + name].write_value(value, varianttype=getattr(self._api.ua.VariantType, _STATION_VARS[name][1]))
 
     def close(self) -> None:
         if self._loop is None:
@@ -259,7 +370,7 @@ class OpcUaSink(Sink):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
         if self._server is not None:
-            await self._nodes["Ready"].write_value(False, varianttype=ua.VariantType.Boolean)
+            await self._nodes["Ready"].write_value(False, varianttype=self._api.ua.VariantType.Boolean)
             await self._server.stop()
             self._server = None
 

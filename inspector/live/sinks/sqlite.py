@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+from pydantic import model_validator
 
 from inspector.atomic import atomic_write
-
 from inspector.live.record import FrameRecord
-from inspector.live.sinks.base import Sink, SinkStats, register_sink
+from inspector.live.settings import DataPath, fail, setting
+from inspector.live.sinks.base import Sink, SinkSettings, SinkStats, register_sink
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,31 @@ def _is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
+class SqliteSettings(SinkSettings):
+    """`[sinks.sqlite]`: paths are relative to `storage.data_dir`."""
+
+    path: DataPath = setting("inspections.db", help="the database")
+    image_dir: DataPath = setting("images",
+                                  help="folder of saved images (`YYYYMMDD/<camera>-<ms>-<frame>-<OK|NG>.png`)")
+    save_ok_every: int = setting(100, help="save 1 in N OK images (`0`: none); NG images are always saved", ge=0)
+    disk_budget_mb: float = setting(1024.0, ge=0, help="size cap of `image_dir`: the oldest OK images are deleted "
+                                    "first, NG images are kept longest, an OK image never evicts an NG one")
+
+    @model_validator(mode="after")
+    def _usable_paths(self) -> SqliteSettings:
+        if Path(self.path).is_dir():
+            raise fail(("path",), f"{self.path} is a folder, not a database file",
+                       'name a file, e.g. path = "inspections.db"')
+        if Path(self.image_dir).exists() and not Path(self.image_dir).is_dir():
+            raise fail(("image_dir",), f"{self.image_dir} is a file, not a folder",
+                       'name a folder, e.g. image_dir = "images"')
+        return self
+
+
 @register_sink("sqlite")
 class SqliteSink(Sink):
+    Settings = SqliteSettings
+
     def __init__(self, *, path: str | os.PathLike, image_dir: str | os.PathLike = "images", save_ok_every: int = 100,
                  disk_budget_mb: float = 1024.0, queue_size: int = 1024, retry_after_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic,

@@ -1,14 +1,16 @@
-"""Source base and registry: each kind declares its settings, so station configs are validated by kind."""
+"""Source base and registry: each kind declares its settings model (`Settings`), so configs are validated by kind."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
+
+from inspector.live.settings import ConfigModel, explained
 
 SOURCES: dict[str, type["Source"]] = {}
 
@@ -31,21 +33,8 @@ class FrameError(SourceError):
     """One frame cannot be used (an undecodable file) but the source is fine: the camera reports it and reads on."""
 
 
-@dataclass(frozen=True)
-class Field:
-    """One setting of a source kind: its type(s), default (`required` when none) and a help line."""
-
-    types: tuple[type, ...]
-    default: Any = None
-    required: bool = False
-    help: str = ""
-
-    @property
-    def type_name(self) -> str:
-        names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}
-        if set(self.types) == {int, float}:
-            return "a number"
-        return " or ".join(names.get(t, t.__name__) for t in self.types)
+class SourceSettings(ConfigModel):
+    """The settings of one source kind (the `[cameras.source]` table less `kind`); subclasses add fields."""
 
 
 def register_source(kind: str) -> Callable[[type["Source"]], type["Source"]]:
@@ -53,6 +42,8 @@ def register_source(kind: str) -> Callable[[type["Source"]], type["Source"]]:
 
     def decorate(cls: type[Source]) -> type[Source]:
         cls.kind = kind
+        if "Settings" in cls.__dict__:  # its own model: "unknown key for source kind 'folder'"
+            cls.Settings.what = f" for source kind {kind!r}"
         SOURCES[kind] = cls
         return cls
 
@@ -69,12 +60,15 @@ class Source:
 
     kind = "base"
     live = True
-    settings: dict[str, Field] = {}
+    Settings: type[SourceSettings] = SourceSettings
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, **settings: Any) -> None:
-        self.options = {name: spec.default for name, spec in self.settings.items()}
-        self.options.update(settings)
+        try:
+            self.options = dict(self.Settings.model_validate(settings))  # defaults filled in, values checked
+        except ValidationError as exc:
+            loc, problem, fix = explained(exc)[0]
+            raise SourceError(f"source kind {self.kind!r}: {loc}: {problem} ({fix})") from None
         self.clock = clock
         self.sleep = sleep
         self._pacer: Pacer | None = None  # set by paced (non-live) kinds in open()

@@ -8,17 +8,20 @@ import numpy as np
 
 from inspector.errors import ImageReadError
 from inspector.imageio import is_image_file, read_image
-from inspector.live.sources.base import Field, FrameError, Pacer, Source, SourceError, register_source
+from inspector.live.settings import setting
+from inspector.live.sources.base import FrameError, Pacer, Source, SourceError, SourceSettings, register_source
+
+
+class FolderSettings(SourceSettings):
+    path: str = setting(help="folder of PNG/JPEG/BMP/TIFF images")
+    fps: float = setting(5.0, help="replay rate in frames per second", ge=0)
+    loop: bool = setting(True, help="start again after the last image")
 
 
 @register_source("folder")
 class FolderSource(Source):
     live = False
-    settings = {
-        "path": Field((str,), required=True, help="folder of PNG/JPEG/BMP/TIFF images"),
-        "fps": Field((int, float), 5.0, help="replay rate in frames per second"),
-        "loop": Field((bool,), True, help="start again after the last image"),
-    }
+    Settings = FolderSettings
 
     def open(self) -> None:
         root = Path(self.options["path"])

@@ -6,17 +6,20 @@ from typing import Any
 
 import numpy as np
 
-from inspector.live.sources.base import Field, Source, SourceError, check_frame, register_source
+from inspector.live.settings import setting
+from inspector.live.sources.base import Source, SourceError, SourceSettings, check_frame, register_source
+
+
+class GenICamSettings(SourceSettings):
+    cti: str = setting(help="the vendor's GenTL producer (`.cti`)")
+    serial: str = setting("", help="camera serial number; empty = the first camera found")
+    timeout_s: float = setting(2.0, help="seconds to wait for one buffer", gt=0)
 
 
 @register_source("genicam")
 class GenICamSource(Source):
     live = True
-    settings = {
-        "cti": Field((str,), required=True, help="path of the GenTL producer (.cti) of the camera vendor"),
-        "serial": Field((str,), "", help="camera serial number (empty: the first camera found)"),
-        "timeout_s": Field((int, float), 2.0, help="seconds to wait for one buffer"),
-    }
+    Settings = GenICamSettings
 
     def open(self) -> None:
         try:

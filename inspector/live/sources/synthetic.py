@@ -6,22 +6,28 @@ from collections import deque
 
 import numpy as np
 
-from inspector.live.sources.base import Field, Pacer, Source, register_source
-from inspector.synthetic import SyntheticLine
+from typing import Literal
+
+from inspector.live.settings import MAX_FRAME_SIDE, setting
+from inspector.live.sources.base import Pacer, Source, SourceSettings, register_source
+from inspector.synthetic import STYLES, SyntheticLine
+
+
+class SyntheticSettings(SourceSettings):
+    fps: float = setting(10.0, help="parts per second", ge=0)
+    size: int = setting(128, help="image side in pixels", ge=16, le=MAX_FRAME_SIDE)
+    ng_rate: float = setting(0.2, help="fraction of defective parts", ge=0, le=1)
+    seed: int = setting(0, help="random seed (same seed, same parts)")
+    style: Literal[STYLES] = setting("brushed", help=f"surface: {' or '.join(STYLES)}",  # type: ignore[valid-type]
+                                     problem="{input!r} is not a surface style", fix=f"use one of {', '.join(STYLES)}")
+    pool: int = setting(0, help="pre-render this many parts and cycle through them (`0`: a new part per frame); "
+                                "frees the CPU rendering takes, for benchmarks and small boxes", ge=0)
 
 
 @register_source("synthetic")
 class SyntheticSource(Source):
     live = False
-    settings = {
-        "fps": Field((int, float), 10.0, help="parts per second"),
-        "size": Field((int,), 128, help="image side in pixels"),
-        "ng_rate": Field((int, float), 0.2, help="fraction of defective parts"),
-        "seed": Field((int,), 0, help="random seed (same seed, same parts)"),
-        "style": Field((str,), "brushed", help="surface: brushed or woven"),
-        "pool": Field((int,), 0, help="pre-render this many parts and cycle through them (0: a new part per "
-                                      "frame); frees the CPU that rendering takes, for benchmarks and small boxes"),
-    }
+    Settings = SyntheticSettings
 
     def open(self) -> None:
         size = int(self.options["size"])

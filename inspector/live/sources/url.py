@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from inspector.live.sources.base import Field, redact_url, register_source
+from inspector.live.settings import setting
+from inspector.live.sources.base import SourceSettings, redact_url, register_source
 from inspector.live.sources.capture import CaptureSource
+
+
+class UrlSettings(SourceSettings):
+    url: str = setting(help="stream URL, e.g. `rtsp://user:pass@10.0.0.5/stream1`")
+    open_timeout_s: float = setting(10.0, help="seconds FFmpeg may take to connect", gt=0)
 
 
 @register_source("url")
 class UrlSource(CaptureSource):
     live = True
-    settings = {
-        "url": Field((str,), required=True, help="stream URL, e.g. rtsp://user:pass@10.0.0.5/stream1"),
-        "open_timeout_s": Field((int, float), 10.0, help="seconds FFmpeg may take to connect"),
-    }
+    Settings = UrlSettings
 
     def target(self) -> str:
         return str(self.options["url"])

@@ -8,18 +8,21 @@ import cv2
 import numpy as np
 
 from inspector.imageio import to_rgb8
-from inspector.live.sources.base import Field, Pacer, SourceError, check_frame, register_source
+from inspector.live.settings import setting
+from inspector.live.sources.base import Pacer, SourceError, SourceSettings, check_frame, register_source
 from inspector.live.sources.capture import CaptureSource
+
+
+class VideoSettings(SourceSettings):
+    path: str = setting(help="video file (any format OpenCV/FFmpeg reads)")
+    loop: bool = setting(True, help="start again at the end; `false`: the camera goes DOWN at the end")
+    fps: float = setting(0.0, help="replay rate; `0` = the file's own FPS", ge=0)
 
 
 @register_source("video")
 class VideoSource(CaptureSource):
     live = False
-    settings = {
-        "path": Field((str,), required=True, help="video file (any format OpenCV/FFmpeg reads)"),
-        "loop": Field((bool,), True, help="start again at the end (false: the camera goes DOWN at the end)"),
-        "fps": Field((int, float), 0.0, help="replay rate (0 = the file's own FPS)"),
-    }
+    Settings = VideoSettings
 
     def target(self) -> str:
         return str(self.options["path"])
