@@ -23,6 +23,8 @@ class ExportConfig:
     calib: Path | None = option("int8: folder of good images to calibrate on (default: the run's training good images)",
                                 None)
     keep: bool = option("write a reduced-precision bundle even when image AUROC drops by more than 0.005", False)
+    sign: Path | None = option("sign the bundle with this ed25519 private key (NAME.key of `inspector keys new`): "
+                               "writes OUT.sig beside it (docs/signing.md)", None)
 
     def __post_init__(self) -> None:
         from inspector.errors import InspectorError
@@ -54,6 +56,15 @@ def _parity_images(summary, data: Path | None) -> list:
 
 def export(cfg: ExportConfig) -> str:
     """Build, check, write and verify the bundle; returns the parity (and precision) description."""
+    if cfg.sign is not None:
+        from dataclasses import replace
+
+        from inspector.signing import key_id, load_private_key, sign_bundle
+
+        key = load_private_key(cfg.sign)  # a bad key is refused before the long export
+        description = export(replace(cfg, sign=None))
+        path = sign_bundle(cfg.out, key)
+        return f"{description}\nsigned with key {key_id(key.public_key())}: wrote {path.name}"
     from export.bundle_writer import build_bundle
     from inspector.bundle.write import save_bundle
     from inspector.errors import InspectorError

@@ -67,8 +67,9 @@ def choose_providers(requested: str | None = None) -> list[str]:
 
 
 def load_bundle(path: str | os.PathLike, *, provider: str | None = None, threads: int | None = None,
-                spin: bool = True, trusted_keys: Sequence[bytes] = ()) -> Bundle:
-    """Verify a bundle (checksum, single file, schema, I/O) and open it; BundleError names what is wrong."""
+                spin: bool = True, trusted_keys: Sequence[Path] = ()) -> Bundle:
+    """Verify a bundle (checksum, signature when `trusted_keys` are given, single file, schema, I/O) and open
+    it; BundleError names what is wrong."""
     path = Path(path)
     name = str(path)
     data, digest = read_verified(path, trusted_keys)

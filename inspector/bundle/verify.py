@@ -1,6 +1,7 @@
 """Verifying a bundle before anything runs it: checksum sidecar, one file, schema, inputs and outputs.
 
-`read_verified` is the one place bundle bytes are read and trusted; signature checks hook in there.
+`read_verified` is the one place bundle bytes are read and trusted; given trusted keys, it also checks the
+bundle's signature (inspector.signing).
 """
 
 from __future__ import annotations
@@ -8,12 +9,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 
 from inspector.atomic import atomic_write
 from inspector.bundle.schema import INPUT_NAME, BundleMetadata, outputs_for
 from inspector.errors import BundleError
+
+if TYPE_CHECKING:
+    from inspector.signing import PublicKey
 
 SIDECAR_SUFFIX = ".sha256"
 SCHEMA_FIX = "re-export the model with `inspector export`; bundles must follow docs/model-bundle.md"
@@ -47,11 +52,11 @@ def _expected_digest(model_path: Path) -> str:
     return text[0].lower()
 
 
-def read_verified(model_path: Path, trusted_keys: Sequence[bytes] = ()) -> tuple[bytes, str]:
+def read_verified(model_path: Path, trusted_keys: Sequence[Path | PublicKey] = ()) -> tuple[bytes, str]:
     """The bundle's bytes and SHA-256, refusing a file whose digest differs from its sidecar.
 
-    `trusted_keys` (public keys) asks for a signature check as well; this runtime has none yet, so
-    asking for one refuses the bundle rather than running it unchecked.
+    With `trusted_keys` (public key files, a station's `[model] trusted_keys`) the bundle must also carry
+    a valid signature by one of them (`inspector.signing.verify_signature`).
     """
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -66,8 +71,9 @@ def read_verified(model_path: Path, trusted_keys: Sequence[bytes] = ()) -> tuple
             "copy the bundle again from its source, or re-export it",
         )
     if trusted_keys:
-        raise BundleError(f"{model_path}: a signature check was asked for, but this runtime cannot check signatures",
-                          "upgrade Inspector on this machine, or run without trusted keys")
+        from inspector.signing import verify_signature  # cryptography is imported only where keys are listed
+
+        verify_signature(model_path, digest, trusted_keys)
     return data, digest
 
 

@@ -8,6 +8,6 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 if all(importlib.util.find_spec(name) for name in ("PySide6", "pytestqt")):
-    from qt_helpers import make_window, no_leaks  # noqa: F401  (fixtures)
+    from qt_helpers import make_window, no_leaks, open_station  # noqa: F401  (fixtures)
 else:
     collect_ignore_glob = ["test_*.py"]

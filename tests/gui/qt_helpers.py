@@ -18,7 +18,7 @@ from inspector.gui.main_window import MainWindow
 from inspector.gui.review import ReviewQueue
 from inspector.gui.settings import EngineerLock, Settings
 from inspector.gui.station import LiveStation
-from inspector.live.config import CameraConfig
+from inspector.live.config import CameraConfig, StationConfig
 from inspector.live.record import FrameRecord
 from inspector.result import InspectionResult, verdict_for
 
@@ -129,3 +129,29 @@ def unlock(window: MainWindow) -> None:
     assert isinstance(dialog, PinDialog)
     dialog.pin.setText(PIN)
     dialog.try_pin()
+
+
+@pytest.fixture()
+def open_station(qtbot, no_leaks, tmp_path: Path) -> Iterator[Callable[..., MainWindow]]:
+    """Start a window on a station config (as `inspector gui --config` does); closed at teardown."""
+    windows: list[MainWindow] = []
+
+    def build(config: StationConfig) -> MainWindow:
+        settings = Settings(tmp_path / "gui.json")
+        if not settings.has_pin:
+            settings.set_pin(PIN)
+        station = LiveStation(config, disk_paths=[tmp_path])
+        window = MainWindow(station, EngineerLock(settings, timeout_s=60.0), ReviewQueue(tmp_path / "review"),
+                            confirm=lambda *a: True)
+        window.resize(1366, 768)
+        window.show()
+        station.start()
+        windows.append(window)
+        qtbot.waitUntil(lambda: station.phase.value in ("RUNNING", "MODEL ERROR"), timeout=30000)
+        return window
+
+    yield build
+    for window in windows:
+        if window.station.phase.value != "STOPPED":
+            window.close_now()
+    flush_deletes()

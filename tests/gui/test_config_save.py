@@ -4,20 +4,14 @@ from the bundle's calibration scores is warned with the share of good calibratio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from bundle_edit import with_props
 from PySide6.QtCore import Qt
-from qt_helpers import DEMO, PIN, camera, flush_deletes, unlock, wait_records
+from qt_helpers import DEMO, camera, unlock, wait_records
 
 from inspector.gui.app import single_camera_config
-from inspector.gui.main_window import MainWindow
-from inspector.gui.review import ReviewQueue
-from inspector.gui.settings import EngineerLock, Settings
-from inspector.gui.station import LiveStation, Phase
-from inspector.live.config import StationConfig, load_config
+from inspector.live.config import load_config
 
 STATION = f"""\
 # the line 3 station: keep this comment
@@ -37,32 +31,6 @@ fps = 15
 size = 128
 ng_rate = 0.3
 """
-
-
-@pytest.fixture()
-def open_station(qtbot, no_leaks, tmp_path: Path) -> Iterator[Callable[[StationConfig], MainWindow]]:
-    """Start a window on a station config (as `inspector gui --config` does); closed at teardown."""
-    windows: list[MainWindow] = []
-
-    def build(config: StationConfig) -> MainWindow:
-        settings = Settings(tmp_path / "gui.json")
-        if not settings.has_pin:
-            settings.set_pin(PIN)
-        station = LiveStation(config, disk_paths=[tmp_path])
-        window = MainWindow(station, EngineerLock(settings, timeout_s=60.0), ReviewQueue(tmp_path / "review"),
-                            confirm=lambda *a: True)
-        window.resize(1366, 768)
-        window.show()
-        station.start()
-        windows.append(window)
-        qtbot.waitUntil(lambda: station.phase is Phase.RUNNING, timeout=30000)
-        return window
-
-    yield build
-    for window in windows:
-        if window.station.phase.value != "STOPPED":
-            window.close_now()
-    flush_deletes()
 
 
 def test_edits_are_temporary_until_saved_and_a_restart_keeps_what_was_saved(qtbot, open_station,
