@@ -102,7 +102,7 @@ class CameraConfig(ConfigModel):
     kind: str = setting("", help="the source kind (written as `source.kind`)", docs=False)
     source: dict[str, Any] = setting(help="`kind` plus that kind's settings, below")
     roi: tuple[int, int, int, int] | None = setting(
-        None, shown="whole frame", help="`[x, y, width, height]`: pixels inspected (clipped to the frame); the saved "
+        None, shown="whole frame", help="pixels inspected (clipped to the frame); the saved "
         "image is the whole frame", problem="expected [x, y, width, height], got {input}",
         fix="write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]")
     max_fps: float = setting(30.0, gt=0, help="inspect at most this many frames per second (free-run)")

@@ -61,6 +61,15 @@ def test_good_config_resolves_paths_and_defaults(tmp_path: Path) -> None:
     assert config.queue_size == 1 and config.threshold is None
 
 
+def test_trusted_keys_are_paths_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "line3.pub").write_text("key")
+    text = GOOD.replace('path = "model.onnx"', 'path = "model.onnx"\ntrusted_keys = ["keys/line3.pub"]', 1)
+    config = load_config(write(tmp_path, text))
+    assert config.model.trusted_keys == [(tmp_path / "keys" / "line3.pub").resolve()]
+    assert load_config(write(tmp_path, GOOD)).model.trusted_keys == []  # none listed: signatures not required
+
+
 CASES = [
     # (what, replace this, with this, expected message part, expected fix part)
     ("wrong type", 'path = "imgs"\nfps = 5', 'path = "imgs"\nfps = "fast"',
@@ -92,6 +101,14 @@ CASES = [
      "positive number"),
     ("table as value", 'station = "s1"', "station = { name = 's1' }", "station: expected a string, got a table",
      "write station"),
+    ("missing trusted key", 'path = "model.onnx"', 'path = "model.onnx"\ntrusted_keys = ["keys/line3.pub"]',
+     "model.trusted_keys[0]: key file", "copy the public key there"),
+    ("opcua user in clear", "[sinks.http]\nport = 9200", '[sinks.opcua]\nendpoint = "opc.tcp://0.0.0.0:4840"\n'
+     'username = "plc"\npassword_env = "HOME"', "sinks.opcua.certificate: missing: a username", "add certificate"),
+    ("mqtt tls file without tls", "[sinks.http]\nport = 9200", '[sinks.mqtt]\nhost = "b"\nca_file = "model.onnx"',
+     "sinks.mqtt.ca_file: is set but tls is off", "add tls = true"),
+    ("unknown sink key", "port = 9200", "port = 9200\nhots = 'x'", "sinks.http.hots: unknown key for sink kind 'http'",
+     "did you mean 'host'?"),
     ("toml syntax", 'station = "s1"', "station = ", "not valid TOML", "fix the syntax"),
     ("no cameras", "", "", "", ""),  # replaced below
 ]

@@ -18,8 +18,9 @@ class SyntheticSettings(SourceSettings):
     size: int = setting(128, help="image side in pixels", ge=16, le=MAX_FRAME_SIDE)
     ng_rate: float = setting(0.2, help="fraction of defective parts", ge=0, le=1)
     seed: int = setting(0, help="random seed (same seed, same parts)")
-    style: Literal[STYLES] = setting("brushed", help=f"surface: {' or '.join(STYLES)}",  # type: ignore[valid-type]
-                                     problem="{input!r} is not a surface style", fix=f"use one of {', '.join(STYLES)}")
+    style: Literal[STYLES] = setting(  # type: ignore[valid-type]
+        "brushed", help="surface: " + " or ".join(f"`{name}`" for name in STYLES),
+        problem="{input!r} is not a surface style", fix=f"use one of {', '.join(STYLES)}")
     pool: int = setting(0, help="pre-render this many parts and cycle through them (`0`: a new part per frame); "
                                 "frees the CPU rendering takes, for benchmarks and small boxes", ge=0)
 
