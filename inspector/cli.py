@@ -31,6 +31,7 @@ VERBS: dict[str, Verb] = {
     "data check": Verb("inspector.data.check", "report counts, sizes, unreadable files and duplicates of a dataset"),
     "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only; classify: labelled defect types)", "train"),
     "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),
+    "keys": Verb("inspector.signing", "ed25519 keys that sign model bundles: new, list, sign, verify (docs/signing.md)"),
     "daemon": Verb("inspector.live.daemon", "run the headless inspection daemon from a station config"),
     "gui": Verb("inspector.gui.app", "the operator GUI: live views, counters, rejects, engineer mode", "gui"),
 }
