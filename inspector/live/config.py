@@ -208,13 +208,13 @@ class StationFile(ConfigModel):
     model: ModelSettings = setting(help="the model bundle, below")
     cameras: list[CameraConfig] = setting(help="one `[[cameras]]` table per camera, at least one", min_length=1,
                                           problem="no camera configured", fix="add a [[cameras]] table")
-    pipeline: PipelineSettings = setting(default_factory=PipelineSettings, shown="`{}`",
+    pipeline: PipelineSettings = setting({}, shown="`{}`",
                                          help="queues and batching")
-    storage: StorageSettings = setting(default_factory=StorageSettings, shown="`{}`", help="where files live")
-    sinks: dict[str, SinkSettings] = setting(default_factory=dict, shown="`{}`",
+    storage: StorageSettings = setting({}, shown="`{}`", help="where files live")
+    sinks: dict[str, SinkSettings] = setting({}, shown="`{}`",
                                              help="where verdicts go: " + ", ".join(f"`[sinks.{k}]`"
                                                                                     for k in sink_kinds()))
-    log: LogSettings = setting(default_factory=LogSettings, shown="`{}`", help="daemon log lines")
+    log: LogSettings = setting({}, shown="`{}`", help="daemon log lines")
 
     @field_validator("schema_version")
     @classmethod

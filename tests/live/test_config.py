@@ -59,6 +59,9 @@ def test_good_config_resolves_paths_and_defaults(tmp_path: Path) -> None:
     assert {kind: dict(settings) for kind, settings in config.sinks.items()} == {"http": {"host": "127.0.0.1",
                                                                                           "port": 9200}}
     assert config.queue_size == 1 and config.threshold is None
+    assert config.data_dir == tmp_path.resolve()  # no [storage]: the config file's folder, never the cwd
+    sqlite = load_config(write(tmp_path, GOOD.replace("[sinks.http]", "[sinks.sqlite]\n[sinks.http]"))).sinks["sqlite"]
+    assert sqlite.path == str(tmp_path.resolve() / "inspections.db") and sqlite.image_dir == str(tmp_path.resolve() / "images")
 
 
 def test_trusted_keys_are_paths_relative_to_the_config(tmp_path: Path) -> None:
