@@ -10,19 +10,26 @@ the config file's folder (model, keys, certificates, password files) or `storage
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BeforeValidator, ValidationError, ValidationInfo, create_model,
-                      field_validator, model_validator)
+import tomllib
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from inspector.errors import InspectorError
 from inspector.live.settings import ConfigModel, explained, fail, setting
 from inspector.live.sinks import sink_class, sink_kinds
-from inspector.live.sinks.extras import missing
 from inspector.live.sinks.base import SinkSettings
+from inspector.live.sinks.extras import missing
 from inspector.live.sources import SOURCES
 
 SCHEMA_VERSION = 1

@@ -18,13 +18,19 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from inspector.live.config import CameraConfig, LogSettings, ModelSettings, PipelineSettings, StationFile, \
-    StorageSettings
+from inspector.live.config import (
+    CameraConfig,
+    LogSettings,
+    ModelSettings,
+    PipelineSettings,
+    StationFile,
+    StorageSettings,
+)
 from inspector.live.sinks import sink_class, sink_kinds
 from inspector.live.sources import SOURCES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "station-config.md"
-_BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w.]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+_BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w.]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
 _NAMES = {int: "integer", float: "number", str: "string", bool: "boolean", Path: "string", SecretStr: "string"}
 
 

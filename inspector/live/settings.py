@@ -21,8 +21,16 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, \
-    model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 MAX_FRAME_SIDE = 16384  # pixels: no camera delivers more (a 16K frame is already 800 MB of RGB)
@@ -63,7 +71,7 @@ class ConfigModel(BaseModel):
         try:
             return handler(data)
         except ValidationError as exc:
-            lines = [{"type": PydanticCustomError(ERROR, "{problem}", explain(cls, error, data)),
+            lines: list[Any] = [{"type": PydanticCustomError(ERROR, "{problem}", explain(cls, error, data)),
                       "loc": error["loc"], "input": error.get("input")} for error in exc.errors()]
             raise ValidationError.from_exception_data(exc.title, lines) from None
 
@@ -75,7 +83,7 @@ _EXAMPLES = {bool: "true", int: "30", float: "0.5", str: '"text"', list: "[...]"
              Path: '"path"', SecretStr: '"..."'}
 
 
-def explain(cls: type[BaseModel], error: Any, data: Any) -> dict[str, str]:
+def explain(cls: type[ConfigModel], error: Any, data: Any) -> dict[str, str]:
     """Problem and fix for one pydantic error inside `cls` (errors of nested models arrive explained)."""
     if error["type"] == ERROR:
         return dict(error["ctx"])
@@ -96,9 +104,9 @@ def explain(cls: type[BaseModel], error: Any, data: Any) -> dict[str, str]:
     if kind.endswith("_type") or kind in ("is_instance_of", "dataclass_exact_type"):
         if extra.get("problem") and len(loc) > 1:  # an item of a list: the field's own wording says the shape
             return {"problem": str(extra["problem"]).format(input=value), "fix": str(extra.get("fix", help_text))}
-        expected = _TYPE_NAMES.get(base, "a value of another type") if base else error["msg"]
-        return {"problem": f"expected {expected}, got {shown(value)}",
-                "fix": f"write {name} = {_EXAMPLES.get(base, '...')}{about}"}
+        expected = _TYPE_NAMES.get(base, "a value of another type") if base is not None else error["msg"]
+        example = _EXAMPLES.get(base, "...") if base is not None else "..."
+        return {"problem": f"expected {expected}, got {shown(value)}", "fix": f"write {name} = {example}{about}"}
     if kind == "finite_number":
         return {"problem": f"{value} is not a finite number", "fix": f"write a finite number{about}"}
     if extra.get("problem"):

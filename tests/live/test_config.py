@@ -106,8 +106,8 @@ CASES = [
      "write station"),
     ("missing trusted key", 'path = "model.onnx"', 'path = "model.onnx"\ntrusted_keys = ["keys/line3.pub"]',
      "model.trusted_keys[0]: key file", "copy the public key there"),
-    ("opcua user in clear", "[sinks.http]\nport = 9200", '[sinks.opcua]\nendpoint = "opc.tcp://0.0.0.0:4840"\n'
-     'username = "plc"\npassword_env = "HOME"', "sinks.opcua.certificate: missing: a username", "add certificate"),
+    ("opcua user in clear", "[sinks.http]\nport = 9200", ('[sinks.opcua]\nendpoint = "opc.tcp://0.0.0.0:4840"\n'
+     'username = "plc"\npassword_env = "HOME"'), "sinks.opcua.certificate: missing: a username", "add certificate"),
     ("mqtt tls file without tls", "[sinks.http]\nport = 9200", '[sinks.mqtt]\nhost = "b"\nca_file = "model.onnx"',
      "sinks.mqtt.ca_file: is set but tls is off", "add tls = true"),
     ("unknown sink key", "port = 9200", "port = 9200\nhots = 'x'", "sinks.http.hots: unknown key for sink kind 'http'",

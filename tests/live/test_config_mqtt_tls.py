@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime
 import getpass
-import json
 import ipaddress
+import json
 import threading
 from pathlib import Path
 
@@ -16,17 +16,23 @@ import pytest
 
 pytest.importorskip("paho.mqtt")
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from conftest_services import MQTT_PASSWORD, MQTT_USER, MosquittoProcess, make_mosquitto, wait_until  # noqa: E402
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-from test_mqtt import record  # noqa: E402
+import paho.mqtt.client as mqtt
+from conftest_services import (
+    MQTT_PASSWORD,
+    MQTT_USER,
+    MosquittoProcess,
+    make_mosquitto,
+    wait_until,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from test_mqtt import record
 
-from inspector.errors import InspectorError  # noqa: E402
-from inspector.live.config import load_config  # noqa: E402
-from inspector.live.sinks.base import SINKS, SinkContext  # noqa: E402
+from inspector.errors import InspectorError
+from inspector.live.config import load_config
+from inspector.live.sinks.base import SINKS, SinkContext
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -10,8 +10,15 @@ import pytest
 from conftest_services import colour_frames
 
 from inspector.live.settings import setting
-from inspector.live.sources import (SOURCES, Source, SourceError, SourceSettings, create_source, redact_url,
-                                     register_source)
+from inspector.live.sources import (
+    SOURCES,
+    Source,
+    SourceError,
+    SourceSettings,
+    create_source,
+    redact_url,
+    register_source,
+)
 from inspector.live.sources.base import Pacer
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from inspector.live.settings import ConfigModel, explained
 
-SOURCES: dict[str, type["Source"]] = {}
+SOURCES: dict[str, type[Source]] = {}
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s]*)@")
 
@@ -37,7 +37,7 @@ class SourceSettings(ConfigModel):
     """The settings of one source kind (the `[cameras.source]` table less `kind`); subclasses add fields."""
 
 
-def register_source(kind: str) -> Callable[[type["Source"]], type["Source"]]:
+def register_source(kind: str) -> Callable[[type[Source]], type[Source]]:
     """Class decorator: make a source kind available to station configs by name."""
 
     def decorate(cls: type[Source]) -> type[Source]:

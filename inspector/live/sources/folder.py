@@ -9,7 +9,14 @@ import numpy as np
 from inspector.errors import ImageReadError
 from inspector.imageio import is_image_file, read_image
 from inspector.live.settings import setting
-from inspector.live.sources.base import FrameError, Pacer, Source, SourceError, SourceSettings, register_source
+from inspector.live.sources.base import (
+    FrameError,
+    Pacer,
+    Source,
+    SourceError,
+    SourceSettings,
+    register_source,
+)
 
 
 class FolderSettings(SourceSettings):

@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 
 from inspector.live.settings import setting
-from inspector.live.sources.base import Source, SourceError, SourceSettings, check_frame, register_source
+from inspector.live.sources.base import (
+    Source,
+    SourceError,
+    SourceSettings,
+    check_frame,
+    register_source,
+)
 
 
 class GenICamSettings(SourceSettings):

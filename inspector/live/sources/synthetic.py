@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import Literal
 
 import numpy as np
-
-from typing import Literal
 
 from inspector.live.settings import MAX_FRAME_SIDE, setting
 from inspector.live.sources.base import Pacer, Source, SourceSettings, register_source

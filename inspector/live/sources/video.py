@@ -9,7 +9,13 @@ import numpy as np
 
 from inspector.imageio import to_rgb8
 from inspector.live.settings import setting
-from inspector.live.sources.base import Pacer, SourceError, SourceSettings, check_frame, register_source
+from inspector.live.sources.base import (
+    Pacer,
+    SourceError,
+    SourceSettings,
+    check_frame,
+    register_source,
+)
 from inspector.live.sources.capture import CaptureSource
 
 
