@@ -25,9 +25,9 @@ class Verb:
 
 VERBS: dict[str, Verb] = {
     "demo": Verb("inspector.demo", "the bundled demo model on a synthetic line, in the GUI (--headless: terminal)"),
-    "batch": Verb("inspector.batch", "re-inspect files, folders, globs or manifests; results, heatmaps, report"),
-    "compare": Verb("inspector.compare", "list the parts whose verdict differs between two batch runs"),
-    "benchmark": Verb("inspector.benchmark", "latency and throughput of a bundle per batch size and provider"),
+    "batch": Verb("inspector.batch.command", "re-inspect files, folders, globs or manifests; results, heatmaps, report"),
+    "compare": Verb("inspector.batch.compare", "list the parts whose verdict differs between two batch runs"),
+    "benchmark": Verb("inspector.batch.benchmark", "latency and throughput of a bundle per batch size and provider"),
     "data check": Verb("inspector.data.check", "report counts, sizes, unreadable files and duplicates of a dataset"),
     "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only; classify: labelled defect types)", "train"),
     "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),

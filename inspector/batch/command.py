@@ -21,18 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from inspector import __version__
-from inspector.batch_inputs import Item, collect
 from inspector.atomic import atomic_write
-from inspector.batch_io import ResultsStore, inside
-from inspector.batch_report import write_report
-from inspector.batch_run import HEATMAP_CHOICES, Options, excluded_by_out, refuse_out_holding_inputs, run_local
-from inspector.bundle import check_threshold
+from inspector.batch.inputs import Item, collect
+from inspector.batch.report import write_report
+from inspector.batch.runner import HEATMAP_CHOICES, Options, excluded_by_out, refuse_out_holding_inputs, run_local
+from inspector.batch.store import RESULTS_CSV, ResultsStore, inside
+from inspector.bundle.schema import check_threshold
 from inspector.engine import Engine
 from inspector.errors import ImageReadError, InspectorError
 from inspector.geometry import fit_mask
 from inspector.imageio import read_mask
 from inspector.metrics import anomaly_metrics, operating_first
-from inspector.model import load_bundle
+from inspector.bundle.session import load_bundle
 from inspector.progress import Progress
 from inspector.threshold import override_warning
 
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         if args.ray:
-            from inspector.batch_ray import run_ray
+            from inspector.batch.ray import run_ray
 
             run_ray(items, args, engine, store, options, progress.update)
         else:
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None:
         keys = ("image_auroc", "average_precision", "f1", "detection_rate", "false_reject_rate", "pixel_auroc", "aupro")
         print("metrics: " + json.dumps({k: metrics.get(k) for k in keys}))
-    print(f"results in {args.out / 'results.csv'}, report {report}")
+    print(f"results in {args.out / RESULTS_CSV}, report {report}")
     if counts["error"]:
         print(f"{counts['error']} image(s) could not be inspected: see the error column", file=sys.stderr)
         return 1

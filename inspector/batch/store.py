@@ -1,9 +1,10 @@
-"""Everything `inspector batch` writes, confined to OUT: results.csv/.jsonl (appended and fsynced per
-micro-batch, deduplicated on --resume), run.json, and heatmap overlays.
+"""The owner of the batch results format: results.jsonl and results.csv (their columns, writer and the one
+reader), run.json, and the confinement of everything `inspector batch` writes to OUT.
 
-Whole files go through inspector.atomic (fsynced); a heatmap is on disk before its row. Paths that
-are not UTF-8 stay exact in results.jsonl (JSON escapes) and are shown with backslash escapes in
-results.csv, so both files always hold the same rows. --overwrite deletes only what a run wrote."""
+Rows are appended to both files and fsynced per micro-batch, deduplicated on --resume. Whole files go
+through inspector.atomic (fsynced); a heatmap is on disk before its row. Paths that are not UTF-8 stay
+exact in results.jsonl (JSON escapes) and are shown with backslash escapes in results.csv, so both files
+always hold the same rows. --overwrite deletes only what a run wrote."""
 
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ import re
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from inspector.atomic import atomic_write
 from inspector.errors import InspectorError
 
+RESULTS_JSONL, RESULTS_CSV = "results.jsonl", "results.csv"
+"""results.jsonl is the source of truth (every key of a row, e.g. heatmap, probs); results.csv holds FIELDS."""
 FIELDS = ["path", "sha256", "label", "score", "verdict", "predicted_class", "latency_ms", "model", "error"]
-OWNED = ("results.csv", "results.jsonl", "metrics.json", "report.html", "run.json", "summary.json")
+OWNED = (RESULTS_CSV, RESULTS_JSONL, "metrics.json", "report.html", "run.json", "summary.json")
 HEATMAPS = "heatmaps"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -44,47 +44,10 @@ def safe_name(key: str, suffix: str = ".png") -> str:
     return f"{stem}_{hashlib.sha256(key.encode('utf-8', 'surrogateescape')).hexdigest()[:10]}{suffix}"
 
 
-OVERLAY_FLOOR, OVERLAY_FULL, OVERLAY_ALPHA = 0.75, 1.25, 0.6
-"""The overlay colours a pixel only where its map exceeds OVERLAY_FLOOR x threshold, reaching full
-colour (red, OVERLAY_ALPHA opaque) at OVERLAY_FULL x threshold: the part stays visible (as in the GUI)."""
-
-
-def overlay(image: np.ndarray, amap: np.ndarray, threshold: float) -> np.ndarray:
-    """RGB image + anomaly map -> BGR overlay: the image unchanged where the map is low, yellow to red
-    with opacity rising with the map from OVERLAY_FLOOR x threshold up, the NG region outlined in white."""
-    amap = amap.astype(np.float32)
-    if amap.shape != image.shape[:2]:
-        amap = cv2.resize(amap, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-    if threshold > 0:
-        ratio = amap / threshold
-    else:  # no usable threshold: the map's own range, its midpoint in the threshold's place
-        lo, hi = float(amap.min()), float(amap.max())
-        ratio = 2.0 * (amap - lo) / (hi - lo) if hi > lo else np.zeros_like(amap)
-    level = np.clip((ratio - OVERLAY_FLOOR) / (OVERLAY_FULL - OVERLAY_FLOOR), 0.0, 1.0)
-    heat = cv2.applyColorMap((160 + level * 65).astype(np.uint8), cv2.COLORMAP_JET).astype(np.float32)
-    alpha = (OVERLAY_ALPHA * level)[..., None]
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    blended = np.where(alpha > 0, np.rint(bgr * (1.0 - alpha) + heat * alpha), bgr).astype(np.uint8)
-    contours, _ = cv2.findContours((amap > threshold).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(blended, contours, -1, (255, 255, 255), 1)
-    return blended
-
-
-def save_heatmap(out: Path, key: str, image: np.ndarray, amap: np.ndarray, threshold: float) -> str:
-    """Write OUT/heatmaps/<safe name>.png; returns its path relative to OUT."""
-    ok, png = cv2.imencode(".png", overlay(image, amap, threshold))
-    if not ok:
-        raise InspectorError(f"cannot encode the heatmap of {key}", "report this as a bug")
-    name = safe_name(key)
-    atomic_write(inside(out, HEATMAPS, name), png.tobytes())
-    return f"{HEATMAPS}/{name}"
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    """Complete, valid rows of a results.jsonl; a line cut by a crash (no newline or bad JSON) is dropped."""
-    data = path.read_bytes()
+def read_jsonl(path: Path) -> list[dict]:
+    """The complete rows of a results.jsonl; a line cut by a crash (bad JSON) or that is not a row is dropped."""
     rows = []
-    for line in data[: data.rfind(b"\n") + 1].splitlines():
+    for line in path.read_bytes().splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
@@ -92,6 +55,18 @@ def _read_jsonl(path: Path) -> list[dict]:
         if isinstance(row, dict) and "path" in row:
             rows.append(row)
     return rows
+
+
+def read_rows(out: Path) -> list[dict]:
+    """The rows of a batch output folder: results.jsonl, else results.csv (its values as text, None where empty)."""
+    jsonl, table = out / RESULTS_JSONL, out / RESULTS_CSV
+    if jsonl.is_file():
+        return read_jsonl(jsonl)
+    if table.is_file():
+        with table.open(newline="", encoding="utf-8") as handle:
+            return [{k: (v or None) for k, v in row.items()} for row in csv.DictReader(handle)]
+    raise InspectorError(f"{out} holds no {RESULTS_JSONL} or {RESULTS_CSV}",
+                         "pass the --out folder of an `inspector batch` run")
 
 
 def csv_row(row: dict) -> dict:
@@ -120,12 +95,12 @@ class ResultsStore:
             inside(out, HEATMAPS).mkdir(exist_ok=True)
         except OSError as exc:
             raise InspectorError(f"cannot create the output folder {out} ({exc.strerror})", "pick a writable --out") from exc
-        self.jsonl, self.csv = inside(out, "results.jsonl"), inside(out, "results.csv")
+        self.jsonl, self.csv = inside(out, RESULTS_JSONL), inside(out, RESULTS_CSV)
         existing = self.jsonl.is_file() or self.csv.is_file()
         self.rows: list[dict] = []
         if existing and resume:
             self._check_same_run(run_info)
-            self.rows = self._dedupe(_read_jsonl(self.jsonl) if self.jsonl.is_file() else [])
+            self.rows = self._dedupe(read_jsonl(self.jsonl) if self.jsonl.is_file() else [])
         elif existing and not overwrite:
             raise InspectorError(f"{out} already holds results of a batch run",
                                  "pass --resume to continue it, --overwrite to replace it, or another --out")
@@ -142,7 +117,7 @@ class ResultsStore:
 
     def _remove_previous_run(self) -> None:
         """--overwrite: delete the previous run's files (its own results and the heatmaps its rows name), nothing else."""
-        previous = _read_jsonl(self.jsonl) if self.jsonl.is_file() else []
+        previous = read_jsonl(self.jsonl) if self.jsonl.is_file() else []
         for row in previous:
             heatmap = row.get("heatmap")
             if isinstance(heatmap, str) and heatmap.startswith(f"{HEATMAPS}/"):

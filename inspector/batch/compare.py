@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from collections import Counter
 from pathlib import Path
 
-from inspector.errors import InspectorError
+from inspector.batch.store import read_rows
 
 KEYS = ("path", "sha256")
-
-
-def load_rows(out: Path) -> list[dict]:
-    """Rows of a batch output folder (results.jsonl, else results.csv)."""
-    jsonl, table = out / "results.jsonl", out / "results.csv"
-    if jsonl.is_file():
-        rows = []
-        for line in jsonl.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-        return rows
-    if table.is_file():
-        with table.open(newline="", encoding="utf-8") as handle:
-            return [{k: (v or None) for k, v in row.items()} for row in csv.DictReader(handle)]
-    raise InspectorError(f"{out} holds no results.jsonl or results.csv", "pass the --out folders of two `inspector batch` runs")
 
 
 def _verdict(row: dict | None) -> str:
@@ -64,7 +46,7 @@ def _score(value: object) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    diffs, transitions = compare(load_rows(args.out_a), load_rows(args.out_b), args.key)
+    diffs, transitions = compare(read_rows(args.out_a), read_rows(args.out_b), args.key)
     total = sum(transitions.values())
     print(f"{total} parts; {len(diffs)} with a different verdict ({args.out_a} -> {args.out_b})")
     for name, count in sorted(transitions.items()):

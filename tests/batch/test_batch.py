@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 import pytest
 
-from inspector.batch_io import inside, safe_name
+from inspector.batch.store import inside, safe_name
 from inspector.cli import main
 from inspector.errors import InspectorError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DROP_READ_CAPS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
 
 
@@ -180,7 +180,8 @@ def test_manifest_glob_and_file_inputs_and_refusal_to_overwrite(patchcore_bundle
 
 
 def test_compare_lists_parts_whose_verdict_differs(patchcore_bundle, synthetic_data: Path, tmp_path: Path, capsys) -> None:
-    from inspector.compare import compare, load_rows
+    from inspector.batch.compare import compare
+    from inspector.batch.store import read_rows as load_rows
 
     _, bundle = patchcore_bundle
     a, b = tmp_path / "a", tmp_path / "b"

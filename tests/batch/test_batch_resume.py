@@ -14,7 +14,7 @@ from pathlib import Path
 
 from inspector.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N_IMAGES = 240
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from inspector.batch_inputs import Item, load_item
-from inspector.batch_io import ResultsStore
-from inspector.batch_run import Options, inspect_loaded, write_rows
+from inspector.batch.inputs import Item, load_item
+from inspector.batch.store import ResultsStore
+from inspector.batch.runner import Options, inspect_loaded, write_rows
 from inspector.engine import Engine
 from inspector.errors import InspectorError
 
@@ -28,7 +28,7 @@ class InspectActor:
 
     def __init__(self, model: str, threshold: float, provider: str | None, threads: int | None,
                  batch_size: int, heatmaps: str) -> None:
-        from inspector.model import load_bundle
+        from inspector.bundle.session import load_bundle
 
         self.engine = Engine(load_bundle(model, provider=provider, threads=threads, spin=False), threshold=threshold,
                              max_batch=batch_size)

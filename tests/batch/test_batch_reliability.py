@@ -13,7 +13,7 @@ import pytest
 from bundle_edit import nan_bundle
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo.onnx"
 
 
@@ -108,7 +108,7 @@ def test_a_threshold_far_from_calibration_is_warned(tmp_path: Path) -> None:
 
 def test_whole_files_are_written_through_one_durable_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import inspector.atomic as atomic
-    from inspector.batch_io import ResultsStore
+    from inspector.batch.store import ResultsStore
 
     synced: list[str] = []
     real_fsync = os.fsync

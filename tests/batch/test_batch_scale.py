@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from inspector.cli import main
-from inspector.compare import load_rows
+from inspector.batch.store import read_rows as load_rows
 from inspector.errors import InspectorError
 
 

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from inspector.batch_io import OVERLAY_FLOOR, overlay, save_heatmap
-from inspector.batch_report import THUMB_H, write_report
+from inspector.batch.heatmaps import OVERLAY_FLOOR, overlay, save_heatmap
+from inspector.batch.report import THUMB_H, write_report
 from inspector.cli import main
 from inspector.geometry import fit_to
 from inspector.metrics import LEADING_KEYS, anomaly_metrics, confusion_at, operating_first

@@ -9,13 +9,15 @@ from __future__ import annotations
 import base64
 import html
 from collections import Counter
+from importlib import resources
 from pathlib import Path
+from string import Template
 
 import cv2
 import numpy as np
 
 from inspector.atomic import atomic_write
-from inspector.batch_io import inside
+from inspector.batch.store import inside
 from inspector.errors import InspectorError
 from inspector.geometry import letterbox_size
 from inspector.imageio import read_image, read_image_size
@@ -24,6 +26,12 @@ from inspector.metrics import operating_points, roc_curve
 GALLERY_MAX = 120
 THUMB_W, THUMB_H = 240, 200
 """A thumbnail is the image scaled (never stretched) to fit THUMB_W x THUMB_H."""
+TEMPLATE = "report.html.tmpl"
+
+
+def _page() -> Template:
+    """The page around the sections (head, style): package data next to this module."""
+    return Template(resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8"))
 
 
 def _esc(value: object) -> str:
@@ -300,13 +308,7 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
     sections.append(_gallery(out, "ng", "NG gallery", ng, policy, "highest scores first", "No NG parts."))
     if errors:
         sections += [f"<h2>Errors ({len(errors)})</h2>", _table(["path", "error"], [[r["path"], r["error"]] for r in errors])]
-    style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.gallery{display:flex;flex-wrap:wrap;"
-             "align-items:flex-start}.card{margin:4px;font-size:11px;max-width:" + str(THUMB_W) + "px;"
-             "word-break:break-all}.card img{display:block}.lead{font-size:1.15em}.note{color:#666;font-size:.9em}"
-             ".nothumb{width:120px;height:60px;background:#eee;color:#888;font-size:11px}")
-    text = (f"<!doctype html><html><head><meta charset='utf-8'><title>Inspector batch report</title>"
-            f"<style>{style}</style></head><body>{''.join(sections)}</body></html>")
+    text = _page().substitute(thumb_w=THUMB_W, body="\n".join(sections))
     path = inside(out, "report.html")  # a non-UTF-8 file name is shown with backslash escapes, as in the CSV
     atomic_write(path, text.encode("utf-8", "backslashreplace"), durable=False)  # rebuilt by any rerun
     return path

@@ -15,9 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspector.batch_inputs import Item, Loaded, expand, load_item
 from inspector.atomic import atomic_write
-from inspector.batch_io import HEATMAPS, ResultsStore, inside, overlay, safe_name
+from inspector.batch.inputs import Item, Loaded, expand, load_item
+from inspector.batch.heatmaps import overlay
+from inspector.batch.store import HEATMAPS, ResultsStore, inside, safe_name
 from inspector.engine import Engine
 from inspector.errors import InspectorError
 from inspector.isolate import inspect_each

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from inspector.errors import InspectorError
-from inspector.model import PROVIDER_PREFERENCE, load_bundle
+from inspector.bundle.session import PROVIDER_PREFERENCE, load_bundle
 
 
 def time_calls(call: Callable[[], object], *, warmup: int, seconds: float, min_calls: int) -> list[float]:
