@@ -23,11 +23,12 @@ from inspector.errors import BundleError, InspectorError
 from inspector.gui.stats import LineStats
 from inspector.live.camera import CameraState
 from inspector.live.config import CameraConfig, StationConfig, check_camera
-from inspector.live.daemon import build_engine, build_sinks
 from inspector.live.pipeline import Pipeline
 from inspector.live.record import FrameRecord
-from inspector.live.sinks.base import Sink, SinkContext
+from inspector.live.sinks.base import Sink
+from inspector.live.snapshot import PipelineSnapshot
 from inspector.live.sources import Source
+from inspector.live.station import Station, build_engine, build_station
 
 log = logging.getLogger("inspector.gui")
 MIN_ROI = 16
@@ -96,7 +97,8 @@ class GuiSink(Sink):
 
 
 class LiveStation:
-    """Owns the pipeline the GUI shows; every method is called from the UI thread and returns at once."""
+    """Runs the station the GUI shows (wired by `build_station`); every method is called from the UI thread
+    and returns at once."""
 
     def __init__(self, config: StationConfig, *, config_sinks: bool = True,
                  engine_factory: Callable[[StationConfig, Path | None], Engine] = build_engine,
@@ -109,8 +111,7 @@ class LiveStation:
         self._calibrated_roi = {c.id: c.roi for c in config.cameras}  # the geometry the station was set up with
         self.sink = GuiSink()
         self.stats = LineStats(self.cameras, clock=clock, wall=wall)
-        self.pipeline: Pipeline | None = None
-        self.engine: Engine | None = None
+        self.station: Station | None = None
         self.phase = Phase.STARTING
         self.error = ""  # plain words, for MODEL ERROR / ERROR
         self.disk_warning = ""
@@ -123,7 +124,6 @@ class LiveStation:
         self._disk_paths = disk_paths if disk_paths is not None else [config.data_dir]
         self._disk_usage = disk_usage
         self._min_free_mb = min_free_mb
-        self._extra_sinks: list[Sink] = []
         self._control = ThreadPoolExecutor(1, thread_name_prefix="gui-control")
         self._lock = threading.Lock()
         self._closed = False
@@ -159,35 +159,43 @@ class LiveStation:
 
     def _launch(self, engine: Engine) -> None:
         try:
-            context = SinkContext(station=self.config.station)
-            self._extra_sinks = build_sinks(self.config, context) if self._config_sinks else []
+            station = build_station(self.config, engine=engine, extra_sinks=[self.sink],
+                                    config_sinks=self._config_sinks, cameras=list(self.cameras.values()),
+                                    clock=self._clock, source_factories=self._source_factories,
+                                    camera_sleep=self._camera_sleep)
         except InspectorError as exc:
             log.error("sinks refused", extra={"fields": {"error": exc.message, "fix": exc.fix}})
             self.phase, self.error = Phase.ERROR, f"The station config cannot be used: {exc.message} ({exc.fix})"
             return
-        pipeline = self._pipeline(engine)
-        context.snapshot, context.ready, context.trigger = pipeline.snapshot, pipeline.ready, pipeline.trigger
         with self._lock:
             if self._closed:
                 return
-            self.engine, self.pipeline = engine, pipeline
-            pipeline.start()
+            self.station = station
+            station.start()
         self.phase, self.error = Phase.RUNNING, ""
         log.info("gui pipeline started", extra={"fields": {"model": engine.fingerprint[:16],
                                                            "cameras": ",".join(self.cameras)}})
 
-    def _pipeline(self, engine: Engine) -> Pipeline:
-        return Pipeline(engine, list(self.cameras.values()), [self.sink, *self._extra_sinks],
-                        station=self.config.station, queue_size=self.config.queue_size,
-                        max_batch=self.config.max_batch, clock=self._clock,
-                        source_factories=self._source_factories, camera_sleep=self._camera_sleep)
+    @property
+    def pipeline(self) -> Pipeline | None:
+        """The running pipeline (None before the model loaded)."""
+        return self.station.pipeline if self.station is not None else None
+
+    @property
+    def engine(self) -> Engine | None:
+        return self.station.engine if self.station is not None else None
+
+    @property
+    def sinks(self) -> list[Sink]:
+        """Every sink the pipeline feeds: the GUI's own first, then the station config's."""
+        return list(self.station.sinks) if self.station is not None else []
 
     def close(self, timeout: float = 4.0) -> bool:
         """Stop every thread this station started; True when all stopped within `timeout`."""
         with self._lock:
             self._closed = True
         self._control.shutdown(wait=True, cancel_futures=True)
-        clean = self.pipeline.stop(timeout) if self.pipeline is not None else True
+        clean = self.station.stop(timeout) if self.station is not None else True
         self.phase = Phase.STOPPED
         log.info("gui pipeline stopped", extra={"fields": {"clean": clean}})
         return clean
@@ -227,7 +235,7 @@ class LiveStation:
         pipeline = self.pipeline
         if pipeline is not None:
             snap = pipeline.snapshot()
-            snap_errors, last = snap["errors"], snap["last_error"]
+            snap_errors, last = snap.errors, snap.last_error
             if snap_errors > self._errors_seen:
                 self._errors_seen = snap_errors
                 if "inference failed" in last:
@@ -240,16 +248,16 @@ class LiveStation:
             self._next_disk_check = self._clock() + 5.0
             self.submit(self._check_disk)
 
-    def _follow_model_health(self, snap: dict) -> None:
+    def _follow_model_health(self, snap: PipelineSnapshot) -> None:
         """MODEL ERROR while the model fails on frame after frame (not for one bad frame); RUNNING once it gives verdicts."""
-        failing = snap.get("consecutive_errors", 0) >= MODEL_ERROR_AFTER and "inference failed" in snap["last_error"]
+        failing = snap.consecutive_errors >= MODEL_ERROR_AFTER and "inference failed" in snap.last_error
         if failing and self.phase is Phase.RUNNING:
-            log.error("model failing", extra={"fields": {"error": snap["last_error"]}})
+            log.error("model failing", extra={"fields": {"error": snap.last_error}})
             self.phase = Phase.MODEL_ERROR
-            self.error = (f"The model fails on every frame: {snap['last_error']}. Fix: load another model, or "
+            self.error = (f"The model fails on every frame: {snap.last_error}. Fix: load another model, or "
                           "re-export this one.")
         elif not failing and self.phase is Phase.MODEL_ERROR and self.engine is not None \
-                and not snap.get("consecutive_errors", 0):
+                and not snap.consecutive_errors:
             self.phase, self.error = Phase.RUNNING, ""
 
     def _check_disk(self) -> None:
@@ -275,11 +283,10 @@ class LiveStation:
     # ------------------------------------------------------------------ engineer actions
     def set_threshold(self, threshold: float) -> None:
         """Swap in the same bundle with a new threshold; verdicts from the next batch on use it."""
-        if self.engine is None or self.pipeline is None:
+        if self.station is None:
             raise InspectorError("no model is running", "load a model first")
-        engine = Engine(self.engine.bundle, threshold=threshold, max_batch=self.engine.max_batch)
-        self.pipeline.swap_engine(engine)
-        self.engine = engine
+        running = self.station.engine
+        self.station.swap_engine(Engine(running.bundle, threshold=threshold, max_batch=running.max_batch))
         log.info("threshold changed", extra={"fields": {"threshold": threshold}})
 
     def set_roi(self, cam: str, roi: tuple[int, int, int, int] | None) -> None:
@@ -291,8 +298,7 @@ class LiveStation:
             roi = (x, y, w, h)
         self.cameras[cam] = self.cameras[cam].model_copy(update={"roi": roi})
         if self.pipeline is not None:
-            # the pipeline reads its ROI table per frame; a dict item swap is atomic
-            self.pipeline._roi[cam] = roi
+            self.pipeline.set_roi(cam, roi)
         log.info("roi changed", extra={"fields": {"camera": cam, "roi": list(roi) if roi else "full frame"}})
 
     def roi_warning(self, cam: str, roi: tuple[int, int, int, int] | None) -> str:
@@ -319,11 +325,10 @@ class LiveStation:
             keeps = " The running model keeps going." if self.pipeline is not None else ""
             self.messages.append(Message("error", f"Model {path.name} refused: {exc.message}.{keeps}"))
             return False
-        if self.pipeline is None:
+        if self.station is None:
             self._launch(engine)
         else:
-            self.pipeline.swap_engine(engine)
-            self.engine = engine
+            self.station.swap_engine(engine)
         self.messages.append(Message("info", f"Model {path.name} loaded (threshold {engine.threshold:.3g})."))
         log.info("bundle loaded", extra={"fields": {"path": str(path), "model": engine.fingerprint[:16]}})
         return True
@@ -346,17 +351,17 @@ class LiveStation:
         return self.submit(self._restart)
 
     def _restart(self) -> None:
-        if self.pipeline is None or self.engine is None:
+        station = self.station
+        if station is None:
             return
         self._restarting = True
         try:
-            self.pipeline.stop()
-            pipeline = self._pipeline(self.engine)
+            station.stop()
             with self._lock:
                 if self._closed:
                     return
-                self.pipeline = pipeline
-                pipeline.start()
+                station.rebuild(list(self.cameras.values()))  # the sinks' context follows the new pipeline
+                station.start()
             self._errors_seen = 0
             self.messages.append(Message("info", "Camera settings applied."))
         finally:

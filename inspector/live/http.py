@@ -1,7 +1,9 @@
 """Health and metrics over HTTP (127.0.0.1 by default): /metrics (Prometheus text format), /healthz, /readyz.
 
-The server owns no state: each request asks a provider callable for a `HealthSnapshot` (or a plain dict with
-the same keys) and renders it. The pipeline fills the snapshot; `LatencyHistogram` is there for it to use.
+The server owns no state: each request asks a provider for the pipeline's `PipelineSnapshot` (the HTTP sink's
+provider is its `SinkContext`, so always the running pipeline). /metrics is prometheus_client's exposition of
+a per-server registry: `SnapshotCollector` turns the snapshot into gauges and counters, and the HTTP sink adds
+its latency histograms, observed per record.
 """
 
 from __future__ import annotations
@@ -13,248 +15,126 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from inspector.live.record import FrameRecord
 from inspector.live.settings import setting
 from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, register_sink
+from inspector.live.snapshot import PipelineSnapshot, SinkSnapshot
 from inspector.live.sources.base import redact_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LATENCY_BUCKETS_S: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 MAX_HTTP_THREADS = 8  # handler threads; more connections wait in line (idle ones time out after 5 s)
-# sink counters exported per sink (a record lost anywhere shows here); rows_pending is a gauge
-SINK_COUNTERS = ("lost", "lost_at_stop", "images_shed", "rows_lost", "disk_full_events", "image_failures")
-SINK_GAUGES = ("rows_pending", "queued", "queued_image_bytes")
+# per sink (a record lost anywhere shows here): SinkSnapshot fields, then the kind's own counters
+SINK_COUNTERS = ("lost", "lost_at_stop", "images_shed")
+SINK_GAUGES = ("queued", "queued_image_bytes")
+KIND_COUNTERS = ("rows_lost", "disk_full_events", "image_failures")  # sqlite's
+KIND_GAUGES = ("rows_pending",)
+
+Provider = Callable[[], PipelineSnapshot]
 
 
-@dataclass
-class CameraHealth:
-    """One camera as the pipeline sees it."""
-
-    up: bool = False
-    frames: int = 0  # frames inspected since start
-    dropped: int = 0  # frames dropped since start (queue full, drop-oldest)
-    last_frame_age_s: float | None = None  # seconds since the last good frame; None: none yet
-
-
-@dataclass
-class LatencyHistogram:
-    """A cumulative histogram of seconds (Prometheus semantics); `observe` is thread-safe."""
-
-    buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S  # upper bounds, ascending, +Inf implied
-    counts: list[int] = field(default_factory=list)  # per bucket, NOT cumulative; len(buckets_s) + 1 (overflow)
-    sum_s: float = 0.0
-    count: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.buckets_s = tuple(float(b) for b in self.buckets_s)
-        if list(self.buckets_s) != sorted(set(self.buckets_s)):
-            raise ValueError(f"histogram buckets must be strictly ascending, got {self.buckets_s}")
-        if not self.counts:
-            self.counts = [0] * (len(self.buckets_s) + 1)
-        if len(self.counts) != len(self.buckets_s) + 1:
-            raise ValueError(f"counts needs {len(self.buckets_s) + 1} entries (one per bucket + overflow)")
-
-    @classmethod
-    def from_samples(cls, samples_s: Iterable[float],
-                     buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S) -> LatencyHistogram:
-        hist = cls(buckets_s=buckets_s)
-        for s in samples_s:
-            hist.observe(s)
-        return hist
-
-    def observe(self, seconds: float) -> None:
-        seconds = float(seconds)
-        index = next((i for i, bound in enumerate(self.buckets_s) if seconds <= bound), len(self.buckets_s))
-        with self._lock:
-            self.counts[index] += 1
-            self.sum_s += seconds
-            self.count += 1
-
-    def copy(self) -> LatencyHistogram:
-        with self._lock:
-            return LatencyHistogram(self.buckets_s, list(self.counts), self.sum_s, self.count)
-
-    def cumulative(self) -> list[tuple[float, int]]:
-        """(upper bound, cumulative count) pairs, ending with (+inf, count)."""
-        out, total = [], 0
-        for bound, n in zip((*self.buckets_s, math.inf), self.counts, strict=True):
-            total += n
-            out.append((bound, total))
-        return out
+def readiness(snap: PipelineSnapshot) -> tuple[bool, list[str]]:
+    """/readyz: the pipeline's verdict and its reasons (URLs redacted); never ready without a model or cameras."""
+    reasons = [redact_url(reason) for reason in snap.not_ready]
+    if not snap.model_loaded and "model not loaded" not in reasons:
+        reasons.insert(0, "model not loaded")
+    if not snap.cameras:
+        reasons.append("no cameras")
+    if not snap.ready and not reasons:
+        reasons.append("pipeline not ready")
+    return snap.ready and not reasons, reasons
 
 
-@dataclass
-class HealthSnapshot:
-    """What /metrics and /readyz show; the provider may return this or a dict with these keys."""
-
-    station: str = ""
-    model_loaded: bool = False
-    cameras: dict[str, CameraHealth] = field(default_factory=dict)
-    verdicts: dict[str, int] = field(default_factory=lambda: {"OK": 0, "NG": 0})  # counts since start
-    latency: LatencyHistogram | None = None  # end to end (capture -> verdict), seconds
-    latency_samples_s: list[float] = field(default_factory=list)  # used when `latency` is None: all samples
-    stage_latency: dict[str, LatencyHistogram] = field(default_factory=dict)  # capture/preprocess/inference
-    sink_failures: dict[str, int] = field(default_factory=dict)  # sink kind -> failed write attempts
-    sink_dropped: dict[str, int] = field(default_factory=dict)  # sink kind -> records dropped (queue full)
-    alarms: list[str] = field(default_factory=list)  # active alarms, e.g. "disk_full" (degraded, still running)
-    errors: int = 0  # inspection errors since start (bad frame, inference failure)
-    pipeline_ready: bool = True  # the pipeline's own verdict (False: not ready whatever else says)
-    not_ready: list[str] = field(default_factory=list)  # the pipeline's reasons (sinks, failing inspection)
-    sink_stats: dict[str, dict[str, int]] = field(default_factory=dict)  # sink kind -> SINK_COUNTERS/GAUGES
-
-    @classmethod
-    def coerce(cls, value: HealthSnapshot | Mapping[str, Any]) -> HealthSnapshot:
-        """Accept a snapshot or a plain dict (nested dicts for cameras/histograms); unknown keys are errors."""
-        if isinstance(value, HealthSnapshot):
-            return value
-        if not isinstance(value, Mapping):
-            raise TypeError(f"health provider must return a HealthSnapshot or dict, got {type(value).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise KeyError(f"unknown health snapshot key(s) {unknown}; expected some of {sorted(known)}")
-        data = dict(value)
-        data["cameras"] = {str(k): v if isinstance(v, CameraHealth) else CameraHealth(**v)
-                           for k, v in dict(data.get("cameras", {})).items()}
-        if isinstance(data.get("latency"), Mapping):
-            data["latency"] = LatencyHistogram(**data["latency"])
-        data["stage_latency"] = {k: v if isinstance(v, LatencyHistogram) else LatencyHistogram(**v)
-                                 for k, v in dict(data.get("stage_latency", {})).items()}
-        return cls(**data)
-
-    @classmethod
-    def from_pipeline(cls, snap: Mapping[str, Any]) -> HealthSnapshot:
-        """Adapt `Pipeline.snapshot()` (its dict) to this shape; latency comes from the HTTP sink's histograms."""
-        cameras = {str(cam): CameraHealth(up=bool(c.get("up")), frames=int(c.get("inspected", c.get("frames", 0))),
-                                          dropped=int(c.get("dropped", 0)), last_frame_age_s=c.get("last_frame_age_s"))
-                   for cam, c in dict(snap.get("cameras", {})).items()}
-        sinks = dict(snap.get("sinks", {}))
-        return cls(station=str(snap.get("station", "")), model_loaded=bool(snap.get("model_fingerprint")),
-                   cameras=cameras, verdicts=dict(snap.get("verdicts", {})),
-                   sink_failures={k: int(v.get("failures", 0)) for k, v in sinks.items()},
-                   sink_dropped={k: int(v.get("dropped", 0)) for k, v in sinks.items()},
-                   alarms=[*snap.get("alarms", []),
-                           *(f"{k}_degraded" for k, v in sinks.items() if v.get("alarm") or v.get("degraded"))],
-                   errors=int(snap.get("errors", 0)),
-                   pipeline_ready=bool(snap.get("ready", True)), not_ready=list(snap.get("not_ready", [])),
-                   sink_stats={k: {name: int(v[name]) for name in (*SINK_COUNTERS, *SINK_GAUGES) if name in v}
-                               for k, v in sinks.items()})
-
-    def readiness(self) -> tuple[bool, list[str]]:
-        """Ready when the model is loaded and every camera (at least one) is up; else the reasons."""
-        reasons = [] if self.model_loaded else ["model not loaded"]
-        if not self.cameras:
-            reasons.append("no cameras")
-        reasons += [f"camera {redact_url(cam)} down" for cam, health in sorted(self.cameras.items()) if not health.up]
-        reasons += [redact_url(r) for r in self.not_ready if not r.startswith("camera ") and r not in reasons]
-        if not self.pipeline_ready and not reasons:
-            reasons.append("pipeline not ready")
-        return not reasons, reasons
-
-
-# Prometheus text exposition ---------------------------------------------------------------------------
 def _label(value: object) -> str:
-    text = redact_url(str(value))
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return redact_url(str(value))  # a camera id may be a URL with credentials
 
 
-def _number(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+class SnapshotCollector:
+    """A prometheus_client collector: every gauge and counter of /metrics, from one snapshot per scrape."""
+
+    def __init__(self, provider: Provider, started_at: Callable[[], float | None] = lambda: None) -> None:
+        self._provider = provider
+        self._started_at = started_at
+
+    def describe(self) -> list[Metric]:
+        return []  # nothing to check at registration (the pipeline may not be bound yet)
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._provider()
+        ready, _ = readiness(snap)
+        yield GaugeMetricFamily("inspector_ready", "1 when the model is loaded and every camera is up", value=ready)
+        yield GaugeMetricFamily("inspector_model_loaded", "1 when the model bundle is loaded", value=snap.model_loaded)
+        started = self._started_at()
+        if started is not None:
+            yield GaugeMetricFamily("inspector_start_time_seconds", "Unix time the daemon started", value=started)
+        cams = sorted(snap.cameras.items())
+        families = (
+            (GaugeMetricFamily, "inspector_camera_up", "1 while the camera delivers frames", lambda c: c.up),
+            (CounterMetricFamily, "inspector_frames_total", "Frames inspected", lambda c: c.inspected),
+            (CounterMetricFamily, "inspector_dropped_frames_total", "Frames dropped to keep latency bounded",
+             lambda c: c.dropped),
+            (GaugeMetricFamily, "inspector_last_frame_age_seconds",
+             "Seconds since the camera's last good frame (+Inf: none)",
+             lambda c: math.inf if c.last_frame_age_s is None else c.last_frame_age_s),
+        )
+        for kind, name, help_text, value in families:
+            family = kind(name, help_text, labels=["camera"])
+            for cam, camera in cams:
+                family.add_metric([_label(cam)], value(camera))
+            yield family
+        yield CounterMetricFamily("inspector_errors_total", "Inspection errors (bad frame, inference failure)",
+                                  value=snap.errors)
+        verdicts = CounterMetricFamily("inspector_verdicts_total", "Parts inspected by verdict", labels=["verdict"])
+        verdicts.add_metric(["NG"], snap.verdicts.ng)
+        verdicts.add_metric(["OK"], snap.verdicts.ok)
+        yield verdicts
+        yield from self._sinks(sorted(snap.sinks.items()))
+        alarms = GaugeMetricFamily("inspector_alarm", "1 for each active alarm (degraded but running)",
+                                   labels=["alarm"])
+        for alarm in snap.alarms:
+            alarms.add_metric([_label(alarm)], 1)
+        yield alarms
+
+    @staticmethod
+    def _sinks(sinks: list[tuple[str, SinkSnapshot]]) -> Iterator[Metric]:
+        for name, help_text, value in (
+            ("failures", "Failed sink write attempts (retried)", lambda s: s.failures),
+            ("dropped", "Records a sink dropped because its queue was full", lambda s: s.dropped),
+            *((n, f"Sink {n.replace('_', ' ')}", lambda s, n=n: getattr(s, n)) for n in SINK_COUNTERS),
+            *((n, f"Sink {n.replace('_', ' ')}", lambda s, n=n: s.counters.get(n)) for n in KIND_COUNTERS),
+        ):
+            family = CounterMetricFamily(f"inspector_sink_{name}_total", help_text, labels=["sink"])
+            for kind, sink in sinks:
+                if (number := value(sink)) is not None:
+                    family.add_metric([_label(kind)], number)
+            yield family
+        for name, value in (*((n, lambda s, n=n: getattr(s, n)) for n in SINK_GAUGES),
+                            *((n, lambda s, n=n: s.counters.get(n)) for n in KIND_GAUGES)):
+            family = GaugeMetricFamily(f"inspector_sink_{name}", f"Sink {name.replace('_', ' ')}", labels=["sink"])
+            for kind, sink in sinks:
+                if (number := value(sink)) is not None:
+                    family.add_metric([_label(kind)], number)
+            yield family
 
 
-class _Exposition:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-
-    def sample(self, name: str, value: float, **labels: object) -> None:
-        inner = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-        self.lines.append(f"{name}{{{inner}}} {_number(value)}" if inner else f"{name} {_number(value)}")
-
-    def histogram(self, name: str, hist: LatencyHistogram, **labels: object) -> None:
-        for bound, total in hist.cumulative():
-            self.sample(f"{name}_bucket", total, **labels, le="+Inf" if math.isinf(bound) else _number(bound))
-        self.sample(f"{name}_sum", float(hist.sum_s), **labels)
-        self.sample(f"{name}_count", hist.count, **labels)
-
-
-def render_metrics(snap: HealthSnapshot, *, started_at: float | None = None) -> str:
-    """The snapshot in Prometheus text format 0.0.4."""
-    out = _Exposition()
-    ready, _ = snap.readiness()
-    out.family("inspector_ready", "gauge", "1 when the model is loaded and every camera is up")
-    out.sample("inspector_ready", ready)
-    out.family("inspector_model_loaded", "gauge", "1 when the model bundle is loaded")
-    out.sample("inspector_model_loaded", snap.model_loaded)
-    if started_at is not None:
-        out.family("inspector_start_time_seconds", "gauge", "Unix time the daemon started")
-        out.sample("inspector_start_time_seconds", float(started_at))
-    cams = sorted(snap.cameras.items())
-    for name, kind, help_text, get in (
-        ("inspector_camera_up", "gauge", "1 while the camera delivers frames", lambda c: c.up),
-        ("inspector_frames_total", "counter", "Frames inspected", lambda c: int(c.frames)),
-        ("inspector_dropped_frames_total", "counter", "Frames dropped to keep latency bounded",
-         lambda c: int(c.dropped)),
-        ("inspector_last_frame_age_seconds", "gauge", "Seconds since the camera's last good frame (+Inf: none)",
-         lambda c: math.inf if c.last_frame_age_s is None else float(c.last_frame_age_s)),
-    ):
-        out.family(name, kind, help_text)
-        for cam, health in cams:
-            out.sample(name, get(health), camera=cam)
-    out.family("inspector_errors_total", "counter", "Inspection errors (bad frame, inference failure)")
-    out.sample("inspector_errors_total", int(snap.errors))
-    out.family("inspector_verdicts_total", "counter", "Parts inspected by verdict")
-    verdicts = {"OK": 0, "NG": 0, **snap.verdicts}
-    for verdict, n in sorted(verdicts.items()):
-        out.sample("inspector_verdicts_total", int(n), verdict=verdict)
-    latency = snap.latency or LatencyHistogram.from_samples(snap.latency_samples_s)
-    out.family("inspector_latency_seconds", "histogram", "End-to-end latency, capture to verdict")
-    out.histogram("inspector_latency_seconds", latency)
-    if snap.stage_latency:
-        out.family("inspector_stage_latency_seconds", "histogram", "Latency per pipeline stage")
-        for stage, hist in sorted(snap.stage_latency.items()):
-            out.histogram("inspector_stage_latency_seconds", hist, stage=stage)
-    out.family("inspector_sink_failures_total", "counter", "Failed sink write attempts (retried)")
-    for sink, n in sorted(snap.sink_failures.items()):
-        out.sample("inspector_sink_failures_total", int(n), sink=sink)
-    out.family("inspector_sink_dropped_total", "counter", "Records a sink dropped because its queue was full")
-    for sink, n in sorted(snap.sink_dropped.items()):
-        out.sample("inspector_sink_dropped_total", int(n), sink=sink)
-    for name in (*SINK_COUNTERS, *SINK_GAUGES):
-        counter = name in SINK_COUNTERS
-        family = f"inspector_sink_{name}_total" if counter else f"inspector_sink_{name}"
-        out.family(family, "counter" if counter else "gauge", f"Sink {name.replace('_', ' ')}")
-        for sink, stats in sorted(snap.sink_stats.items()):
-            if name in stats:
-                out.sample(family, int(stats[name]), sink=sink)
-    out.family("inspector_alarm", "gauge", "1 for each active alarm (degraded but running)")
-    for alarm in sorted(set(snap.alarms)):
-        out.sample("inspector_alarm", 1, alarm=alarm)
-    return "\n".join(out.lines) + "\n"
+def render_metrics(snap: PipelineSnapshot) -> str:
+    """One snapshot in Prometheus text format 0.0.4 (no histograms: those live in the HTTP sink)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(lambda: snap))
+    return generate_latest(registry).decode()
 
 
 # server ------------------------------------------------------------------------------------------------
-Provider = Callable[[], "HealthSnapshot | Mapping[str, Any]"]
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = 5  # seconds a client may take to send its request
@@ -263,25 +143,25 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         if path == "/healthz":
-            self._send(200, "application/json", json.dumps({"status": "ok"}))
+            self._send(200, "application/json", json.dumps({"status": "ok"}).encode())
         elif path == "/readyz":
             snap = self.server.snapshot()
-            ready, reasons = snap.readiness() if snap is not None else (False, ["health snapshot unavailable"])
-            self._send(200 if ready else 503, "application/json", json.dumps({"ready": ready, "reasons": reasons}))
+            ready, reasons = readiness(snap) if snap is not None else (False, ["health snapshot unavailable"])
+            body = json.dumps({"ready": ready, "reasons": reasons}).encode()
+            self._send(200 if ready else 503, "application/json", body)
         elif path == "/metrics":
-            snap = self.server.snapshot()
-            if snap is None:
-                self._send(500, "text/plain; charset=utf-8", "health snapshot unavailable\n")
+            text = self.server.metrics()
+            if text is None:
+                self._send(500, "text/plain; charset=utf-8", b"health snapshot unavailable\n")
             else:
-                self._send(200, PROMETHEUS_CONTENT_TYPE, render_metrics(snap, started_at=self.server.started_at))
+                self._send(200, PROMETHEUS_CONTENT_TYPE, text)
         else:
-            self._send(404, "text/plain; charset=utf-8", "not found: try /metrics, /healthz or /readyz\n")
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /readyz\n")
 
     def do_HEAD(self) -> None:  # noqa: N802
         self.do_GET()
 
-    def _send(self, status: int, content_type: str, body: str) -> None:
-        data = body.encode()
+    def _send(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -299,7 +179,7 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     provider: Provider
-    started_at: float
+    registry: CollectorRegistry
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
@@ -321,21 +201,34 @@ class _Server(ThreadingHTTPServer):
         for _ in self._workers:
             self._requests.put(None)
 
-    def snapshot(self) -> HealthSnapshot | None:
+    def snapshot(self) -> PipelineSnapshot | None:
         try:
-            return HealthSnapshot.coerce(self.provider())
-        except Exception as exc:  # a broken provider is a 500/503, never a dead server
+            return self.provider()
+        except Exception as exc:  # a broken provider is a 503, never a dead server
+            log.error("health provider failed: %s: %s", type(exc).__name__, redact_url(str(exc)))
+            return None
+
+    def metrics(self) -> bytes | None:
+        try:
+            return generate_latest(self.registry)
+        except Exception as exc:  # a broken provider is a 500, never a dead server
             log.error("health provider failed: %s: %s", type(exc).__name__, redact_url(str(exc)))
             return None
 
 
 class HealthServer:
-    """/metrics, /healthz, /readyz on host:port (port 0: any free port) in a background thread."""
+    """/metrics, /healthz, /readyz on host:port (port 0: any free port) in a background thread. `registry`
+    (default: a new one, never prometheus_client's process-wide one) gets the snapshot collector; add more
+    metrics to it (the HTTP sink's histograms)."""
 
-    def __init__(self, provider: Provider, *, host: str = "127.0.0.1", port: int = 9108) -> None:
+    def __init__(self, provider: Provider, *, host: str = "127.0.0.1", port: int = 9108,
+                 registry: CollectorRegistry | None = None) -> None:
         self.provider = provider
         self.host = host
         self.requested_port = int(port)
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
+        self.started_at: float | None = None
+        self.registry.register(SnapshotCollector(provider, lambda: self.started_at))
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -344,13 +237,18 @@ class HealthServer:
         return self._server.server_address[1] if self._server else self.requested_port
 
     @property
+    def running(self) -> bool:
+        """Listening (between start() and stop())."""
+        return self._server is not None
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         server = _Server((self.host, self.requested_port), _Handler)
-        server.provider = self.provider
-        server.started_at = time.time()
+        server.provider, server.registry = self.provider, self.registry
+        self.started_at = time.time()
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25},
                                         name="health-http", daemon=True)
@@ -385,37 +283,27 @@ class HttpSettings(SinkSettings):
 
 @register_sink("http")
 class HttpSink(Sink):
-    """`[sinks.http]`: the health server as a sink. Records feed the latency histograms; state comes from
-    `snapshot` (Pipeline.snapshot's dict, or a HealthSnapshot/its dict shape) on every request."""
+    """`[sinks.http]`: the health server as a sink. Records feed its latency histograms; everything else
+    comes from `snapshot` (the station's SinkContext.snapshot: the running pipeline) on every request."""
 
     STAGES = ("capture", "queue", "preprocess", "inference")
     Settings = HttpSettings
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 9108,
-                 snapshot: Callable[[], Mapping[str, Any] | HealthSnapshot] | None = None,
+                 snapshot: Provider | None = None,
                  buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S, queue_size: int = 1024) -> None:
         super().__init__(queue_size=queue_size, retries=0)
-        self.server = HealthServer(self._snapshot, host=host, port=port)
-        self._source = snapshot
-        self.latency = LatencyHistogram(buckets_s=buckets_s)
-        self.stage_latency = {stage: LatencyHistogram(buckets_s=buckets_s) for stage in self.STAGES}
+        registry = CollectorRegistry(auto_describe=False)
+        self.server = HealthServer(snapshot or PipelineSnapshot, host=host, port=port, registry=registry)
+        self.latency = Histogram("inspector_latency_seconds", "End-to-end latency, capture to verdict",
+                                 buckets=buckets_s, registry=registry)
+        self.stage_latency = Histogram("inspector_stage_latency_seconds", "Latency per pipeline stage", ["stage"],
+                                       buckets=buckets_s, registry=registry)
 
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> HttpSink:
-        # the snapshot is looked up per request: the context is bound after the build
-        return cls(snapshot=lambda: context.snapshot(), **dict(cls.settings_of(settings)))
-
-    def _snapshot(self) -> HealthSnapshot:
-        raw = self._source() if self._source is not None else HealthSnapshot()
-        if isinstance(raw, HealthSnapshot) or not ({"model_fingerprint", "frames"} & set(raw)):
-            snap = HealthSnapshot.coerce(raw)
-        else:
-            snap = HealthSnapshot.from_pipeline(raw)
-        if snap.latency is None and not snap.latency_samples_s:
-            snap.latency = self.latency.copy()
-        if not snap.stage_latency:
-            snap.stage_latency = {k: v.copy() for k, v in self.stage_latency.items() if v.count}
-        return snap
+        # the context answers for the running pipeline
+        return cls(snapshot=context.snapshot, **dict(cls.settings_of(settings)))
 
     def open(self) -> None:
         self.server.start()
@@ -424,9 +312,9 @@ class HttpSink(Sink):
         timings = record.timings_ms
         if "total" in timings:
             self.latency.observe(timings["total"] / 1000.0)
-        for stage, hist in self.stage_latency.items():
+        for stage in self.STAGES:
             if stage in timings:
-                hist.observe(timings[stage] / 1000.0)
+                self.stage_latency.labels(stage).observe(timings[stage] / 1000.0)
 
     def close(self) -> None:
         self.server.stop()

@@ -14,9 +14,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, is_dataclass
-from typing import Any
-
 import numpy as np
 
 from inspector.engine import Engine
@@ -25,6 +22,7 @@ from inspector.live.camera import Camera, CameraState, Frame
 from inspector.live.config import CameraConfig
 from inspector.live.record import FrameRecord
 from inspector.live.sinks.base import Sink
+from inspector.live.snapshot import CameraSnapshot, PipelineSnapshot, Verdicts
 from inspector.live.sources import Source
 
 log = logging.getLogger(__name__)
@@ -70,7 +68,7 @@ class Pipeline:
         self._queues: dict[str, deque[Frame]] = {}
         self._roi: dict[str, tuple[int, int, int, int] | None] = {}
         for cfg in cameras:
-            self.cameras[cfg.id] = Camera(cfg, self._enqueue, source_factory=factories.get(cfg.id),
+            self.cameras[cfg.id] = Camera(cfg, self.offer, source_factory=factories.get(cfg.id),
                                           clock=clock, sleep=camera_sleep, on_error=self._fail)
             self._queues[cfg.id] = deque(maxlen=max(1, queue_size))
             self._roi[cfg.id] = cfg.roi
@@ -126,6 +124,16 @@ class Pipeline:
             cam.trigger()
         return [c.id for c in chosen]
 
+    def set_roi(self, camera: str, roi: tuple[int, int, int, int] | None) -> None:
+        """Inspect only `roi` [x, y, w, h] of `camera` (None: the whole frame) from its next frame on."""
+        if camera not in self._roi:
+            raise KeyError(f"no camera {camera!r} in this pipeline (cameras: {', '.join(self.cameras)})")
+        if roi is not None:
+            x, y, w, h = roi
+            roi = (int(x), int(y), int(w), int(h))
+        with self._cond:
+            self._roi[camera] = roi
+
     def swap_engine(self, engine: Engine) -> None:
         """Use a new (already verified) engine from the next batch on."""
         with self._cond:
@@ -158,46 +166,50 @@ class Pipeline:
         last = self._last_result_mono
         return None if last is None else self._clock() - last
 
-    def snapshot(self) -> dict[str, Any]:
-        """A JSON-ready copy of every counter (read by the HTTP /metrics sink and the GUI)."""
+    def snapshot(self) -> PipelineSnapshot:
+        """A typed copy of every counter (what /metrics, /readyz, the daemon's status and the GUI read)."""
         with self._cond:
-            latency, ages, infer = list(self._latency_ms), list(self._age_s), list(self._inference_ms)
             cameras = {}
             for cam_id, camera in self.cameras.items():
                 snap = camera.snapshot()
-                cameras[cam_id] = {**snap, "up": camera.state is CameraState.UP, "inspected": self._frames[cam_id],
-                                   "dropped": self._drops[cam_id], "verdicts": dict(self._verdicts[cam_id]),
-                                   "queued": len(self._queues[cam_id])}
-            totals = {"OK": sum(v["OK"] for v in self._verdicts.values()),
-                      "NG": sum(v["NG"] for v in self._verdicts.values())}
-            return {
-                "station": self.station,
-                "run": self.run_id,
-                "ready": self.ready(),
-                "not_ready": self.not_ready(),
-                "model_fingerprint": self.engine.fingerprint if self.engine is not None else "",
-                "frames": sum(self._frames.values()),
-                "verdicts": totals,
-                "dropped": sum(self._drops.values()),
-                "errors": self._errors,
-                "consecutive_errors": self._consecutive_errors,
-                "last_error": self._last_error,
-                "last_frame_age_s": self.last_result_age(),
-                "latency_ms": latency,
-                "frame_age_s": ages,
-                "inference_ms": infer,
-                "cameras": cameras,
-                "sinks": {sink.kind: _sink_stats(sink) for sink in self.sinks},
-            }
+                verdicts = self._verdicts[cam_id]
+                cameras[cam_id] = CameraSnapshot(**snap, up=snap["state"] == CameraState.UP.value,
+                                                 inspected=self._frames[cam_id], dropped=self._drops[cam_id],
+                                                 verdicts=Verdicts(verdicts["OK"], verdicts["NG"]),
+                                                 queued=len(self._queues[cam_id]))
+            reasons = self.not_ready()
+            return PipelineSnapshot(
+                station=self.station, run=self.run_id, ready=bool(self.cameras) and not reasons,
+                not_ready=tuple(reasons),
+                model_fingerprint=self.engine.fingerprint if self.engine is not None else "",
+                frames=sum(self._frames.values()),
+                verdicts=Verdicts(sum(v["OK"] for v in self._verdicts.values()),
+                                  sum(v["NG"] for v in self._verdicts.values())),
+                dropped=sum(self._drops.values()), errors=self._errors,
+                consecutive_errors=self._consecutive_errors, last_error=self._last_error,
+                last_frame_age_s=self.last_result_age(), latency_ms=tuple(self._latency_ms),
+                frame_age_s=tuple(self._age_s), inference_ms=tuple(self._inference_ms), cameras=cameras,
+                sinks={sink.kind: sink.snapshot() for sink in self.sinks})
 
     # ------------------------------------------------------------------ the inference thread
-    def _enqueue(self, frame: Frame) -> None:
+    def offer(self, frame: Frame) -> None:
+        """Queue a grabbed frame for inspection (each camera thread calls this); never blocks: a full
+        queue pushes out its oldest frame, counted as dropped."""
         with self._cond:
             q = self._queues[frame.camera]
             if len(q) == q.maxlen:
                 self._drops[frame.camera] += 1
             q.append(frame)
             self._cond.notify()
+
+    def step(self) -> int:
+        """Inspect one batch of what is queued now, on the calling thread (one turn of the inference
+        thread; with an injected clock, a test can drive the pipeline frame by frame). Returns the batch size."""
+        with self._cond:
+            batch, engine = self._take(), self.engine
+        if batch:
+            self._inspect(engine, batch)
+        return len(batch)
 
     def _take(self) -> list[Frame]:
         batch: list[Frame] = []
@@ -220,8 +232,7 @@ class Pipeline:
                     self._cond.wait(0.5)
                 if self._stopping:
                     return
-                batch, engine = self._take(), self.engine
-            self._inspect(engine, batch)
+            self.step()
 
     def _inspect(self, engine: Engine, batch: list[Frame]) -> None:
         taken = self._clock()
@@ -270,9 +281,3 @@ class Pipeline:
         self._consecutive_errors += 1
         log.error("inspection error", extra={"fields": {"error": message}})
 
-
-def _sink_stats(sink: Sink) -> dict[str, Any]:
-    stats = getattr(sink, "stats", None)
-    if stats is None:
-        return {}
-    return asdict(stats) if is_dataclass(stats) else dict(vars(stats))

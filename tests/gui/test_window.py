@@ -10,11 +10,21 @@ from PySide6.QtCore import Qt
 
 from inspector.gui.gallery import PartDialog
 from inspector.gui.review import FALSE_REJECT
+from inspector.live.station import build_engine
 
 
 def test_window_starts_on_the_synthetic_line_and_verdicts_arrive(qtbot, make_window) -> None:
-    window = make_window([camera("cam1"), camera("cam2", seed=1)])
-    assert window.phase_pill.text() == "STARTING" or window.station.phase.value in ("STARTING", "RUNNING")
+    loading = threading.Event()  # the model "loads" until the test lets it
+
+    def slow_load(config, path):
+        assert loading.wait(10)
+        return build_engine(config, path)
+
+    window = make_window([camera("cam1"), camera("cam2", seed=1)], engine_factory=slow_load)
+    window.slow_tick()
+    assert window.station.phase.value == "STARTING" and window.phase_pill.text() == "STARTING"
+    assert window.station.pipeline is None
+    loading.set()
     wait_records(qtbot, window, 6)
     qtbot.waitUntil(lambda: all(v.record is not None for v in window.views.values()), timeout=10000)
     window.slow_tick()

@@ -179,7 +179,7 @@ def test_ready_watchdog_only_while_frames_flow_and_reload(tmp_path: Path, tiny_b
         daemon.tick()
         assert received() == []  # nothing before the cameras are up
         daemon.pipeline.start()
-        assert wait_for(lambda: daemon.pipeline.snapshot()["frames"] >= 2)
+        assert wait_for(lambda: daemon.pipeline.snapshot().frames >= 2)
         daemon.tick()
         got = received()
         assert got[0].startswith("READY=1") and got[1] == "WATCHDOG=1"

@@ -50,7 +50,7 @@ def test_a_model_failing_mid_run_is_model_error_and_recovers(tiny_bundle_path: P
     station = LiveStation(config_for(tiny_bundle_path), config_sinks=False, engine_factory=factory, disk_paths=[])
     try:
         station.start().result(30)
-        assert wait_for(lambda: station.phase is Phase.RUNNING and station.pipeline.snapshot()["frames"] > 0, 10)
+        assert wait_for(lambda: station.phase is Phase.RUNNING and station.pipeline.snapshot().frames > 0, 10)
         engines[0].broken = True
         assert wait_for(lambda: (station.poll(), station.phase)[1] is Phase.MODEL_ERROR, 10), station.phase
         assert "fails on every frame" in station.error

@@ -51,11 +51,11 @@ def test_roi_outside_the_frame_is_not_ready_and_starves_the_watchdog(tmp_path: P
     daemon = Daemon(load_config(config_path), notifier=Notifier(str(sock_path), watchdog_usec=600_000))
     try:
         daemon.pipeline.start()
-        assert wait_for(lambda: daemon.pipeline.snapshot()["errors"] >= 5)
+        assert wait_for(lambda: daemon.pipeline.snapshot().errors >= 5)
         daemon.tick()
         snap = daemon.pipeline.snapshot()
-        assert snap["frames"] == 0 and snap["last_frame_age_s"] is None
-        assert not daemon.pipeline.ready() and any("inspection failing" in r and "roi" in r for r in snap["not_ready"])
+        assert snap.frames == 0 and snap.last_frame_age_s is None
+        assert not daemon.pipeline.ready() and any("inspection failing" in r and "roi" in r for r in snap.not_ready)
         assert not daemon.flowing()
         try:
             sent = sock.recv(4096).decode()
@@ -92,7 +92,7 @@ def test_one_nan_frame_is_one_error_not_the_whole_batch(tiny_engine: Engine) -> 
     pipeline._inspect(pipeline.engine, batch)  # the batch of four, one of them bad
     sink.stop(2.0)
     assert [r.frame_id for r in sink.records] == [1, 3, 4]
-    assert pipeline.snapshot()["errors"] == 1 and "frame 2" in pipeline.snapshot()["last_error"]
+    assert pipeline.snapshot().errors == 1 and "frame 2" in pipeline.snapshot().last_error
 
 
 def test_a_frozen_cameras_frame_is_not_a_new_part_after_reconnect() -> None:
@@ -152,7 +152,7 @@ def test_results_are_unique_across_restarts(tmp_path: Path, tiny_bundle_path: Pa
     for _ in range(2):  # two runs of the daemon on one database, as after a watchdog restart
         daemon = Daemon(load_config(config_path))
         daemon.pipeline.start()
-        assert wait_for(lambda: daemon.pipeline.snapshot()["frames"] >= 5)
+        assert wait_for(lambda: daemon.pipeline.snapshot().frames >= 5)
         daemon.shutdown()
     with sqlite3.connect(tmp_path / "log.db") as con:
         total = con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0]

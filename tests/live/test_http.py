@@ -6,73 +6,53 @@ import http.client
 import json
 import logging
 import math
-import re
 import socket
 from collections.abc import Iterator
 
+import prometheus_client
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from conftest_services import wait_until
-from inspector.live.http import (
-    CameraHealth,
-    HealthServer,
-    HealthSnapshot,
-    HttpSink,
-    LatencyHistogram,
-    render_metrics,
-)
+from conftest_services import free_port, wait_until
+from inspector.live.http import HealthServer, HttpSink
 from inspector.live.record import FrameRecord
 from inspector.live.sinks.base import SINKS, SinkContext
+from inspector.live.snapshot import CameraSnapshot, PipelineSnapshot, SinkSnapshot, Verdicts
 from inspector.result import InspectionResult, verdict_for
 
 pytestmark = pytest.mark.timeout(30)
 
 SECRET = "hunter2-top-secret"
-
-_SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+Samples = dict[tuple[str, frozenset], float]
 
 
-def parse_prometheus(text: str) -> dict[tuple[str, frozenset], float]:
-    """A strict reader of text format 0.0.4: every sample belongs to a TYPEd family; returns the samples."""
-    assert text.endswith("\n")
-    types: dict[str, str] = {}
-    samples: dict[tuple[str, frozenset], float] = {}
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in {"counter", "gauge", "histogram", "summary", "untyped"}
-            assert name not in types, f"family {name} declared twice"
-            types[name] = kind
-            continue
-        match = _SAMPLE.match(line)
-        assert match, f"not a sample line: {line!r}"
-        name, raw_labels = match["name"], match["labels"] or ""
-        labels = _LABEL.findall(raw_labels)
-        assert "".join(f'{k}="{v}",' for k, v in labels).rstrip(",") == raw_labels, f"bad labels: {line!r}"
-        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
-        assert family in types, f"sample {name} has no # TYPE"
-        value = float(match["value"].replace("+Inf", "inf").replace("-Inf", "-inf"))
-        key = (name, frozenset(labels))
-        assert key not in samples, f"duplicate sample {line!r}"
-        samples[key] = value
-    for family, kind in types.items():  # histograms: cumulative buckets ending in +Inf == _count
-        if kind != "histogram":
-            continue
-        groups: dict[frozenset, list[tuple[float, float]]] = {}
-        for (name, labels), value in samples.items():
-            if name == f"{family}_bucket":
-                le = dict(labels)["le"]
-                rest = frozenset((k, v) for k, v in labels if k != "le")
-                groups.setdefault(rest, []).append((math.inf if le == "+Inf" else float(le), value))
-        for rest, buckets in groups.items():
-            buckets.sort()
-            assert buckets[-1][0] == math.inf
-            assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:], strict=False)), "buckets must be cumulative"
-            assert samples[(f"{family}_count", rest)] == buckets[-1][1]
+def parse_prometheus(text: str) -> Samples:
+    """prometheus_client's own reader of the text format; every sample once, each in a TYPEd family."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        assert family.type in {"counter", "gauge", "histogram"}, family
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in samples, f"duplicate sample {key}"
+            samples[key] = sample.value
     return samples
+
+
+def camera(up: bool = True, inspected: int = 0, dropped: int = 0, ng: int = 0,
+           age: float | None = None) -> CameraSnapshot:
+    return CameraSnapshot(state="UP" if up else "DOWN", up=up, frames=inspected + dropped, inspected=inspected,
+                          dropped=dropped, verdicts=Verdicts(inspected - ng, ng), last_frame_age_s=age)
+
+
+def snapshot(cameras: dict[str, CameraSnapshot], *, model: str = "f" * 64, **fields) -> PipelineSnapshot:
+    """A consistent snapshot: totals from the cameras, ready when every camera is up."""
+    reasons = tuple(f"camera {cam} down" for cam, c in cameras.items() if not c.up) + fields.pop("not_ready", ())
+    return PipelineSnapshot(
+        station="st", model_fingerprint=model, cameras=cameras, not_ready=reasons,
+        ready=bool(cameras) and bool(model) and not reasons,
+        frames=sum(c.inspected for c in cameras.values()), dropped=sum(c.dropped for c in cameras.values()),
+        verdicts=Verdicts(sum(c.verdicts.ok for c in cameras.values()), sum(c.verdicts.ng for c in cameras.values())),
+        **fields)
 
 
 def get(server: HealthServer, path: str, host: str = "127.0.0.1") -> tuple[int, str, str]:
@@ -89,10 +69,10 @@ class State:
     """A provider whose snapshot the test changes."""
 
     def __init__(self) -> None:
-        self.snap = HealthSnapshot(station="st")
+        self.snap = PipelineSnapshot(station="st")
         self.fail: Exception | None = None
 
-    def __call__(self) -> HealthSnapshot:
+    def __call__(self) -> PipelineSnapshot:
         if self.fail is not None:
             raise self.fail
         return self.snap
@@ -113,27 +93,23 @@ def test_healthz_and_readyz_follow_model_and_cameras(served: tuple[HealthServer,
     status, ctype, body = get(server, "/readyz")
     assert status == 503 and ctype.startswith("application/json")
     assert set(json.loads(body)["reasons"]) == {"model not loaded", "no cameras"}
-    state.snap.model_loaded = True
-    state.snap.cameras = {"cam0": CameraHealth(up=True), "cam1": CameraHealth(up=False)}
+    state.snap = snapshot({"cam0": camera(up=True), "cam1": camera(up=False)})
     status, _, body = get(server, "/readyz")
     assert status == 503 and json.loads(body)["reasons"] == ["camera cam1 down"]
-    state.snap.cameras["cam1"].up = True
+    state.snap = snapshot({"cam0": camera(up=True), "cam1": camera(up=True)})
     assert get(server, "/readyz")[0] == 200
+    state.snap = PipelineSnapshot(station="st", model_fingerprint="f", cameras={"cam0": camera()})
+    assert json.loads(get(server, "/readyz")[2])["reasons"] == ["pipeline not ready"]  # never ready by default
     assert get(server, "/healthz")[0] == 200
     assert get(server, "/nope")[0] == 404
 
 
 def test_metrics_parse_as_prometheus_text(served: tuple[HealthServer, State]) -> None:
     server, state = served
-    latency = LatencyHistogram()
-    for s in (0.004, 0.03, 0.03, 0.2, 7.0):
-        latency.observe(s)
-    state.snap = HealthSnapshot(
-        station="st", model_loaded=True,
-        cameras={"cam0": CameraHealth(True, 120, 3, 0.05), "cam1": CameraHealth(False, 7, 0, None)},
-        verdicts={"OK": 120, "NG": 7}, latency=latency,
-        stage_latency={"inference": LatencyHistogram.from_samples([0.01, 0.02])},
-        sink_failures={"mqtt": 2, "sqlite": 0}, sink_dropped={"mqtt": 1}, alarms=["disk_full"])
+    sqlite = SinkSnapshot(kind="sqlite", degraded=True, counters={"rows_lost": 0, "disk_full_events": 2})
+    state.snap = snapshot(
+        {"cam0": camera(True, 120, 3, ng=5, age=0.05), "cam1": camera(False, 7, 0, ng=2)}, errors=4,
+        sinks={"mqtt": SinkSnapshot(kind="mqtt", failures=2, dropped=1, lost=3, queued=5), "sqlite": sqlite})
     status, ctype, text = get(server, "/metrics")
     assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
     m = parse_prometheus(text)
@@ -145,28 +121,17 @@ def test_metrics_parse_as_prometheus_text(served: tuple[HealthServer, State]) ->
     assert m[("inspector_last_frame_age_seconds", cam1)] == math.inf
     assert m[("inspector_verdicts_total", frozenset({("verdict", "OK")}))] == 120
     assert m[("inspector_verdicts_total", frozenset({("verdict", "NG")}))] == 7
-    assert m[("inspector_latency_seconds_count", frozenset())] == 5
-    assert m[("inspector_latency_seconds_sum", frozenset())] == pytest.approx(7.264)
-    assert m[("inspector_latency_seconds_bucket", frozenset({("le", "0.05")}))] == 3
-    assert m[("inspector_latency_seconds_bucket", frozenset({("le", "+Inf")}))] == 5
-    assert m[("inspector_stage_latency_seconds_count", frozenset({("stage", "inference")}))] == 2
-    assert m[("inspector_sink_failures_total", frozenset({("sink", "mqtt")}))] == 2
-    assert m[("inspector_sink_dropped_total", frozenset({("sink", "mqtt")}))] == 1
-    assert m[("inspector_alarm", frozenset({("alarm", "disk_full")}))] == 1
+    assert m[("inspector_errors_total", frozenset())] == 4
+    mqtt, db = frozenset({("sink", "mqtt")}), frozenset({("sink", "sqlite")})
+    assert m[("inspector_sink_failures_total", mqtt)] == 2
+    assert m[("inspector_sink_dropped_total", mqtt)] == 1
+    assert m[("inspector_sink_lost_total", mqtt)] == 3 and m[("inspector_sink_queued", mqtt)] == 5
+    assert m[("inspector_sink_disk_full_events_total", db)] == 2 and m[("inspector_sink_rows_lost_total", db)] == 0
+    assert ("inspector_sink_rows_lost_total", mqtt) not in m  # the kind's own counters only where it has them
+    assert m[("inspector_alarm", frozenset({("alarm", "sqlite_degraded")}))] == 1
     assert m[("inspector_ready", frozenset())] == 0  # cam1 is down
     assert m[("inspector_model_loaded", frozenset())] == 1
-
-
-def test_plain_dict_provider_and_samples() -> None:
-    snap = HealthSnapshot.coerce({
-        "model_loaded": True, "cameras": {"cam0": {"up": True, "frames": 5, "dropped": 0, "last_frame_age_s": 0.1}},
-        "verdicts": {"OK": 4, "NG": 1}, "latency_samples_s": [0.01, 0.3], "sink_failures": {"opcua": 1},
-    })
-    assert snap.readiness() == (True, [])
-    m = parse_prometheus(render_metrics(snap))
-    assert m[("inspector_latency_seconds_count", frozenset())] == 2
-    with pytest.raises(KeyError, match="camras"):
-        HealthSnapshot.coerce({"camras": {}})
+    assert m[("inspector_start_time_seconds", frozenset())] == pytest.approx(server.started_at)
 
 
 def test_bound_to_loopback_only(served: tuple[HealthServer, State]) -> None:
@@ -181,7 +146,7 @@ def test_no_credentials_in_output_or_logs(served: tuple[HealthServer, State],
     caplog.set_level(logging.DEBUG)
     server, state = served
     cam = f"rtsp://admin:{SECRET}@10.0.0.5/stream1"  # a careless config using the URL as camera id
-    state.snap = HealthSnapshot(model_loaded=True, cameras={cam: CameraHealth(up=False)})
+    state.snap = snapshot({cam: camera(up=False)}, not_ready=(f"inspection failing: cannot read {cam}",))
     for path in ("/metrics", "/readyz", f"/metrics?x=rtsp://u:{SECRET}@h/"):
         status, _, body = get(server, path)
         assert status in (200, 503) and SECRET not in body
@@ -193,43 +158,66 @@ def test_no_credentials_in_output_or_logs(served: tuple[HealthServer, State],
     assert "health provider failed" in caplog.text and SECRET not in caplog.text
 
 
-def test_histogram_observe_and_validation() -> None:
-    hist = LatencyHistogram(buckets_s=(0.1, 1.0))
-    for s in (0.05, 0.1, 0.5, 3.0):
-        hist.observe(s)
-    assert hist.cumulative() == [(0.1, 2), (1.0, 3), (math.inf, 4)]
-    assert hist.copy().count == 4
+def record(timings: dict[str, float], frame_id: int = 1) -> FrameRecord:
+    result = InspectionResult(score=0.1, threshold=0.5, verdict=verdict_for(0.1, 0.5), model_fingerprint="f")
+    return FrameRecord(station="st", camera="cam0", frame_id=frame_id, captured_at=0.0, result=result,
+                       timings_ms=timings)
+
+
+def test_latency_histograms_bucket_the_records() -> None:
+    sink = HttpSink(port=0, buckets_s=(0.1, 1.0))
+    for ms in (50.0, 100.0, 500.0, 3000.0):
+        sink.write(record({"total": ms, "inference": ms / 2}))
+    m = parse_prometheus(prometheus_client.generate_latest(sink.server.registry).decode())
+    buckets = {dict(labels)["le"]: value for (name, labels), value in m.items()
+               if name == "inspector_latency_seconds_bucket"}
+    assert buckets == {"0.1": 2, "1.0": 3, "+Inf": 4}
+    assert m[("inspector_latency_seconds_count", frozenset())] == 4
+    assert m[("inspector_latency_seconds_sum", frozenset())] == pytest.approx(3.65)
+    assert m[("inspector_stage_latency_seconds_count", frozenset({("stage", "inference")}))] == 4
+    assert ("inspector_stage_latency_seconds_count", frozenset({("stage", "capture")})) not in m  # never timed
+    HttpSink(port=0)  # a registry per server: a second sink in one process clashes with nothing
+    assert prometheus_client.REGISTRY.get_sample_value("inspector_latency_seconds_count") is None
     with pytest.raises(ValueError):
-        LatencyHistogram(buckets_s=(1.0, 0.1))
+        HttpSink(port=0, buckets_s=(1.0, 0.1))
 
 
-def pipeline_snapshot(up: bool) -> dict:
-    """The shape of Pipeline.snapshot() (what the daemon's SinkContext.snapshot returns)."""
-    cam = {"state": "UP" if up else "DOWN", "connects": 1, "last_frame_age_s": 0.03 if up else None,
-           "last_error": "", "up": up, "inspected": 42, "dropped": 2, "verdicts": {"OK": 40, "NG": 2}, "queued": 0}
-    return {"station": "st", "ready": up, "model_fingerprint": "f" * 64, "frames": 42, "verdicts": {"OK": 40, "NG": 2},
-            "dropped": 2, "errors": 1, "last_error": "", "last_frame_age_s": 0.03, "latency_ms": [12.0],
-            "frame_age_s": [0.01], "inference_ms": [5.0], "cameras": {"cam0": cam},
-            "sinks": {"mqtt": {"submitted": 3, "written": 1, "dropped": 1, "failures": 2, "last_error": ""},
-                      "sqlite": {"failures": 0, "dropped": 0, "degraded": True, "alarm": True}}}
+class BoundPipeline:
+    """What a SinkContext is bound to: the typed snapshot, readiness, triggers, camera ids."""
+
+    cameras = {"cam0": None}
+
+    def __init__(self) -> None:
+        self.up = False
+
+    def snapshot(self) -> PipelineSnapshot:
+        mqtt = SinkSnapshot(kind="mqtt", submitted=3, written=1, dropped=1, failures=2)
+        sqlite = SinkSnapshot(kind="sqlite", degraded=True)
+        return snapshot({"cam0": camera(self.up, 42, 2, ng=2, age=0.03 if self.up else None)}, errors=1,
+                        sinks={"mqtt": mqtt, "sqlite": sqlite})
+
+    def ready(self) -> bool:
+        return self.up
+
+    def trigger(self, camera: str | None = None) -> list[str]:
+        return []
 
 
 def test_http_sink_from_config_serves_the_pipeline() -> None:
-    state = {"up": False}
+    pipeline = BoundPipeline()
     context = SinkContext(station="st")
-    sink = SINKS["http"].from_config({"host": "127.0.0.1", "port": 0}, context)
+    sink = SINKS["http"].from_config({"host": "127.0.0.1", "port": free_port()}, context)
     assert isinstance(sink, HttpSink)
-    context.snapshot = lambda: pipeline_snapshot(state["up"])  # filled in after the sinks are built
     sink.start()
     try:
-        assert wait_until(lambda: sink.server.port != 0)
+        assert wait_until(lambda: sink.server.running)
+        assert get(sink.server, "/readyz")[0] == 503 and get(sink.server, "/metrics")[0] == 500  # nothing bound
+        context.bind(pipeline)  # the station builder binds the pipeline after building the sinks
         assert get(sink.server, "/readyz")[0] == 503
-        state["up"] = True
+        pipeline.up = True
         assert get(sink.server, "/readyz")[0] == 200
-        result = InspectionResult(score=0.1, threshold=0.5, verdict=verdict_for(0.1, 0.5), model_fingerprint="f")
         for i in range(3):
-            sink.submit(FrameRecord(station="st", camera="cam0", frame_id=i, captured_at=0.0, result=result,
-                                    timings_ms={"capture": 2.0, "inference": 8.0, "total": 30.0}))
+            sink.submit(record({"capture": 2.0, "inference": 8.0, "total": 30.0}, frame_id=i))
         assert wait_until(lambda: sink.stats.written == 3)
         m = parse_prometheus(get(sink.server, "/metrics")[2])
     finally:

@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from conftest_services import Broker, make_mosquitto, mosquitto_fixture, wait_until  # noqa: E402,F401
 from inspector.live.record import FrameRecord  # noqa: E402
 from inspector.live.sinks.base import SINKS, SinkContext  # noqa: E402
+from inspector.live.snapshot import PipelineSnapshot  # noqa: E402
 from inspector.live.sinks.mqtt import MqttSink  # noqa: E402
 from inspector.result import InspectionResult, verdict_for  # noqa: E402
 
@@ -225,15 +226,32 @@ def test_reconnects_after_a_broker_restart(tmp_path: Path) -> None:
         process.stop()
 
 
+class TriggerLog:
+    """A pipeline as the sinks' context sees it: two cameras, triggers written down."""
+
+    cameras = {"cam0": None, "cam1": None}
+
+    def __init__(self, triggered: list[str | None]) -> None:
+        self.triggered = triggered
+
+    def snapshot(self) -> PipelineSnapshot:
+        return PipelineSnapshot()
+
+    def ready(self) -> bool:
+        return True
+
+    def trigger(self, camera: str | None = None) -> list[str]:
+        self.triggered.append(camera)
+        return [camera] if camera else []
+
+
 def test_from_station_config_uses_the_daemon_context(mosquitto: Broker) -> None:
     triggered: list[str | None] = []
     context = SinkContext(station="cfg")
     settings = {"host": mosquitto.host, "port": mosquitto.port, "topic_prefix": "plant", "qos": 1, "client_id": "",
                 "username": mosquitto.username, "password": mosquitto.password}
     sink = SINKS["mqtt"].from_config(settings, context)
-    # the daemon fills these in after building the sinks
-    context.snapshot = lambda: {"cameras": {"cam0": {}, "cam1": {}}}
-    context.trigger = lambda camera=None: triggered.append(camera) or [camera]
+    context.bind(TriggerLog(triggered))  # the station builder binds the pipeline after building the sinks
     sub = Subscriber(mosquitto, "plant/cfg/#")
     sink.start()
     try:

@@ -18,6 +18,7 @@ from conftest_services import free_port, wait_until  # noqa: E402
 from inspector.live.record import FrameRecord  # noqa: E402
 from inspector.live.sinks.base import SINKS, SinkContext  # noqa: E402
 from inspector.live.sinks.opcua import OpcUaSink  # noqa: E402
+from inspector.live.snapshot import PipelineSnapshot  # noqa: E402
 from inspector.result import InspectionResult, verdict_for  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,12 +42,17 @@ class Triggers:
 class Pipeline:
     """What the daemon's SinkContext points at: ready flag, camera ids, trigger."""
 
+    cameras = {"cam0": None, "cam1": None}
+
     def __init__(self, triggers: Triggers) -> None:
         self.is_ready = False
         self.triggers = triggers
 
-    def snapshot(self) -> dict:
-        return {"cameras": {"cam0": {"up": True}, "cam1": {"up": True}}}
+    def snapshot(self) -> PipelineSnapshot:
+        return PipelineSnapshot()
+
+    def ready(self) -> bool:
+        return self.is_ready
 
     def trigger(self, camera: str | None = None) -> list[str]:
         self.triggers(camera or "")
@@ -60,10 +66,10 @@ def pipeline() -> Pipeline:
 
 @pytest.fixture(scope="module")
 def server(pipeline: Pipeline) -> Iterator[tuple[OpcUaSink, Triggers]]:
-    context = SinkContext(station="st")  # the daemon builds sinks first, then fills in the pipeline's calls
+    context = SinkContext(station="st")  # the station builder builds the sinks first, then binds the pipeline
     sink = SINKS["opcua"].from_config(
         {"endpoint": f"opc.tcp://127.0.0.1:{free_port()}/inspector/", "heartbeat_s": 0.2}, context)
-    context.snapshot, context.ready, context.trigger = pipeline.snapshot, lambda: pipeline.is_ready, pipeline.trigger
+    context.bind(pipeline)
     triggers = pipeline.triggers
     sink.start()
     assert sink.wait_started(30), f"OPC UA server did not start: {sink.stats.last_error}"

@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 from test_sources import FakeClock
 
-from inspector.live.http import HealthSnapshot, render_metrics
+from test_http import parse_prometheus
+
+from inspector.live.http import render_metrics
 from inspector.live.record import FrameRecord
 from inspector.live.sinks.sqlite import SqliteSink
+from inspector.live.snapshot import PipelineSnapshot
 from inspector.result import InspectionResult, verdict_for
 
 
@@ -79,10 +82,9 @@ def test_read_only_image_folder_keeps_every_ng_row_and_raises_the_alarm(tmp_path
     assert [r[0] for r in got] == [1, 2, 3, 4, 5] and all(r[1] == "NG" and r[2] is None for r in got)
     assert all("Read-only file system" in r[3] or "degraded" in r[3] for r in got), got
     assert sink.stats.alarm and sink.stats.degraded and sink.stats.rows == 5 and sink.stats.lost == 0
-    snap = HealthSnapshot.from_pipeline({"station": "s1", "model_fingerprint": "f", "frames": 5, "ready": True,
-                                         "sinks": {"sqlite": vars(sink.stats)}})
-    assert "sqlite_degraded" in snap.alarms
-    assert 'inspector_alarm{alarm="sqlite_degraded"} 1' in render_metrics(snap)
+    snap = PipelineSnapshot(station="s1", model_fingerprint="f", sinks={"sqlite": sink.snapshot()})
+    assert snap.alarms == ["sqlite_degraded"]
+    assert parse_prometheus(render_metrics(snap))[("inspector_alarm", frozenset({("alarm", "sqlite_degraded")}))] == 1
 
 
 def test_read_only_existing_image_folder_marks_the_absence_per_row(tmp_path: Path, read_only_dir: Path) -> None:
@@ -119,11 +121,10 @@ def test_db_and_images_on_one_full_disk_lose_no_row(small_disk: Path, request: p
     sink.close()
     assert sink.stats.rows_lost == 0 and sink.stats.rows == n, vars(sink.stats)
     assert len(rows(small_disk / "log.db")) == n
-    snap = HealthSnapshot.from_pipeline({"station": "s1", "model_fingerprint": "f", "frames": n, "ready": True,
-                                         "sinks": {"sqlite": vars(sink.stats)}})
-    text = render_metrics(snap)
-    assert 'inspector_sink_rows_lost_total{sink="sqlite"} 0' in text
-    assert f'inspector_sink_disk_full_events_total{{sink="sqlite"}} {sink.stats.disk_full_events}' in text
+    metrics = parse_prometheus(render_metrics(PipelineSnapshot(station="s1", sinks={"sqlite": sink.snapshot()})))
+    db = frozenset({("sink", "sqlite")})
+    assert metrics[("inspector_sink_rows_lost_total", db)] == 0
+    assert metrics[("inspector_sink_disk_full_events_total", db)] == sink.stats.disk_full_events
 
 
 def test_queued_images_are_bounded_in_bytes_and_shedding_keeps_rows(tmp_path: Path) -> None:

@@ -22,10 +22,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from inspector.live.record import FrameRecord
 from inspector.live.settings import ConfigModel
+from inspector.live.snapshot import PipelineSnapshot, SinkSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,57 @@ class SinkSettings(ConfigModel):
     """The `[sinks.<kind>]` table of one kind; each kind declares its subclass next to its code (`Sink.Settings`)."""
 
 
-@dataclass
-class SinkContext:
-    """What a sink built from a station config may use besides its own settings table."""
+class PipelineView(Protocol):
+    """What a sink may ask of the running pipeline (inspector.live.pipeline.Pipeline is one)."""
 
-    station: str
-    snapshot: Callable[[], dict] = dict  # Pipeline.snapshot: counters for /metrics and status
-    ready: Callable[[], bool] = lambda: False  # Pipeline.ready: model and every camera up
-    trigger: Callable[[str | None], list[str]] = lambda camera=None: []  # Pipeline.trigger(camera id or None)
+    cameras: Mapping[str, Any]
+
+    def snapshot(self) -> PipelineSnapshot: ...
+
+    def ready(self) -> bool: ...
+
+    def trigger(self, camera: str | None = None) -> list[str]: ...
+
+
+class SinkContext:
+    """What a sink built from a station config may use besides its own settings: the station's name and the
+    pipeline running *now*. The station builder (inspector.live.station) binds it, and binds it again after
+    every restart; each call goes to the pipeline bound at that moment, so a sink never talks to a stopped one.
+    Hand sinks the bound methods (`context.trigger`), never the pipeline's own."""
+
+    def __init__(self, station: str, pipeline: PipelineView | None = None) -> None:
+        self.station = station
+        self._pipeline = pipeline
+
+    def bind(self, pipeline: PipelineView) -> None:
+        """From now on every call goes to `pipeline`."""
+        self._pipeline = pipeline
+
+    @property
+    def pipeline(self) -> PipelineView | None:
+        return self._pipeline
+
+    def snapshot(self) -> PipelineSnapshot:
+        """The bound pipeline's counters (/metrics, /readyz); LookupError before one is bound."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            raise LookupError(f"station {self.station}: no pipeline is running yet")
+        return pipeline.snapshot()
+
+    def ready(self) -> bool:
+        """Model loaded, every camera up, every sink healthy (False before a pipeline is bound)."""
+        pipeline = self._pipeline
+        return pipeline is not None and pipeline.ready()
+
+    def trigger(self, camera: str | None = None) -> list[str]:
+        """Trigger one camera id, or every externally triggered camera; returns those triggered."""
+        pipeline = self._pipeline
+        return [] if pipeline is None else pipeline.trigger(camera)
+
+    def cameras(self) -> list[str]:
+        """The camera ids of the bound pipeline."""
+        pipeline = self._pipeline
+        return [] if pipeline is None else list(pipeline.cameras)
 
 
 @dataclass
@@ -131,6 +175,10 @@ class Sink:
     def health(self) -> str:
         """Why the sink cannot do its job right now ("" when it can); readiness lists it."""
         return self._problem
+
+    def snapshot(self) -> SinkSnapshot:
+        """A typed copy of this sink's counters (the pipeline's snapshot carries one per sink)."""
+        return SinkSnapshot.of(self.kind, self.stats)
 
     @property
     def dead(self) -> bool:

@@ -34,7 +34,13 @@ from pydantic import SecretStr, model_validator
 
 from inspector.live.record import FrameRecord
 from inspector.live.settings import ConfigFile, check_secret, fail, secret, setting
-from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, SinkUnavailable, register_sink
+from inspector.live.sinks.base import (
+    Sink,
+    SinkContext,
+    SinkSettings,
+    SinkUnavailable,
+    register_sink,
+)
 from inspector.live.sinks.extras import require
 from inspector.live.sources.base import redact_url
 
@@ -160,9 +166,8 @@ class MqttSink(Sink):
         del options["password_file"], options["password_env"]
         for key in ("client_id", "username", "ca_file", "cert_file", "key_file"):
             options[key] = options[key] or None
-        # context.snapshot/trigger are filled in once the pipeline exists: look them up when called
-        return cls(station=context.station, on_trigger=lambda camera: context.trigger(camera),
-                   cameras=lambda: list(context.snapshot().get("cameras", {})), **options)
+        # the context's methods go to whichever pipeline runs at the time (it is rebound after a restart)
+        return cls(station=context.station, on_trigger=context.trigger, cameras=context.cameras, **options)
 
     # topics -------------------------------------------------------------------------------------------
     @property

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable
-import hmac
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -206,9 +206,8 @@ class OpcUaSink(Sink):
         """From `[sinks.opcua]` (OpcUaSettings) and the station's context (always the running pipeline)."""
         config: OpcUaSettings = cls.settings_of(settings)
         password = secret(config, "password")
-        return cls(station=context.station, on_trigger=lambda camera: context.trigger(camera),
-                   cameras=lambda: list(context.snapshot().get("cameras", {})), ready=lambda: context.ready(),
-                   endpoint=config.endpoint, namespace=config.namespace,
+        return cls(station=context.station, on_trigger=context.trigger, cameras=context.cameras,
+                   ready=context.ready, endpoint=config.endpoint, namespace=config.namespace,
                    heartbeat_s=config.heartbeat_s,
                    security_policies=config.security_policies, certificate=config.certificate or None,
                    private_key=config.private_key or None, username=config.username or None,

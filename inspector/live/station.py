@@ -1,0 +1,121 @@
+"""The one place a station is wired: engine, pipeline, sinks and the sinks' context from a StationConfig.
+
+`build_station(config)` returns a `Station`. The daemon and the GUI both go through it and wire nothing
+themselves. The sinks are built once and bound to the station's `SinkContext`, which always points at the
+pipeline running now: `Station.restart()` (new camera settings) and `Station.swap_engine()` (a new model or
+threshold) keep /readyz, /metrics and the MQTT and OPC UA triggers on the running pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from inspector.bundle.session import load_bundle
+from inspector.engine import Engine
+from inspector.errors import InspectorError
+from inspector.live.config import CameraConfig, StationConfig
+from inspector.live.pipeline import Pipeline
+from inspector.live.preflight import check_provider
+from inspector.live.sinks.base import SINKS, Sink, SinkContext
+from inspector.live.sinks.extras import missing
+from inspector.live.snapshot import PipelineSnapshot
+from inspector.live.sources import Source
+
+_SINK_MODULES = {"http": "inspector.live.http"}  # the others live in inspector.live.sinks.<kind>
+
+
+def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
+    """Verify the bundle at `path` (default: the config's; signed by a trusted key when the config lists any)
+    and wrap it in an engine."""
+    check_provider(config)
+    bundle = load_bundle(path or config.model_path, provider=config.provider or None, threads=config.threads or None,
+                         trusted_keys=config.model.trusted_keys)  # listed keys: signed bundles only
+    return Engine(bundle, threshold=config.threshold, max_batch=config.max_batch)
+
+
+def build_sinks(config: StationConfig, context: SinkContext) -> list[Sink]:
+    """One sink per configured `[sinks.<kind>]`, each module imported only when configured."""
+    sinks = []
+    for kind, settings in config.sinks.items():
+        try:
+            importlib.import_module(_SINK_MODULES.get(kind, f"inspector.live.sinks.{kind}"))
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("inspector"):
+                raise InspectorError(f"{config.path}: sinks.{kind}: this Inspector has no {kind} sink",
+                                     f"remove [sinks.{kind}] or update Inspector") from exc
+            problem, fix = missing(kind, exc.name)
+            raise InspectorError(f"{config.path}: sinks.{kind}: {problem}", fix) from exc
+        sinks.append(SINKS[kind].from_config(dict(settings), context))
+    return sinks
+
+
+class Station:
+    """A station's engine, sinks and current pipeline. `context` is the stable object the sinks hold: it
+    survives restarts and model swaps, and always answers for `pipeline` (the running one)."""
+
+    def __init__(self, config: StationConfig, engine: Engine, sinks: Sequence[Sink], context: SinkContext, *,
+                 cameras: Iterable[CameraConfig] | None = None, clock: Callable[[], float] = time.monotonic,
+                 source_factories: dict[str, Callable[[], Source]] | None = None,
+                 camera_sleep: Callable[[float], None] | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.sinks = list(sinks)
+        self.context = context
+        self._clock = clock
+        self._source_factories = source_factories
+        self._camera_sleep = camera_sleep
+        self.pipeline = self._new_pipeline(list(cameras) if cameras is not None else list(config.cameras))
+
+    def _new_pipeline(self, cameras: list[CameraConfig]) -> Pipeline:
+        pipeline = Pipeline(self.engine, cameras, self.sinks, station=self.config.station,
+                            queue_size=self.config.queue_size, max_batch=self.config.max_batch, clock=self._clock,
+                            source_factories=self._source_factories, camera_sleep=self._camera_sleep)
+        self.context.bind(pipeline)
+        return pipeline
+
+    def start(self) -> None:
+        """Start the sinks, the inference thread and the cameras."""
+        self.pipeline.start()
+
+    def stop(self, timeout: float = 4.0) -> bool:
+        """Release the cameras, finish the batch in flight, drain the sinks; True when all in time."""
+        return self.pipeline.stop(timeout)
+
+    def rebuild(self, cameras: Iterable[CameraConfig]) -> Pipeline:
+        """A new pipeline (not started) for new camera settings, with the same engine and sinks, and the
+        context bound to it. Stop the running one first (`stop()`), start this one with `start()`."""
+        self.pipeline = self._new_pipeline(list(cameras))
+        return self.pipeline
+
+    def restart(self, cameras: Iterable[CameraConfig], timeout: float = 4.0) -> bool:
+        """Stop, rebuild with `cameras` and start; returns whether the old pipeline stopped cleanly."""
+        clean = self.stop(timeout)
+        self.rebuild(cameras)
+        self.start()
+        return clean
+
+    def swap_engine(self, engine: Engine) -> None:
+        """Use a new (already verified) engine from the next batch on; kept across restarts."""
+        self.pipeline.swap_engine(engine)
+        self.engine = engine
+
+    def snapshot(self) -> PipelineSnapshot:
+        return self.pipeline.snapshot()
+
+
+def build_station(config: StationConfig, *, engine: Engine | None = None, extra_sinks: Sequence[Sink] = (),
+                  config_sinks: bool = True, cameras: Iterable[CameraConfig] | None = None,
+                  clock: Callable[[], float] = time.monotonic,
+                  source_factories: dict[str, Callable[[], Source]] | None = None,
+                  camera_sleep: Callable[[float], None] | None = None) -> Station:
+    """Build a station from `config`: the engine (unless given), `extra_sinks` (the GUI's) plus the config's
+    `[sinks.*]` (unless `config_sinks` is False), their context and a pipeline bound to it (not started).
+    Raises InspectorError for a sink that cannot be built and BundleError for a model that cannot be used."""
+    engine = engine if engine is not None else build_engine(config)
+    context = SinkContext(station=config.station)
+    sinks = [*extra_sinks, *(build_sinks(config, context) if config_sinks else [])]
+    return Station(config, engine, sinks, context, cameras=cameras, clock=clock,
+                   source_factories=source_factories, camera_sleep=camera_sleep)
