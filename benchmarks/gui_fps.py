@@ -105,7 +105,7 @@ def main() -> None:
             marks["start"] = (time.perf_counter(), {c: v.frames_shown for c, v in window.views.items()},
                               {c: stats.cameras[c].counts.inspected for c in window.views},
                               resource.getrusage(resource.RUSAGE_SELF))
-            marks["dropped0"] = window.station.pipeline.snapshot()["cameras"]
+            marks["dropped0"] = window.station.pipeline.snapshot().cameras
             probe.start()
 
         def end() -> None:
@@ -113,7 +113,7 @@ def main() -> None:
             marks["end"] = (time.perf_counter(), {c: v.frames_shown for c, v in window.views.items()},
                             {c: stats.cameras[c].counts.inspected for c in window.views},
                             resource.getrusage(resource.RUSAGE_SELF))
-            marks["dropped"] = window.station.pipeline.snapshot()["cameras"]
+            marks["dropped"] = window.station.pipeline.snapshot().cameras
             probe.stop()
             QCoreApplication.sendPostedEvents(window, QEvent.KeyPress)  # deliver the last probes before closing
             window.close()
@@ -134,7 +134,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for cam in window_cams(marks):
         lat, shown_age = latency[cam], age[cam]
-        dropped = marks["dropped"][cam]["dropped"] - marks["dropped0"][cam]["dropped"]
+        dropped = marks["dropped"][cam].dropped - marks["dropped0"][cam].dropped
         inspected, shown = (insp1[cam] - insp0[cam]) / span, (shown1[cam] - shown0[cam]) / span
         print(f"| {cam} | {args.fps:g} | {inspected:.1f} | {shown:.1f} | {dropped} | {statistics.median(lat):.0f} / "
               f"{pct(lat, 95):.0f} | {statistics.median(shown_age):.0f} / {pct(shown_age, 95):.0f} |")

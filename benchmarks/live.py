@@ -46,9 +46,9 @@ def measure(model: Path, cameras: int, seconds: float, size: int, fps: float, th
     rss = _rss_mb()
     pipeline.stop()
     elapsed = wall1 - wall0
-    per_camera = [(after["cameras"][c.id]["inspected"] - before["cameras"][c.id]["inspected"]) / elapsed for c in configs]
-    dropped = sum(after["cameras"][c.id]["dropped"] - before["cameras"][c.id]["dropped"] for c in configs)
-    latency = after["latency_ms"][-int(sum(per_camera) * elapsed):] or after["latency_ms"]
+    per_camera = [(after.cameras[c.id].inspected - before.cameras[c.id].inspected) / elapsed for c in configs]
+    dropped = sum(after.cameras[c.id].dropped - before.cameras[c.id].dropped for c in configs)
+    latency = after.latency_ms[-int(sum(per_camera) * elapsed):] or after.latency_ms
     cpu = (usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime) / elapsed * 100
     return {"cameras": cameras, "fps_min": min(per_camera), "fps_mean": statistics.mean(per_camera),
             "p50": float(np.percentile(latency, 50)), "p99": float(np.percentile(latency, 99)),
