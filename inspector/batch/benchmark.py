@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from inspector.errors import InspectorError
 from inspector.bundle.session import PROVIDER_PREFERENCE, load_bundle
+from inspector.errors import InspectorError
 
 
 def time_calls(call: Callable[[], object], *, warmup: int, seconds: float, min_calls: int) -> list[float]:

@@ -27,12 +27,12 @@ from inspector.batch.report import write_report
 from inspector.batch.runner import HEATMAP_CHOICES, Options, excluded_by_out, refuse_out_holding_inputs, run_local
 from inspector.batch.store import RESULTS_CSV, ResultsStore, inside
 from inspector.bundle.schema import check_threshold
+from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.errors import ImageReadError, InspectorError
 from inspector.geometry import fit_mask
 from inspector.imageio import read_mask
 from inspector.metrics import anomaly_metrics, operating_first
-from inspector.bundle.session import load_bundle
 from inspector.progress import Progress
 from inspector.threshold import override_warning
 

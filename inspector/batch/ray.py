@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from inspector.batch.inputs import Item, load_item
-from inspector.batch.store import ResultsStore
 from inspector.batch.runner import Options, inspect_loaded, write_rows
+from inspector.batch.store import ResultsStore
 from inspector.engine import Engine
 from inspector.errors import InspectorError
 

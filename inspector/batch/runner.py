@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from inspector.atomic import atomic_write
-from inspector.batch.inputs import Item, Loaded, expand, load_item
 from inspector.batch.heatmaps import overlay
+from inspector.batch.inputs import Item, Loaded, expand, load_item
 from inspector.batch.store import HEATMAPS, ResultsStore, inside, safe_name
 from inspector.engine import Engine
 from inspector.errors import InspectorError

@@ -9,8 +9,8 @@ from pathlib import Path
 import onnx
 import pytest
 
-from inspector.cli import main
 from inspector.batch.store import read_rows as load_rows
+from inspector.cli import main
 from inspector.errors import InspectorError
 
 
