@@ -6,8 +6,6 @@ The file, its sidecar and the reload check are `inspector.bundle.write.save_bund
 from __future__ import annotations
 
 import datetime as dt
-import io
-import warnings
 
 import onnx
 import torch
@@ -17,20 +15,13 @@ from export.onnx_head import append_anomaly_head
 from inspector import __version__
 from inspector.bundle.schema import BundleMetadata
 from inspector.bundle.write import write_metadata
+from training.onnx_features import OPSET, trace_module  # noqa: F401  (OPSET: classify_export's too)
 from training.run_summary import RunSummary
-
-OPSET = 18
 
 
 def trace_features(features: torch.nn.Module, size: tuple[int, int]) -> onnx.ModelProto:
-    """The feature module (normalisation inside) as ONNX: uint8 'image' [N, H, W, 3] -> 'features'."""
-    dummy = torch.zeros((2, size[0], size[1], 3), dtype=torch.uint8)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(features.eval(), (dummy,), buffer, input_names=["image"], output_names=["features"],
-                          dynamic_axes={"image": {0: "N"}, "features": {0: "N"}}, opset_version=OPSET, dynamo=False)
-    model = onnx.load_from_string(buffer.getvalue())
+    """The feature module (normalisation inside) as ONNX: uint8 'image' [N, H, W, 3] -> 'features', pads folded."""
+    model = trace_module(features, size)
     fold_pads_into_convs(model, [1, size[0], size[1], 3])
     return model
 

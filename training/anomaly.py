@@ -24,10 +24,11 @@ from training.anomaly_model import (
 from training.backbone import create_backbone, make_padding_static, normalisation
 from training.calibration import calibrate
 from training.config import METHODS, AnomalyConfig
-from training.fit import OnnxFeatures, extract_features
+from training.fit import extract_features
 from training.geometry import Geometry, choose_geometry
 from training.heads import Scorer, fit_head, out_of_fold_scores
 from training.images import load_samples
+from training.onnx_features import OnnxFeatures
 from training.run import save_run
 from training.run_summary import RunSummary
 from training.selection import choose, judge

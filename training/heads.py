@@ -10,7 +10,7 @@ import torch
 
 from training.anomaly_model import AnomalyMap, PadimHead, PatchCoreHead, padim_layout
 from training.calibration import fold_indices
-from training.fit import fit_padim, fit_patchcore
+from training.fit import PadimSums, fit_patchcore
 from training.tiling import Tiler
 
 
@@ -25,8 +25,9 @@ def fit_head(method: str, train: torch.Tensor, *, coreset_size: int, seed: int, 
             generator = torch.Generator().manual_seed(seed)
             keep = torch.randperm(c, generator=generator)[:channels].sort().values
             train = train.index_select(1, keep)
-        mean, inv_cov = fit_padim(train, block)
-        return PadimHead(mean, inv_cov, (h, w), block), {"block": block, "channels": keep}
+        sums = PadimSums.of(train, block)
+        mean, inv_cov = sums.fit((h, w), block)
+        return PadimHead(mean, inv_cov, (h, w), block), {"block": block, "channels": keep, "sums": sums}
     size = min(coreset_size, max(1, train.shape[0] * h * w // 10))
     bank, source = fit_patchcore(train, bank_size=size, seed=seed, progress=progress)
     per_image = train.shape[0] // images
@@ -74,7 +75,7 @@ def out_of_fold_scores(method: str, train: torch.Tensor, head: torch.nn.Module, 
                        tiler: Tiler | None, *, images: int, seed: int) -> np.ndarray:
     """Training images scored by a model that never saw their fold (CV+), at most MAX_OUT_OF_FOLD of them.
 
-    PaDiM refits on the other folds. PatchCore scores against the bank rows drawn from other
+    PaDiM fits on the other folds (from the full fit's sums less the fold's). PatchCore scores against the bank rows drawn from other
     folds' images (the full coreset less the fold's own rows: a smaller bank, so scores err high).
     """
     per = len(train) // images
@@ -85,10 +86,10 @@ def out_of_fold_scores(method: str, train: torch.Tensor, head: torch.nn.Module, 
         held[fold] = True
         held_rows = torch.from_numpy(np.repeat(held, per))
         if method == "padim":
-            f = train[~held_rows]
+            f = train[held_rows]
             if extra["channels"] is not None:
                 f = f.index_select(1, extra["channels"])
-            mean, inv_cov = fit_padim(f, extra["block"])
+            mean, inv_cov = (extra["sums"] - PadimSums.of(f, extra["block"])).fit(head.grid, extra["block"])
             fold_head = PadimHead(mean, inv_cov, head.grid, extra["block"])
         else:
             keep = ~torch.from_numpy(held)[extra["bank_image"]]

@@ -1,0 +1,62 @@
+"""The fast paths of the fit give the same models: PaDiM folds from sums, onnxruntime features, the coreset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training.fit import PadimSums, fit_padim, greedy_coreset
+from training.onnx_features import OnnxFeatures
+
+
+def _centred_padim(features: np.ndarray, block: int, regularisation: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """PaDiM by its definition: per-position mean, covariance around those means pooled over each block."""
+    c, h, w = features.shape[1:]
+    x = features.transpose(0, 2, 3, 1).astype(np.float64)  # [N, h, w, C]
+    mean = x.mean(0)
+    inv = []
+    for by in range(0, h, block):
+        for bx in range(0, w, block):
+            d = (x[:, by : by + block, bx : bx + block] - mean[by : by + block, bx : bx + block]).reshape(-1, c)
+            inv.append(np.linalg.inv(d.T @ d / (len(d) - 1) + regularisation * np.eye(c)))
+    return mean.reshape(h * w, c), np.stack(inv)
+
+
+def test_a_fold_model_from_sums_equals_a_fit_without_the_fold() -> None:
+    rng = np.random.default_rng(0)
+    features = torch.from_numpy((rng.normal(size=(30, 6, 4, 4)) * 2 + 3).astype(np.float32))
+    held = np.zeros(30, bool)
+    held[[1, 5, 7, 20, 29]] = True
+    total = PadimSums.of(features, 2)
+    mean, inv_cov = (total - PadimSums.of(features[torch.from_numpy(held)], 2)).fit((4, 4), 2)
+    want_mean, want_inv = _centred_padim(features.numpy()[~held], 2)
+    np.testing.assert_allclose(mean.numpy(), want_mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(inv_cov.numpy(), want_inv, rtol=1e-4, atol=1e-5)
+    _, full_inv = fit_padim(features, 2)
+    np.testing.assert_allclose(full_inv.numpy(), _centred_padim(features.numpy(), 2)[1], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(full_inv.numpy(), inv_cov.numpy(), atol=1e-3)  # the fold really was left out
+
+
+def test_onnxruntime_features_match_the_torch_module() -> None:
+    from training.anomaly import _features_module
+    from training.config import AnomalyConfig
+
+    module, _ = _features_module(AnomalyConfig(data=".", out="."), (64, 96))
+    images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (3, 64, 96, 3), dtype=np.uint8))
+    with torch.inference_mode():
+        want = module(images)
+    got = OnnxFeatures(module, (64, 96))(images)
+    assert got.shape == want.shape == (3, want.shape[1], 8, 12)
+    assert float((got - want).abs().max()) <= 1e-4 * float(want.abs().max())
+
+
+def test_the_coreset_is_k_center_greedy() -> None:
+    points = torch.from_numpy(np.random.default_rng(2).normal(size=(300, 8)).astype(np.float32))
+    picked = greedy_coreset(points, 20, projection_dim=64, seed=3, progress=False).tolist()
+    assert len(set(picked)) == 20
+    d2 = ((points[:, None] - points[None]) ** 2).sum(-1).double()
+    for i in range(1, 20):  # each pick is the point farthest from those picked before it
+        nearest = d2[:, picked[:i]].amin(1)
+        assert float(nearest[picked[i]]) == pytest.approx(float(nearest.max()), rel=1e-4)
