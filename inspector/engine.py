@@ -9,6 +9,7 @@ import numpy as np
 
 from inspector.bundle.session import Bundle
 from inspector.geometry import prepare
+from inspector.imageio import resize_to
 from inspector.result import InspectionResult, verdict_for
 
 
@@ -40,6 +41,22 @@ class Engine:
         meta = self.bundle.metadata
         return prepare(image, self.input_size, meta.resize, meta.alignment)
 
+    def prepare_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The model's uint8 [N, H, W, 3] input for RGB images of any size, each resized straight into its
+        row of one new array where the bundle stretches without alignment (no per-image copy)."""
+        meta = self.bundle.metadata
+        height, width = self.input_size
+        batch = np.empty((len(images), height, width, 3), np.uint8)
+        direct = meta.resize == "stretch" and not meta.alignment
+        for row, image in zip(batch, images):
+            if not direct:
+                row[...] = self.prepare(image)
+                continue
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(f"expected a uint8 RGB HxWx3 image, got {image.dtype} {image.shape}")
+            resize_to(image, (height, width), out=row)
+        return batch
+
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs for a prepared uint8 [N, H, W, 3] batch, in micro-batches of max_batch."""
         names = list(self.bundle.output_names)
@@ -48,14 +65,14 @@ class Engine:
             outputs = self.bundle.session.run(names, {"image": batch[start : start + self.max_batch]})
             for name, value in zip(names, outputs):
                 parts[name].append(value)
-        return {name: np.concatenate(values) for name, values in parts.items()}
+        return {name: values[0] if len(values) == 1 else np.concatenate(values) for name, values in parts.items()}
 
     def inspect(self, images: Sequence[np.ndarray], *, prepared: bool = False) -> list[InspectionResult]:
         """Inspect RGB images (any size unless `prepared`) and return one result each."""
         if not len(images):
             return []
         start = self._clock()
-        batch = np.stack(list(images) if prepared else [self.prepare(image) for image in images])
+        batch = np.stack(list(images)) if prepared else self.prepare_batch(images)
         ready = self._clock()
         outputs = self.infer(batch)
         done = self._clock()

@@ -108,14 +108,20 @@ def read_mask(path: Path) -> np.ndarray:
     return rgb.max(axis=2) > 0
 
 
-def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize (stretch) an RGB image to (height, width), area interpolation when shrinking."""
+def resize_to(image: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """Resize (stretch) an RGB image to (height, width), area interpolation when shrinking; into `out`
+    (a contiguous uint8 array of that shape, e.g. one row of a batch) when given, without another copy."""
     height, width = size
     if image.shape[0] == height and image.shape[1] == width:
-        return image
+        if out is None:
+            return image
+        out[...] = image
+        return out
     shrinking = image.shape[0] * image.shape[1] > height * width
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interpolation)
+    if out is None:
+        return cv2.resize(image, (width, height), interpolation=interpolation)
+    return cv2.resize(image, (width, height), dst=out, interpolation=interpolation)
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
