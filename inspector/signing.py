@@ -30,7 +30,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from inspector.atomic import atomic_write
 from inspector.errors import BundleError, InspectorError
@@ -252,6 +255,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from inspector.bundle.verify import read_verified
 
-    read_verified(args.model, args.trusted)
-    print(f"{args.model}: signed by trusted key {read_signature(args.model)['key_id']}")
+    _, digest = read_verified(args.model, args.trusted)
+    print(f"{args.model}: signed by trusted key {verify_signature(args.model, digest, args.trusted)}")
     return 0

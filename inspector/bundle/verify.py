@@ -71,7 +71,8 @@ def read_verified(model_path: Path, trusted_keys: Sequence[Path | PublicKey] = (
             "copy the bundle again from its source, or re-export it",
         )
     if trusted_keys:
-        from inspector.signing import verify_signature  # cryptography is imported only where keys are listed
+        # cryptography is imported only where keys are listed
+        from inspector.signing import verify_signature
 
         verify_signature(model_path, digest, trusted_keys)
     return data, digest

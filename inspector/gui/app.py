@@ -19,7 +19,12 @@ from inspector.errors import InspectorError
 from inspector.gui.display import display_problem
 from inspector.gui.main_window import MainWindow
 from inspector.gui.review import ReviewQueue, default_review_dir
-from inspector.gui.settings import MIN_PIN_DIGITS, EngineerLock, Settings, default_settings_path
+from inspector.gui.settings import (
+    MIN_PIN_DIGITS,
+    EngineerLock,
+    Settings,
+    default_settings_path,
+)
 from inspector.gui.station import LiveStation, Message
 from inspector.gui.theme import apply_theme
 from inspector.live.config import CameraConfig, StationConfig, load_config

@@ -13,8 +13,9 @@ import copy
 import logging
 import os
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from inspector.atomic import atomic_write
 from inspector.errors import InspectorError
@@ -93,8 +94,8 @@ def _expected(raw: dict, threshold: float | None, rois: dict[str, Roi]) -> dict:
     for cam in out.get("cameras", []):
         if isinstance(cam, dict) and cam.get("id") in rois:
             cam.pop("roi", None)
-            if rois[cam["id"]] is not None:
-                cam["roi"] = list(rois[cam["id"]])
+            if (roi := rois[cam["id"]]) is not None:
+                cam["roi"] = list(roi)
     return out
 
 

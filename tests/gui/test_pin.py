@@ -14,7 +14,13 @@ import pytest
 from qt_helpers import REPO
 
 from inspector.errors import InspectorError
-from inspector.gui.settings import LOCKOUT_S, MAX_TRIES, MIN_PIN_DIGITS, EngineerLock, Settings
+from inspector.gui.settings import (
+    LOCKOUT_S,
+    MAX_TRIES,
+    MIN_PIN_DIGITS,
+    EngineerLock,
+    Settings,
+)
 
 PIN = "314159"
 
@@ -34,7 +40,7 @@ def _unlock_in_a_new_process(settings: Path, pin: str) -> str:
     code = ("import sys; from pathlib import Path; from inspector.gui.settings import EngineerLock, Settings; "
             "print(EngineerLock(Settings(Path(sys.argv[1]))).unlock(sys.argv[2]))")
     out = subprocess.run([sys.executable, "-c", code, str(settings), pin], cwd=REPO, capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -93,14 +99,14 @@ def _cli(path: Path, *flags: str, typed: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     return subprocess.run([sys.executable, "-m", "inspector", "gui", "--settings", str(path), *flags],
                           cwd=REPO, input=typed, capture_output=True, text=True, timeout=120, env=env,
-                          start_new_session=True)
+                          start_new_session=True, check=False)
 
 
 def test_set_pin_on_the_command_line_refuses_a_wrong_old_pin(tmp_path: Path) -> None:
     path = tmp_path / "gui.json"
     first = _cli(path, "--set-pin", typed=f"{PIN}\n{PIN}\n")  # no PIN yet: no old one to ask
     assert first.returncode == 0, first.stderr
-    wrong = _cli(path, "--set-pin", typed=f"000000\n271828\n271828\n")
+    wrong = _cli(path, "--set-pin", typed="000000\n271828\n271828\n")
     assert wrong.returncode == 2 and "Wrong PIN" in wrong.stderr and "Traceback" not in wrong.stderr
     assert EngineerLock(Settings(path)).unlock(PIN) == (True, "")  # unchanged
     short = _cli(path, "--set-pin", typed=f"{PIN}\n1234\n1234\n")
