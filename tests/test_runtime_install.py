@@ -1,4 +1,5 @@
-"""`pip install .` without extras is the edge runtime: it loads a bundle and inspects an image, no torch."""
+"""`pip install .` without extras is the edge runtime: it loads a bundle and inspects an image, no torch, and
+no MQTT or OPC UA client (extras: a station naming those sinks is told which one to install)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def test_plain_install_inspects_an_image_without_torch(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stderr
     demo = demo.stdout.strip()
     installed = Path(demo).parents[1]
-    missing = [str(p.relative_to(REPO)) for p in (REPO / "inspector").rglob("*.py")
-               if not (installed / p.relative_to(REPO / "inspector")).is_file()]
+    shipped = [p for pattern in ("*.py", "*.tmpl") for p in (REPO / "inspector").rglob(pattern)]
+    missing = [str(p.relative_to(REPO)) for p in shipped if not (installed / p.relative_to(REPO / "inspector")).is_file()]
     assert not missing, f"modules missing from the wheel (add their packages to pyproject.toml): {missing}"
     inspector = env_dir / "bin" / "inspector"
     result = subprocess.run([str(inspector), "batch", str(images), "--model", demo, "--out", str(tmp_path / "out")],
@@ -47,9 +48,16 @@ def test_plain_install_inspects_an_image_without_torch(tmp_path: Path) -> None:
     rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
     assert len(rows) == 2 and ("OK" in rows[1] or "NG" in rows[1])
     probe = subprocess.run([str(python), "-c", "import importlib.util as u; print([m for m in "
-                            "('torch', 'timm', 'torchvision', 'albumentations') if u.find_spec(m)])"],
+                            "('torch', 'timm', 'torchvision', 'albumentations', 'paho', 'asyncua') if u.find_spec(m)])"],
                            capture_output=True, text=True, check=True, cwd=tmp_path)
     assert probe.stdout.strip() == "[]"
     train = subprocess.run([str(inspector), "train", "--data", str(images), "--out", str(tmp_path / "run")],
                            capture_output=True, text=True, cwd=tmp_path)
     assert train.returncode == 2 and "pip install 'inspector[train]'" in train.stderr and "Traceback" not in train.stderr
+    station = tmp_path / "station.toml"
+    station.write_text(f'schema_version = 1\nstation = "edge"\n[model]\npath = "{demo}"\n[[cameras]]\nid = "cam1"\n'
+                       '[cameras.source]\nkind = "synthetic"\nfps = 5\nsize = 64\n[sinks.mqtt]\nhost = "127.0.0.1"\n')
+    check = subprocess.run([str(inspector), "daemon", "--config", str(station), "--check"], capture_output=True,
+                           text=True, cwd=tmp_path)
+    assert check.returncode == 2 and "Traceback" not in check.stderr, check.stderr
+    assert "the mqtt sink needs `pip install inspector[mqtt]`" in check.stderr, check.stderr
