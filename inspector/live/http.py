@@ -120,11 +120,11 @@ class SnapshotCollector:
             yield family
         for name, value in (*((n, lambda s, n=n: getattr(s, n)) for n in SINK_GAUGES),
                             *((n, lambda s, n=n: s.counters.get(n)) for n in KIND_GAUGES)):
-            family = GaugeMetricFamily(f"inspector_sink_{name}", f"Sink {name.replace('_', ' ')}", labels=["sink"])
+            gauge = GaugeMetricFamily(f"inspector_sink_{name}", f"Sink {name.replace('_', ' ')}", labels=["sink"])
             for kind, sink in sinks:
                 if (number := value(sink)) is not None:
-                    family.add_metric([_label(kind)], number)
-            yield family
+                    gauge.add_metric([_label(kind)], number)
+            yield gauge
 
 
 def render_metrics(snap: PipelineSnapshot) -> str:
@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 5  # seconds a client may take to send its request
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         if path == "/healthz":
             self._send(200, "application/json", json.dumps({"status": "ok"}).encode())
@@ -158,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /readyz\n")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET()
 
     def _send(self, status: int, content_type: str, data: bytes) -> None:
@@ -170,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s %s", self.address_string(), redact_url(format % args))
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+
 import numpy as np
 
 from inspector.engine import Engine

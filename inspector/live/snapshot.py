@@ -162,7 +162,7 @@ class PipelineSnapshot:
             raise ValueError("PipelineSnapshot.ready needs a model, at least one camera and no not_ready reason")
         for name in ("not_ready", "latency_ms", "frame_age_s", "inference_ms"):
             if not isinstance(getattr(self, name), tuple):
-                raise ValueError(f"PipelineSnapshot.{name} must be a tuple")
+                raise TypeError(f"PipelineSnapshot.{name} must be a tuple")
 
     @property
     def model_loaded(self) -> bool:

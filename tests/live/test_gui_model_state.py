@@ -12,7 +12,7 @@ from test_pipeline import synthetic_camera
 from inspector.engine import Engine
 from inspector.gui.station import LiveStation, Phase
 from inspector.live.config import StationConfig
-from inspector.live.daemon import build_engine
+from inspector.live.station import build_engine
 
 
 def config_for(model: Path) -> StationConfig:

@@ -11,13 +11,18 @@ from collections.abc import Iterator
 
 import prometheus_client
 import pytest
+from conftest_services import free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest_services import free_port, wait_until
 from inspector.live.http import HealthServer, HttpSink
 from inspector.live.record import FrameRecord
 from inspector.live.sinks.base import SINKS, SinkContext
-from inspector.live.snapshot import CameraSnapshot, PipelineSnapshot, SinkSnapshot, Verdicts
+from inspector.live.snapshot import (
+    CameraSnapshot,
+    PipelineSnapshot,
+    SinkSnapshot,
+    Verdicts,
+)
 from inspector.result import InspectionResult, verdict_for
 
 pytestmark = pytest.mark.timeout(30)
@@ -185,10 +190,9 @@ def test_latency_histograms_bucket_the_records() -> None:
 class BoundPipeline:
     """What a SinkContext is bound to: the typed snapshot, readiness, triggers, camera ids."""
 
-    cameras = {"cam0": None}
-
     def __init__(self) -> None:
         self.up = False
+        self.cameras = {"cam0": None}
 
     def snapshot(self) -> PipelineSnapshot:
         mqtt = SinkSnapshot(kind="mqtt", submitted=3, written=1, dropped=1, failures=2)

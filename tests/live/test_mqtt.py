@@ -229,10 +229,9 @@ def test_reconnects_after_a_broker_restart(tmp_path: Path) -> None:
 class TriggerLog:
     """A pipeline as the sinks' context sees it: two cameras, triggers written down."""
 
-    cameras = {"cam0": None, "cam1": None}
-
     def __init__(self, triggered: list[str | None]) -> None:
         self.triggered = triggered
+        self.cameras = {"cam0": None, "cam1": None}
 
     def snapshot(self) -> PipelineSnapshot:
         return PipelineSnapshot()

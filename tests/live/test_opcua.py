@@ -42,11 +42,10 @@ class Triggers:
 class Pipeline:
     """What the daemon's SinkContext points at: ready flag, camera ids, trigger."""
 
-    cameras = {"cam0": None, "cam1": None}
-
     def __init__(self, triggers: Triggers) -> None:
         self.is_ready = False
         self.triggers = triggers
+        self.cameras = {"cam0": None, "cam1": None}
 
     def snapshot(self) -> PipelineSnapshot:
         return PipelineSnapshot()

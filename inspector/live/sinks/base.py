@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,11 +29,11 @@ from inspector.live.snapshot import PipelineSnapshot, SinkSnapshot
 
 log = logging.getLogger(__name__)
 
-SINKS: dict[str, type["Sink"]] = {}
+SINKS: dict[str, type[Sink]] = {}
 DEFAULT_IMAGE_BYTES = 64 * 1024 * 1024
 
 
-def register_sink(kind: str) -> Callable[[type["Sink"]], type["Sink"]]:
+def register_sink(kind: str) -> Callable[[type[Sink]], type[Sink]]:
     """Class decorator: make a sink kind available to station configs by name (like timm's registry)."""
 
     def decorate(cls: type[Sink]) -> type[Sink]:
@@ -54,7 +53,8 @@ class SinkSettings(ConfigModel):
 class PipelineView(Protocol):
     """What a sink may ask of the running pipeline (inspector.live.pipeline.Pipeline is one)."""
 
-    cameras: Mapping[str, Any]
+    @property
+    def cameras(self) -> Mapping[str, Any]: ...
 
     def snapshot(self) -> PipelineSnapshot: ...
 
@@ -154,7 +154,7 @@ class Sink:
         return settings if isinstance(settings, cls.Settings) else cls.Settings.model_validate(dict(settings))
 
     @classmethod
-    def from_config(cls, settings: SinkSettings | Mapping[str, Any], context: SinkContext) -> "Sink":
+    def from_config(cls, settings: SinkSettings | Mapping[str, Any], context: SinkContext) -> Sink:
         """Build from the validated `[sinks.<kind>]` settings; kinds needing the context override this."""
         return cls(**dict(cls.settings_of(settings)))
 
