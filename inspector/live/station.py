@@ -8,7 +8,6 @@ threshold) keep /readyz, /metrics and the MQTT and OPC UA triggers on the runnin
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -19,13 +18,11 @@ from inspector.errors import InspectorError
 from inspector.live.config import CameraConfig, StationConfig
 from inspector.live.pipeline import Pipeline
 from inspector.live.preflight import check_provider
-from inspector.live.sinks.base import SINKS, Sink, SinkContext
+from inspector.live.sinks import sink_class
+from inspector.live.sinks.base import Sink, SinkContext
 from inspector.live.sinks.extras import missing
 from inspector.live.snapshot import PipelineSnapshot
 from inspector.live.sources import Source
-
-_SINK_MODULES = {"http": "inspector.live.http"}  # the others live in inspector.live.sinks.<kind>
-
 
 def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
     """Verify the bundle at `path` (default: the config's; signed by a trusted key when the config lists any)
@@ -41,14 +38,14 @@ def build_sinks(config: StationConfig, context: SinkContext) -> list[Sink]:
     sinks = []
     for kind, settings in config.sinks.items():
         try:
-            importlib.import_module(_SINK_MODULES.get(kind, f"inspector.live.sinks.{kind}"))
+            cls = sink_class(kind)
+        except KeyError as exc:
+            raise InspectorError(f"{config.path}: sinks.{kind}: this Inspector has no {kind} sink",
+                                 f"remove [sinks.{kind}] or update Inspector") from exc
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("inspector"):
-                raise InspectorError(f"{config.path}: sinks.{kind}: this Inspector has no {kind} sink",
-                                     f"remove [sinks.{kind}] or update Inspector") from exc
             problem, fix = missing(kind, exc.name)
             raise InspectorError(f"{config.path}: sinks.{kind}: {problem}", fix) from exc
-        sinks.append(SINKS[kind].from_config(dict(settings), context))
+        sinks.append(cls.from_config(settings, context))
     return sinks
 
 
