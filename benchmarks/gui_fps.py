@@ -26,9 +26,10 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
 
 from inspector.demo import demo_bundle_path
-from inspector.gui.app import make_app, open_window, single_camera_config, source_camera
-from inspector.gui.review import ReviewQueue
-from inspector.gui.settings import Settings
+from inspector.gui.app import make_app, open_window
+from inspector.operator.launch import single_camera_config, source_camera
+from inspector.operator.review import ReviewQueue
+from inspector.operator.settings import Settings
 
 PROBE_KEY = Qt.Key_F24  # bound to nothing
 

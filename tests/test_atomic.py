@@ -12,7 +12,7 @@ import pytest
 import inspector.atomic as atomic
 from inspector.atomic import atomic_write
 from inspector.bundle.verify import write_sidecar
-from inspector.gui.settings import Settings
+from inspector.operator.settings import Settings
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The operator GUI (PySide6): a thin view over the live pipeline (docs/gui.md).
+"""The operator GUI (PySide6): widgets over the Qt-free operator model in `inspector.operator` (docs/gui.md).
 
-`station` and `stats` hold the state (no Qt); the widgets only draw it and forward operator actions.
+The widgets only draw the model's state and forward operator actions to it.
 Nothing outside this package imports PySide6, so the edge runtime works without the `gui` extra.
 """

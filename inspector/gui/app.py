@@ -18,17 +18,18 @@ from PySide6.QtWidgets import QApplication
 from inspector.errors import InspectorError
 from inspector.gui.display import display_problem
 from inspector.gui.main_window import MainWindow
-from inspector.gui.review import ReviewQueue, default_review_dir
-from inspector.gui.settings import (
+from inspector.gui.station import LiveStation, Message
+from inspector.gui.theme import apply_theme
+from inspector.live.config import StationConfig, load_config
+from inspector.live.logs import setup_logging
+from inspector.operator.launch import single_camera_config, source_camera
+from inspector.operator.review import ReviewQueue, default_review_dir
+from inspector.operator.settings import (
     MIN_PIN_DIGITS,
     EngineerLock,
     Settings,
     default_settings_path,
 )
-from inspector.gui.station import LiveStation, Message
-from inspector.gui.theme import apply_theme
-from inspector.live.config import CameraConfig, StationConfig, load_config
-from inspector.live.logs import setup_logging
 
 log = logging.getLogger("inspector.gui")
 DEMO_PIN = "000000"
@@ -52,33 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     parser.add_argument("--screenshot", type=Path, help="save the screen after --screenshot-after s, then quit")
     parser.add_argument("--screenshot-after", type=float, default=20.0, help=argparse.SUPPRESS)
-
-
-def source_camera(source: str, *, fps: float = 10.0, size: int = 128, cam_id: str = "cam1",
-                  seed: int = 0) -> CameraConfig:
-    """One camera from a --source string: synthetic, a device index, a URL, a folder or a video file."""
-    if source == "synthetic":
-        settings = {"fps": fps, "size": size, "ng_rate": 0.2, "seed": seed, "style": "brushed"}
-        # the source paces the line; max_fps above it so that timer jitter never skips a part
-        return CameraConfig(id=cam_id, kind="synthetic", source=settings, max_fps=max(2 * fps, 1.0))
-    if source.isdigit():
-        return CameraConfig(id=cam_id, kind="device", source={"index": int(source)})
-    if "://" in source:
-        return CameraConfig(id=cam_id, kind="url", source={"url": source})
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return CameraConfig(id=cam_id, kind="folder", source={"path": str(path.resolve()), "fps": fps, "loop": True})
-    if path.is_file():
-        return CameraConfig(id=cam_id, kind="video", source={"path": str(path.resolve()), "loop": True, "fps": 0.0})
-    raise InspectorError(f"--source {source!r} is not a synthetic line, a device index, a URL, a folder or a file",
-                         "use --source synthetic, 0, rtsp://..., a folder of images or a video file")
-
-
-def single_camera_config(model: Path, cameras: list[CameraConfig], *, station: str = "line",
-                         threshold: float | None = None) -> StationConfig:
-    """A station of one model and the given cameras, without a TOML file (no sinks)."""
-    return StationConfig(path=Path("<command line>"), station=station, model_path=model.expanduser().resolve(),
-                         threshold=threshold, provider="", threads=0, cameras=cameras, data_dir=Path.cwd())
 
 
 def station_config(args: argparse.Namespace) -> StationConfig:

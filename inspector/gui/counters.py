@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
 from inspector.gui import theme
-from inspector.gui.stats import Count, LineStats
+from inspector.operator.stats import Count, LineStats
 
 COLUMNS = ("camera", "inspected", "OK", "NG", "yield")
 HEADERS = ("camera", "parts", "OK", "NG", "yield")  # short enough for the sidebar at any scale

@@ -28,13 +28,18 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.errors import InspectorError
-from inspector.gui.config_save import SavedSettings
-from inspector.gui.settings import EngineerLock
 from inspector.gui.station import LiveStation, Message
-from inspector.live.sources import SOURCES
-from inspector.threshold import describe_calibration, override_warning
-
-STEPS = 1000
+from inspector.operator.config_save import SavedSettings
+from inspector.operator.engineer import (
+    STEPS,
+    ThresholdCandidate,
+    camera_changes,
+    camera_fields,
+    roi_text,
+    threshold_warning,
+)
+from inspector.operator.settings import EngineerLock
+from inspector.threshold import describe_calibration
 
 
 class _WheelWhenFocused:
@@ -66,16 +71,6 @@ class ComboBox(_WheelWhenFocused, QComboBox):
 
 class Slider(_WheelWhenFocused, QSlider):
     """A QSlider that ignores the wheel unless focused."""
-
-
-def threshold_warning(station: LiveStation, threshold: float | None = None) -> str:
-    """The calibration warning for `threshold` (default: the running one) on the running bundle ("" if none)."""
-    engine = station.engine
-    if engine is None:
-        return ""
-    meta = engine.bundle.metadata
-    return override_warning(engine.threshold if threshold is None else threshold, meta.threshold,
-                            meta.threshold_method)
 
 
 class PinDialog(QDialog):
@@ -132,8 +127,7 @@ class EngineerPanel(QStackedWidget):
         super().__init__(parent)
         self.station, self.lock = station, lock
         self._confirm = confirm or (lambda *_: True)
-        self.candidate: float | None = None  # the slider's threshold; moves only by the user's hand
-        self._running: float | None = None  # the running threshold the candidate was last reset to
+        self.threshold = ThresholdCandidate(station)  # the slider's threshold; moves only by the user's hand
         self._was_unlocked = False
         self.saved = SavedSettings(station.config)  # what the station config file holds
         locked = QWidget()
@@ -264,57 +258,44 @@ class EngineerPanel(QStackedWidget):
         text, warns = describe_calibration(engine.bundle.metadata.threshold_method.get("deployed", {}) if engine else {})
         self.calibration_label.setText(("⚠ " if warns else "") + text)
         self.calibration_label.setObjectName("warning" if warns else "muted")
-        running = self.station.threshold
-        if running is not None and (opened or running != self._running or self.candidate is None):
-            self._running = running  # a new running threshold (or the panel just opened): start from it
-            self.candidate = running
+        self.threshold.follow(opened)  # a new running threshold (or the panel just opened): start from it
         self._place_slider()
         self._slid()
         self._show_unsaved()
 
-    def _range(self) -> tuple[float, float]:
-        current = self.station.threshold or 1.0
-        top = max([current * 2.0, self.candidate or 0.0, *self.station.stats.recent_scores]) * 1.05
-        return 0.0, top
-
     def slider_value(self) -> float:
         """The candidate threshold (the running one until the user moves the slider)."""
-        return self.candidate if self.candidate is not None else (self.station.threshold or 0.0)
+        return self.threshold.current()
 
     def set_slider(self, threshold: float) -> None:
         """Make `threshold` the candidate (as if the user had moved the slider there)."""
-        self.candidate = threshold
+        self.threshold.set(threshold)
         self._place_slider()
         self._slid()
 
     def _place_slider(self) -> None:
         """Put the handle at the candidate on the current scale, without touching the candidate."""
-        if self.candidate is None or self.slider.isSliderDown():
+        position = self.threshold.position()
+        if position is None or self.slider.isSliderDown():
             return
-        low, high = self._range()
         self.slider.blockSignals(True)
-        self.slider.setValue(round(STEPS * (self.candidate - low) / (high - low)))
+        self.slider.setValue(position)
         self.slider.blockSignals(False)
 
     def _moved(self, position: int) -> None:
         """The user moved the slider (drag, keys, focused wheel): the candidate follows the handle."""
-        low, high = self._range()
-        self.candidate = low + (high - low) * position / STEPS
+        self.threshold.move_to(position)
         self._slid()
 
     def _slid(self) -> None:
         current = self.station.threshold
         if current is None:
             return
-        value = self.slider_value()
-        to_ng, to_ok = self.station.stats.would_change(value, current)
-        n = len(self.station.stats.recent_scores)
         temporary = " <b>TEMPORARY</b> until restart" if self.saved.threshold_changed(self.station) else ""
-        self.value.setText(f"<b>{value:.3f}</b> (running: {current:.3f}{temporary})")
-        self.preview_label.setText(f"Of the last {n} parts, {to_ng} OK would become NG and {to_ok} NG would "
-                                   "become OK.")
-        far = threshold_warning(self.station, value)
-        self.far_label.setText(f"\u26a0 {far[0].upper()}{far[1:]}." if far else "")
+        self.value.setText(f"<b>{self.slider_value():.3f}</b> (running: {current:.3f}{temporary})")
+        self.preview_label.setText(self.threshold.preview())
+        far = self.threshold.far_warning()
+        self.far_label.setText(far)
         self.far_label.setVisible(bool(far))
 
     def apply_threshold(self, value: float) -> None:
@@ -323,7 +304,7 @@ class EngineerPanel(QStackedWidget):
         except InspectorError as exc:
             self.preview_label.setText(f"Not applied: {exc.message} ({exc.fix}).")
             return
-        self._running = self.candidate = value
+        self.threshold.applied(value)
         self._place_slider()
         self._slid()
         if far := threshold_warning(self.station, value):
@@ -389,18 +370,13 @@ class EngineerPanel(QStackedWidget):
         if not cam:
             return
         cfg = self.station.cameras[cam]
-        text = f"roi = {list(cfg.roi)}" if cfg.roi else "Whole frame inspected."
-        if cfg.roi != self.saved.rois.get(cam):
-            text += "  (TEMPORARY until restart: see Station config below)"
-        warning = self.station.roi_warning(cam, cfg.roi)
-        self.roi_label.setText(f"{text}\n{warning}" if warning else text)
+        self.roi_label.setText(roi_text(self.station, self.saved, cam))
         while self.settings_form.rowCount():
             self.settings_form.removeRow(0)
         self._fields: dict[str, QWidget] = {}
         self.settings_form.addRow(QLabel(f"{cam}: {cfg.kind}", objectName="muted"))
-        self._add_field("max_fps", cfg.max_fps, "inspect at most this many frames per second")
-        for name, spec in SOURCES[cfg.kind].Settings.model_fields.items():
-            self._add_field(f"source.{name}", cfg.source.get(name), spec.description or "")
+        for field in camera_fields(cfg):
+            self._add_field(field.name, field.value, field.help)
         apply = QPushButton("Apply (restarts the cameras)")
         apply.clicked.connect(self.apply_camera)
         self.settings_form.addRow(apply)
@@ -420,14 +396,10 @@ class EngineerPanel(QStackedWidget):
 
     def apply_camera(self) -> bool:
         """Check the settings with the station config's rules and restart the cameras; refused: say why."""
-        changes: dict = {"source": {}}
-        for name, widget in self._fields.items():
-            value = (widget.isChecked() if isinstance(widget, QCheckBox) else
-                     widget.value() if isinstance(widget, (QSpinBox, QDoubleSpinBox)) else widget.text() or None)
-            if name.startswith("source."):
-                changes["source"][name.removeprefix("source.")] = value
-            else:
-                changes[name] = value
+        values = {name: widget.isChecked() if isinstance(widget, QCheckBox) else
+                  widget.value() if isinstance(widget, (QSpinBox, QDoubleSpinBox)) else widget.text() or None
+                  for name, widget in self._fields.items()}
+        changes = camera_changes(values)
         try:
             self.station.update_camera(self.camera.currentText(), **changes)
         except InspectorError as exc:

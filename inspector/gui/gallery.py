@@ -7,15 +7,24 @@ from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
-
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from inspector.gui import theme
-from inspector.gui.review import ESCAPE, FALSE_REJECT
 from inspector.live.record import FrameRecord
+from inspector.operator.review import ESCAPE, FALSE_REJECT
 
 THUMB = 96
 

@@ -24,13 +24,14 @@ from PySide6.QtWidgets import (
 from inspector.gui import theme
 from inspector.gui.camera_view import CameraView
 from inspector.gui.counters import CountersTable, shift_text
-from inspector.gui.engineer import EngineerPanel, PinDialog, threshold_warning
+from inspector.gui.engineer import EngineerPanel, PinDialog
 from inspector.gui.gallery import NgGallery, PartDialog
-from inspector.gui.review import ReviewQueue
-from inspector.gui.settings import EngineerLock
 from inspector.gui.station import LiveStation, Message, Phase
 from inspector.gui.trend import TrendView
 from inspector.live.record import FrameRecord
+from inspector.operator.engineer import threshold_warning
+from inspector.operator.review import ReviewQueue
+from inspector.operator.settings import EngineerLock
 
 log = logging.getLogger("inspector.gui")
 FRAME_MS = 20  # drain and draw up to 50 times a second (a 30 FPS camera never waits a tick)

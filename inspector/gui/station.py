@@ -20,7 +20,6 @@ from typing import Any
 
 from inspector.engine import Engine
 from inspector.errors import BundleError, InspectorError
-from inspector.gui.stats import LineStats
 from inspector.live.camera import CameraState
 from inspector.live.config import CameraConfig, StationConfig, check_camera
 from inspector.live.pipeline import Pipeline
@@ -29,6 +28,7 @@ from inspector.live.sinks.base import Sink
 from inspector.live.snapshot import PipelineSnapshot
 from inspector.live.sources import Source
 from inspector.live.station import Station, build_engine, build_station
+from inspector.operator.stats import LineStats
 
 log = logging.getLogger("inspector.gui")
 MIN_ROI = 16

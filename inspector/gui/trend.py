@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from inspector.gui import theme
-from inspector.gui.stats import Bucket
+from inspector.operator.stats import Bucket
 
 
 class TrendView(QWidget):

@@ -13,10 +13,11 @@ from PySide6.QtWidgets import QPushButton, QWidget
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qt_helpers import DEMO, camera  # noqa: E402
 
-from inspector.gui.app import make_app, open_window, single_camera_config  # noqa: E402
-from inspector.gui.review import ReviewQueue  # noqa: E402
-from inspector.gui.settings import Settings  # noqa: E402
+from inspector.gui.app import make_app, open_window  # noqa: E402
 from inspector.gui.station import Message  # noqa: E402
+from inspector.operator.launch import single_camera_config  # noqa: E402
+from inspector.operator.review import ReviewQueue  # noqa: E402
+from inspector.operator.settings import Settings  # noqa: E402
 
 
 def on_screen(widget: QWidget) -> list[int]:

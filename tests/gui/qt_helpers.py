@@ -9,17 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
-from inspector.gui.app import single_camera_config, source_camera
 from inspector.gui.main_window import MainWindow
-from inspector.gui.review import ReviewQueue
-from inspector.gui.settings import EngineerLock, Settings
 from inspector.gui.station import LiveStation
 from inspector.live.config import CameraConfig, StationConfig
 from inspector.live.record import FrameRecord
+from inspector.operator.launch import single_camera_config, source_camera
+from inspector.operator.review import ReviewQueue
+from inspector.operator.settings import EngineerLock, Settings
 from inspector.result import InspectionResult, verdict_for
 
 REPO = Path(__file__).resolve().parents[2]

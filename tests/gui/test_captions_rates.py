@@ -4,12 +4,12 @@ stops at 100 and an outage leaves a gap in the trend."""
 from __future__ import annotations
 
 import pytest
-from qt_helpers import FakeClock, record
 from PySide6.QtGui import QFont
+from qt_helpers import FakeClock, record
 
 from inspector.gui.gallery import THUMB, NgGallery
-from inspector.gui.stats import Bucket, RateMeter
 from inspector.gui.trend import TrendView
+from inspector.operator.stats import Bucket, RateMeter
 
 
 @pytest.fixture()

@@ -10,8 +10,8 @@ from bundle_edit import with_props
 from PySide6.QtCore import Qt
 from qt_helpers import DEMO, camera, unlock, wait_records
 
-from inspector.gui.app import single_camera_config
 from inspector.live.config import load_config
+from inspector.operator.launch import single_camera_config
 
 STATION = f"""\
 # the line 3 station: keep this comment

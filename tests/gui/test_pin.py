@@ -14,7 +14,7 @@ import pytest
 from qt_helpers import REPO
 
 from inspector.errors import InspectorError
-from inspector.gui.settings import (
+from inspector.operator.settings import (
     LOCKOUT_S,
     MAX_TRIES,
     MIN_PIN_DIGITS,
@@ -37,7 +37,7 @@ class Wall:
 
 def _unlock_in_a_new_process(settings: Path, pin: str) -> str:
     """Unlock with `pin` in a fresh Python process, as a restarted GUI would (the real clock)."""
-    code = ("import sys; from pathlib import Path; from inspector.gui.settings import EngineerLock, Settings; "
+    code = ("import sys; from pathlib import Path; from inspector.operator.settings import EngineerLock, Settings; "
             "print(EngineerLock(Settings(Path(sys.argv[1]))).unlock(sys.argv[2]))")
     out = subprocess.run([sys.executable, "-c", code, str(settings), pin], cwd=REPO, capture_output=True,
                          text=True, timeout=60, check=False)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import argparse
 from collections import deque
 
-from qt_helpers import camera, record, wait_records
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QEnterEvent
 from PySide6.QtWidgets import QApplication
+from qt_helpers import camera, record, wait_records
 
 from inspector.data import check
 from inspector.gui.gallery import NgGallery, PartDialog
-from inspector.gui.review import ESCAPE, FALSE_REJECT, ReviewQueue
 from inspector.imageio import read_image
+from inspector.operator.review import ESCAPE, FALSE_REJECT, ReviewQueue
 
 
 def gallery_with(qtbot, n: int) -> tuple[NgGallery, deque]:

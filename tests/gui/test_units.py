@@ -9,16 +9,15 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from qt_helpers import REPO, leaked_threads, leaked_widgets, record
 from PySide6.QtWidgets import QApplication, QWidget
+from qt_helpers import REPO, leaked_threads, leaked_widgets, record
 
 from inspector.errors import InspectorError
-from inspector.gui.app import source_camera
-from inspector.gui.review import ESCAPE, FALSE_REJECT, ReviewQueue
-from inspector.gui.settings import EngineerLock, Settings, check_pin, hash_pin
-from inspector.gui.stats import LineStats
+from inspector.operator.launch import source_camera
+from inspector.operator.review import ESCAPE, FALSE_REJECT, ReviewQueue
+from inspector.operator.settings import EngineerLock, Settings, check_pin, hash_pin
+from inspector.operator.stats import LineStats
 
 
 def test_the_leak_checks_catch_a_thread_and_a_widget(qapp) -> None:
@@ -92,7 +91,7 @@ def test_line_stats_count_and_preview_a_threshold() -> None:
 
 def test_source_strings(tmp_path: Path) -> None:
     assert source_camera("synthetic").kind == "synthetic"
-    assert source_camera("0").source == {"index": 0}
+    assert source_camera("0").kind == "device" and source_camera("0").source["index"] == 0
     assert source_camera("rtsp://u:p@10.0.0.5/s").kind == "url"
     assert source_camera(str(tmp_path)).kind == "folder"
     video = tmp_path / "line.mp4"
@@ -116,13 +115,25 @@ def test_inspector_demo_opens_the_gui_and_stops_cleanly_on_sigterm(tmp_path: Pat
 
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "inspector", "demo"], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines: list[str] = []
     try:
-        time.sleep(6)
+        # Wait for both cameras (not a fixed time: a loaded 2-core machine starts slowly), then stop it.
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            text = "".join(lines)
+            if "camera=cam1 state=UP" in text and "camera=cam2 state=UP" in text:
+                break
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        _, rest = proc.communicate(timeout=30)
     finally:
         proc.kill()
+    err = "".join(lines) + rest
     assert proc.returncode == 0, err
     assert "camera=cam1 state=UP" in err and "camera=cam2 state=UP" in err
     assert "gui pipeline stopped" in err and "clean=true" in err

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import threading
 
-from qt_helpers import camera, flush_deletes, wait_records
 from PySide6.QtCore import Qt
+from qt_helpers import camera, flush_deletes, wait_records
 
 from inspector.gui.gallery import PartDialog
-from inspector.gui.review import FALSE_REJECT
 from inspector.live.station import build_engine
+from inspector.operator.review import FALSE_REJECT
 
 
 def test_window_starts_on_the_synthetic_line_and_verdicts_arrive(qtbot, make_window) -> None:
