@@ -46,6 +46,7 @@ class Frame:
     captured_at: float  # wall clock (time.time()) at the end of the grab
     captured_mono: float  # the camera's clock at the end of the grab (frame age is measured from it)
     capture_ms: float
+    part_id: str = ""  # set by the PLC handshake when the frame is queued (Pipeline.offer)
 
 
 @dataclass
@@ -141,7 +142,8 @@ class Camera:
 
     @property
     def external(self) -> bool:
-        return self.config.trigger != "free"
+        """Grabs only after a software trigger (`hardware` cameras deliver a frame per line trigger by themselves)."""
+        return self.config.trigger not in ("free", "hardware")
 
     def start(self) -> None:
         self._stopping.clear()

@@ -33,7 +33,7 @@ from inspector.live.sinks.extras import missing
 from inspector.live.sources import SOURCES
 
 SCHEMA_VERSION = 1
-TRIGGERS = ("free", "mqtt", "opcua")
+TRIGGERS = ("free", "mqtt", "opcua", "hardware")
 LEVELS = ("debug", "info", "warning", "error")
 DOCS = "docs/station-config.md"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -113,9 +113,10 @@ class CameraConfig(ConfigModel):
         "image is the whole frame", problem="expected [x, y, width, height], got {input}",
         fix="write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]")
     max_fps: float = setting(30.0, gt=0, help="inspect at most this many frames per second (free-run)")
-    trigger: Literal["free", "mqtt", "opcua"] = setting(
+    trigger: Literal["free", "mqtt", "opcua", "hardware"] = setting(
         "free", help="`free`: free-run up to `max_fps`; `mqtt` / `opcua`: inspect the next frame grabbed after each "
-        "external trigger (an MQTT message or an OPC UA write)",
+        "external trigger (an MQTT message or an OPC UA write); `hardware`: the camera is triggered by the line "
+        "(a frame per part), each frame takes the next part id the PLC announced (docs/plc.md)",
         problem="{input!r} is not a trigger mode", fix=f"use one of {', '.join(TRIGGERS)}")
     open_timeout_s: float = setting(10.0, gt=0, help="an open that takes longer marks the camera DOWN")
     read_timeout_s: float = setting(2.0, gt=0, help="a read that takes longer, or only blank/repeated frames for "

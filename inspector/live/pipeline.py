@@ -8,6 +8,7 @@ the oldest frame of each waiting camera (round robin) into a batch of up to `max
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import threading
@@ -88,6 +89,10 @@ class Pipeline:
         self._consecutive_errors = 0  # failed attempts since the last verdict
         self.last_record: FrameRecord | None = None
         self._started = False
+        # the PLC handshake (inspector.live.handshake), wired by the station builder: which part a frame is,
+        # and that a part's frame could not be inspected (camera, part id, why)
+        self.claim_part: Callable[[str], str] | None = None
+        self.on_failed: Callable[[str, str, str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -196,12 +201,18 @@ class Pipeline:
     def offer(self, frame: Frame) -> None:
         """Queue a grabbed frame for inspection (each camera thread calls this); never blocks: a full
         queue pushes out its oldest frame, counted as dropped."""
+        if self.claim_part is not None and not frame.part_id:
+            frame = dataclasses.replace(frame, part_id=self.claim_part(frame.camera))
+        dropped = None
         with self._cond:
             q = self._queues[frame.camera]
             if len(q) == q.maxlen:
                 self._drops[frame.camera] += 1
+                dropped = q[0]
             q.append(frame)
             self._cond.notify()
+        if dropped is not None and dropped.part_id:
+            self._part_failed(dropped, "frame dropped: the inspection queue was full")
 
     def step(self) -> int:
         """Inspect one batch of what is queued now, on the calling thread (one turn of the inference
@@ -245,21 +256,23 @@ class Pipeline:
                 kept.append((frame, roi))
             except ValueError as exc:
                 self._fail(f"camera {frame.camera}: {exc}")
+                self._part_failed(frame, str(exc))
         # one bad frame (a NaN score, a part not found by the bundle's alignment) is one error, not the batch
         outcomes = inspect_each(engine, images)
         done = self._clock()
         batch_ms = (done - taken) * 1000
-        records = []
+        records, failed = [], []
         with self._cond:
             for (frame, roi), result in zip(kept, outcomes):
                 if isinstance(result, Exception):
                     self._fail(f"camera {frame.camera} frame {frame.frame_id}: inference failed: {result}")
+                    failed.append((frame, f"inference failed: {result}"))
                     continue
                 timings = {"capture": frame.capture_ms, "queue": (taken - frame.captured_mono) * 1000,
                            **result.timings_ms, "total": (done - frame.captured_mono) * 1000 + frame.capture_ms}
                 record = FrameRecord(station=self.station, camera=frame.camera, frame_id=frame.frame_id,
                                      captured_at=frame.captured_at, result=result, image=frame.image,
-                                     timings_ms=timings, roi=roi, run=self.run_id)
+                                     timings_ms=timings, roi=roi, run=self.run_id, part_id=frame.part_id)
                 self._frames[frame.camera] += 1
                 self._verdicts[frame.camera][result.verdict.value] += 1
                 self._latency_ms.append(timings["total"])
@@ -271,9 +284,16 @@ class Pipeline:
                 self._failing = False
                 self._consecutive_errors = 0
                 self.last_record = records[-1]
+        for frame, why in failed:
+            self._part_failed(frame, why)
         for record in records:
             for sink in self.sinks:
                 sink.submit(record)
+
+    def _part_failed(self, frame: Frame, message: str) -> None:
+        """Tell the PLC handshake that this frame's part gets no verdict (its ERROR result)."""
+        if self.on_failed is not None and frame.part_id:
+            self.on_failed(frame.camera, frame.part_id, message)
 
     def _fail(self, message: str) -> None:
         self._errors += 1

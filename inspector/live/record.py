@@ -23,6 +23,7 @@ class FrameRecord:
     run: str = ""  # the daemon run: frame ids restart at 1 each run, so (station, camera, run, frame_id) is unique
     image_shed: bool = False  # the pixels were dropped on the way (a sink queue over its byte budget)
     roi: tuple[int, int, int, int] | None = None  # [x, y, w, h] the model saw (None: the whole frame)
+    part_id: str = ""  # the PLC's part id from its trigger (docs/plc.md); "" when no PLC triggered the frame
 
     def summary(self) -> dict:
         """JSON-ready fields (no arrays): what MQTT, logs and the database carry."""
@@ -31,6 +32,7 @@ class FrameRecord:
             "camera": self.camera,
             "run": self.run,
             "frame_id": self.frame_id,
+            "part_id": self.part_id,
             "time": self.captured_at,
             "score": round(self.result.score, 6),
             "threshold": self.result.threshold,

@@ -12,7 +12,8 @@ from inspector.live.sinks.base import SINKS, Sink
 from inspector.live.sinks.extras import check_installed
 
 SINK_MODULES = {"sqlite": "inspector.live.sinks.sqlite", "mqtt": "inspector.live.sinks.mqtt",
-                "opcua": "inspector.live.sinks.opcua", "http": "inspector.live.http"}
+                "opcua": "inspector.live.sinks.opcua", "http": "inspector.live.http",
+                "plc": "inspector.live.sinks.plc"}
 
 
 def sink_kinds() -> list[str]:

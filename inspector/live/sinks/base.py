@@ -72,10 +72,13 @@ class SinkContext:
     def __init__(self, station: str, pipeline: PipelineView | None = None) -> None:
         self.station = station
         self._pipeline = pipeline
+        self.handshake: Any = None  # inspector.live.handshake.Handshake once a [sinks.plc] sink is built
 
     def bind(self, pipeline: PipelineView) -> None:
-        """From now on every call goes to `pipeline`."""
+        """From now on every call goes to `pipeline` (and its frames to the PLC handshake, when there is one)."""
         self._pipeline = pipeline
+        if self.handshake is not None:
+            self.handshake.attach(pipeline)
 
     @property
     def pipeline(self) -> PipelineView | None:

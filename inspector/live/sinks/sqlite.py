@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS inspections (
     timings TEXT NOT NULL,
     image_path TEXT,
     image_error TEXT,
-    run TEXT
+    run TEXT,
+    part_id TEXT
 );
 CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time);
 CREATE TABLE IF NOT EXISTS images (
@@ -60,7 +61,7 @@ CREATE TABLE IF NOT EXISTS images (
 """
 
 
-MIGRATIONS = {"image_error": "TEXT", "run": "TEXT"}  # columns added after the first release
+MIGRATIONS = {"image_error": "TEXT", "run": "TEXT", "part_id": "TEXT"}  # columns added after the first release
 MAX_PENDING_ROWS = 100_000  # rows kept in memory while the database is full (about 200 bytes each)
 RESERVE_MB = 64.0  # free disk kept for rows: no image is saved into it (NG images evict OK ones first)
 WAL_PAGES = 256  # checkpoint the WAL at about 1 MB, so it never holds the room rows need
@@ -192,7 +193,7 @@ class SqliteSink(Sink):
         row = (record.captured_at, record.station, record.camera, record.frame_id, record.result.score,
                record.result.threshold, record.result.verdict.value, record.result.predicted_class,
                record.result.model_fingerprint, json.dumps({k: round(v, 3) for k, v in record.timings_ms.items()}),
-               image_path, image_error or None, record.run)
+               image_path, image_error or None, record.run, record.part_id or None)
         image_row = (image_path, record.result.verdict.value, self._last_size, record.captured_at) if image_path else None
         self._pending.append((row, image_row))
         if len(self._pending) > MAX_PENDING_ROWS:
@@ -232,7 +233,8 @@ class SqliteSink(Sink):
         self._db.execute("BEGIN IMMEDIATE")
         for row, image_row in pending:
             self._db.execute("INSERT INTO inspections (time, station, camera, frame_id, score, threshold, verdict, "
-                             "class, model, timings, image_path, image_error, run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                             "class, model, timings, image_path, image_error, run, part_id) "
+                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              row)
             if image_row:
                 self._db.execute("INSERT OR REPLACE INTO images VALUES (?,?,?,?)", image_row)
