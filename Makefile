@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine (Python 3.10+ with venv, Debian/Ubuntu for services):
 #   make demo   installs the runtime and GUI and runs the demo model on a synthetic line
-#   make test   installs everything (training, GUI, MQTT/OPC UA, dev tools, Mosquitto) and runs the test suite
+#   make test   installs everything (training, GUI, MQTT/OPC UA, dev tools, Mosquitto), lints and runs the test suite
 VENV ?= .venv
 PYTHON ?= python3
 PIP = $(VENV)/bin/pip
@@ -11,7 +11,7 @@ GUI_LIBS = libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-ren
 	libxcb-xkb1 libxcb-randr0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0 libxcb-util1 libx11-xcb1 \
 	libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
 
-.PHONY: demo demo-headless gui-libs test install-runtime install-all demo-model clean
+.PHONY: demo demo-headless gui-libs lint test install-runtime install-all demo-model clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,13 @@ gui-libs:
 demo-headless: install-runtime
 	$(VENV)/bin/inspector demo --headless --seconds 20
 
-test: install-all
+# Lint and types (config in pyproject.toml): ruff over the tree, mypy on the edge runtime.
+lint: install-all
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy inspector
+
+test: install-all lint
 	bash .ci/services.sh
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest -q -p no:cacheprovider
 
