@@ -34,6 +34,7 @@ def metadata_for(summary: RunSummary, *, precision: str = "fp32") -> BundleMetad
         method=summary.method, data_fingerprint=summary.data_fingerprint, metrics=summary.metrics,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), package_version=__version__,
         resize=summary.resize, geometry=dict(summary.geometry), alignment=summary.alignment, precision=precision,
+        gates=summary.gates,
     )
 
 

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
 
 import numpy as np
 
+from inspector.verdict import Reason, Verdict
 
-class Verdict(str, Enum):
-    OK = "OK"
-    NG = "NG"
+__all__ = ["InspectionResult", "Reason", "Verdict", "verdict_for"]
 
 
 def verdict_for(score: float, threshold: float) -> Verdict:
-    """NG when the score exceeds the threshold (the convention of every bundle)."""
+    """NG when the score exceeds the threshold (the convention of every bundle); the gates (inspector.verdict)
+    may make a judged frame UNSURE instead."""
     return Verdict.NG if score > threshold else Verdict.OK
 
 
 @dataclass(frozen=True)
 class InspectionResult:
-    """One inspected image: score, verdict and why (heatmap, class), validated on construction."""
+    """One inspected image: score, verdict and why (heatmap, class), validated on construction.
+
+    `verdict` is OK or NG by the threshold, or UNSURE with a `reason` (inspector.verdict.Reason) when a gate
+    says the frame cannot be judged; `reason_detail` says what was measured against which bound.
+    """
 
     score: float
     threshold: float
@@ -31,13 +34,20 @@ class InspectionResult:
     predicted_class: str | None = None
     probs: dict[str, float] | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    reason: Reason | None = None  # why UNSURE (None for OK and NG)
+    reason_detail: str = ""
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.score):
             raise ValueError(f"score must be finite, got {self.score}")
         if not math.isfinite(self.threshold):
             raise ValueError(f"threshold must be finite, got {self.threshold}")
-        if self.verdict is not verdict_for(self.score, self.threshold):
+        if self.verdict is Verdict.UNSURE:
+            if not isinstance(self.reason, Reason):
+                raise ValueError(f"an UNSURE verdict needs a reason (one of {[r.value for r in Reason]})")
+        elif self.reason is not None:
+            raise ValueError(f"verdict {self.verdict.value} carries a reason ({self.reason}): only UNSURE does")
+        elif self.verdict is not verdict_for(self.score, self.threshold):
             raise ValueError(f"verdict {self.verdict.value} contradicts score {self.score} vs threshold {self.threshold}")
         if self.anomaly_map is not None and self.anomaly_map.ndim != 2:
             raise ValueError(f"anomaly_map must be 2-D, got shape {self.anomaly_map.shape}")
@@ -45,3 +55,12 @@ class InspectionResult:
     @property
     def is_ng(self) -> bool:
         return self.verdict is Verdict.NG
+
+    @property
+    def is_unsure(self) -> bool:
+        return self.verdict is Verdict.UNSURE
+
+    @property
+    def reason_code(self) -> str:
+        """The reason as text ('' when judged): what results.csv, SQLite, MQTT and the GUI show."""
+        return self.reason.value if self.reason is not None else ""

@@ -25,6 +25,7 @@ from training.backbone import create_backbone, make_padding_static, normalisatio
 from training.calibration import calibrate
 from training.config import METHODS, AnomalyConfig
 from training.fit import extract_features
+from training.gates import image_gates, with_ood_gate
 from training.geometry import Geometry, choose_geometry
 from training.heads import Scorer, fit_head, out_of_fold_scores
 from training.images import load_samples
@@ -111,6 +112,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     alignment, alignment_rule = (None, "off: tiled") if geometry.tiled else choose_alignment(train_img)
     train_img, _, missing = align_all(train_img, None, alignment)
     not_found = {"train": missing}
+    gates = image_gates(train_img, [read_image_size(s.path) for s in train_s])  # the verdict gates (UNSURE)
     train_f = extract(train_img, "train features")
     del train_img
     val_img, _ = load_samples(val_s, size, with_masks=True, policy=policy)  # checks the masks too
@@ -138,6 +140,9 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         fitted[method] = (head, extra, scorer, val_scores, deployed)
     method, rule = choose(judged)
     head, extra, scorer, val_scores, deployed = fitted[method]
+    val_maps = scorer(val_f, keep_maps=True)[1]
+    gates = with_ood_gate(gates, deployed["threshold"], list(val_maps[~val_defect]),
+                          list(val_maps[val_defect]) + (list(scorer(synth_f, keep_maps=True)[1]) if synth else []))
     thresholds = {"deployed": deployed}
     if val_defect.any():
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
@@ -178,7 +183,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         seed=cfg.seed, data=str(Path(cfg.data).resolve()), data_layout=dataset.layout,
         data_fingerprint=dataset.fingerprint(),
         counts={"train_good": len(train_s), "val": len(val_s), "test": len(test_s)},
-        geometry=geometry.to_dict(), alignment=alignment, calibration_warning=deployed.get("warning"),
+        geometry=geometry.to_dict(), alignment=alignment, gates=gates, calibration_warning=deployed.get("warning"),
         grid=list(grid), view_grid=list(train_f.shape[2:]), sigma=post.sigma, **spec,
         block=extra.get("block"), bank_size=extra.get("bank_size"),
         channels=None if extra["channels"] is None else extra["channels"].tolist(),

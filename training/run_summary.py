@@ -41,6 +41,7 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     geometry: dict[str, Any] = field(default_factory=dict)  # training.geometry.Geometry.to_dict() (anomaly)
     alignment: dict[str, Any] | None = None
+    gates: dict[str, Any] | None = None  # training.gates: when the runtime can judge a frame (runs before: none)
     calibration_warning: str | None = None
     # anomaly: how to rebuild the torch model (training.run.load_run)
     stages: list[int] | None = None

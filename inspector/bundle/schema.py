@@ -49,6 +49,7 @@ class BundleMetadata:
     geometry: dict[str, Any] = field(default_factory=dict)  # how training chose the input (tiles run inside the graph)
     alignment: dict[str, Any] | None = None  # reference pose the runtime moves each part into (inspector.alignment)
     precision: str = "fp32"  # optional in schema 2: bundles that do not say it are fp32
+    gates: dict[str, Any] | None = None  # optional in schema 2: when a frame can be judged (inspector.verdict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -131,7 +132,32 @@ _VALUE_CHECKS: dict[str, tuple[str, Any]] = {
     "threshold_method": ("a JSON object", lambda v: isinstance(v, dict)),
     "metrics": ("a JSON object", lambda v: isinstance(v, dict)),
     "schema_version": ("a whole number", _is_int),
+    "gates": ("null or an object of gate bounds (docs/model-bundle.md: gates)", lambda v: v is None or _gates_ok(v)),
 }
+
+GATE_NUMBERS = ("min_focus", "max_clipped", "max_ood")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _pair(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(_number(x) for x in v) and v[0] <= v[1]
+
+
+def _gates_ok(gates: Any) -> bool:
+    """The `gates` object: optional numbers, [low, high] brightness, frame min_size and aspect; anything else in
+    `calibration` (for people)."""
+    if not isinstance(gates, dict):
+        return False
+    frame = gates.get("frame", {})
+    return (all(gates.get(k) is None or _number(gates[k]) for k in GATE_NUMBERS)
+            and (gates.get("brightness") is None or _pair(gates["brightness"]))
+            and isinstance(frame, dict)
+            and (frame.get("min_size") is None or (isinstance(frame["min_size"], list) and len(frame["min_size"]) == 2
+                                                    and all(_is_int(x) and x > 0 for x in frame["min_size"])))
+            and (frame.get("aspect") is None or (_pair(frame["aspect"]) and frame["aspect"][0] > 0)))
 
 
 def validate_values(values: dict[str, Any], name: str) -> None:
