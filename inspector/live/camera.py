@@ -273,6 +273,8 @@ class Camera:
         return True
 
     def _wanted(self, start: float, end: float, interval: float) -> bool:
+        if self.config.trigger == "hardware":  # every frame is a part the line triggered
+            return True
         if self.external:
             with self._lock:
                 if self._trigger_at is None or start < self._trigger_at:

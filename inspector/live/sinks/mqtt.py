@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ from inspector.live.sinks.base import (
     register_sink,
 )
 from inspector.live.sinks.extras import require
+from inspector.live.sinks.plc_mqtt import MqttPlc
 from inspector.live.sources.base import redact_url
 
 if TYPE_CHECKING:  # paho-mqtt is the `mqtt` extra: imported when a sink is made (require)
@@ -58,6 +60,17 @@ def _topic_part(name: str) -> str:
     if not cleaned:
         raise ValueError(f"{name!r} cannot be used as an MQTT topic level")
     return cleaned
+
+
+def no_delay(client: mqtt.Client) -> None:
+    """Turn Nagle off on the client's socket (paho leaves it on): a small message (a PLC result, a trigger)
+    otherwise waits up to ~40 ms for the TCP acknowledgement of the previous one."""
+    sock = client.socket()
+    try:
+        if sock is not None and hasattr(sock, "setsockopt"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as exc:  # not a TCP socket (a websocket wrapper): leave it
+        log.debug("mqtt: TCP_NODELAY not set: %s", exc)
 
 
 class MqttSettings(SinkSettings):
@@ -118,7 +131,7 @@ class MqttSink(Sink):
                  tls_insecure: bool = False, client_id: str | None = None, keepalive: int = 30, qos: int = 1,
                  publish_timeout: float = 5.0, reconnect_min_s: int = 1, reconnect_max_s: int = 5,
                  on_trigger: TriggerCallback | None = None, queue_size: int = 256, retries: int = 3,
-                 retry_delay: float = 0.5) -> None:
+                 retry_delay: float = 0.5, handshake: Callable[[], Any] | None = None) -> None:
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
         if url:
             parts = urlsplit(url)
@@ -154,6 +167,8 @@ class MqttSink(Sink):
         self._mqtt = require("mqtt")  # InspectorError naming `pip install inspector[mqtt]` without paho-mqtt
         self._client: mqtt.Client | None = None
         self.triggers_received = 0
+        self._handshake_of = handshake  # the station's PLC handshake, looked up at open ([sinks.plc])
+        self._plc: MqttPlc | None = None
 
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> MqttSink:
@@ -167,7 +182,8 @@ class MqttSink(Sink):
         for key in ("client_id", "username", "ca_file", "cert_file", "key_file"):
             options[key] = options[key] or None
         # the context's methods go to whichever pipeline runs at the time (it is rebound after a restart)
-        return cls(station=context.station, on_trigger=context.trigger, cameras=context.cameras, **options)
+        return cls(station=context.station, on_trigger=context.trigger, cameras=context.cameras,
+                   handshake=lambda: context.handshake, **options)
 
     # topics -------------------------------------------------------------------------------------------
     @property
@@ -224,6 +240,10 @@ class MqttSink(Sink):
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
+        handshake = self._handshake_of() if self._handshake_of is not None else None
+        if handshake is not None:  # the PLC handshake's topics (docs/plc.md)
+            self._plc = MqttPlc(client, handshake, base=f"{self.prefix}/{self.station}", qos=self.qos)
+            self._plc.start()
         log.info("mqtt sink connecting to %s", self.describe())
         client.connect_async(self.host, self.port, keepalive=self.keepalive)
         client.loop_start()  # paho's network thread: keeps the session alive and reconnects with backoff
@@ -236,8 +256,11 @@ class MqttSink(Sink):
             log.error("mqtt sink: %s", self._problem)
             return
         self._refused = ""
+        no_delay(client)
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
         client.subscribe(self.trigger_filter, qos=1)
+        if self._plc is not None:
+            client.subscribe(self._plc.subscription, qos=1)
         self._connected.set()
         log.info("mqtt sink connected to %s", self.describe())
 
@@ -251,6 +274,9 @@ class MqttSink(Sink):
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         levels = message.topic.split("/")
+        if self._plc is not None and len(levels) >= 3 and levels[-2] == "plc":
+            self._on_plc_message(levels[-3], levels[-1], message.payload)
+            return
         if len(levels) < 2 or levels[-1] != "trigger":
             return
         camera = levels[-2]
@@ -265,6 +291,16 @@ class MqttSink(Sink):
             self.on_trigger(camera)
         except Exception as exc:  # a failing trigger handler must not kill paho's network thread
             log.error("trigger handler for camera %r failed: %s", camera, redact_url(str(exc)))
+
+    def _on_plc_message(self, camera: str, verb: str, payload: bytes) -> None:
+        if self.cameras and camera not in self.cameras:
+            log.warning("mqtt plc %s for unknown camera %r ignored", verb, camera)
+            return
+        try:
+            if self._plc is not None:
+                self._plc.on_message(camera, verb, payload)
+        except Exception as exc:  # a failing handshake must not kill paho's network thread
+            log.error("plc %s for camera %r failed: %s", verb, camera, exc)
 
     def write(self, record: FrameRecord) -> None:
         client = self._client
@@ -285,6 +321,9 @@ class MqttSink(Sink):
         client = self._client
         if client is None:
             return
+        if self._plc is not None:
+            self._plc.stop()
+            self._plc = None
         try:
             if self._connected.is_set():
                 info = client.publish(self.status_topic, self._status("offline"), qos=1, retain=True)

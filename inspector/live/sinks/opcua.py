@@ -6,15 +6,23 @@ Address space (namespace ``urn:inspector`` unless changed; every node has a stab
         Ready        Boolean   read-only    model loaded and cameras up (set_ready)
         Heartbeat    Int64     read-only    +1 every second while the daemon runs (a PLC watchdog)
         LastCamera   String    read-only    camera of the last inspected part
-        LastVerdict  String    read-only    "OK" / "NG" of the last part (any camera)
+        LastVerdict  String    read-only    "OK" / "NG" / "UNSURE" of the last part (any camera)
+        LastResultCode Int32   read-only    1 OK, 2 NG, 3 UNSURE (handshake.ResultCode; docs/verdicts.md)
+        LastReason   String    read-only    why UNSURE ("focus", ...; "" when judged)
+        LastReasonCode Int32   read-only    that reason as a number (inspector.verdict.REASON_CODES; 0 when judged)
         LastScore    Double    read-only
         LastFrameId  Int64     read-only
         PartCount    Int64     read-only    parts inspected since start (all cameras)
         NGCount      Int64     read-only
+        UnsureCount  Int64     read-only    parts that could not be judged
         <camera>/                           ns=<i>;s=Inspector.<camera>   one object per camera
             Trigger      Boolean  WRITABLE  PLC writes True -> that camera grabs its next frame;
                                             the server resets it to False once taken (handshake)
-            LastVerdict, LastScore, LastFrameId, PartCount, NGCount   (that camera only)
+            LastVerdict, LastResultCode, LastReason, LastReasonCode, LastScore, LastFrameId, PartCount,
+            NGCount, UnsureCount   (that camera only)
+
+With `[sinks.plc]` each camera object also holds the PLC handshake's `Plc` object (sinks/plc_opcua.py,
+docs/plc.md): PartId, Trigger, Acknowledge, State, ResultReady and the result of that part.
 
 Design choice: one Trigger node per camera (no camera argument to pass), so a PLC maps each camera to one
 Boolean. The asyncio loop of the server runs in the sink's own thread; `write()` and `set_ready()` hand work
@@ -40,11 +48,14 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator, model_validator
 
+from inspector.live.handshake import VERDICT_CODES
 from inspector.live.record import FrameRecord
 from inspector.live.settings import ConfigFile, check_secret, fail, secret, setting
 from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, register_sink
 from inspector.live.sinks.extras import require
+from inspector.live.sinks.plc_opcua import OpcUaPlc
 from inspector.live.sources.base import redact_url
+from inspector.verdict import REASON_CODES
 
 if TYPE_CHECKING:  # asyncua is the `opcua` extra: imported when a sink is made (_asyncua)
     from asyncua import Server, ua
@@ -66,8 +77,13 @@ _STATION_VARS: dict[str, tuple[Any, str]] = {  # node -> (initial value, the nam
     "LastFrameId": (0, "Int64"),
     "PartCount": (0, "Int64"),
     "NGCount": (0, "Int64"),
+    "LastResultCode": (0, "Int32"),
+    "LastReason": ("", "String"),
+    "LastReasonCode": (0, "Int32"),
+    "UnsureCount": (0, "Int64"),
 }
-_CAMERA_VARS = {k: _STATION_VARS[k] for k in ("LastVerdict", "LastScore", "LastFrameId", "PartCount", "NGCount")}
+_CAMERA_VARS = {k: _STATION_VARS[k] for k in ("LastVerdict", "LastScore", "LastFrameId", "PartCount", "NGCount",
+                                              "LastResultCode", "LastReason", "LastReasonCode", "UnsureCount")}
 Policy = Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt", "Aes128Sha256RsaOaep_Sign",
                  "Aes128Sha256RsaOaep_SignAndEncrypt", "Aes256Sha256RsaPss_Sign", "Aes256Sha256RsaPss_SignAndEncrypt"]
 
@@ -159,7 +175,7 @@ class OpcUaSink(Sink):
                  heartbeat_s: float = 1.0, certificate: str | None = None, private_key: str | None = None,
                  allow_unsecured: bool = True, security_policies: Iterable[str] | None = None,
                  username: str | None = None, password: str | None = None, start_timeout: float = 30.0, queue_size: int = 256,
-                 retries: int = 3, retry_delay: float = 0.5) -> None:
+                 retries: int = 3, retry_delay: float = 0.5, handshake: Callable[[], Any] | None = None) -> None:
         self._api = _asyncua()
         ua = self._api.ua
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
@@ -200,6 +216,8 @@ class OpcUaSink(Sink):
         self._started = threading.Event()
         self._ns = 0
         self.triggers_received = 0
+        self._handshake_of = handshake  # the station's PLC handshake, looked up at open ([sinks.plc])
+        self._plc: OpcUaPlc | None = None
 
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> OpcUaSink:
@@ -211,7 +229,8 @@ class OpcUaSink(Sink):
                    heartbeat_s=config.heartbeat_s,
                    security_policies=config.security_policies, certificate=config.certificate or None,
                    private_key=config.private_key or None, username=config.username or None,
-                   password=None if password is None else password.get_secret_value())
+                   password=None if password is None else password.get_secret_value(),
+                   handshake=lambda: context.handshake)
 
     # thread bridge ------------------------------------------------------------------------------------
     def _call(self, coro: Coroutine[Any, Any, Any], timeout: float = 5.0) -> Any:
@@ -265,7 +284,9 @@ class OpcUaSink(Sink):
         for name, (value, vtype) in _STATION_VARS.items():
             self._nodes[name] = await root.add_variable(ua.NodeId(f"Inspector.{name}", ns),
                                                         ua.QualifiedName(name, ns), value, varianttype=getattr(ua.VariantType, vtype))
-        self._counts[""] = [0, 0]
+        self._counts[""] = [0, 0, 0]
+        handshake = self._handshake_of() if self._handshake_of is not None else None
+        self._plc = None if handshake is None else OpcUaPlc(self._api, server, ns, handshake)
         for cam in self.cameras:
             obj = await root.add_object(ua.NodeId(f"Inspector.{cam}", ns), ua.QualifiedName(cam, ns))
             for name, (value, vtype) in _CAMERA_VARS.items():
@@ -276,10 +297,14 @@ class OpcUaSink(Sink):
             await trigger.set_writable()
             self._nodes[f"{cam}.Trigger"] = trigger
             self._trigger_ids[trigger.nodeid] = cam
-            self._counts[cam] = [0, 0]
+            self._counts[cam] = [0, 0, 0]
+            if self._plc is not None:
+                await self._plc.add_camera(obj, cam)
         server.subscribe_server_callback(self._api.CallbackType.PostWrite, self._on_post_write)
         await self._nodes["Ready"].write_value(self._ready, varianttype=ua.VariantType.Boolean)
         await server.start()
+        if self._plc is not None:
+            self._plc.start()
         self._server = server
         self._heartbeat_task = asyncio.get_running_loop().create_task(self._heartbeat())
 
@@ -306,6 +331,8 @@ class OpcUaSink(Sink):
         if not event.is_external:
             return
         statuses = event.response_params or []
+        if self._plc is not None:
+            await self._plc.on_write(list(event.request_params.NodesToWrite), list(statuses))
         for i, item in enumerate(event.request_params.NodesToWrite):
             cam = self._trigger_ids.get(item.NodeId)
             if cam is None or item.AttributeId != ua.AttributeIds.Value:
@@ -343,9 +370,14 @@ class OpcUaSink(Sink):
             counts = self._counts[key]
             counts[0] += 1
             counts[1] += int(ng)
+            counts[2] += int(record.result.is_unsure)
+            reason = record.result.reason
             values: dict[str, Any] = {"LastVerdict": verdict, "LastScore": float(record.result.score),
                                       "LastFrameId": int(record.frame_id), "PartCount": counts[0],
-                                      "NGCount": counts[1]}
+                                      "NGCount": counts[1], "LastResultCode": int(VERDICT_CODES[verdict]),
+                                      "LastReason": record.result.reason_code,
+                                      "LastReasonCode": REASON_CODES[reason] if reason is not None else 0,
+                                      "UnsureCount": counts[2]}
             if not key:
                 values["LastCamera"] = record.camera
             for name, value in values.items():
@@ -364,6 +396,8 @@ class OpcUaSink(Sink):
         log.info("OPC UA server stopped")
 
     async def _shutdown(self) -> None:
+        if self._plc is not None:
+            await self._plc.stop()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

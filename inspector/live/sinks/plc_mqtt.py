@@ -1,0 +1,92 @@
+"""The PLC handshake mirrored on MQTT, through the MQTT sink's client (docs/plc.md).
+
+    <prefix>/<station>/<camera>/plc/trigger   in   {"part_id": "P-1"} (or the part id as plain text)
+    <prefix>/<station>/<camera>/plc/ack       in   anything: acknowledges the result shown (the head one)
+    <prefix>/<station>/<camera>/plc/state     out  retained: {"state", "state_name", "busy", "pending", ...}
+    <prefix>/<station>/<camera>/plc/result    out  QoS 1, once per result when it becomes the one shown
+    <prefix>/<station>/plc/heartbeat          out  {"heartbeat": n, "time": ...} every heartbeat_s
+
+Same state machine as OPC UA: a result is published when it is the head, and the next one after an ack
+(from either transport). Publishing runs on its own thread, so the handshake's lock is never held while paho
+works and paho's network thread can hand triggers to the handshake at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from inspector.live.handshake import Handshake, LaneView
+
+log = logging.getLogger(__name__)
+STATE_NAMES = {0: "Idle", 1: "Busy", 2: "ResultReady"}
+
+
+class MqttPlc:
+    """Topics of the handshake on one paho client; `on_message` is called by the MQTT sink for `.../plc/...`."""
+
+    def __init__(self, client: Any, handshake: Handshake, *, base: str, qos: int = 1) -> None:
+        self._client = client
+        self.handshake = handshake
+        self.base = base  # <prefix>/<station>
+        self.qos = qos
+        self._out: queue.SimpleQueue[tuple[str, bytes, bool] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._publish_loop, name="plc-mqtt", daemon=True)
+
+    @property
+    def subscription(self) -> str:
+        return f"{self.base}/+/plc/+"
+
+    def start(self) -> None:
+        self._thread.start()
+        self.handshake.subscribe(self.show, heartbeat=self.beat)
+
+    def stop(self) -> None:
+        self.handshake.unsubscribe(self.show)
+        self._out.put(None)
+        self._thread.join(2.0)
+
+    # ------------------------------------------------------------------ in
+    def on_message(self, camera: str, verb: str, payload: bytes) -> None:
+        if verb == "trigger":
+            self.handshake.trigger(camera, _part_id(payload))
+        elif verb == "ack":
+            self.handshake.acknowledge(camera)
+
+    # ------------------------------------------------------------------ out (any thread, never blocks)
+    def show(self, view: LaneView) -> None:
+        result = view.result
+        state = {"camera": view.camera, "state": int(view.state), "state_name": STATE_NAMES[int(view.state)],
+                 "busy": view.busy, "pending": view.pending, "waiting": view.waiting,
+                 "part_id": result.part_id if result else "", "job_id": result.job_id if result else 0}
+        if view.new_result and result is not None:
+            self._out.put((f"{self.base}/{view.camera}/plc/result", json.dumps(result.summary()).encode(), False))
+        self._out.put((f"{self.base}/{view.camera}/plc/state", json.dumps(state).encode(), True))
+
+    def beat(self, count: int) -> None:
+        self._out.put((f"{self.base}/plc/heartbeat", json.dumps({"heartbeat": count, "time": time.time()}).encode(),
+                       False))
+
+    def _publish_loop(self) -> None:
+        while (item := self._out.get()) is not None:
+            topic, payload, retain = item
+            try:
+                self._client.publish(topic, payload, qos=self.qos, retain=retain)
+            except (ValueError, RuntimeError, OSError) as exc:  # paho queues while disconnected; log the rest
+                log.error("plc: could not publish %s: %s", topic, exc)
+
+
+def _part_id(payload: bytes) -> str:
+    """`{"part_id": "..."}` or the plain text of the payload."""
+    text = payload.decode("utf-8", errors="replace").strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return ""
+        return str(data.get("part_id", "")) if isinstance(data, dict) else ""
+    return text
