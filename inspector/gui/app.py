@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QApplication
 from inspector.errors import InspectorError
 from inspector.gui.display import display_problem
 from inspector.gui.main_window import MainWindow
-from inspector.gui.station import LiveStation, Message
 from inspector.gui.theme import apply_theme
 from inspector.live.config import StationConfig, load_config
 from inspector.live.logs import setup_logging
@@ -30,6 +29,8 @@ from inspector.operator.settings import (
     Settings,
     default_settings_path,
 )
+from inspector.operator.state import Message
+from inspector.operator.station import LiveStation
 
 log = logging.getLogger("inspector.gui")
 DEMO_PIN = "000000"

@@ -7,8 +7,8 @@ from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEv
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from inspector.gui import theme
-from inspector.gui.station import CameraStatus
 from inspector.live.record import FrameRecord
+from inspector.operator.state import CameraStatus
 
 Roi = tuple[int, int, int, int]
 

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.errors import InspectorError
-from inspector.gui.station import LiveStation, Message
 from inspector.operator.config_save import SavedSettings
 from inspector.operator.engineer import (
     STEPS,
@@ -39,6 +38,8 @@ from inspector.operator.engineer import (
     threshold_warning,
 )
 from inspector.operator.settings import EngineerLock
+from inspector.operator.state import Message
+from inspector.operator.station import LiveStation
 from inspector.threshold import describe_calibration
 
 
@@ -255,7 +256,8 @@ class EngineerPanel(QStackedWidget):
         engine = self.station.engine
         self.model_label.setText(f"{engine.bundle.path.name} ({engine.bundle.metadata.method}), "
                                  f"model {engine.fingerprint[:12]}" if engine else "no model running")
-        text, warns = describe_calibration(engine.bundle.metadata.threshold_method.get("deployed", {}) if engine else {})
+        deployed = engine.bundle.metadata.threshold_method.get("deployed", {}) if engine else {}
+        text, warns = describe_calibration(deployed)
         self.calibration_label.setText(("⚠ " if warns else "") + text)
         self.calibration_label.setObjectName("warning" if warns else "muted")
         self.threshold.follow(opened)  # a new running threshold (or the panel just opened): start from it

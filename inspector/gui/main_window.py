@@ -26,12 +26,13 @@ from inspector.gui.camera_view import CameraView
 from inspector.gui.counters import CountersTable, shift_text
 from inspector.gui.engineer import EngineerPanel, PinDialog
 from inspector.gui.gallery import NgGallery, PartDialog
-from inspector.gui.station import LiveStation, Message, Phase
 from inspector.gui.trend import TrendView
 from inspector.live.record import FrameRecord
 from inspector.operator.engineer import threshold_warning
 from inspector.operator.review import ReviewQueue
 from inspector.operator.settings import EngineerLock
+from inspector.operator.state import Message, Phase
+from inspector.operator.station import LiveStation
 
 log = logging.getLogger("inspector.gui")
 FRAME_MS = 20  # drain and draw up to 50 times a second (a 30 FPS camera never waits a tick)

@@ -13,9 +13,8 @@ import copy
 import logging
 import os
 import re
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from inspector.atomic import atomic_write
 from inspector.errors import InspectorError
@@ -28,7 +27,8 @@ _HEADER = re.compile(r"^\s*\[")
 
 def _value_line(key: str, value: object, old: str | None = None) -> str:
     """`key = value`, keeping the indent and the trailing comment of `old`."""
-    text = repr(float(value)) if isinstance(value, float) else str(list(value)) if isinstance(value, tuple) else repr(value)
+    text = (repr(float(value)) if isinstance(value, float) else str(list(value)) if isinstance(value, tuple)
+            else repr(value))
     if old is None:
         return f"{key} = {text}"
     indent = old[: len(old) - len(old.lstrip())]
@@ -80,7 +80,8 @@ def edit_text(text: str, threshold: float | None, rois: dict[str, Roi]) -> str:
 def hand_lines(threshold: float | None, rois: dict[str, Roi]) -> str:
     """The settings as a person would copy them into the file."""
     parts = [f"[model] threshold = {threshold!r}" if threshold is not None else "[model]: no threshold line"]
-    parts += [f"[[cameras]] id = {cam!r}: " + (f"roi = {list(roi)}" if roi else "no roi line") for cam, roi in rois.items()]
+    parts += [f"[[cameras]] id = {cam!r}: " + (f"roi = {list(roi)}" if roi else "no roi line")
+              for cam, roi in rois.items()]
     return "; ".join(parts)
 
 

@@ -76,7 +76,8 @@ class Settings:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, json.dumps(self.data, indent=2), mode=0o600)  # fsynced: a PIN change survives a power cut
+        # fsynced: a PIN change survives a power cut
+        atomic_write(self.path, json.dumps(self.data, indent=2), mode=0o600)
 
     @property
     def has_pin(self) -> bool:

@@ -10,14 +10,14 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QPushButton, QWidget
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # qt_helpers, fakes
 from qt_helpers import DEMO, camera  # noqa: E402
 
 from inspector.gui.app import make_app, open_window  # noqa: E402
-from inspector.gui.station import Message  # noqa: E402
 from inspector.operator.launch import single_camera_config  # noqa: E402
 from inspector.operator.review import ReviewQueue  # noqa: E402
 from inspector.operator.settings import Settings  # noqa: E402
+from inspector.operator.state import Message  # noqa: E402
 
 
 def on_screen(widget: QWidget) -> list[int]:

@@ -7,36 +7,19 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fakes import DEMO, REPO, FakeClock, record  # noqa: F401 (re-exported to the GUI tests)
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
 from inspector.gui.main_window import MainWindow
-from inspector.gui.station import LiveStation
 from inspector.live.config import CameraConfig, StationConfig
-from inspector.live.record import FrameRecord
 from inspector.operator.launch import single_camera_config, source_camera
 from inspector.operator.review import ReviewQueue
 from inspector.operator.settings import EngineerLock, Settings
-from inspector.result import InspectionResult, verdict_for
+from inspector.operator.station import LiveStation
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo.onnx"
 PIN = "246813"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def flush_deletes() -> None:
@@ -108,16 +91,6 @@ def make_window(qtbot, no_leaks, tmp_path: Path) -> Iterator[Callable[..., MainW
 
 def wait_records(qtbot, window: MainWindow, n: int = 1, timeout: int = 15000) -> None:
     qtbot.waitUntil(lambda: window.station.stats.total().inspected >= n, timeout=timeout)
-
-
-def record(score: float, cam: str = "cam1", frame_id: int = 1, threshold: float = 1.0,
-           roi: tuple[int, int, int, int] | None = None, at: float | None = None) -> FrameRecord:
-    """A made-up inspected 32x32 part (random pixels seeded by `frame_id`)."""
-    result = InspectionResult(score=score, threshold=threshold, verdict=verdict_for(score, threshold),
-                              model_fingerprint="f" * 64, anomaly_map=np.full((8, 8), score, np.float32))
-    image = np.random.default_rng(frame_id).integers(0, 255, (32, 32, 3), dtype=np.uint8)
-    return FrameRecord("s", cam, frame_id, time.time() if at is None else at, result, image, {"total": 5.0},
-                       roi=roi)
 
 
 def unlock(window: MainWindow) -> None:

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QPushButton
 from qt_helpers import DEMO, unlock
 
-from inspector.gui.station import Phase
 from inspector.live.config import load_config
+from inspector.operator.state import Phase
 from inspector.signing import new_key, sign_bundle
 
 STATION = """\

@@ -10,9 +10,10 @@ from test_camera import wait_for
 from test_pipeline import synthetic_camera
 
 from inspector.engine import Engine
-from inspector.gui.station import LiveStation, Phase
 from inspector.live.config import StationConfig
 from inspector.live.station import build_engine
+from inspector.operator.state import Phase
+from inspector.operator.station import LiveStation
 
 
 def config_for(model: Path) -> StationConfig:

@@ -14,8 +14,9 @@ from bundle_edit import with_props
 from test_camera import wait_for
 from test_daemon import Daemonised, station
 
-from inspector.gui.station import LiveStation, Phase
 from inspector.live.config import load_config
+from inspector.operator.state import Phase
+from inspector.operator.station import LiveStation
 from inspector.signing import new_key, sign_bundle, signature_path
 
 REPO = Path(__file__).resolve().parents[2]

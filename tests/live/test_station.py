@@ -12,10 +12,11 @@ from conftest_services import free_port, wait_until
 from test_http import parse_prometheus
 
 from inspector.engine import Engine
-from inspector.gui.station import LiveStation, Phase
 from inspector.live.config import load_config
 from inspector.live.http import HttpSink
 from inspector.live.station import build_station
+from inspector.operator.state import Phase
+from inspector.operator.station import LiveStation
 
 pytestmark = pytest.mark.timeout(60)
 

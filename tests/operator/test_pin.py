@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from qt_helpers import REPO
+from fakes import REPO
 
 from inspector.errors import InspectorError
 from inspector.operator.settings import (

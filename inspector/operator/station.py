@@ -1,4 +1,4 @@
-"""The GUI's model of a running station (no Qt): pipeline lifecycle, engineer actions and plain-words states.
+"""The GUI's model of a running station (no Qt): pipeline lifecycle, engineer actions, plain-words states.
 
 Everything slow (loading a bundle, restarting cameras, writing review images, checking the disk) runs
 on one control thread; the UI thread only reads the state below and drains records from `GuiSink`.
@@ -13,8 +13,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from inspector.live.sinks.base import Sink
 from inspector.live.snapshot import PipelineSnapshot
 from inspector.live.sources import Source
 from inspector.live.station import Station, build_engine, build_station
+from inspector.operator.state import MODEL_ERROR_AFTER, CameraStatus, Message, Phase
 from inspector.operator.stats import LineStats
 
 log = logging.getLogger("inspector.gui")
@@ -35,34 +34,6 @@ MIN_ROI = 16
 _HINTS = {"device": "check the camera's cable and power", "url": "check the network and the camera's address",
           "genicam": "check the camera's cable, power and network", "video": "check the video file",
           "folder": "check the image folder", "synthetic": "the simulated line stopped"}
-
-
-MODEL_ERROR_AFTER = 3  # consecutive failed frames that put the GUI in MODEL ERROR
-
-class Phase(str, Enum):
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    MODEL_ERROR = "MODEL ERROR"
-    ERROR = "ERROR"
-    STOPPED = "STOPPED"
-
-
-@dataclass(frozen=True)
-class CameraStatus:
-    """One camera as the operator sees it: UP, DOWN (with a reconnect countdown), STARTING or STOPPED."""
-
-    state: str
-    countdown_s: float | None = None
-    message: str = ""  # plain words
-    detail: str = ""  # the technical error (tooltip and log)
-
-
-@dataclass(frozen=True)
-class Message:
-    """The outcome of a background action, shown once in the status bar."""
-
-    level: str  # info | warning | error
-    text: str
 
 
 class GuiSink(Sink):
@@ -249,7 +220,8 @@ class LiveStation:
             self.submit(self._check_disk)
 
     def _follow_model_health(self, snap: PipelineSnapshot) -> None:
-        """MODEL ERROR while the model fails on frame after frame (not for one bad frame); RUNNING once it gives verdicts."""
+        """MODEL ERROR while the model fails on frame after frame (not for one bad frame); RUNNING once it
+        gives verdicts."""
         failing = snap.consecutive_errors >= MODEL_ERROR_AFTER and "inference failed" in snap.last_error
         if failing and self.phase is Phase.RUNNING:
             log.error("model failing", extra={"fields": {"error": snap.last_error}})
@@ -286,7 +258,8 @@ class LiveStation:
         if self.station is None:
             raise InspectorError("no model is running", "load a model first")
         running = self.station.engine
-        self.station.swap_engine(Engine(running.bundle, threshold=threshold, max_batch=running.max_batch))
+        self.station.swap_engine(Engine(running.bundle, threshold=threshold, max_batch=running.max_batch,
+                                        tightening=running.tightening))
         log.info("threshold changed", extra={"fields": {"threshold": threshold}})
 
     def set_roi(self, cam: str, roi: tuple[int, int, int, int] | None) -> None:
