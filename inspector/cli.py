@@ -32,6 +32,7 @@ VERBS: dict[str, Verb] = {
     "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only; classify: labelled defect types)", "train"),
     "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),
     "keys": Verb("inspector.signing", "ed25519 keys that sign model bundles: new, list, sign, verify (docs/signing.md)"),
+    "audit": Verb("inspector.audit", "the hash-chained audit trail of verdict-affecting changes: verify, show, export"),
     "daemon": Verb("inspector.live.daemon", "run the headless inspection daemon from a station config"),
     "gui": Verb("inspector.gui.app", "the operator GUI: live views, counters, rejects, engineer mode", "gui"),
 }

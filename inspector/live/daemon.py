@@ -11,12 +11,14 @@ that cannot be loaded (tampered, malformed, or a loader bug) is refused and the 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import signal
 import threading
 import time
 from pathlib import Path
 
+from inspector.audit import AuditLog
 from inspector.engine import Engine
 from inspector.errors import InspectorError
 from inspector.live.config import StationConfig, load_config
@@ -71,11 +73,22 @@ class Daemon:
             log.error("model reload refused; the running model keeps going",
                       extra={"fields": {"path": str(path), "error": message, "fix": fix,
                                         "running": self.pipeline.engine.fingerprint[:16]}})
+            self._audit("config_reload_refused", str(path), self.pipeline.engine.fingerprint, None, message)
             return False
         warn(threshold_warnings(self.config, engine.bundle))
+        old = self.pipeline.engine.fingerprint
         self.station.swap_engine(engine)
+        self._audit("config_reload", str(path), old, engine.fingerprint, "SIGHUP: model reloaded")
         log.info("model reloaded", extra={"fields": {"path": str(path), "model": engine.fingerprint[:16]}})
         return True
+
+    def _audit(self, action: str, target: str, old: object, new: object, why: str) -> None:
+        """One entry of the station's audit trail (<data_dir>/audit.jsonl); a failing write is logged, never fatal."""
+        try:
+            AuditLog(self.config.data_dir / "audit.jsonl").record(action, who=f"daemon:{getpass.getuser()}",
+                                                                   target=target, old=old, new=new, why=why)
+        except (OSError, InspectorError) as exc:
+            log.error("audit entry not written", extra={"fields": {"action": action, "error": str(exc)}})
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
