@@ -136,7 +136,8 @@ def _last_entry(path: Path) -> dict[str, Any] | None:
                     return json.loads(lines[-1])
                 except ValueError as exc:
                     raise InspectorError(f"{path}: the last audit entry is damaged ({exc})",
-                                         "run `inspector audit verify`; restore the log before recording more") from None
+                                         "run `inspector audit verify`; restore the log before recording more"
+                                         ) from None
     return None
 
 

@@ -52,7 +52,7 @@ def test_full_cycle_idle_busy_result_ready_ack_idle(setup) -> None:
 
 
 def test_one_part_at_a_time_then_queue_then_busy(setup) -> None:
-    handshake, clock, released, _ = setup
+    handshake, _, released, _ = setup
     for n in range(3):  # one in flight + max_pending = 2 waiting
         assert handshake.trigger("cam", f"P{n}") is None
     busy = handshake.trigger("cam", "P3")
@@ -66,7 +66,7 @@ def test_one_part_at_a_time_then_queue_then_busy(setup) -> None:
 
 
 def test_deadline_gives_timeout_never_silence_and_late_verdict_is_ignored(setup) -> None:
-    handshake, clock, released, _ = setup
+    handshake, clock, _, _ = setup
     handshake.trigger("cam", "slow")
     handshake.trigger("cam", "queued")
     assert handshake.claim("cam") == "slow"

@@ -22,15 +22,15 @@ import pytest
 
 pytest.importorskip("asyncua")
 pytest.importorskip("paho.mqtt")
-import paho.mqtt.client as mqtt  # noqa: E402
-from asyncua import Client  # noqa: E402
-from conftest_services import Broker, free_port, make_mosquitto, wait_until  # noqa: E402
+import paho.mqtt.client as mqtt
+from asyncua import Client
+from conftest_services import Broker, free_port, make_mosquitto, wait_until
 
-from inspector.live.config import load_config  # noqa: E402
-from inspector.live.handshake import ErrorCode, ResultCode  # noqa: E402
-from inspector.live.sinks.mqtt import no_delay  # noqa: E402
-from inspector.live.sources.base import Source  # noqa: E402
-from inspector.live.station import Station, build_station  # noqa: E402
+from inspector.live.config import load_config
+from inspector.live.handshake import ErrorCode, ResultCode
+from inspector.live.sinks.mqtt import no_delay
+from inspector.live.sources.base import Source
+from inspector.live.station import Station, build_station
 
 pytestmark = pytest.mark.timeout(240)
 PARTS = 1000
@@ -202,7 +202,7 @@ async def opcua_plc(endpoint: str, camera: str, parts: list[str], window: int = 
             while sent < len(parts) and sent - len(results) < window:
                 await client.write_values([part_node, trigger], [parts[sent], True])
                 sent += 1
-            values = dict(zip(names, await client.read_values(watch)))
+            values = dict(zip(names, await client.read_values(watch), strict=True))
             if values["ResultReady"] and values["ResultJobId"] != last_job:
                 last_job = values["ResultJobId"]
                 results.append(values)

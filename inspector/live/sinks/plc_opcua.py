@@ -11,6 +11,7 @@ one task in the server's loop (a PLC acknowledges every result, so each is shown
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -80,10 +81,8 @@ class OpcUaPlc:
         self.handshake.unsubscribe(self.show)
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     def show(self, view: LaneView) -> None:
         """The handshake's listener (any thread, never blocks): the newest view of a camera gets written."""
