@@ -9,8 +9,8 @@ Results wait in order until the PLC acknowledges them, one at a time: the head r
 Policy when triggers come faster than inspection: a lane holds the part being inspected plus up to `max_pending`
 more, triggered but not yet inspected, in order; a trigger beyond that is answered at once with BUSY
 (error 103) for that part, so the PLC can always match a result to its part. Software-triggered cameras
-get one part at a time (the next is released when the previous has a result). Hardware-triggered cameras (a frame per line trigger, `trigger = "hardware"`)
-take the part ids in trigger order, one per frame; a part whose frame never comes times out and is removed, so
+get one part at a time (the next is released when the previous has a result). Hardware-triggered cameras
+(a frame per line trigger, `trigger = "hardware"`) take the part ids in trigger order, one per frame; a part whose frame never comes times out and is removed, so
 the next frame goes to the next part.
 
 Transports (the OPC UA and MQTT sinks) call `trigger`/`acknowledge` and listen with `subscribe`; the `plc`
