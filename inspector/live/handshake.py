@@ -6,12 +6,12 @@ Every accepted trigger ends in exactly one result for its part id: OK, NG, UNSUR
 (inspection failed), TIMEOUT (no verdict by `result_timeout_s` after the trigger) or BUSY (the lane was full).
 Results wait in order until the PLC acknowledges them, one at a time: the head result is the one shown.
 
-Policy when triggers come faster than inspection: a lane holds the part being inspected plus up to `max_pending`
-more, triggered but not yet inspected, in order; a trigger beyond that is answered at once with BUSY
-(error 103) for that part, so the PLC can always match a result to its part. Software-triggered cameras
-get one part at a time (the next is released when the previous has a result). Hardware-triggered cameras
-(a frame per line trigger, `trigger = "hardware"`) take the part ids in trigger order, one per frame; a part whose frame never comes times out and is removed, so
-the next frame goes to the next part.
+Policy when triggers come faster than inspection: a lane holds the part being inspected plus up to
+`max_pending` more, triggered but not yet inspected, in order; a trigger beyond that is answered at once with
+BUSY (error 103) for that part, so the PLC can always match a result to its part. Software-triggered cameras
+get one part at a time (the next is released when the previous has a result). Hardware-triggered cameras (a
+frame per line trigger, `trigger = "hardware"`) take the part ids in trigger order, one per frame; a part
+whose frame never comes times out and is removed, so the next frame goes to the next part.
 
 Transports (the OPC UA and MQTT sinks) call `trigger`/`acknowledge` and listen with `subscribe`; the `plc`
 sink feeds records (`complete`) and runs `poll` (deadlines, heartbeat); the pipeline calls `claim` when a
