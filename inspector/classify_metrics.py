@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inspector.metrics import _jsonable, confusion_at, detection_rate_by_type, roc_auc
+from inspector.metrics import confusion_at, detection_rate_by_type, jsonable_dict, roc_auc
 
 GOOD = "good"
 
@@ -26,7 +26,7 @@ def confusion_matrix(labels: Sequence[str], predicted: Sequence[str], class_name
     if unknown:
         raise ValueError(f"labels {unknown} are not among the class names {list(class_names)}")
     matrix = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
-    for true, pred in zip(labels, predicted):
+    for true, pred in zip(labels, predicted, strict=True):
         matrix[index[true], index[pred]] += 1
     return matrix
 
@@ -51,14 +51,15 @@ def classification_metrics(labels: list[str], predicted: list[str], scores: Sequ
     tp = np.diag(matrix).astype(np.float64)
     support, pred_count = matrix.sum(1), matrix.sum(0)
     per_class: dict[str, dict] = {}
-    f1s = []
+    f1s: list[float] = []
     for k, name in enumerate(class_names):
         precision = _ratio(tp[k], pred_count[k])
         recall = _ratio(tp[k], support[k])
         f1 = None
         if support[k] or pred_count[k]:
-            f1 = _ratio(2 * tp[k], support[k] + pred_count[k])
-            f1s.append(f1)
+            f1 = _ratio(2 * tp[k], support[k] + pred_count[k])  # never None here: the denominator is > 0
+            if f1 is not None:
+                f1s.append(f1)
         per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(support[k]),
                            "predicted": int(pred_count[k])}
     is_defect = np.array([label != GOOD for label in labels])
@@ -79,4 +80,4 @@ def classification_metrics(labels: list[str], predicted: list[str], scores: Sequ
         "counts": {k: conf[k] for k in ("tp", "fp", "tn", "fn")},
         "detection_rate_by_type": detection_rate_by_type(labels, s, threshold),
     }
-    return _jsonable(out)
+    return jsonable_dict(out)

@@ -7,7 +7,8 @@ Convention everywhere: a higher score means more anomalous, and a part is flagge
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -177,7 +178,7 @@ def operating_first(metrics: dict, labels: Sequence[str], scores: Sequence | np.
     the detection rate at the deployed threshold and at observed FRR 1 % / 0.1 %, per defect type, then AUROC."""
     merged = {**metrics, "operating_points": operating_points(labels, scores, deployed)}
     lead = {k: merged[k] for k in LEADING_KEYS if k in merged}
-    return _jsonable({**lead, **{k: v for k, v in merged.items() if k not in lead}})
+    return jsonable_dict({**lead, **{k: v for k, v in merged.items() if k not in lead}})
 
 
 def _check_pairs(
@@ -188,7 +189,7 @@ def _check_pairs(
     if not masks:
         raise ValueError("no masks/maps given")
     pairs = []
-    for i, (m, a) in enumerate(zip(masks, maps)):
+    for i, (m, a) in enumerate(zip(masks, maps, strict=True)):
         m, a = np.asarray(m).astype(bool), np.asarray(a, dtype=np.float32)
         if m.shape != a.shape:
             raise ValueError(f"image {i}: mask shape {m.shape} differs from map shape {a.shape}")
@@ -295,6 +296,11 @@ def _jsonable(value: object) -> object:
     return value
 
 
+def jsonable_dict(value: Mapping[Any, object]) -> dict[str, Any]:
+    """A metrics mapping made JSON-safe (`_jsonable`), typed as the dict it is."""
+    return {str(k): _jsonable(v) for k, v in value.items()}
+
+
 def anomaly_metrics(
     labels: Sequence[str],
     scores: Sequence | np.ndarray,
@@ -328,7 +334,7 @@ def anomaly_metrics(
         if len(masks) != len(labels) or len(maps) != len(labels):
             raise ValueError(f"{len(labels)} labels but {len(masks)} masks and {len(maps)} maps")
         pm, pa, n_defect_px = [], [], 0
-        for lab, m, a in zip(labels, masks, maps):
+        for lab, m, a in zip(labels, masks, maps, strict=True):
             if a is None or (m is None and lab != "good"):
                 continue
             a = np.asarray(a, dtype=np.float32)
@@ -339,4 +345,4 @@ def anomaly_metrics(
             out["pixel_auroc"] = pixel_auroc(pm, pa)
             out["aupro"] = aupro(pm, pa)
             out["n_pixel_images"] = len(pm)
-    return _jsonable(out)
+    return jsonable_dict(out)

@@ -96,8 +96,8 @@ def _scratch(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         angle = rng.uniform(0, np.pi)
         cx, cy = rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h
         dx, dy = 0.5 * length * np.cos(angle), 0.5 * length * np.sin(angle)
-        p1 = (int(round(cx - dx)), int(round(cy - dy)))
-        p2 = (int(round(cx + dx)), int(round(cy + dy)))
+        p1 = (round(cx - dx), round(cy - dy))
+        p2 = (round(cx + dx), round(cy + dy))
         cv2.line(alpha, p1, p2, 1.0, int(rng.integers(1, 4)), cv2.LINE_AA)
     bright = rng.random() < 0.5
     target = np.full(3, 245.0 if bright else 25.0, np.float32)
@@ -110,12 +110,12 @@ def _spot(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     h, w = img.shape[:2]
     s = min(h, w)
     r = rng.uniform(0.03, 0.08) * s
-    axes = (max(2, int(round(r * rng.uniform(0.8, 1.25)))), max(2, int(round(r * rng.uniform(0.7, 1.0)))))
+    axes = (max(2, round(r * rng.uniform(0.8, 1.25))), max(2, round(r * rng.uniform(0.7, 1.0))))
     centre = (int(rng.uniform(0.2, 0.8) * w), int(rng.uniform(0.2, 0.8) * h))
-    alpha = np.zeros((h, w), np.float32)
-    cv2.ellipse(alpha, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
+    ellipse = np.zeros((h, w), np.float32)
+    cv2.ellipse(ellipse, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
     sigma = max(0.8, 0.25 * r)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), sigma)
+    alpha = cv2.GaussianBlur(ellipse, (0, 0), sigma)
     alpha /= max(float(alpha.max()), 1e-6)
     a = (alpha * rng.uniform(0.55, 0.8))[..., None]
     if rng.random() < 0.6:  # dark stain that keeps a little of the texture

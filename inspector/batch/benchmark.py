@@ -12,6 +12,7 @@ import importlib
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -66,11 +67,7 @@ def bundle_configs(path: Path, provider: str, threads: int | None, sizes: list[i
     bundle = load_bundle(path, provider=provider, threads=threads, spin=spin)
     names = list(bundle.output_names)
     label = "onnxruntime " + bundle.session.get_providers()[0].replace("ExecutionProvider", "")
-    configs = []
-    for size in sizes:
-        feed = {"image": images[:size]}
-        configs.append((path.name, label, size, lambda feed=feed: bundle.session.run(names, feed)))
-    return configs
+    return [(path.name, label, size, partial(bundle.session.run, names, {"image": images[:size]})) for size in sizes]
 
 
 def torch_configs(run_dir: Path, sizes: list[int], images: np.ndarray) -> list[Config]:
@@ -83,11 +80,11 @@ def torch_configs(run_dir: Path, sizes: list[int], images: np.ndarray) -> list[C
                              "pip install 'inspector[train]' or drop --against") from exc
     _, model = load_run(run_dir)
 
-    def call(x):
+    def call(x: object) -> object:
         with torch.inference_mode():
             return model(x)
 
-    return [(run_dir.name, "torch eager", size, lambda x=torch.from_numpy(images[:size]): call(x)) for size in sizes]
+    return [(run_dir.name, "torch eager", size, partial(call, torch.from_numpy(images[:size]))) for size in sizes]
 
 
 def measure(configs: list[Config], *, rounds: int, warmup: int, seconds: float, min_calls: int) -> list[dict]:

@@ -39,7 +39,7 @@ from inspector.threshold import override_warning
 DEFAULT_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))
 """One decoding thread per two cores keeps up with inference (decoding is ~2 ms of ~25 ms per image)."""
 
-__all__ = ["Item", "collect", "add_arguments", "run", "compute_metrics"]
+__all__ = ["Item", "add_arguments", "collect", "compute_metrics", "run"]
 
 
 def _classification_metrics():
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     run_info = {"model": str(Path(args.model).resolve()), "model_fingerprint": engine.fingerprint,
                 "threshold": engine.threshold, "task": bundle.metadata.task, "inputs": [str(i) for i in args.inputs],
                 "split": args.split, "package_version": __version__,
-                "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     store = ResultsStore(args.out, run_info, resume=args.resume, overwrite=args.overwrite)
     todo = sum(item.key not in store.done for item in items)
     options = Options(batch_size=args.batch_size, workers=args.workers, heatmaps=args.save_heatmaps,

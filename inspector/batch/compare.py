@@ -18,11 +18,12 @@ def _verdict(row: dict | None) -> str:
     return row.get("verdict") or "error"
 
 
-def compare(rows_a: list[dict], rows_b: list[dict], key: str = "path") -> tuple[list[dict], Counter]:
+def compare(rows_a: list[dict], rows_b: list[dict], key: str = "path") -> tuple[list[dict], Counter[str]]:
     """Differences (part, verdict and score in A and B) and counts of each transition."""
     a = {r[key]: r for r in rows_a if r.get(key)}
     b = {r[key]: r for r in rows_b if r.get(key)}
-    diffs, transitions = [], Counter()
+    diffs: list[dict] = []
+    transitions: Counter[str] = Counter()
     for part in sorted(set(a) | set(b)):
         va, vb = _verdict(a.get(part)), _verdict(b.get(part))
         transitions[f"{va}->{vb}"] += 1
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, default=None, help="also write the differences as CSV")
 
 
-def _score(value: object) -> str:
+def _score(value: float | str | None) -> str:
     return "" if value is None or value == "" else f"{float(value):.4f}"
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from inspector.batch.inputs import Item, load_item
-from inspector.batch.runner import Options, inspect_loaded, write_rows
+from inspector.batch.runner import Heatmaps, Options, inspect_loaded, write_rows
 from inspector.batch.store import ResultsStore
 from inspector.engine import Engine
 from inspector.errors import InspectorError
@@ -27,7 +28,7 @@ class InspectActor:
     """A Ray Data callable class: loads the bundle once, then inspects batches of inputs."""
 
     def __init__(self, model: str, threshold: float, provider: str | None, threads: int | None,
-                 batch_size: int, heatmaps: str) -> None:
+                 batch_size: int, heatmaps: Heatmaps) -> None:
         from inspector.bundle.session import load_bundle
 
         self.engine = Engine(load_bundle(model, provider=provider, threads=threads, spin=False), threshold=threshold,
@@ -54,11 +55,10 @@ def _connect(address: str):
         raise InspectorError("--ray needs Ray Data, which is not installed", "pip install 'ray[data]'") from exc
     if not ray.is_initialized():
         try:
-            quiet = {"log_to_driver": False, "logging_level": "ERROR"}
             if address == "local":
-                ray.init(include_dashboard=False, **quiet)
+                ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             else:
-                ray.init(address=address, **quiet)
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except ConnectionError as exc:
             raise InspectorError(f"cannot reach a Ray cluster at {address!r} ({exc})",
                                  "start one (`ray start --head`), pass its address, or use --ray local") from exc
@@ -88,7 +88,7 @@ def run_ray(items: list[Item], args: argparse.Namespace, engine: Engine, store: 
     height, width = engine.input_size
     for batch in results.iter_batches(batch_size=options.batch_size, batch_format="numpy"):
         rows = []
-        for text, png, amap in zip(batch["row"], batch["png"], batch["map"]):
+        for text, png, amap in zip(batch["row"], batch["png"], batch["map"], strict=True):
             row = json.loads(text)
             rows.append((row, bytes(png) or None))
             if options.keep_maps and amap:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 from collections import Counter
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -50,7 +51,7 @@ def histogram_svg(scores: np.ndarray, threshold: float, labels: list[str | None]
     groups = {"good": "#4c9a2a", "defect": "#c0392b", "unlabelled": "#7f8c8d"}
     kind = np.array(["unlabelled" if lab is None else "good" if lab == "good" else "defect" for lab in labels])
     counts = {g: np.histogram(scores[kind == g], edges)[0] for g in groups}
-    top = max(1, int(sum(counts.values()).max()))
+    top = max(1, int(np.sum(list(counts.values()), axis=0).max()))  # the tallest stacked bar
     pad, plot_w, plot_h = 40, width - 50, height - 40
     bar_w = plot_w / bins
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
@@ -76,7 +77,7 @@ def histogram_svg(scores: np.ndarray, threshold: float, labels: list[str | None]
             parts.append(f'<rect x="{legend_x}" y="{height - 20}" width="10" height="10" fill="{colour}"/>'
                          f'<text x="{legend_x + 14}" y="{height - 11}">{group}</text>')
             legend_x += 90
-    return "\n".join(parts + ["</svg>"])
+    return "\n".join([*parts, "</svg>"])
 
 
 def roc_svg(is_defect: np.ndarray, scores: np.ndarray, points: dict[str, dict], size: int = 360) -> str:
@@ -88,7 +89,7 @@ def roc_svg(is_defect: np.ndarray, scores: np.ndarray, points: dict[str, dict], 
         return round(pad + x * side, 1), round(10 + (1.0 - y) * side, 1)
 
     vertices: list[tuple[float, float]] = []
-    for x, y in zip(fpr, tpr):
+    for x, y in zip(fpr, tpr, strict=True):
         if not vertices or xy(x, y) != vertices[-1]:
             vertices.append(xy(x, y))
     parts = [f'<svg class="roc" xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" font-size="11">',
@@ -118,7 +119,7 @@ def roc_svg(is_defect: np.ndarray, scores: np.ndarray, points: dict[str, dict], 
             parts.append(f'<text x="{cx + (-8 if anchor == "end" else 8)}" y="{min(cy + 16, side)}" fill="red" '
                          f'text-anchor="{anchor}">deployed: detection {point["detection_rate"]:.3f}, '
                          f'FRR {point["false_reject_rate"]:.3f}</text>')
-    return "\n".join(parts + ["</svg>"])
+    return "\n".join([*parts, "</svg>"])
 
 
 def _point_name(name: str) -> str:
@@ -220,7 +221,7 @@ def operating_section(metrics: dict, points: dict[str, dict]) -> str:
               ("aupro", "AUPRO")) if key in metrics]
     lines.append(f"<p>{_esc(', '.join(extra))}.</p>")
     notes = [f"{_point_name(name)}: {n_good} good images cannot resolve it (that needs at least "
-             f"{int(round(1 / (float(name[4:-1]) / 100)))}); this row is at the highest good score, observed FRR 0"
+             f"{round(1 / (float(name[4:-1]) / 100))}); this row is at the highest good score, observed FRR 0"
              for name in points if name.startswith("frr_") and n_good and n_good * float(name[4:-1]) / 100 < 1]
     if notes:
         lines.append("<p class='note'>" + "<br>".join(_esc(n) for n in notes) + "</p>")
@@ -246,7 +247,7 @@ def confusion(rows: list[dict], classify: bool) -> tuple[list[str], list[str], C
     return labels, columns, table
 
 
-def _table(header: list[str], body: list[list[object]]) -> str:
+def _table(header: Sequence[str], body: Sequence[Sequence[object]]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     rows = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in body)
     return f"<table><tr>{head}</tr>{rows}</table>"
@@ -296,7 +297,7 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
     if any(r.get("label") is not None for r in rows):
         labels_, columns, table = confusion(rows, classify)
         sections += ["<h2>Confusion matrix (label × " + ("predicted class" if classify else "verdict") + ")</h2>",
-                     _table(["label"] + columns, [[lab] + [table[(lab, c)] for c in columns] for lab in labels_])]
+                     _table(["label", *columns], [[lab, *(table[(lab, c)] for c in columns)] for lab in labels_])]
     if metrics:
         flat = [[k, _fmt(v)] for k, v in metrics.items() if not isinstance(v, (dict, list))]
         sections += ["<h2>All metrics at the deployed threshold</h2>", _table(["metric", "value"], flat)]

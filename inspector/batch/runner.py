@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
@@ -23,14 +24,15 @@ from inspector.engine import Engine
 from inspector.errors import InspectorError
 from inspector.isolate import inspect_each
 
-HEATMAP_CHOICES = ("ng", "all", "none")
+Heatmaps = Literal["ng", "all", "none"]  # which results get an overlay PNG in OUT/heatmaps
+HEATMAP_CHOICES: tuple[Heatmaps, ...] = get_args(Heatmaps)
 
 
 @dataclass
 class Options:
     batch_size: int = 8
     workers: int = 2
-    heatmaps: str = "ng"
+    heatmaps: Heatmaps = "ng"
     keep_maps: bool = False  # keep anomaly maps of labelled items (pixel metrics need them)
     maps: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -41,14 +43,15 @@ def error_row(loaded: Loaded, fingerprint: str) -> dict:
             "error": loaded.error, "heatmap": None, "decode_ms": round(loaded.decode_ms, 3)}
 
 
-def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: str,
+def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: Heatmaps,
                    keep_map: Callable[[Item, np.ndarray], None] | None = None) -> list[tuple[dict, bytes | None]]:
     """Rows (in input order) for decoded items, with the heatmap overlay PNG where `heatmaps` asks."""
     good = [loaded for loaded in batch if loaded.image is not None]
     results = iter(inspect_each(engine, [loaded.image for loaded in good], prepared=True))  # a NaN is one error row
     out: list[tuple[dict, bytes | None]] = []
     for loaded in batch:
-        if loaded.image is None:
+        image = loaded.image
+        if image is None:
             out.append((error_row(loaded, engine.fingerprint), None))
             continue
         result = next(results)
@@ -67,8 +70,8 @@ def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: str,
                                        [cv2.IMWRITE_PNG_COMPRESSION, 1])
             png = encoded.tobytes() if ok else None
             row["heatmap"] = f"{HEATMAPS}/{safe_name(loaded.item.key)}" if ok else None
-        if keep_map is not None and loaded.item.label is not None:
-            keep_map(loaded.item, result.anomaly_map)
+        if keep_map is not None and amap is not None and loaded.item.label is not None:
+            keep_map(loaded.item, amap)
         out.append((row, png))
     return out
 

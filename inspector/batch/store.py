@@ -110,8 +110,9 @@ class ResultsStore:
         self.done = {row["path"] for row in self.rows}
         self._rewrite()
         atomic_write(inside(out, "run.json"), json.dumps(run_info, indent=2, sort_keys=True).encode())
-        self._jh = open(self.jsonl, "a", encoding="utf-8")
-        self._ch = open(self.csv, "a", newline="", encoding="utf-8", errors=CSV_ERRORS)
+        # Held open for the whole run (a row is appended per result); close() closes both.
+        self._jh = open(self.jsonl, "a", encoding="utf-8")  # noqa: SIM115
+        self._ch = open(self.csv, "a", newline="", encoding="utf-8", errors=CSV_ERRORS)  # noqa: SIM115
         self._writer = csv.DictWriter(self._ch, fieldnames=FIELDS)
         self._synced = time.monotonic()
 

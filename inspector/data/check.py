@@ -28,6 +28,7 @@ from inspector.data.dataset import SPLITS, Dataset, Sample, load_dataset
 from inspector.errors import DatasetError, ImageReadError
 from inspector.imageio import MAX_PIXELS, decode_image, read_bytes
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="dataset folder (manifest, MVTec or class folders)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split where one is drawn")
@@ -60,7 +61,7 @@ def _decode_raw(data: bytes) -> np.ndarray | None:
     try:
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
-    except Exception:  # PIL raises many types for a bad header; the caller re-reads for the message
+    except Exception:  # noqa: BLE001 (PIL raises many types for a bad header; the caller re-reads for the message)
         return None
     if width * height > MAX_PIXELS:
         return None
@@ -76,19 +77,21 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
     """Inspect every image and mask of a dataset; returns the report as plain data."""
     rel = dataset.relative
     samples = dataset.samples
-    masked = [s for s in samples if s.mask is not None]
+    masked = [(s, s.mask) for s in samples if s.mask is not None]
     with ThreadPoolExecutor(max_workers=4) as pool:
         infos = list(pool.map(_inspect_file, [s.path for s in samples]))
-        mask_infos = list(pool.map(_inspect_file, [s.mask for s in masked]))
+        mask_infos = list(pool.map(_inspect_file, [mask for _, mask in masked]))
 
     counts = {label: {split: len(dataset.select(split, label)) for split in SPLITS} for label in dataset.labels}
-    unreadable = [{"path": rel(s.path), "kind": "image", "reason": i["error"]} for s, i in zip(samples, infos) if i["error"]]
-    unreadable += [{"path": rel(s.mask), "kind": "mask", "reason": i["error"]} for s, i in zip(masked, mask_infos) if i["error"]]
+    unreadable = [{"path": rel(s.path), "kind": "image", "reason": i["error"]}
+                  for s, i in zip(samples, infos, strict=True) if i["error"]]
+    unreadable += [{"path": rel(mask), "kind": "mask", "reason": i["error"]}
+                   for (_, mask), i in zip(masked, mask_infos, strict=True) if i["error"]]
 
-    size_of = {s.path: i["size"] for s, i in zip(samples, infos)}
+    size_of = {s.path: i["size"] for s, i in zip(samples, infos, strict=True)}
     mask_mismatch = [
-        {"mask": rel(s.mask), "image": rel(s.path), "mask_size": list(mi["size"]), "image_size": list(size_of[s.path])}
-        for s, mi in zip(masked, mask_infos)
+        {"mask": rel(mask), "image": rel(s.path), "mask_size": list(mi["size"]), "image_size": list(size_of[s.path])}
+        for (s, mask), mi in zip(masked, mask_infos, strict=True)
         if mi["size"] and size_of[s.path] and tuple(mi["size"]) != tuple(size_of[s.path])
     ]
 
@@ -107,10 +110,10 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
     }
 
     groups: dict[str, list[Sample]] = defaultdict(list)
-    for s, i in zip(samples, infos):
+    for s, i in zip(samples, infos, strict=True):
         if i["sha256"]:
             groups[i["sha256"]].append(s)
-    duplicates = []
+    duplicates: list[dict[str, Any]] = []
     for digest, members in sorted(groups.items(), key=lambda kv: rel(kv[1][0].path)):
         if len(members) > 1:
             duplicates.append({
@@ -123,7 +126,7 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
     problems = [f"unreadable {u['kind']}: {u['reason']}" for u in unreadable]
     problems += [f"mask {m['mask']} is {m['mask_size'][0]}x{m['mask_size'][1]} but image {m['image']} is "
                  f"{m['image_size'][0]}x{m['image_size'][1]}" for m in mask_mismatch]
-    warnings = []
+    warnings: list[str] = []
     for d in duplicates:
         names = ", ".join(f"{f['path']} ({f['split']}/{f['label']})" for f in d["files"])
         if d["cross_split"]:
@@ -158,7 +161,7 @@ def format_report(report: dict[str, Any]) -> str:
     width = max([len("label"), len("total")] + [len(label) for label in report["labels"]])
     header = f"  {'label':<{width}}" + "".join(f"{split:>8}" for split in SPLITS) + f"{'total':>8}"
     lines += [header, "  " + "-" * (len(header) - 2)]
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for label, row in report["counts"].items():
         totals.update(row)
         lines.append(f"  {label:<{width}}" + "".join(f"{row[s]:>8}" for s in SPLITS) + f"{sum(row.values()):>8}")
