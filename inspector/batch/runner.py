@@ -46,8 +46,8 @@ def error_row(loaded: Loaded, fingerprint: str) -> dict:
 def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: Heatmaps,
                    keep_map: Callable[[Item, np.ndarray], None] | None = None) -> list[tuple[dict, bytes | None]]:
     """Rows (in input order) for decoded items, with the heatmap overlay PNG where `heatmaps` asks."""
-    good = [loaded for loaded in batch if loaded.image is not None]
-    results = iter(inspect_each(engine, [loaded.image for loaded in good], prepared=True))  # a NaN is one error row
+    images = [loaded.image for loaded in batch if loaded.image is not None]
+    results = iter(inspect_each(engine, images, prepared=True))  # a NaN is one error row
     out: list[tuple[dict, bytes | None]] = []
     for loaded in batch:
         image = loaded.image
@@ -65,9 +65,9 @@ def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: Heatmaps,
         if result.probs is not None:
             row["probs"] = result.probs
         png = None
-        if heatmaps == "all" or (heatmaps == "ng" and result.is_ng):
-            ok, encoded = cv2.imencode(".png", overlay(loaded.image, result.anomaly_map, engine.threshold),
-                                       [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        amap = result.anomaly_map  # the engine returns one for every result
+        if amap is not None and (heatmaps == "all" or (heatmaps == "ng" and result.is_ng)):
+            ok, encoded = cv2.imencode(".png", overlay(image, amap, engine.threshold), [cv2.IMWRITE_PNG_COMPRESSION, 1])
             png = encoded.tobytes() if ok else None
             row["heatmap"] = f"{HEATMAPS}/{safe_name(loaded.item.key)}" if ok else None
         if keep_map is not None and amap is not None and loaded.item.label is not None:
