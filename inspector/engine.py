@@ -85,7 +85,7 @@ class Engine:
         batch = np.empty((len(images), height, width, 3), np.uint8)
         problems = [""] * len(images)
         direct = meta.resize == "stretch" and not meta.alignment
-        for i, (row, image) in enumerate(zip(batch, images)):
+        for i, (row, image) in enumerate(zip(batch, images, strict=True)):
             if not direct:
                 view = self.view(image)
                 row[...], problems[i] = view.image, view.alignment_problem

@@ -48,7 +48,8 @@ class InspectionResult:
         elif self.reason is not None:
             raise ValueError(f"verdict {self.verdict.value} carries a reason ({self.reason}): only UNSURE does")
         elif self.verdict is not verdict_for(self.score, self.threshold):
-            raise ValueError(f"verdict {self.verdict.value} contradicts score {self.score} vs threshold {self.threshold}")
+            raise ValueError(f"verdict {self.verdict.value} contradicts score {self.score} "
+                             f"vs threshold {self.threshold}")
         if self.anomaly_map is not None and self.anomaly_map.ndim != 2:
             raise ValueError(f"anomaly_map must be 2-D, got shape {self.anomaly_map.shape}")
 

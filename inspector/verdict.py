@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from enum import Enum, IntEnum
+from enum import Enum
 from typing import Any
 
 import cv2
@@ -39,17 +39,8 @@ class Reason(str, Enum):
 
 
 REASON_CODES: dict[Reason, int] = {reason: number for number, reason in enumerate(Reason, start=1)}
-"""The number the PLC reads for each reason (0: no reason, the part was judged). Never renumber."""
-
-
-class ResultCode(IntEnum):
-    """The number the PLC reads for each outcome (OPC UA `LastResultCode`). Never renumber."""
-
-    NONE = 0  # no part yet
-    OK = 1
-    NG = 2
-    UNSURE = 3  # can't judge: route the part to a person (`LastReasonCode` says why)
-    ERROR = 4  # the station failed on the frame (no verdict at all)
+"""The number the PLC reads for each reason (0: no reason, the part was judged). Never renumber. The result
+codes themselves (OK 1, NG 2, UNSURE 3, ERROR 4, ...) are inspector.live.handshake.ResultCode."""
 
 
 SIZE_FACTOR = 0.5  # a frame side below half the smallest training image's side is too small
@@ -121,14 +112,14 @@ class Gates:
         height, width = input_size
         basic = (max(16, math.ceil(height * BASIC_MIN_FRACTION)), max(16, math.ceil(width * BASIC_MIN_FRACTION)))
         if not gates:
-            return cls(tuple(input_size), min_frame=basic)
+            return cls((height, width), min_frame=basic)
         brightness = gates.get("brightness") or (None, None)
         frame = gates.get("frame") or {}
-        min_frame = tuple(frame["min_size"]) if frame.get("min_size") else basic
-        aspect = tuple(frame["aspect"]) if frame.get("aspect") else None
-        return cls(tuple(input_size), min_brightness=brightness[0], max_brightness=brightness[1],
+        min_frame = (int(frame["min_size"][0]), int(frame["min_size"][1])) if frame.get("min_size") else basic
+        aspect = (float(frame["aspect"][0]), float(frame["aspect"][1])) if frame.get("aspect") else None
+        return cls((height, width), min_brightness=brightness[0], max_brightness=brightness[1],
                    max_clipped=gates.get("max_clipped"), min_focus=gates.get("min_focus"),
-                   max_ood=gates.get("max_ood"), min_frame=min_frame, aspect=aspect)  # type: ignore[arg-type]
+                   max_ood=gates.get("max_ood"), min_frame=min_frame, aspect=aspect)
 
     def tightened(self, station: Tightening | None) -> Gates:
         """These gates with the station's stricter bounds; a looser station value is named in `ignored`."""
@@ -162,7 +153,8 @@ class Gates:
                      alignment_problem: str) -> tuple[Reason, str] | None:
         height, width = frame_shape[:2]
         if self.min_frame is not None and (height < self.min_frame[0] or width < self.min_frame[1]):
-            return Reason.SIZE, f"frame {width}x{height} below the smallest judged {self.min_frame[1]}x{self.min_frame[0]}"
+            smallest = f"{self.min_frame[1]}x{self.min_frame[0]}"
+            return Reason.SIZE, f"frame {width}x{height} below the smallest judged {smallest}"
         if self.aspect is not None and not self.aspect[0] <= width / height <= self.aspect[1]:
             return Reason.SIZE, (f"frame aspect {width / height:.3g} outside the trained "
                                  f"{self.aspect[0]:.3g}-{self.aspect[1]:.3g}")

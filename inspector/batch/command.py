@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     rows = store.rows
     counts = Counter(r.get("verdict") or "error" for r in rows)
-    summary = {"images": len(rows), "OK": counts["OK"], "NG": counts["NG"], "errors": counts["error"],
+    summary = {"images": len(rows), "OK": counts["OK"], "NG": counts["NG"], "UNSURE": counts["UNSURE"],
+               "errors": counts["error"],
                "resumed_rows": store.resumed, "inspected_now": todo, "seconds": round(elapsed, 3),
                "images_per_s": round(todo / elapsed, 2) if elapsed > 0 and todo else None,
                "threshold": engine.threshold, "model": str(args.model), "model_fingerprint": engine.fingerprint,
@@ -162,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(inside(args.out, "metrics.json"), json.dumps(metrics, indent=2).encode())
     report = write_report(args.out, rows, summary, metrics)
     rate = f", {summary['images_per_s']} images/s" if summary["images_per_s"] else ""
-    print(f"{len(rows)} images: {counts['OK']} OK, {counts['NG']} NG, {counts['error']} errors "
+    print(f"{len(rows)} images: {counts['OK']} OK, {counts['NG']} NG, {counts['UNSURE']} UNSURE, "
+          f"{counts['error']} errors "
           f"(threshold {engine.threshold:.4f}{rate})")
     if metrics is not None:
         keys = ("image_auroc", "average_precision", "f1", "detection_rate", "false_reject_rate", "pixel_auroc", "aupro")

@@ -19,6 +19,7 @@ import numpy as np
 
 from inspector.alignment import PartNotFound
 from inspector.data.dataset import MANIFEST_NAME, load_dataset
+from inspector.engine import View
 from inspector.errors import DatasetError, ImageReadError, InspectorError
 from inspector.imageio import MAX_PIXELS, decode_image, is_image_file, read_bytes
 
@@ -46,6 +47,7 @@ class Loaded:
     item: Item
     sha256: str = ""
     image: np.ndarray | None = None
+    view: View | None = None  # the image with its frame size and alignment outcome (the gates need them)
     error: str = ""
     decode_ms: float = 0.0
 
@@ -101,14 +103,18 @@ def collect(inputs: list[str | Path], split: str | None = None, seed: int = 0) -
     return list(unique.values())
 
 
-def load_item(item: Item, prepare: Callable[[np.ndarray], np.ndarray], max_pixels: int = MAX_PIXELS) -> Loaded:
-    """Read, hash, decode and `prepare` (the engine's resize) one input; never raises for a bad file."""
+def load_item(item: Item, prepare: Callable[[np.ndarray], np.ndarray | View],
+              max_pixels: int = MAX_PIXELS) -> Loaded:
+    """Read, hash, decode and `prepare` (the engine's `view`, or its plain resize) one input; never raises for
+    a bad file."""
     start = time.perf_counter()
     out = Loaded(item)
     try:
         data = read_bytes(item.path)
         out.sha256 = hashlib.sha256(data).hexdigest()
-        out.image = prepare(decode_image(data, str(item.path), max_pixels=max_pixels))
+        prepared = prepare(decode_image(data, str(item.path), max_pixels=max_pixels))
+        out.view = prepared if isinstance(prepared, View) else None
+        out.image = prepared.image if isinstance(prepared, View) else prepared
     except ImageReadError as exc:
         out.error = exc.message
     except PartNotFound as exc:  # the bundle aligns parts and this image holds none like the trained ones

@@ -37,8 +37,8 @@ class InspectActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [Item(Path(p), lab or None, Path(m) if m else None)
-                 for p, lab, m in zip(batch["path"], batch["label"], batch["mask"])]
-        loaded = [load_item(item, self.engine.prepare) for item in items]
+                 for p, lab, m in zip(batch["path"], batch["label"], batch["mask"], strict=True)]
+        loaded = [load_item(item, self.engine.view) for item in items]
         maps: dict[str, np.ndarray] = {}
         rows = inspect_loaded(self.engine, loaded, self.heatmaps,
                               lambda item, amap: maps.__setitem__(item.key, amap.astype(np.float16)))

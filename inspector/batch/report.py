@@ -175,6 +175,7 @@ def _gallery(out: Path, anchor: str, title: str, rows: list[dict], policy: str, 
     cards = []
     for r in shown:
         label = f"<br>label {_esc(r['label'])}" if r.get("label") else ""
+        label += f"<br>UNSURE: {_esc(r['reason'])}" if r.get("reason") else ""
         cards.append(f'<div class="card" data-path="{_esc(r["path"])}" title="{_esc(r["path"])}">'
                      f"{_thumbnail(out, r, policy)}<div>{_esc(Path(r['path']).name)}<br>score {r['score']:.4g}"
                      f"{label}</div></div>")
@@ -271,6 +272,9 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
     false_rejects = sorted((r for r in labelled if r["label"] == "good" and r.get("verdict") == "NG"),
                            key=lambda r: -r["score"])
     ng = sorted((r for r in scored if r.get("verdict") == "NG"), key=lambda r: -r["score"])
+    unsure = sorted((r for r in scored if r.get("verdict") == "UNSURE"),
+                    key=lambda r: (str(r.get("reason")), -r["score"]))
+    by_reason = Counter(str(r.get("reason")) for r in unsure)
     sections = ["<h1>Batch inspection report</h1>"]
     if labelled:
         labels = [str(r["label"]) for r in labelled]
@@ -284,13 +288,15 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
     else:
         sections.append("<p>No labels: detection and false-reject rates need labelled images "
                         "(a dataset layout or a split.csv manifest).</p>")
-    links = [("ng", "NG gallery", ng)] + ([("escapes", "escapes", escapes), ("false-rejects", "false rejects",
-                                                                              false_rejects)] if labelled else [])
+    reviews = [("escapes", "escapes", escapes), ("false-rejects", "false rejects", false_rejects)] if labelled else []
+    links = [("ng", "NG gallery", ng), ("unsure", "UNSURE gallery", unsure), *reviews]
     sections.append("<p>Galleries: " + " · ".join(f'<a href="#{a}">{t} ({len(g)})</a>' for a, t, g in links) + "</p>")
     sections += ["<h2>Summary</h2>",
                  _table(["item", "value"], [[k, v] for k, v in summary.items() if not isinstance(v, (dict, list))]),
-                 "<h2>Counts</h2>", _table(["OK", "NG", "error", "total"],
-                                           [[counts["OK"], counts["NG"], counts["error"], len(rows)]]),
+                 "<h2>Counts</h2>", _table(["OK", "NG", "UNSURE", "error", "total"], [[
+                     counts["OK"], counts["NG"], counts["UNSURE"], counts["error"], len(rows)]]),
+                 *(["<h2>UNSURE by reason (docs/verdicts.md)</h2>",
+                    _table(["reason", "parts"], by_reason.most_common())] if unsure else []),
                  "<h2>Score histogram</h2>",
                  histogram_svg(np.array([r["score"] for r in scored], np.float64), threshold,
                                [r.get("label") for r in scored])]
@@ -307,6 +313,8 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
                      _gallery(out, "false-rejects", "False rejects: good parts flagged NG", false_rejects, policy,
                               "highest scores first", "No false rejects: every labelled good part was OK.")]
     sections.append(_gallery(out, "ng", "NG gallery", ng, policy, "highest scores first", "No NG parts."))
+    sections.append(_gallery(out, "unsure", "UNSURE gallery: parts that could not be judged", unsure, policy,
+                             "by reason", "No UNSURE parts."))
     if errors:
         sections += [f"<h2>Errors ({len(errors)})</h2>", _table(["path", "error"], [[r["path"], r["error"]] for r in errors])]
     text = _page().substitute(thumb_w=THUMB_W, body="\n".join(sections))

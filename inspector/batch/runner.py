@@ -39,14 +39,14 @@ class Options:
 
 def error_row(loaded: Loaded, fingerprint: str) -> dict:
     return {"path": loaded.item.key, "sha256": loaded.sha256, "label": loaded.item.label, "score": None,
-            "verdict": None, "predicted_class": None, "latency_ms": None, "model": fingerprint,
+            "verdict": None, "reason": None, "predicted_class": None, "latency_ms": None, "model": fingerprint,
             "error": loaded.error, "heatmap": None, "decode_ms": round(loaded.decode_ms, 3)}
 
 
 def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: Heatmaps,
                    keep_map: Callable[[Item, np.ndarray], None] | None = None) -> list[tuple[dict, bytes | None]]:
     """Rows (in input order) for decoded items, with the heatmap overlay PNG where `heatmaps` asks."""
-    images = [loaded.image for loaded in batch if loaded.image is not None]
+    images = [loaded.view or loaded.image for loaded in batch if loaded.image is not None]  # a view knows its frame
     results = iter(inspect_each(engine, images, prepared=True))  # a NaN is one error row
     out: list[tuple[dict, bytes | None]] = []
     for loaded in batch:
@@ -60,13 +60,14 @@ def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: Heatmaps,
             out.append((error_row(loaded, engine.fingerprint), None))
             continue
         row = error_row(loaded, engine.fingerprint)
-        row.update(score=result.score, verdict=result.verdict.value, predicted_class=result.predicted_class,
+        row.update(score=result.score, verdict=result.verdict.value, reason=result.reason_code or None,
+                   reason_detail=result.reason_detail or None, predicted_class=result.predicted_class,
                    latency_ms=round(result.timings_ms.get("inference", 0.0), 3), error="")
         if result.probs is not None:
             row["probs"] = result.probs
         png = None
         amap = result.anomaly_map  # the engine returns one for every result
-        if amap is not None and (heatmaps == "all" or (heatmaps == "ng" and result.is_ng)):
+        if amap is not None and (heatmaps == "all" or (heatmaps == "ng" and (result.is_ng or result.is_unsure))):
             ok, encoded = cv2.imencode(".png", overlay(image, amap, engine.threshold), [cv2.IMWRITE_PNG_COMPRESSION, 1])
             png = encoded.tobytes() if ok else None
             row["heatmap"] = f"{HEATMAPS}/{safe_name(loaded.item.key)}" if ok else None
@@ -104,7 +105,7 @@ def run_local(items: list[Item], engine: Engine, store: ResultsStore, options: O
                 item = next(todo, None)
                 if item is None:
                     return
-                window.append(pool.submit(load_item, item, engine.prepare))
+                window.append(pool.submit(load_item, item, engine.view))
 
         fill()
         batch: list[Loaded] = []

@@ -10,11 +10,11 @@ the config file's folder (model, keys, certificates, password files) or `storage
 
 from __future__ import annotations
 
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -31,6 +31,7 @@ from inspector.live.sinks import sink_class, sink_kinds
 from inspector.live.sinks.base import SinkSettings
 from inspector.live.sinks.extras import missing
 from inspector.live.sources import SOURCES
+from inspector.verdict import Tightening
 
 SCHEMA_VERSION = 1
 TRIGGERS = ("free", "mqtt", "opcua", "hardware")
@@ -172,6 +173,33 @@ class CameraConfig(ConfigModel):
         return {key: list(value) if key == "roi" else value for key, value in raw.items() if value is not None}
 
 
+class VerdictSettings(ConfigModel):
+    """`[verdict]`: when a frame is UNSURE (docs/verdicts.md). The bounds tighten the bundle's calibrated gates;
+    a looser one has no effect (logged at start). Empty: the bundle's gates as they are."""
+
+    unsure_band: float = setting(0.0, ge=0, le=0.5, help="UNSURE (`near_threshold`) when the score lies within this "
+                                 "fraction of the threshold on either side (`0.1`: 0.9-1.1 x threshold); `0` = off",
+                                 problem="{input} is not between 0 and 0.5",
+                                 fix="write a fraction such as 0.1, or 0 for no band")
+    min_brightness: float | None = setting(None, shown="the bundle's", ge=0, le=255,
+                                           help="UNSURE (`dark`) below this mean gray level (0-255)")
+    max_brightness: float | None = setting(None, shown="the bundle's", ge=0, le=255,
+                                           help="UNSURE (`bright`) above this mean gray level (0-255)")
+    max_clipped: float | None = setting(None, shown="the bundle's", ge=0, le=1,
+                                        help="UNSURE (`exposure`) when more than this fraction of pixels is black or "
+                                             "white (gray <= 2 or >= 253)")
+    min_focus: float | None = setting(None, shown="the bundle's", ge=0,
+                                      help="UNSURE (`focus`) below this sharpness (variance of the Laplacian over "
+                                           "the variance of the image, on the model's input)")
+    max_ood: float | None = setting(None, shown="the bundle's", ge=0,
+                                    help="UNSURE (`out_of_distribution`) when the anomaly map's median is above this "
+                                         "(anomaly bundles)")
+
+    def tightening(self) -> Tightening:
+        """What the engine applies to the bundle's gates (inspector.verdict)."""
+        return Tightening(**self.model_dump())
+
+
 class StorageSettings(ConfigModel):
     """`[storage]`: where files live."""
 
@@ -223,6 +251,7 @@ class StationFile(ConfigModel):
                                              help="where verdicts go: " + ", ".join(f"`[sinks.{k}]`"
                                                                                     for k in sink_kinds()))
     log: LogSettings = setting({}, shown="`{}`", help="daemon log lines")
+    verdict: VerdictSettings = setting({}, shown="`{}`", help="when a frame is UNSURE: the gates, tightened")
 
     @field_validator("schema_version")
     @classmethod

@@ -25,6 +25,7 @@ from inspector.live.config import (
     PipelineSettings,
     StationFile,
     StorageSettings,
+    VerdictSettings,
 )
 from inspector.live.sinks import sink_class, sink_kinds
 from inspector.live.sources import SOURCES
@@ -37,7 +38,8 @@ _NAMES = {int: "integer", float: "number", str: "string", bool: "boolean", Path:
 def tables() -> dict[str, type[BaseModel]]:
     """Every table of the file by its block name: top, model, ..., source.<kind>, sinks.<kind>."""
     out: dict[str, type[BaseModel]] = {"top": StationFile, "model": ModelSettings, "pipeline": PipelineSettings,
-                                       "cameras": CameraConfig, "storage": StorageSettings, "log": LogSettings}
+                                       "cameras": CameraConfig, "storage": StorageSettings, "log": LogSettings,
+                                       "verdict": VerdictSettings}
     out.update({f"source.{kind}": cls.Settings for kind, cls in sorted(SOURCES.items())})
     out.update({f"sinks.{kind}": sink_class(kind).Settings for kind in sink_kinds()})
     return out

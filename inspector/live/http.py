@@ -28,6 +28,7 @@ from inspector.live.settings import setting
 from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, register_sink
 from inspector.live.snapshot import PipelineSnapshot, SinkSnapshot
 from inspector.live.sources.base import redact_url
+from inspector.verdict import Reason
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,13 @@ class SnapshotCollector:
         verdicts = CounterMetricFamily("inspector_verdicts_total", "Parts inspected by verdict", labels=["verdict"])
         verdicts.add_metric(["NG"], snap.verdicts.ng)
         verdicts.add_metric(["OK"], snap.verdicts.ok)
+        verdicts.add_metric(["UNSURE"], snap.verdicts.unsure)
         yield verdicts
+        unsure = CounterMetricFamily("inspector_unsure_total", "Parts that could not be judged (UNSURE), by reason "
+                                     "(docs/verdicts.md)", labels=["reason"])
+        for reason in Reason:  # every reason, zero or not, so a dashboard can rate() each from the start
+            unsure.add_metric([reason.value], snap.verdicts.unsure_by_reason.get(reason.value, 0))
+        yield unsure
         yield from self._sinks(sorted(snap.sinks.items()))
         alarms = GaugeMetricFamily("inspector_alarm", "1 for each active alarm (degraded but running)",
                                    labels=["alarm"])

@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -78,7 +78,7 @@ class Pipeline:
         self._rr = 0
         self._frames = dict.fromkeys(self.cameras, 0)
         self._drops = dict.fromkeys(self.cameras, 0)
-        self._verdicts = {cam: {"OK": 0, "NG": 0} for cam in self.cameras}
+        self._verdicts: dict[str, Counter[tuple[str, str]]] = {cam: Counter() for cam in self.cameras}  # verdict, reason
         self._errors = 0
         self._last_error = ""
         self._latency_ms: deque[float] = deque(maxlen=SAMPLES)
@@ -178,10 +178,9 @@ class Pipeline:
             cameras = {}
             for cam_id, camera in self.cameras.items():
                 snap = camera.snapshot()
-                verdicts = self._verdicts[cam_id]
                 cameras[cam_id] = CameraSnapshot(**snap, up=snap["state"] == CameraState.UP.value,
                                                  inspected=self._frames[cam_id], dropped=self._drops[cam_id],
-                                                 verdicts=Verdicts(verdicts["OK"], verdicts["NG"]),
+                                                 verdicts=Verdicts.of(self._verdicts[cam_id]),
                                                  queued=len(self._queues[cam_id]))
             reasons = self.not_ready()
             return PipelineSnapshot(
@@ -189,8 +188,7 @@ class Pipeline:
                 not_ready=tuple(reasons),
                 model_fingerprint=self.engine.fingerprint if self.engine is not None else "",
                 frames=sum(self._frames.values()),
-                verdicts=Verdicts(sum(v["OK"] for v in self._verdicts.values()),
-                                  sum(v["NG"] for v in self._verdicts.values())),
+                verdicts=Verdicts.of(sum(self._verdicts.values(), Counter())),
                 dropped=sum(self._drops.values()), errors=self._errors,
                 consecutive_errors=self._consecutive_errors, last_error=self._last_error,
                 last_frame_age_s=self.last_result_age(), latency_ms=tuple(self._latency_ms),
@@ -274,7 +272,7 @@ class Pipeline:
                                      captured_at=frame.captured_at, result=result, image=frame.image,
                                      timings_ms=timings, roi=roi, run=self.run_id, part_id=frame.part_id)
                 self._frames[frame.camera] += 1
-                self._verdicts[frame.camera][result.verdict.value] += 1
+                self._verdicts[frame.camera][(result.verdict.value, result.reason_code)] += 1
                 self._latency_ms.append(timings["total"])
                 self._age_s.append(done - frame.captured_mono)
                 records.append(record)

@@ -37,6 +37,7 @@ class FrameRecord:
             "score": round(self.result.score, 6),
             "threshold": self.result.threshold,
             "verdict": self.result.verdict.value,
+            "reason": self.result.reason_code or None,  # why UNSURE (docs/verdicts.md); None when judged
             "class": self.result.predicted_class,
             "model": self.result.model_fingerprint,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},

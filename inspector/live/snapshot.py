@@ -37,17 +37,32 @@ def _check_seconds(obj: object, name: str, *, optional: bool = False) -> None:
 
 @dataclass(frozen=True)
 class Verdicts:
-    """Parts judged OK and NG."""
+    """Parts judged OK and NG, and parts UNSURE (can't judge) by reason (inspector.verdict.Reason values)."""
 
     ok: int = 0
     ng: int = 0
+    unsure: int = 0
+    unsure_by_reason: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_counts(self, "ok", "ng")
+        _check_counts(self, "ok", "ng", "unsure")
+        if sum(self.unsure_by_reason.values()) != self.unsure:
+            raise ValueError(f"Verdicts: {sum(self.unsure_by_reason.values())} UNSURE by reason for {self.unsure}")
+
+    @classmethod
+    def of(cls, counts: Mapping[tuple[str, str], int]) -> Verdicts:
+        """From counts of (verdict, reason) pairs, e.g. {("OK", ""): 3, ("UNSURE", "focus"): 1}."""
+        by_reason: dict[str, int] = {}
+        for (verdict, reason), n in counts.items():
+            if verdict == "UNSURE":
+                by_reason[reason] = by_reason.get(reason, 0) + n
+        ok = sum(n for (v, _), n in counts.items() if v == "OK")
+        ng = sum(n for (v, _), n in counts.items() if v == "NG")
+        return cls(ok, ng, sum(by_reason.values()), dict(sorted(by_reason.items())))
 
     @property
     def total(self) -> int:
-        return self.ok + self.ng
+        return self.ok + self.ng + self.unsure
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ threshold) keep /readyz, /metrics and the MQTT and OPC UA triggers on the runnin
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,13 +25,20 @@ from inspector.live.sinks.extras import missing
 from inspector.live.snapshot import PipelineSnapshot
 from inspector.live.sources import Source
 
+log = logging.getLogger(__name__)
+
+
 def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
     """Verify the bundle at `path` (default: the config's; signed by a trusted key when the config lists any)
     and wrap it in an engine."""
     check_provider(config)
     bundle = load_bundle(path or config.model_path, provider=config.provider or None, threads=config.threads or None,
                          trusted_keys=config.model.trusted_keys)  # listed keys: signed bundles only
-    return Engine(bundle, threshold=config.threshold, max_batch=config.max_batch)
+    engine = Engine(bundle, threshold=config.threshold, max_batch=config.max_batch,
+                    tightening=config.verdict.tightening())
+    for ignored in engine.gates.ignored:  # [verdict] may only tighten the bundle's gates
+        log.warning("verdict setting has no effect", extra={"fields": {"setting": ignored}})
+    return engine
 
 
 def build_sinks(config: StationConfig, context: SinkContext) -> list[Sink]:

@@ -25,7 +25,7 @@ def test_a_consistent_snapshot_is_frozen_and_json_ready() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.frames = 5  # type: ignore[misc]
     data = json.loads(json.dumps(snap.to_dict()))
-    assert data["cameras"]["cam1"]["verdicts"] == {"ok": 3, "ng": 1} and data["latency_ms"] == [1.5, 2.0]
+    assert data["cameras"]["cam1"]["verdicts"] == {"ok": 3, "ng": 1, "unsure": 0, "unsure_by_reason": {}} and data["latency_ms"] == [1.5, 2.0]
 
 
 @pytest.mark.parametrize(("make", "message"), [

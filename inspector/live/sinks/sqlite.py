@@ -33,8 +33,8 @@ from inspector.live.sinks.base import Sink, SinkSettings, SinkStats, register_si
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS inspections (
+INSPECTIONS = """(
+
     id INTEGER PRIMARY KEY,
     time REAL NOT NULL,
     station TEXT NOT NULL,
@@ -42,15 +42,18 @@ CREATE TABLE IF NOT EXISTS inspections (
     frame_id INTEGER NOT NULL,
     score REAL NOT NULL,
     threshold REAL NOT NULL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('OK', 'NG')),
+    verdict TEXT NOT NULL CHECK (verdict IN ('OK', 'NG', 'UNSURE')),
     class TEXT,
     model TEXT NOT NULL,
     timings TEXT NOT NULL,
     image_path TEXT,
     image_error TEXT,
     run TEXT,
-    part_id TEXT
-);
+    part_id TEXT,
+    reason TEXT
+)"""
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS inspections {INSPECTIONS};
 CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time);
 CREATE TABLE IF NOT EXISTS images (
     path TEXT PRIMARY KEY,
@@ -61,12 +64,33 @@ CREATE TABLE IF NOT EXISTS images (
 """
 
 
-MIGRATIONS = {"image_error": "TEXT", "run": "TEXT", "part_id": "TEXT"}  # columns added after the first release
+MIGRATIONS = {"image_error": "TEXT", "run": "TEXT", "part_id": "TEXT", "reason": "TEXT"}  # added since the 1st release
 MAX_PENDING_ROWS = 100_000  # rows kept in memory while the database is full (about 200 bytes each)
 RESERVE_MB = 64.0  # free disk kept for rows: no image is saved into it (NG images evict OK ones first)
 WAL_PAGES = 256  # checkpoint the WAL at about 1 MB, so it never holds the room rows need
 DB_RETRY_S = 5.0  # while the database is full, pending rows are retried this often (and at stop)
 EVICT_PER_ATTEMPT = 16  # OK images deleted to make room for rows, per failed commit
+
+
+def _allow_unsure(db: sqlite3.Connection) -> None:
+    """A database from before UNSURE checks verdict IN ('OK', 'NG'): rebuild its table (rows kept, one transaction)."""
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'inspections'").fetchone()
+    if "'UNSURE'" in sql:
+        return
+    columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(inspections)"))
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE inspections RENAME TO inspections_before_unsure")
+        db.execute(f"CREATE TABLE inspections {INSPECTIONS}")
+        db.execute(f"INSERT INTO inspections ({columns}) SELECT {columns} FROM inspections_before_unsure")
+        db.execute("DROP TABLE inspections_before_unsure")
+        db.execute("CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time)")
+        db.execute("COMMIT")
+    except sqlite3.Error:
+        db.execute("ROLLBACK")
+        raise
+    log.info("database migrated: verdicts may be UNSURE", extra={"fields": {"rows": db.execute(
+        "SELECT COUNT(*) FROM inspections").fetchone()[0]}})
 
 
 @dataclass
@@ -156,6 +180,7 @@ class SqliteSink(Sink):
         for column, kind in MIGRATIONS.items():
             if column not in have:
                 db.execute(f"ALTER TABLE inspections ADD COLUMN {column} {kind}")
+        _allow_unsure(db)
         self._db = db
         self.stats.image_bytes = int(db.execute("SELECT COALESCE(SUM(bytes), 0) FROM images").fetchone()[0])
         try:
@@ -180,7 +205,7 @@ class SqliteSink(Sink):
 
     def wants_image(self, record: FrameRecord) -> bool:
         """NG images always; 1 in `save_ok_every` OK images (decided once, as records are submitted)."""
-        if record.result.is_ng:
+        if record.result.is_ng or record.result.is_unsure:  # a person looks at both
             return True
         self._ok_seen += 1
         return self.save_ok_every > 0 and self._ok_seen % self.save_ok_every == 0
@@ -193,7 +218,8 @@ class SqliteSink(Sink):
         row = (record.captured_at, record.station, record.camera, record.frame_id, record.result.score,
                record.result.threshold, record.result.verdict.value, record.result.predicted_class,
                record.result.model_fingerprint, json.dumps({k: round(v, 3) for k, v in record.timings_ms.items()}),
-               image_path, image_error or None, record.run, record.part_id or None)
+               image_path, image_error or None, record.run, record.part_id or None,
+               record.result.reason_code or None)
         image_row = (image_path, record.result.verdict.value, self._last_size, record.captured_at) if image_path else None
         self._pending.append((row, image_row))
         if len(self._pending) > MAX_PENDING_ROWS:
@@ -233,8 +259,8 @@ class SqliteSink(Sink):
         self._db.execute("BEGIN IMMEDIATE")
         for row, image_row in pending:
             self._db.execute("INSERT INTO inspections (time, station, camera, frame_id, score, threshold, verdict, "
-                             "class, model, timings, image_path, image_error, run, part_id) "
-                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                             "class, model, timings, image_path, image_error, run, part_id, reason) "
+                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              row)
             if image_row:
                 self._db.execute("INSERT OR REPLACE INTO images VALUES (?,?,?,?)", image_row)
@@ -256,7 +282,7 @@ class SqliteSink(Sink):
             return None, "shed: the sink queue was over its image budget"
         if record.image is None:
             return None, ""
-        ng = record.result.is_ng
+        ng = record.result.is_ng or record.result.is_unsure  # kept like NG images: evicted after OK ones
         if self.stats.degraded and self._degraded_at is not None \
                 and self._clock() - self._degraded_at < self.retry_after_s:
             self.stats.images_skipped += 1
