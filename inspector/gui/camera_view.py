@@ -152,6 +152,9 @@ class CameraView(QWidget):
         state = self.status.state
         text = state if state in ("DOWN", "STARTING", "STOPPED") else (
             self.record.result.verdict.value if self.record else "STARTING")
+        colour = theme.verdict_colour(text)
+        if text == "UNSURE" and self.record is not None:  # amber, with why: "UNSURE: focus"
+            text = f"UNSURE: {self.record.result.reason_code}"
         font = QFont(self.font())
         font.setBold(True)
         font.setPointSizeF(max(14.0, min(30.0, self.height() / 14)))
@@ -160,7 +163,7 @@ class CameraView(QWidget):
         w, h = metrics.horizontalAdvance(text) + 28, metrics.height() + 10
         badge = QRectF(max(target.x(), 4) + 8, max(target.y(), 30) + 8, w, h)
         p.setPen(Qt.NoPen)
-        p.setBrush(QColor(theme.verdict_colour(text)))
+        p.setBrush(QColor(colour))
         p.drawRoundedRect(badge, 8, 8)
         p.setPen(QColor("white"))
         p.drawText(badge, Qt.AlignCenter, text)
@@ -180,7 +183,7 @@ class CameraView(QWidget):
         p.setBrush(QColor(theme.RAISED))
         p.drawRoundedRect(track, 4, 4)
         fill = QRectF(track.x(), track.y(), track.width() * min(result.score / top, 1.0), track.height())
-        p.setBrush(QColor(theme.NG if result.is_ng else theme.OK))
+        p.setBrush(QColor(theme.verdict_colour(result.verdict.value)))
         p.drawRoundedRect(fill, 4, 4)
         mark = track.x() + track.width() * result.threshold / top
         p.setPen(QPen(QColor(theme.TEXT), 2))

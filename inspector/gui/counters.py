@@ -1,4 +1,4 @@
-"""Counters per camera and in total since the shift started: inspected, OK, NG, yield."""
+"""Counters per camera and in total since the shift started: inspected, OK, NG, UNSURE, yield."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 from inspector.gui import theme
 from inspector.operator.stats import Count, LineStats
 
-COLUMNS = ("camera", "inspected", "OK", "NG", "yield")
-HEADERS = ("camera", "parts", "OK", "NG", "yield")  # short enough for the sidebar at any scale
+COLUMNS = ("camera", "inspected", "OK", "NG", "UNSURE", "yield")
+HEADERS = ("camera", "parts", "OK", "NG", "?", "yield")  # short enough for the sidebar at any scale
 
 
 class CountersTable(QTableWidget):
@@ -22,6 +22,7 @@ class CountersTable(QTableWidget):
         super().__init__(len(cameras) + 1, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(list(HEADERS))
         self.horizontalHeaderItem(1).setToolTip("parts inspected since the shift start")
+        self.horizontalHeaderItem(4).setToolTip("UNSURE: parts that could not be judged (a person must look)")
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -47,7 +48,7 @@ class CountersTable(QTableWidget):
 
     def _row(self, row: int, name: str, count: Count) -> None:
         yield_pct = count.yield_pct
-        values = (name, str(count.inspected), str(count.ok), str(count.ng),
+        values = (name, str(count.inspected), str(count.ok), str(count.ng), str(count.unsure),
                   "--" if yield_pct is None else f"{yield_pct:.1f}%")
         for col, value in enumerate(values):
             item = self.item(row, col)
@@ -55,6 +56,7 @@ class CountersTable(QTableWidget):
                 item.setText(value)
         self.item(row, 2).setForeground(QColor(theme.OK))
         self.item(row, 3).setForeground(QColor(theme.NG))
+        self.item(row, 4).setForeground(QColor(theme.UNSURE))
 
     def cell_text(self, name: str, column: str) -> str:
         row = len(self.cameras) if name == "total" else self.cameras.index(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -114,9 +115,10 @@ class NgGallery(QListWidget):
         for record in list(records)[-new:]:
             pixmap = QPixmap.fromImage(composite(record, roi=record.roi, side=round(THUMB * ratio)))
             pixmap.setDevicePixelRatio(ratio)
-            item = QListWidgetItem(QIcon(pixmap), f"{record.camera}  {clock_text(record.captured_at)}\n"
-                                                  f"score {record.result.score:.1f}")
-            item.setForeground(QColor(theme.TEXT))
+            result = record.result
+            second = f"UNSURE: {result.reason_code}" if result.is_unsure else f"score {result.score:.1f}"
+            item = QListWidgetItem(QIcon(pixmap), f"{record.camera}  {clock_text(record.captured_at)}\n{second}")
+            item.setForeground(QColor(theme.UNSURE if result.is_unsure else theme.TEXT))
             item.setToolTip(f"{record.camera} frame {record.frame_id}, score {record.result.score:.3f}")
             item.setData(Qt.UserRole, record)
             self.insertItem(0, item)
@@ -165,6 +167,8 @@ class PartDialog(QDialog):
         self.info = info = QLabel(
             f"<b style='color:{theme.verdict_colour(result.verdict.value)}; font-size:18pt'>{result.verdict.value}"
             f"</b>&nbsp;&nbsp; score <b>{result.score:.3f}</b> (threshold {result.threshold:.3f})<br>"
+            + (f"can't judge: <b>{result.reason_code}</b> ({html.escape(result.reason_detail)})<br>"
+               if result.is_unsure else "") +
             f"class: <b>{result.predicted_class or 'n/a'}</b> &nbsp; camera {record.camera}, frame "
             f"{record.frame_id}, {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.captured_at))}<br>"
             f"model {result.model_fingerprint[:12]}, inspected "

@@ -18,6 +18,7 @@ NG = "#e0312b"
 DOWN = "#6b7280"
 WARN = "#f0a020"
 STARTING = "#2f6fd0"
+UNSURE = "#e8a317"  # amber: the part could not be judged, a person must look
 CAMERA_COLOURS = ("#3d8bfd", "#f0a020", "#b36bff", "#2ec4b6", "#ff6b9a", "#c0ca33")
 
 STYLE = f"""
@@ -74,7 +75,7 @@ def apply_theme(app: QApplication) -> None:
 
 
 def verdict_colour(state: str) -> str:
-    return {"OK": OK, "NG": NG, "DOWN": DOWN, "STARTING": STARTING, "STOPPED": DOWN}.get(state, DOWN)
+    return {"OK": OK, "NG": NG, "UNSURE": UNSURE, "DOWN": DOWN, "STARTING": STARTING, "STOPPED": DOWN}.get(state, DOWN)
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:

@@ -12,14 +12,15 @@ from inspector.live.record import FrameRecord
 
 @dataclass
 class Count:
-    """Inspected / OK / NG of one camera (or the total) since the shift started."""
+    """Inspected / OK / NG / UNSURE of one camera (or the total) since the shift started."""
 
     ok: int = 0
     ng: int = 0
+    unsure: int = 0  # could not be judged (a person looks); not in the yield's OK
 
     @property
     def inspected(self) -> int:
-        return self.ok + self.ng
+        return self.ok + self.ng + self.unsure
 
     @property
     def yield_pct(self) -> float | None:
@@ -117,8 +118,11 @@ class LineStats:
             self.add_camera(record.camera)
             cam = self.cameras[record.camera]
             result = record.result
-            if result.is_ng:
-                cam.counts.ng += 1
+            if result.is_ng or result.is_unsure:  # both wait in the gallery for a person
+                if result.is_ng:
+                    cam.counts.ng += 1
+                else:
+                    cam.counts.unsure += 1
                 self.gallery.append(record)
                 self.ng_added += 1
             else:
@@ -142,7 +146,8 @@ class LineStats:
 
     def total(self) -> Count:
         return Count(ok=sum(c.counts.ok for c in self.cameras.values()),
-                     ng=sum(c.counts.ng for c in self.cameras.values()))
+                     ng=sum(c.counts.ng for c in self.cameras.values()),
+                     unsure=sum(c.counts.unsure for c in self.cameras.values()))
 
     def reset(self) -> None:
         """A new shift: counters and trend start from zero; the gallery and recent scores stay."""
