@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(rest)
             return int(module.run(args) or 0)
         except ModuleNotFoundError as exc:
-            raise _missing_extra(name, verb, exc) or exc
+            missing = _missing_extra(name, verb, exc)
+            if missing is None:
+                raise
+            raise missing from exc
     except InspectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -21,7 +21,7 @@ def inspect_each(engine: Engine, images: Sequence[np.ndarray], *,
         return []
     try:
         return list(engine.inspect(images, prepared=prepared))
-    except Exception as exc:  # some image in the batch is bad: find which, inspect the rest alone
+    except Exception as exc:  # noqa: BLE001 (some image in the batch is bad: find which, inspect the rest alone)
         if len(images) == 1:
             return [exc]
     out: list[InspectionResult | Exception] = []

@@ -115,8 +115,8 @@ def _spot(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     ellipse = np.zeros((h, w), np.float32)
     cv2.ellipse(ellipse, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
     sigma = max(0.8, 0.25 * r)
-    alpha = cv2.GaussianBlur(ellipse, (0, 0), sigma)
-    alpha /= max(float(alpha.max()), 1e-6)
+    blurred = cv2.GaussianBlur(ellipse, (0, 0), sigma)
+    alpha = blurred / max(float(blurred.max()), 1e-6)
     a = (alpha * rng.uniform(0.55, 0.8))[..., None]
     if rng.random() < 0.6:  # dark stain that keeps a little of the texture
         return img * (1 - a) + 0.25 * img * a

@@ -9,7 +9,6 @@ import numpy as np
 
 from inspector.metrics import confusion_at
 
-
 MAX_KEPT_SCORES = 256
 FAR_FACTOR = 2.0  # without calibration scores: warn when an override is this far from the bundle's threshold
 

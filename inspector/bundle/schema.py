@@ -59,7 +59,7 @@ class BundleMetadata:
             raise BundleError(f"bundle input_size {self.input_size} is invalid", "re-export the model")
         if self.color_order != "RGB":
             raise BundleError(f"bundle colour order {self.color_order!r} is not supported", "re-export as RGB")
-        if self.alignment is not None and not (isinstance(self.alignment, dict) and ALIGNMENT_KEYS <= set(self.alignment)):
+        if self.alignment is not None and not (isinstance(self.alignment, dict) and set(self.alignment) >= ALIGNMENT_KEYS):
             raise BundleError(f"bundle alignment {self.alignment!r} lacks {sorted(ALIGNMENT_KEYS)}", "re-export the model")
         if self.precision not in PRECISIONS:
             raise BundleError(f"bundle precision {self.precision!r} is unknown (expected one of {PRECISIONS})",
@@ -76,7 +76,7 @@ class BundleMetadata:
         return props
 
     @classmethod
-    def from_props(cls, props: dict[str, str], name: str = "bundle") -> "BundleMetadata":
+    def from_props(cls, props: dict[str, str], name: str = "bundle") -> BundleMetadata:
         version = props.get(PREFIX + "schema_version")
         if version is None:
             raise BundleError(

@@ -20,7 +20,7 @@ class Notifier:
         self.sent: list[str] = []
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Notifier":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Notifier:
         env = os.environ if env is None else env
         address = env.get("NOTIFY_SOCKET") or None
         usec = env.get("WATCHDOG_USEC")

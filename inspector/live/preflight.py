@@ -38,8 +38,10 @@ def check_provider(config: StationConfig) -> None:
 def check_http(config: StationConfig) -> None:
     """The health port's host must be an address of this machine (the port itself may be taken by a
     running daemon while --check runs, so only the address is tried)."""
+    from inspector.live.http import HttpSettings  # the sink's own settings model (registered under "http")
+
     http = config.sinks.get("http")
-    if http is None:
+    if not isinstance(http, HttpSettings):  # no [sinks.http]
         return
     try:
         infos = socket.getaddrinfo(http.host, 0, type=socket.SOCK_STREAM)

@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # paho-mqtt is the `mqtt` extra: imported when a sink is made
 
 log = logging.getLogger(__name__)
 
-TriggerCallback = Callable[[str], None]
+TriggerCallback = Callable[[str], object]  # called with a camera id; what it returns is not used
 
 
 def _topic_part(name: str) -> str:

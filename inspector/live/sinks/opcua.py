@@ -58,15 +58,16 @@ from inspector.live.sources.base import redact_url
 from inspector.verdict import REASON_CODES
 
 if TYPE_CHECKING:  # asyncua is the `opcua` extra: imported when a sink is made (_asyncua)
-    from asyncua import Server, ua
+    from asyncua import Server
     from asyncua.common.callback import ServerItemCallback
     from asyncua.common.node import Node
     from asyncua.crypto.permission_rules import User
+    from asyncua.ua.uatypes import NodeId  # mypy does not follow asyncua.ua's star re-exports
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "opc.tcp://127.0.0.1:4840/inspector/"
-TriggerCallback = Callable[[str], None]
+TriggerCallback = Callable[[str], object]  # called with a camera id; what it returns is not used
 
 _STATION_VARS: dict[str, tuple[Any, str]] = {  # node -> (initial value, the name of its ua.VariantType)
     "Ready": (False, "Boolean"),
@@ -210,7 +211,7 @@ class OpcUaSink(Sink):
         self._loop_thread: threading.Thread | None = None
         self._server: Server | None = None
         self._nodes: dict[str, Node] = {}  # "Ready", "cam0.Trigger", ...
-        self._trigger_ids: dict[ua.NodeId, str] = {}
+        self._trigger_ids: dict[NodeId, str] = {}
         self._counts: dict[str, list[int]] = {}  # "" (station) / camera -> [parts, ng]
         self._heartbeat_task: asyncio.Task | None = None
         self._started = threading.Event()
