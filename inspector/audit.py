@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{json.dumps(entry['old'])} -> {json.dumps(entry['new'])}  why: {entry['why']}  "
                   f"[{entry['hash'][:12]}]")
         return 0
-    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115 (closed below)
     try:
         if args.format == "json":
             json.dump(entries, out, indent=1, default=str)

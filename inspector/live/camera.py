@@ -81,7 +81,7 @@ class _Reader:
             fn, box = item
             try:
                 box["value"] = fn()
-            except Exception as exc:  # any driver error is handed to the camera thread, which decides
+            except Exception as exc:  # noqa: BLE001 (any driver error is handed to the camera thread, which decides)
                 box["error"] = exc
             box["done"].set()
 
@@ -201,7 +201,7 @@ class Camera:
                 delivered = self._grab_loop(source, reader, what)
                 if delivered:
                     attempt = 0
-            except Exception as exc:  # driver/source errors: mark DOWN and reconnect, never crash the thread
+            except Exception as exc:  # noqa: BLE001 (driver or source error: DOWN, reconnect, never crash)
                 self.stats.failures += 1
                 self.stats.last_error = redact_url(str(exc))
                 self._set_state(CameraState.DOWN, self.stats.last_error)

@@ -67,7 +67,7 @@ class Daemon:
         path = Path(path) if path else self.config.model_path
         try:
             engine = self._load_engine(path)
-        except Exception as exc:  # a reload must never take the station down, whatever the loader raises
+        except Exception as exc:  # noqa: BLE001 (a reload must never take the station down, whatever the loader raises)
             message, fix = ((exc.message, exc.fix) if isinstance(exc, InspectorError)
                             else (f"{type(exc).__name__}: {exc}", "re-export the model; report this as a bug"))
             log.error("model reload refused; the running model keeps going",

@@ -320,7 +320,7 @@ class Handshake:
             if not lane.hardware:
                 try:
                     self._release(lane.camera)
-                except Exception as exc:  # a failing trigger handler is this part's ERROR, never silence
+                except Exception as exc:  # noqa: BLE001 (a failing trigger handler is this part's ERROR, never silence)
                     del lane.in_flight[str(part.job_id)]
                     self._finish(lane, part, ResultCode.ERROR, error=(ErrorCode.NOT_RUNNING, str(exc)[:200]))
 
@@ -349,5 +349,5 @@ class Handshake:
         for listener in self._listeners:
             try:
                 listener(view)
-            except Exception as exc:  # a transport's failure must not break the state machine
+            except Exception as exc:  # noqa: BLE001 (a transport's failure must not break the state machine)
                 log.error("plc: listener failed for camera %s: %s", lane.camera, exc)

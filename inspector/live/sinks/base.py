@@ -253,7 +253,7 @@ class Sink:
     def _run(self) -> None:
         try:
             self.open()
-        except Exception as exc:  # a sink that cannot open must not take the pipeline down
+        except Exception as exc:  # noqa: BLE001 (a sink that cannot open must not take the pipeline down)
             self._note_failure(f"cannot open: {exc}")
             self._open_failed = True
             log.error("sink %s failed to open: %s", self.kind, exc)
@@ -272,7 +272,7 @@ class Sink:
                 self._in_flight = False
         try:
             self.close()
-        except Exception as exc:  # closing errors are logged, never raised into the pipeline
+        except Exception as exc:  # noqa: BLE001 (closing errors are logged, never raised into the pipeline)
             log.error("sink %s failed to close: %s", self.kind, exc)
 
     def _note_failure(self, message: str) -> None:
@@ -296,7 +296,7 @@ class Sink:
                 if not self._wait(self._retry_delay):
                     return  # counted in lost_at_stop by stop()
                 continue
-            except Exception as exc:  # any other sink error is counted and retried, never propagated
+            except Exception as exc:  # noqa: BLE001 (any other sink error is counted and retried, never propagated)
                 self._note_failure(str(exc))
                 log.warning("sink %s write failed (attempt %d): %s", self.kind, attempt + 1, exc)
                 attempt += 1

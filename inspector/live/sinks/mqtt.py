@@ -275,7 +275,7 @@ class MqttSink(Sink):
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         levels = message.topic.split("/")
         if self._plc is not None and len(levels) >= 3 and levels[-2] == "plc":
-            self._on_plc_message(levels[-3], levels[-1], message.payload)
+            self._on_plc_message(levels[-3], levels[-1], bytes(message.payload))  # paho types it bytes | bytearray
             return
         if len(levels) < 2 or levels[-1] != "trigger":
             return
@@ -289,7 +289,7 @@ class MqttSink(Sink):
             return
         try:
             self.on_trigger(camera)
-        except Exception as exc:  # a failing trigger handler must not kill paho's network thread
+        except Exception as exc:  # noqa: BLE001 (a failing trigger handler must not kill paho's network thread)
             log.error("trigger handler for camera %r failed: %s", camera, redact_url(str(exc)))
 
     def _on_plc_message(self, camera: str, verb: str, payload: bytes) -> None:
@@ -299,7 +299,7 @@ class MqttSink(Sink):
         try:
             if self._plc is not None:
                 self._plc.on_message(camera, verb, payload)
-        except Exception as exc:  # a failing handshake must not kill paho's network thread
+        except Exception as exc:  # noqa: BLE001 (a failing handshake must not kill paho's network thread)
             log.error("plc %s for camera %r failed: %s", verb, camera, exc)
 
     def write(self, record: FrameRecord) -> None:

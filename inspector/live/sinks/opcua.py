@@ -319,7 +319,7 @@ class OpcUaSink(Sink):
             if self.ready_source is not None:
                 try:
                     ready = bool(self.ready_source())
-                except Exception as exc:  # a failing probe means "not ready", never a dead heartbeat
+                except Exception as exc:  # noqa: BLE001 (a failing probe means "not ready", never a dead heartbeat)
                     log.warning("OPC UA ready probe failed: %s", redact_url(str(exc)))
                     ready = False
                 if ready != self._ready:
@@ -348,7 +348,7 @@ class OpcUaSink(Sink):
             else:
                 try:
                     self.on_trigger(cam)
-                except Exception as exc:  # the PLC's write must not break the server
+                except Exception as exc:  # noqa: BLE001 (the PLC's write must not break the server)
                     log.error("trigger handler for camera %r failed: %s", cam, redact_url(str(exc)))
             await self._nodes[f"{cam}.Trigger"].write_value(False, varianttype=ua.VariantType.Boolean)
 

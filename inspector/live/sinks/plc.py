@@ -68,7 +68,7 @@ class PlcSink(Sink):
         while not self._stop.wait(self.tick_s):
             try:
                 self.handshake.poll()
-            except Exception as exc:  # the deadline thread must outlive any bug in one poll
+            except Exception as exc:  # noqa: BLE001 (the deadline thread must outlive any bug in one poll)
                 log.error("plc: deadline check failed: %s", exc)
 
     def write(self, record: FrameRecord) -> None:
