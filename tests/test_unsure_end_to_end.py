@@ -63,7 +63,8 @@ def test_batch_gives_unsure_with_the_reason_in_results_csv_and_the_report(patchc
         cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "inspector", "batch", str(folder), "--model", str(patchcore_bundle[1]),
-                           "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300, check=False)
+                           "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "1 OK, 0 NG, 3 UNSURE, 0 errors" in proc.stdout
     with (out / "results.csv").open(newline="") as handle:
