@@ -30,8 +30,7 @@ def make(frame_id: int, verdict: Verdict, score: float, reason: Reason | None = 
 def amber_pixels(view: CameraView) -> int:
     image = view.grab().toImage()
     amber = QColor(theme.UNSURE).rgb()
-    step = 2
-    return sum(image.pixel(x, y) == amber for x in range(0, image.width(), step) for y in range(0, image.height(), step))
+    return sum(image.pixel(x, y) == amber for x in range(0, image.width(), 2) for y in range(0, image.height(), 2))
 
 
 def test_unsure_badge_is_amber_and_names_the_reason(qtbot) -> None:
