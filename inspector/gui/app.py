@@ -80,8 +80,10 @@ def check_qt_version() -> None:
 def make_app() -> QApplication:
     """The QApplication (created once), high-DPI aware, with the dark theme."""
     check_qt_version()
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        app = existing
+    else:  # none yet (a bare QCoreApplication makes the constructor refuse, saying so)
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Inspector")
@@ -102,7 +104,8 @@ def open_window(config: StationConfig, settings: Settings, review: ReviewQueue, 
 def _exec(app: QApplication, window: MainWindow) -> int:
     """Run the event loop; Ctrl+C / SIGTERM close the window (and so stop every thread) cleanly."""
     previous = {sig: signal.signal(sig, lambda *_: window.close_now()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    wake = QTimer(interval=250, timeout=lambda: None)  # lets Python run its signal handlers
+    wake = QTimer(interval=250)  # lets Python run its signal handlers
+    wake.timeout.connect(lambda: None)
     wake.start()
     try:
         return int(app.exec())

@@ -36,8 +36,8 @@ class CameraView(QWidget):
         self._shown: QImage | None = None  # the frame with its heatmap, already at display size
         self._drag: tuple[QPointF, QPointF] | None = None
         self.setMinimumSize(220, 170)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.setCursor(Qt.PointingHandCursor)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(f"Camera {cam}: click to open the current part")
 
     # ------------------------------------------------------------------ data in
@@ -93,8 +93,9 @@ class CameraView(QWidget):
         w, h = fw * scale, fh * scale
         return QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
 
-    def _to_widget(self, roi: Roi, target: QRectF) -> QRectF:
-        sx, sy = target.width() / self._frame_size[0], target.height() / self._frame_size[1]
+    @staticmethod
+    def _to_widget(roi: Roi, target: QRectF, frame_size: tuple[int, int]) -> QRectF:
+        sx, sy = target.width() / frame_size[0], target.height() / frame_size[1]
         return QRectF(target.x() + roi[0] * sx, target.y() + roi[1] * sy, roi[2] * sx, roi[3] * sy)
 
     def _to_frame(self, a: QPointF, b: QPointF) -> Roi | None:
@@ -109,15 +110,15 @@ class CameraView(QWidget):
     # ------------------------------------------------------------------ painting
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
         p = QPainter(self)
-        p.setRenderHint(QPainter.Antialiasing)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor(theme.PANEL))
         target = self.image_rect()
         down = self.status.state in ("DOWN", "STOPPED", "STARTING")
         if self._shown is not None:
             p.drawImage(target.topLeft(), self._shown)
-            if self.roi:
-                p.setPen(QPen(QColor(theme.ACCENT), 2, Qt.DashLine))
-                p.drawRect(self._to_widget(self.roi, target))
+            if self.roi and self._frame_size is not None:  # the frame size comes with the first image
+                p.setPen(QPen(QColor(theme.ACCENT), 2, Qt.PenStyle.DashLine))
+                p.drawRect(self._to_widget(self.roi, target, self._frame_size))
             if down:
                 p.fillRect(target, QColor(20, 23, 28, 190))
         self._paint_header(p)
@@ -130,7 +131,7 @@ class CameraView(QWidget):
             p.drawRect(QRectF(self._drag[0], self._drag[1]).normalized())
         if self.editing_roi:
             p.setPen(QColor(theme.WARN))
-            p.drawText(self.rect().adjusted(8, 0, -8, -36), Qt.AlignBottom | Qt.AlignHCenter,
+            p.drawText(self.rect().adjusted(8, 0, -8, -36), Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter,
                        "ROI edit: drag a rectangle on the image")
         p.end()
 
@@ -141,11 +142,11 @@ class CameraView(QWidget):
         bold.setBold(True)
         p.setFont(bold)
         p.setPen(QColor(theme.TEXT))
-        p.drawText(QRect(12, 0, self.width() - 12, 26), Qt.AlignVCenter | Qt.AlignLeft, self.cam)
+        p.drawText(QRect(12, 0, self.width() - 12, 26), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self.cam)
         p.setFont(self.font())
         p.setPen(QColor(theme.MUTED))
         latency = f"{self.latency_ms:.0f} ms" if self.latency_ms is not None else "-- ms"
-        p.drawText(QRect(0, 0, self.width() - 10, 26), Qt.AlignVCenter | Qt.AlignRight,
+        p.drawText(QRect(0, 0, self.width() - 10, 26), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                    f"{self.fps:4.1f} fps   latency {latency}")
 
     def _paint_badge(self, p: QPainter, target: QRectF) -> None:
@@ -162,24 +163,24 @@ class CameraView(QWidget):
         metrics = p.fontMetrics()
         w, h = metrics.horizontalAdvance(text) + 28, metrics.height() + 10
         badge = QRectF(max(target.x(), 4) + 8, max(target.y(), 30) + 8, w, h)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(colour))
         p.drawRoundedRect(badge, 8, 8)
         p.setPen(QColor("white"))
-        p.drawText(badge, Qt.AlignCenter, text)
+        p.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_score(self, p: QPainter) -> None:
         bar = QRectF(10, self.height() - 26, self.width() - 20, 18)
         p.setFont(self.font())
         if self.record is None:
             p.setPen(QColor(theme.MUTED))
-            p.drawText(bar, Qt.AlignCenter, "waiting for the first part")
+            p.drawText(bar, Qt.AlignmentFlag.AlignCenter, "waiting for the first part")
             return
         result = self.record.result
         top = max(result.threshold * 2.0, result.score * 1.05, 1e-6)
         text_w = 190.0
         track = QRectF(bar.x(), bar.y() + 5, bar.width() - text_w, 8)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(theme.RAISED))
         p.drawRoundedRect(track, 4, 4)
         fill = QRectF(track.x(), track.y(), track.width() * min(result.score / top, 1.0), track.height())
@@ -189,7 +190,7 @@ class CameraView(QWidget):
         p.setPen(QPen(QColor(theme.TEXT), 2))
         p.drawLine(QPointF(mark, bar.y()), QPointF(mark, bar.bottom()))
         p.setPen(QColor(theme.TEXT))
-        p.drawText(QRectF(track.right() + 8, bar.y(), text_w - 8, bar.height()), Qt.AlignVCenter | Qt.AlignLeft,
+        p.drawText(QRectF(track.right() + 8, bar.y(), text_w - 8, bar.height()), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                    f"score {result.score:.2f} / {result.threshold:.2f}")
 
     def _paint_down(self, p: QPainter, target: QRectF) -> None:
@@ -204,11 +205,11 @@ class CameraView(QWidget):
             lines = ["Starting camera..."]
         p.setPen(QColor(theme.TEXT))
         p.setFont(self.font())
-        p.drawText(target.adjusted(12, 40, -12, -12), Qt.AlignCenter | Qt.TextWordWrap, "\n".join(lines))
+        p.drawText(target.adjusted(12, 40, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "\n".join(lines))
 
     # ------------------------------------------------------------------ input
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
-        if event.button() != Qt.LeftButton:
+        if event.button() != Qt.MouseButton.LeftButton:
             return
         if self.editing_roi:
             self._drag = (event.position(), event.position())

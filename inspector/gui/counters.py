@@ -13,6 +13,8 @@ from inspector.operator.stats import Count, LineStats
 
 COLUMNS = ("camera", "inspected", "OK", "NG", "UNSURE", "yield")
 HEADERS = ("camera", "parts", "OK", "NG", "?", "yield")  # short enough for the sidebar at any scale
+HEADER_TIPS = {1: "parts inspected since the shift start",
+               4: "UNSURE: parts that could not be judged (a person must look)"}
 
 
 class CountersTable(QTableWidget):
@@ -20,21 +22,23 @@ class CountersTable(QTableWidget):
 
     def __init__(self, cameras: list[str], parent: QWidget | None = None) -> None:
         super().__init__(len(cameras) + 1, len(COLUMNS), parent)
-        self.setHorizontalHeaderLabels(list(HEADERS))
-        self.horizontalHeaderItem(1).setToolTip("parts inspected since the shift start")
-        self.horizontalHeaderItem(4).setToolTip("UNSURE: parts that could not be judged (a person must look)")
+        for col, text in enumerate(HEADERS):
+            header = QTableWidgetItem(text)
+            if col in HEADER_TIPS:
+                header.setToolTip(HEADER_TIPS[col])
+            self.setHorizontalHeaderItem(col, header)
         self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.setSelectionMode(QAbstractItemView.NoSelection)
-        self.setFocusPolicy(Qt.NoFocus)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.cameras = cameras
         bold = QFont(self.font())
         bold.setBold(True)
         for row in range(len(cameras) + 1):
             for col in range(len(COLUMNS)):
                 item = QTableWidgetItem("")
-                item.setTextAlignment(Qt.AlignCenter)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 if row == len(cameras):
                     item.setFont(bold)
                 self.setItem(row, col, item)
@@ -51,16 +55,22 @@ class CountersTable(QTableWidget):
         values = (name, str(count.inspected), str(count.ok), str(count.ng), str(count.unsure),
                   "--" if yield_pct is None else f"{yield_pct:.1f}%")
         for col, value in enumerate(values):
-            item = self.item(row, col)
+            item = self._cell(row, col)
             if item.text() != value:
                 item.setText(value)
-        self.item(row, 2).setForeground(QColor(theme.OK))
-        self.item(row, 3).setForeground(QColor(theme.NG))
-        self.item(row, 4).setForeground(QColor(theme.UNSURE))
+        self._cell(row, 2).setForeground(QColor(theme.OK))
+        self._cell(row, 3).setForeground(QColor(theme.NG))
+        self._cell(row, 4).setForeground(QColor(theme.UNSURE))
 
     def cell_text(self, name: str, column: str) -> str:
         row = len(self.cameras) if name == "total" else self.cameras.index(name)
-        return self.item(row, COLUMNS.index(column)).text()
+        return self._cell(row, COLUMNS.index(column)).text()
+
+    def _cell(self, row: int, col: int) -> QTableWidgetItem:
+        item = self.item(row, col)
+        if item is None:  # __init__ gives every cell an item
+            raise LookupError(f"the counters table has no cell at row {row}, column {col}")
+        return item
 
 
 def shift_text(shift_start: float) -> str:

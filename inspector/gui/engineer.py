@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QWheelEvent
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.errors import InspectorError
+from inspector.gui import theme
 from inspector.operator.config_save import SavedSettings
 from inspector.operator.engineer import (
     STEPS,
@@ -42,14 +45,19 @@ from inspector.operator.state import Message
 from inspector.operator.station import LiveStation
 from inspector.threshold import describe_calibration
 
+if TYPE_CHECKING:
+    _MixinBase = QWidget  # what the mixin is mixed into, for the type checker
+else:
+    _MixinBase = object
 
-class _WheelWhenFocused:
+
+class _WheelWhenFocused(_MixinBase):
     """Mixin: the wheel changes the value only after a click or Tab gave the widget focus; otherwise the
     panel scrolls (so scrolling over the Engineer tab never changes a setting)."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # forwarded to the Qt widget it is mixed into
         super().__init__(*args, **kwargs)
-        self.setFocusPolicy(Qt.StrongFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
         if self.hasFocus():
@@ -79,23 +87,23 @@ class PinDialog(QDialog):
 
     def __init__(self, lock: EngineerLock, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setAttribute(Qt.WA_DeleteOnClose)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWindowTitle("Engineer PIN")
         self.lock = lock
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Enter the engineer PIN"))
-        self.pin = QLineEdit(echoMode=QLineEdit.Password, placeholderText="PIN")
+        self.pin = QLineEdit(echoMode=QLineEdit.EchoMode.Password, placeholderText="PIN")
         self.pin.returnPressed.connect(self.try_pin)
         layout.addWidget(self.pin)
         pad = QGridLayout()
         for i, key in enumerate("123456789C0\u21b5"):
             button = QPushButton(key)
             button.setMinimumSize(56, 44)
-            button.setFocusPolicy(Qt.NoFocus)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.clicked.connect(lambda _=False, k=key: self._key(k))
             pad.addWidget(button, i // 3, i % 3)
         layout.addLayout(pad)
-        self.error = QLabel("", objectName="muted", wordWrap=True)
+        self.error = theme.label("", "muted", wrap=True)
         layout.addWidget(self.error)
 
     def _key(self, key: str) -> None:
@@ -134,14 +142,14 @@ class EngineerPanel(QStackedWidget):
         locked = QWidget()
         box = QVBoxLayout(locked)
         box.addStretch(1)
-        box.addWidget(QLabel("Engineer mode is locked.", alignment=Qt.AlignCenter))
-        unlock = QPushButton("Unlock (Ctrl+E)", objectName="primary")
+        box.addWidget(QLabel("Engineer mode is locked.", alignment=Qt.AlignmentFlag.AlignCenter))
+        unlock = theme.button("Unlock (Ctrl+E)", "primary")
         unlock.clicked.connect(self.unlockRequested)
-        box.addWidget(unlock, alignment=Qt.AlignCenter)
+        box.addWidget(unlock, alignment=Qt.AlignmentFlag.AlignCenter)
         box.addStretch(2)
         self.addWidget(locked)
         scroll = QScrollArea(widgetResizable=True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self._tools())
         self.addWidget(scroll)
 
@@ -150,7 +158,7 @@ class EngineerPanel(QStackedWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         top = QHBoxLayout()
-        self.remaining = QLabel("", objectName="muted")
+        self.remaining = theme.label("", "muted")
         lock = QPushButton("Lock now (Ctrl+L)")
         lock.clicked.connect(self.lockRequested)
         top.addWidget(self.remaining, 1)
@@ -174,15 +182,15 @@ class EngineerPanel(QStackedWidget):
     def _threshold_box(self) -> QGroupBox:
         group = QGroupBox("Threshold")
         form = QVBoxLayout(group)
-        self.slider = Slider(Qt.Horizontal, minimum=0, maximum=STEPS)
+        self.slider = Slider(Qt.Orientation.Horizontal, minimum=0, maximum=STEPS)
         self.slider.valueChanged.connect(self._moved)
         self.value = QLabel("")
-        self.preview_label = QLabel("", objectName="muted", wordWrap=True)
-        self.calibration_label = QLabel("", objectName="muted", wordWrap=True)
-        self.far_label = QLabel("", objectName="warning", wordWrap=True)  # the candidate against calibration
+        self.preview_label = theme.label("", "muted", wrap=True)
+        self.calibration_label = theme.label("", "muted", wrap=True)
+        self.far_label = theme.label("", "warning", wrap=True)  # the candidate against calibration
         self.far_label.hide()
         row = QHBoxLayout()
-        self.apply = QPushButton("Apply threshold", objectName="primary")
+        self.apply = theme.button("Apply threshold", "primary")
         self.apply.clicked.connect(lambda: self.apply_threshold(self.slider_value()))
         self.apply.setToolTip("Inspect with the threshold above from the next batch on")
         reset = QPushButton("Model's own")
@@ -200,7 +208,8 @@ class EngineerPanel(QStackedWidget):
         form = QVBoxLayout(group)
         form.addWidget(self.camera)
         row = QHBoxLayout()
-        self.draw_roi = QPushButton("Draw ROI", checkable=True)
+        self.draw_roi = QPushButton("Draw ROI")
+        self.draw_roi.setCheckable(True)
         self.draw_roi.setToolTip("Then drag a rectangle on the camera's image")
         self.draw_roi.toggled.connect(lambda on: self.roiEdit.emit(self.camera.currentText(), on))
         whole = QPushButton("Whole frame")
@@ -208,14 +217,14 @@ class EngineerPanel(QStackedWidget):
         row.addWidget(self.draw_roi)
         row.addWidget(whole)
         form.addLayout(row)
-        self.roi_label = QLabel("", objectName="muted", wordWrap=True)
+        self.roi_label = theme.label("", "muted", wrap=True)
         form.addWidget(self.roi_label)
         return group
 
     def _model_box(self) -> QGroupBox:
         group = QGroupBox("Model")
         form = QVBoxLayout(group)
-        self.model_label = QLabel("", objectName="muted", wordWrap=True)
+        self.model_label = theme.label("", "muted", wrap=True)
         load = QPushButton("Load bundle...")
         load.setToolTip("Verified before the swap; if it is refused the running model keeps going")
         load.clicked.connect(self._choose_bundle)
@@ -226,7 +235,7 @@ class EngineerPanel(QStackedWidget):
     def _save_box(self) -> QGroupBox:
         group = QGroupBox("Station config")
         column = QVBoxLayout(group)
-        self.unsaved_label = QLabel("", objectName="muted", wordWrap=True)
+        self.unsaved_label = theme.label("", "muted", wrap=True)
         self.save_button = QPushButton("Save to station config")
         self.save_button.setToolTip("Write the threshold and ROIs into the station TOML, so a restart keeps them")
         self.save_button.clicked.connect(self.save_to_config)
@@ -238,7 +247,7 @@ class EngineerPanel(QStackedWidget):
         group = QGroupBox("Camera settings")
         column = QVBoxLayout(group)
         self.settings_form = QFormLayout()
-        self.camera_error = QLabel("", objectName="muted", wordWrap=True)
+        self.camera_error = theme.label("", "muted", wrap=True)
         column.addLayout(self.settings_form)
         column.addWidget(self.camera_error)
         return group
@@ -366,7 +375,7 @@ class EngineerPanel(QStackedWidget):
     def _choose_bundle(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load a model bundle", "", "Model bundles (*.onnx)")
         if path:
-            self.station.load_bundle(path)
+            self.station.load_bundle(Path(path))
 
     def _camera_changed(self, cam: str) -> None:
         if not cam:
@@ -376,7 +385,7 @@ class EngineerPanel(QStackedWidget):
         while self.settings_form.rowCount():
             self.settings_form.removeRow(0)
         self._fields: dict[str, QWidget] = {}
-        self.settings_form.addRow(QLabel(f"{cam}: {cfg.kind}", objectName="muted"))
+        self.settings_form.addRow(theme.label(f"{cam}: {cfg.kind}", "muted"))
         for field in camera_fields(cfg):
             self._add_field(field.name, field.value, field.help)
         apply = QPushButton("Apply (restarts the cameras)")
@@ -385,7 +394,9 @@ class EngineerPanel(QStackedWidget):
 
     def _add_field(self, name: str, value: object, help_text: str) -> None:
         if isinstance(value, bool):
-            widget: QWidget = QCheckBox(checked=value)
+            check = QCheckBox()
+            check.setChecked(value)
+            widget: QWidget = check
         elif isinstance(value, int):
             widget = SpinBox(minimum=0, maximum=1_000_000, value=value)
         elif isinstance(value, float):
@@ -398,9 +409,7 @@ class EngineerPanel(QStackedWidget):
 
     def apply_camera(self) -> bool:
         """Check the settings with the station config's rules and restart the cameras; refused: say why."""
-        values = {name: widget.isChecked() if isinstance(widget, QCheckBox) else
-                  widget.value() if isinstance(widget, (QSpinBox, QDoubleSpinBox)) else widget.text() or None
-                  for name, widget in self._fields.items()}
+        values = {name: _field_value(widget) for name, widget in self._fields.items()}
         changes = camera_changes(values)
         try:
             self.station.update_camera(self.camera.currentText(), **changes)
@@ -411,3 +420,14 @@ class EngineerPanel(QStackedWidget):
             return False
         self.camera_error.setText("")
         return True
+
+
+def _field_value(widget: QWidget) -> object:
+    """The value a camera-settings field holds (an empty text field is None)."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        return widget.value()
+    if isinstance(widget, QLineEdit):
+        return widget.text() or None
+    raise TypeError(f"no value for a {type(widget).__name__} field")

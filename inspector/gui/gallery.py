@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QEnterEvent, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -56,18 +56,18 @@ class NgGallery(QListWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setViewMode(QListWidget.IconMode)
+        self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
         lines = self.fontMetrics()
         width = max(THUMB, lines.horizontalAdvance("camera-12  00:00:00")) + 12
         self.setGridSize(QSize(width, THUMB + 2 * lines.lineSpacing() + 14))
-        self.setResizeMode(QListWidget.Adjust)
-        self.setMovement(QListWidget.Static)
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.setMovement(QListWidget.Movement.Static)
         self.setWordWrap(False)
-        self.setTextElideMode(Qt.ElideMiddle)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setUniformItemSizes(True)
         self.setToolTip("Last rejected parts: click one to see why (Enter opens the selected one)")
-        self.marker = QPushButton("", objectName="primary")
+        self.marker = theme.button("", "primary")
         self.marker.setToolTip("New rejects wait here while you point at or select one")
         self.marker.clicked.connect(self.show_new)
         self.marker.hide()
@@ -120,7 +120,7 @@ class NgGallery(QListWidget):
             item = QListWidgetItem(QIcon(pixmap), f"{record.camera}  {clock_text(record.captured_at)}\n{second}")
             item.setForeground(QColor(theme.UNSURE if result.is_unsure else theme.TEXT))
             item.setToolTip(f"{record.camera} frame {record.frame_id}, score {record.result.score:.3f}")
-            item.setData(Qt.UserRole, record)
+            item.setData(Qt.ItemDataRole.UserRole, record)
             self.insertItem(0, item)
         limit = records.maxlen if isinstance(records, deque) and records.maxlen else self.count()
         while self.count() > limit:
@@ -129,9 +129,9 @@ class NgGallery(QListWidget):
 
     def record_at(self, row: int) -> FrameRecord | None:
         item = self.item(row)
-        return item.data(Qt.UserRole) if item is not None else None
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
 
-    def enterEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+    def enterEvent(self, event: QEnterEvent) -> None:  # noqa: N802 (Qt API)
         self._hover = True
         super().enterEvent(event)
 
@@ -140,7 +140,7 @@ class NgGallery(QListWidget):
         super().leaveEvent(event)
 
     def _open(self, item: QListWidgetItem) -> None:
-        record = item.data(Qt.UserRole)
+        record = item.data(Qt.ItemDataRole.UserRole)
         if record is not None:
             self.opened.emit(record)
 
@@ -153,15 +153,16 @@ class PartDialog(QDialog):
     def __init__(self, record: FrameRecord, classes: Sequence[str], parent: QWidget | None = None,
                  marked_as: str | None = None) -> None:
         super().__init__(parent)
-        self.setAttribute(Qt.WA_DeleteOnClose)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.record, self.roi = record, record.roi  # the ROI the model saw, not the camera's current one
         result = record.result
         self.setWindowTitle(f"{record.camera} frame {record.frame_id}: {result.verdict.value}")
         layout = QVBoxLayout(self)
-        self.image = QLabel(alignment=Qt.AlignCenter)
+        self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.image.setMinimumSize(360, 360)
         layout.addWidget(self.image, 1)
-        self.heat = QCheckBox("Show heatmap (H)", checked=True)
+        self.heat = QCheckBox("Show heatmap (H)")
+        self.heat.setChecked(True)
         self.heat.setShortcut("H")
         self.heat.toggled.connect(self._draw)
         self.info = info = QLabel(
@@ -173,7 +174,7 @@ class PartDialog(QDialog):
             f"{record.frame_id}, {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.captured_at))}<br>"
             f"model {result.model_fingerprint[:12]}, inspected "
             f"{f'ROI {list(record.roi)}' if record.roi else 'the whole frame'}")
-        info.setTextFormat(Qt.RichText)
+        info.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(info)
         layout.addWidget(self.heat)
         row = QHBoxLayout()
@@ -192,7 +193,7 @@ class PartDialog(QDialog):
         self.mark.setObjectName("danger")
         if marked_as is not None:
             self.mark.setToolTip(f"Already in the review queue as {marked_as}: marking again replaces that")
-            row.insertWidget(0, QLabel(f"In the review queue as <b>{marked_as}</b>", objectName="muted"))
+            row.insertWidget(0, theme.label(f"In the review queue as <b>{marked_as}</b>", "muted"))
         close = QPushButton("Close (Esc)")
         close.clicked.connect(self.close)
         row.addStretch(1)

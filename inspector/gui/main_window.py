@@ -6,13 +6,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -44,7 +44,7 @@ SHORTCUTS = (("F11", "full screen on/off"), ("Esc", "leave full screen"), ("H", 
              ("[ / ]", "heatmap opacity"), ("1-9", "open camera N's current part"), ("G", "go to the rejects"),
              ("Ctrl+R", "reset counters (asks first)"), ("Ctrl+E", "engineer mode (PIN)"),
              ("Ctrl+L", "lock engineer mode"), ("F1", "this help"), ("Ctrl+Q", "quit (asks first)"))
-_INPUT = {QEvent.MouseButtonPress, QEvent.KeyPress, QEvent.Wheel, QEvent.TouchBegin}
+_INPUT = {QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.Wheel, QEvent.Type.TouchBegin}
 
 
 class MainWindow(QMainWindow):
@@ -54,7 +54,7 @@ class MainWindow(QMainWindow):
                  confirm: Callable[[QWidget, str, str], bool] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self.setAttribute(Qt.WA_DeleteOnClose)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.station, self.lock, self.review = station, lock, review
         self._confirm = confirm or _ask
         self._clock = clock
@@ -68,14 +68,17 @@ class MainWindow(QMainWindow):
         self._build()
         self._shortcuts()
         self._notice_until = 0.0
-        self.frame_timer = QTimer(self, interval=FRAME_MS, timeout=self.tick)
-        self.slow_timer = QTimer(self, interval=SLOW_MS, timeout=self.slow_tick)
+        self.frame_timer = QTimer(self, interval=FRAME_MS)
+        self.frame_timer.timeout.connect(self.tick)
+        self.slow_timer = QTimer(self, interval=SLOW_MS)
+        self.slow_timer.timeout.connect(self.slow_tick)
         self.frame_timer.start()
         self.slow_timer.start()
         app = QCoreApplication.instance()
         if app is not None:
             app.installEventFilter(self)
-            app.commitDataRequest.connect(self.session_ending)  # logout/shutdown: never ask
+            if isinstance(app, QGuiApplication):  # the session-manager signal is a GUI application's
+                app.commitDataRequest.connect(self.session_ending)  # logout/shutdown: never ask
         self.slow_tick()
 
     # ------------------------------------------------------------------ layout
@@ -85,7 +88,7 @@ class MainWindow(QMainWindow):
         outer.setContentsMargins(8, 6, 8, 4)
         outer.setSpacing(6)
         outer.addLayout(self._header())
-        self.banner = QLabel("", objectName="banner", wordWrap=True)
+        self.banner = theme.label("", "banner", wrap=True)
         self.banner.hide()
         outer.addWidget(self.banner)
         outer.addWidget(self._notice_row())
@@ -108,14 +111,14 @@ class MainWindow(QMainWindow):
         outer.addLayout(body, 1)
         self.setCentralWidget(root)
         self.statusBar().showMessage("Starting...")
-        self.statusBar().addPermanentWidget(QLabel("F1 shortcuts  \u00b7  F11 full screen  ", objectName="muted"))
+        self.statusBar().addPermanentWidget(theme.label("F1 shortcuts  \u00b7  F11 full screen  ", "muted"))
 
     def _header(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        title = QLabel(self.station.config.station, objectName="title")
-        self.phase_pill = QLabel("STARTING", objectName="pill")
-        self.model_label = QLabel("", objectName="muted")
-        self.clock = QLabel("", objectName="muted")
+        title = theme.label(self.station.config.station, "title")
+        self.phase_pill = theme.label("STARTING", "pill")
+        self.model_label = theme.label("", "muted")
+        self.clock = theme.label("", "muted")
         self.engineer_button = QPushButton("Engineer (Ctrl+E)")
         self.engineer_button.clicked.connect(self.open_engineer)
         for widget, stretch in ((title, 0), (self.phase_pill, 0), (self.model_label, 1), (self.clock, 0),
@@ -130,7 +133,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
-        self.shift = QLabel("", objectName="muted")
+        self.shift = theme.label("", "muted")
         self.reset_button = QPushButton("Reset (Ctrl+R)")
         self.reset_button.clicked.connect(lambda: self.reset_counters())
         head.addWidget(self.shift, 1)
@@ -162,9 +165,12 @@ class MainWindow(QMainWindow):
             ("[", lambda: self.change_opacity(-0.1)), ("]", lambda: self.change_opacity(0.1)),
             ("Ctrl+R", self.reset_counters), ("Ctrl+E", self.open_engineer), ("Ctrl+L", self.lock_engineer),
             ("F1", self.show_help), ("Ctrl+Q", self.quit), ("G", self._focus_gallery)]
-        keys += [(str(i + 1), lambda cam=cam: self.open_part(self.views[cam].record))
-                 for i, cam in enumerate(list(self.views)[:9])]
-        self._keys = [QShortcut(QKeySequence(key), self, activated=fn) for key, fn in keys]
+        keys += [(str(i + 1), partial(self._open_view_part, cam)) for i, cam in enumerate(list(self.views)[:9])]
+        self._keys = [QShortcut(QKeySequence(key), self, fn) for key, fn in keys]
+
+    def _open_view_part(self, cam: str) -> None:
+        """Open the part a camera's view shows now (keys 1-9)."""
+        self.open_part(self.views[cam].record)
 
     # ------------------------------------------------------------------ timers
     def tick(self) -> None:
@@ -247,8 +253,8 @@ class MainWindow(QMainWindow):
         self.notice_row = QWidget()
         row = QHBoxLayout(self.notice_row)
         row.setContentsMargins(0, 0, 0, 0)
-        self.notice = QLabel("", objectName="banner", wordWrap=True)
-        self.notice.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.notice = theme.label("", "banner", wrap=True)
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         dismiss = QPushButton("OK")
         dismiss.setToolTip("Hide this message")
         dismiss.clicked.connect(self.notice_row.hide)
@@ -399,11 +405,12 @@ class MainWindow(QMainWindow):
         app = QCoreApplication.instance()
         if app is not None:
             app.removeEventFilter(self)
-            app.commitDataRequest.disconnect(self.session_ending)
+            if isinstance(app, QGuiApplication):
+                app.commitDataRequest.disconnect(self.session_ending)
         self.station.close()
         event.accept()
 
 
 def _ask(parent: QWidget, title: str, question: str) -> bool:
-    answer = QMessageBox.question(parent, title, question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-    return answer == QMessageBox.Yes
+    answer = QMessageBox.question(parent, title, question, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes

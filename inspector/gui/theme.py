@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from PySide6.QtGui import QColor, QFont, QImage, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 
 BG = "#14171c"
 PANEL = "#1d2129"
@@ -61,17 +61,31 @@ def apply_theme(app: QApplication) -> None:
     """Fusion style, a dark palette and the stylesheet; a font readable at arm's length."""
     app.setStyle("Fusion")
     palette = QPalette()
-    for role, colour in ((QPalette.Window, BG), (QPalette.Base, PANEL), (QPalette.AlternateBase, RAISED),
-                         (QPalette.Text, TEXT), (QPalette.WindowText, TEXT), (QPalette.Button, RAISED),
-                         (QPalette.ButtonText, TEXT), (QPalette.Highlight, ACCENT),
-                         (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, RAISED),
-                         (QPalette.ToolTipText, TEXT), (QPalette.PlaceholderText, MUTED)):
+    for role, colour in ((QPalette.ColorRole.Window, BG), (QPalette.ColorRole.Base, PANEL), (QPalette.ColorRole.AlternateBase, RAISED),
+                         (QPalette.ColorRole.Text, TEXT), (QPalette.ColorRole.WindowText, TEXT), (QPalette.ColorRole.Button, RAISED),
+                         (QPalette.ColorRole.ButtonText, TEXT), (QPalette.ColorRole.Highlight, ACCENT),
+                         (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.ToolTipBase, RAISED),
+                         (QPalette.ColorRole.ToolTipText, TEXT), (QPalette.ColorRole.PlaceholderText, MUTED)):
         palette.setColor(role, QColor(colour))
     app.setPalette(palette)
     font = QFont(app.font())
     font.setPointSizeF(max(font.pointSizeF(), 10.5))
     app.setFont(font)
     app.setStyleSheet(STYLE)
+
+
+def label(text: str, style: str, *, wrap: bool = False) -> QLabel:
+    """A QLabel styled by one of the stylesheet's object names (muted, warning, title, pill, banner)."""
+    widget = QLabel(text, wordWrap=wrap)
+    widget.setObjectName(style)
+    return widget
+
+
+def button(text: str, style: str) -> QPushButton:
+    """A QPushButton styled by one of the stylesheet's object names (primary, danger)."""
+    widget = QPushButton(text)
+    widget.setObjectName(style)
+    return widget
 
 
 def verdict_colour(state: str) -> str:
@@ -82,7 +96,7 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     """A deep copy of a uint8 RGB (HxWx3) or RGBA (HxWx4) array as a QImage."""
     array = np.ascontiguousarray(rgb)
     h, w, c = array.shape
-    fmt = QImage.Format_RGB888 if c == 3 else QImage.Format_RGBA8888
+    fmt = QImage.Format.Format_RGB888 if c == 3 else QImage.Format.Format_RGBA8888
     return QImage(array.data, w, h, array.strides[0], fmt).copy()
 
 

@@ -28,7 +28,7 @@ class TrendView(QWidget):
         self.threshold: float | None = None
         self.shown_s = 60.0  # the x axis: grows with the data up to span_s
         self.setMinimumHeight(120)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setToolTip("Trend (up to the last 10 minutes): NG rate (top), mean score against the threshold "
                         "(bottom)")
 
@@ -38,7 +38,7 @@ class TrendView(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
         p = QPainter(self)
-        p.setRenderHint(QPainter.Antialiasing)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor(theme.PANEL))
         now = self._wall()
         starts = [b.start for _, buckets in self.series.values() for b in buckets]
@@ -60,14 +60,14 @@ class TrendView(QWidget):
         self._axes(p, score_box, top_score, "score")
         if self.threshold is not None:
             y = score_box.bottom() - score_box.height() * self.threshold / top_score
-            p.setPen(QPen(QColor(theme.NG), 1, Qt.DashLine))
+            p.setPen(QPen(QColor(theme.NG), 1, Qt.PenStyle.DashLine))
             p.drawLine(QPointF(score_box.left(), y), QPointF(score_box.right(), y))
         for cam, (colour, _) in self.series.items():
             self._line(p, rate_box, rates[cam], top_rate, colour, now)
             self._line(p, score_box, scores[cam], top_score, colour, now)
         if not any(rates.values()):
             p.setPen(QColor(theme.MUTED))
-            p.drawText(rate_box, Qt.AlignCenter, "no parts yet")
+            p.drawText(rate_box, Qt.AlignmentFlag.AlignCenter, "no parts yet")
         p.end()
 
     def _legend(self, p: QPainter) -> None:
@@ -78,28 +78,29 @@ class TrendView(QWidget):
             p.setPen(QColor(theme.MUTED))
             p.drawText(QPointF(x + 16, 15), cam)
             x += 28 + p.fontMetrics().horizontalAdvance(cam)
-        p.drawText(QRectF(0, 0, self.width() - 10, 18), Qt.AlignRight | Qt.AlignVCenter,
+        p.drawText(QRectF(0, 0, self.width() - 10, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                    f"last {self.shown_s / 60:.0f} min" if self.shown_s >= 120 else f"last {self.shown_s:.0f} s")
 
     def _axes(self, p: QPainter, box: QRectF, top: float, label: str) -> None:
         p.setPen(QPen(QColor(theme.RAISED), 1))
         p.drawRect(box)
         p.setPen(QColor(theme.MUTED))
-        p.drawText(QRectF(0, box.top() - 2, box.left() - 6, 14), Qt.AlignRight, f"{top:.0f}")
-        p.drawText(QRectF(0, box.center().y() - 7, box.left() - 6, 14), Qt.AlignRight, label)
-        p.drawText(QRectF(0, box.bottom() - 12, box.left() - 6, 14), Qt.AlignRight, "0")
+        p.drawText(QRectF(0, box.top() - 2, box.left() - 6, 14), Qt.AlignmentFlag.AlignRight, f"{top:.0f}")
+        p.drawText(QRectF(0, box.center().y() - 7, box.left() - 6, 14), Qt.AlignmentFlag.AlignRight, label)
+        p.drawText(QRectF(0, box.bottom() - 12, box.left() - 6, 14), Qt.AlignmentFlag.AlignRight, "0")
 
     def _line(self, p: QPainter, box: QRectF, points: list[tuple[float, float]], top: float, colour: str,
               now: float) -> None:
         shown = [(t, v) for t, v in points if now - t <= self.shown_s]
         p.setBrush(QColor(colour))
         for run in runs(shown, self.bucket_s * 1.5):  # an outage leaves a gap, not a straight line across it
-            poly = QPolygonF([QPointF(box.right() - box.width() * (now - t) / self.shown_s,
-                                      box.bottom() - box.height() * min(v / top, 1.0)) for t, v in run])
+            vertices = [QPointF(box.right() - box.width() * (now - t) / self.shown_s,
+                                box.bottom() - box.height() * min(v / top, 1.0)) for t, v in run]
+            poly = QPolygonF(vertices)
             p.setPen(QPen(QColor(colour), 2))
             p.drawPolyline(poly)
             self.polylines += 1
-            for point in poly:
+            for point in vertices:
                 p.drawEllipse(point, 2.5, 2.5)
 
 
