@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from inspector.errors import InspectorError
-from inspector.live.config import CameraConfig, StationConfig
+from inspector.live.config import SCHEMA_VERSION, CameraConfig, ModelSettings, StationConfig, StorageSettings
 
 
 def source_camera(source: str, *, fps: float = 10.0, size: int = 128, cam_id: str = "cam1",
@@ -31,5 +31,6 @@ def source_camera(source: str, *, fps: float = 10.0, size: int = 128, cam_id: st
 def single_camera_config(model: Path, cameras: list[CameraConfig], *, station: str = "line",
                          threshold: float | None = None) -> StationConfig:
     """A station of one model and the given cameras, without a TOML file (no sinks)."""
-    return StationConfig(path=Path("<command line>"), station=station, model_path=model.expanduser().resolve(),
-                         threshold=threshold, provider="", threads=0, cameras=cameras, data_dir=Path.cwd())
+    return StationConfig(path=Path("<command line>"), schema_version=SCHEMA_VERSION, station=station,
+                         model=ModelSettings(path=model.expanduser().resolve(), threshold=threshold),
+                         cameras=cameras, storage=StorageSettings(data_dir=Path.cwd()))
