@@ -17,6 +17,7 @@ import csv
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -116,6 +117,17 @@ class AuditLog:
                     return good, Problem(number, seq, f"sequence number {seq}, expected {expected_seq}")
                 prev, expected_seq, good = entry["hash"], expected_seq + 1, good + 1
         return good, None
+
+
+def record_safely(path: str | Path, action: str, *, who: str, target: str = "", old: Any = None, new: Any = None,
+                  why: str = "") -> dict[str, Any] | None:
+    """`AuditLog(path).record(...)` for a running station: a failing write is logged, never raised (None)."""
+    try:
+        return AuditLog(path).record(action, who=who, target=target, old=old, new=new, why=why)
+    except (OSError, InspectorError) as exc:
+        logging.getLogger(__name__).error("audit entry not written",
+                                          extra={"fields": {"action": action, "error": str(exc)}})
+        return None
 
 
 def _last_entry(path: Path) -> dict[str, Any] | None:

@@ -33,6 +33,9 @@ VERBS: dict[str, Verb] = {
     "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),
     "keys": Verb("inspector.signing", "ed25519 keys that sign model bundles: new, list, sign, verify (docs/signing.md)"),
     "audit": Verb("inspector.audit", "the hash-chained audit trail of verdict-affecting changes: verify, show, export"),
+    "recipe": Verb("inspector.live.control", "a running station's recipes: list, select (docs/plc.md#recipes)"),
+    "lot": Verb("inspector.live.control", "the lot a running station stamps on every result: show, set"),
+    "report": Verb("inspector.live.report", "lot and shift reports from the inspection log: counts, yield, NG rate"),
     "daemon": Verb("inspector.live.daemon", "run the headless inspection daemon from a station config"),
     "gui": Verb("inspector.gui.app", "the operator GUI: live views, counters, rejects, engineer mode", "gui"),
 }

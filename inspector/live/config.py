@@ -10,6 +10,7 @@ the config file's folder (model, keys, certificates, password files) or `storage
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from inspector.errors import InspectorError
+from inspector.live.recipes import RecipeSettings
 from inspector.live.settings import ConfigModel, explained, fail, setting
 from inspector.live.sinks import sink_class, sink_kinds
 from inspector.live.sinks.base import SinkSettings
@@ -252,6 +254,10 @@ class StationFile(ConfigModel):
                                                                                     for k in sink_kinds()))
     log: LogSettings = setting({}, shown="`{}`", help="daemon log lines")
     verdict: VerdictSettings = setting({}, shown="`{}`", help="when a frame is UNSURE: the gates, tightened")
+    recipe: str = setting("", help="the recipe the station starts with (a `[recipes.<name>]`); empty: `[model]` "
+                                   "and the cameras' `roi` (docs/plc.md#recipes)")
+    recipes: dict[str, RecipeSettings] = setting({}, shown="`{}`", help="one `[recipes.<name>]` table per product, "
+                                                 "below; the PLC, `inspector recipe select` or the GUI switch them")
 
     @field_validator("schema_version")
     @classmethod
@@ -270,6 +276,21 @@ class StationFile(ConfigModel):
                 raise fail((i, "id"), f"duplicate camera id {camera.id!r}", "give each camera its own id", camera.id)
             seen.add(camera.id)
         return value
+
+    @model_validator(mode="after")
+    def _recipes_fit(self) -> StationFile:
+        cameras = {camera.id for camera in self.cameras}
+        for name, recipe in self.recipes.items():
+            if not re.match(_ID, name):
+                raise fail(("recipes", name), f"{name!r} is not a valid recipe name", _ID_FIX)
+            for cam in recipe.cameras:
+                if cam not in cameras:
+                    raise fail(("recipes", name, "cameras", cam), f"no camera {cam!r} in this station",
+                               f"use one of {sorted(cameras)}")
+        if self.recipe and self.recipe not in self.recipes:
+            raise fail(("recipe",), f"no recipe {self.recipe!r}", f"add [recipes.{self.recipe}] or use one of "
+                       f"{sorted(self.recipes) or 'the recipes you add'}")
+        return self
 
     @field_validator("sinks", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from inspector.live.config import (
     StorageSettings,
     VerdictSettings,
 )
+from inspector.live.recipes import RecipeCamera, RecipeSettings
 from inspector.live.sinks import sink_class, sink_kinds
 from inspector.live.sources import SOURCES
 
@@ -39,7 +40,8 @@ def tables() -> dict[str, type[BaseModel]]:
     """Every table of the file by its block name: top, model, ..., source.<kind>, sinks.<kind>."""
     out: dict[str, type[BaseModel]] = {"top": StationFile, "model": ModelSettings, "pipeline": PipelineSettings,
                                        "cameras": CameraConfig, "storage": StorageSettings, "log": LogSettings,
-                                       "verdict": VerdictSettings}
+                                       "verdict": VerdictSettings, "recipes": RecipeSettings,
+                                       "recipes.cameras": RecipeCamera}
     out.update({f"source.{kind}": cls.Settings for kind, cls in sorted(SOURCES.items())})
     out.update({f"sinks.{kind}": sink_class(kind).Settings for kind in sink_kinds()})
     return out

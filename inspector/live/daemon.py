@@ -26,6 +26,7 @@ from inspector.live.logs import setup_logging
 from inspector.live.notify import Notifier
 from inspector.live.pipeline import Pipeline
 from inspector.live.preflight import preflight, threshold_warnings
+from inspector.live.recipes import recipe_config
 from inspector.live.sinks.base import Sink
 from inspector.live.station import build_engine, build_station
 
@@ -46,7 +47,7 @@ class Daemon:
         self.notifier = notifier or Notifier.from_env()
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
-        engine = self._load_engine(config.model_path)
+        engine = build_engine(recipe_config(config, config.recipe))
         warn(preflight(config, engine.bundle))
         self.station = build_station(config, engine=engine)
         self.ready_sent = False
@@ -60,11 +61,12 @@ class Daemon:
         return self.station.sinks
 
     def _load_engine(self, path: Path) -> Engine:
-        return build_engine(self.config, path)
+        return build_engine(recipe_config(self.config, self.station.recipe), path)
 
     def reload_model(self, path: str | Path | None = None) -> bool:
-        """Verify a new bundle and swap it in; on any failure keep the running model and log why."""
-        path = Path(path) if path else self.config.model_path
+        """Verify a new bundle and swap it in; on any failure keep the running model and log why. Default: the
+        running recipe's bundle (`[model]` when no recipe runs)."""
+        path = Path(path) if path else recipe_config(self.config, self.station.recipe).model_path
         try:
             engine = self._load_engine(path)
         except Exception as exc:  # noqa: BLE001 (a reload must never take the station down, whatever the loader raises)

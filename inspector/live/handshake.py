@@ -68,6 +68,10 @@ class ErrorCode(IntEnum):
     BAD_PART_ID = 104  # the trigger carried no (or a too long) part id
     UNKNOWN_CAMERA = 105  # the trigger named a camera the station does not have
     NOT_RUNNING = 106  # no pipeline is running (station starting or stopping)
+    UNKNOWN_RECIPE = 107  # a recipe request named no recipe of the station config
+    RECIPE_REFUSED = 108  # the recipe's bundle failed verification (checksum, signature, unreadable model)
+    RECIPE_INVALID = 109  # the recipe does not fit the station (camera unknown, ROI unusable)
+    BAD_LOT_ID = 110  # the lot id was longer than 64 characters or held control characters
 
 
 VERDICT_CODES = {"OK": ResultCode.OK, "NG": ResultCode.NG, "UNSURE": ResultCode.UNSURE}
@@ -91,13 +95,15 @@ class PlcResult:
     triggered_at: float = 0.0  # the handshake's clock
     done_at: float = 0.0
     inference_ms: float = 0.0
+    recipe: str = ""  # the recipe that judged the part (docs/plc.md#recipes)
+    lot: str = ""
 
     def summary(self) -> dict:
         """JSON-ready (what the MQTT `plc/result` topic carries)."""
         return {"camera": self.camera, "part_id": self.part_id, "job_id": self.job_id, "result": self.code.name,
                 "result_code": int(self.code), "score": round(self.score, 6), "defect_type": self.defect_type,
                 "error_code": int(self.error_code), "error_text": self.error_text, "frame_id": self.frame_id,
-                "run": self.run, "model": self.model,
+                "run": self.run, "model": self.model, "recipe": self.recipe, "lot": self.lot,
                 "latency_ms": round((self.done_at - self.triggered_at) * 1000, 3)}
 
 
@@ -331,7 +337,8 @@ class Handshake:
         if record is not None:
             result = replace(result, score=float(record.result.score), defect_type=record.result.predicted_class or "",
                              frame_id=record.frame_id, run=record.run, model=record.result.model_fingerprint,
-                             inference_ms=float(record.timings_ms.get("inference", 0.0)))
+                             inference_ms=float(record.timings_ms.get("inference", 0.0)),
+                             recipe=record.recipe, lot=record.lot)
         if error is not None:
             result = replace(result, error_code=error[0], error_text=error[1])
         self.stats.results[code.name] += 1

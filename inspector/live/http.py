@@ -1,4 +1,6 @@
-"""Health and metrics over HTTP (127.0.0.1 by default): /metrics (Prometheus text format), /healthz, /readyz.
+"""Health and metrics over HTTP (127.0.0.1 by default): /metrics (Prometheus text format), /healthz, /readyz;
+with a control (the station's recipe changeover) also GET /recipes, POST /recipe and POST /lot, which
+`inspector recipe` and `inspector lot` use (docs/plc.md#recipes).
 
 The server owns no state: each request asks a provider for the pipeline's `PipelineSnapshot` (the HTTP sink's
 provider is its `SinkContext`, so always the running pipeline). /metrics is prometheus_client's exposition of
@@ -20,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from inspector.live.record import FrameRecord
@@ -42,6 +44,8 @@ KIND_COUNTERS = ("rows_lost", "disk_full_events", "image_failures")  # sqlite's
 KIND_GAUGES = ("rows_pending",)
 
 Provider = Callable[[], PipelineSnapshot]
+Control = Callable[[], Any]  # the station's inspector.live.recipes.Changeover (None: no control endpoints)
+MAX_BODY = 4096  # bytes of a POST body
 
 
 def readiness(snap: PipelineSnapshot) -> tuple[bool, list[str]]:
@@ -75,6 +79,8 @@ class SnapshotCollector:
         ready, _ = readiness(snap)
         yield GaugeMetricFamily("inspector_ready", "1 when the model is loaded and every camera is up", value=ready)
         yield GaugeMetricFamily("inspector_model_loaded", "1 when the model bundle is loaded", value=snap.model_loaded)
+        yield InfoMetricFamily("inspector_recipe", "The recipe and lot running (docs/plc.md#recipes)",
+                               value={"recipe": snap.recipe, "lot": snap.lot, "model": snap.model_fingerprint[:16]})
         started = self._started_at()
         if started is not None:
             yield GaugeMetricFamily("inspector_start_time_seconds", "Unix time the daemon started", value=started)
@@ -162,11 +168,40 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(500, "text/plain; charset=utf-8", b"health snapshot unavailable\n")
             else:
                 self._send(200, PROMETHEUS_CONTENT_TYPE, text)
+        elif path == "/recipes" and (changeover := self.server.changeover()) is not None:
+            self._send(200, "application/json", json.dumps(changeover.describe()).encode())
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /readyz\n")
 
     def do_HEAD(self) -> None:
         self.do_GET()
+
+    def do_POST(self) -> None:
+        """POST /recipe {"recipe", "who", "why"} or /lot {"lot", "who", "why"}: 200 with the answer, or 409
+        (refused: the answer says why; the running recipe keeps going), 400 (bad body), 404."""
+        path = self.path.split("?", 1)[0].rstrip("/")
+        changeover = self.server.changeover()
+        length = int(self.headers.get("Content-Length") or 0)
+        if changeover is None or path not in ("/recipe", "/lot"):
+            self.rfile.read(min(length, MAX_BODY))
+            self._send(404, "text/plain; charset=utf-8", b"not found: POST /recipe or /lot (with [sinks.http] "
+                       b"control = true)\n")
+            return
+        try:
+            if length > MAX_BODY:
+                raise ValueError(f"body over {MAX_BODY} bytes")
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+            kind = path.lstrip("/")
+            value, who, why = str(body.get(kind, "")), str(body.get("who", "") or "unknown"), str(body.get("why", ""))
+        except ValueError as exc:
+            self._send(400, "application/json", json.dumps({"error": f"bad request body: {exc}"}).encode())
+            return
+        who = f"http:{who}"[:80]
+        outcome = changeover.select(value, who=who, why=why) if kind == "recipe" else changeover.set_lot(
+            value, who=who, why=why)
+        self._send(200 if outcome.ok else 409, "application/json", json.dumps(outcome.summary()).encode())
 
     def _send(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
@@ -187,6 +222,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     provider: Provider
     registry: CollectorRegistry
+    control: Control | None = None
+
+    def changeover(self) -> Any:
+        return self.control() if self.control is not None else None
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
@@ -229,8 +268,9 @@ class HealthServer:
     metrics to it (the HTTP sink's histograms)."""
 
     def __init__(self, provider: Provider, *, host: str = "127.0.0.1", port: int = 9108,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, control: Control | None = None) -> None:
         self.provider = provider
+        self.control = control
         self.host = host
         self.requested_port = int(port)
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
@@ -254,7 +294,7 @@ class HealthServer:
 
     def start(self) -> None:
         server = _Server((self.host, self.requested_port), _Handler)
-        server.provider, server.registry = self.provider, self.registry
+        server.provider, server.registry, server.control = self.provider, self.registry, self.control
         self.started_at = time.time()
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25},
@@ -286,6 +326,9 @@ class HttpSettings(SinkSettings):
     host: str = setting("127.0.0.1", help="bind address (keep it local unless the network is trusted)")
     port: int = setting(9108, help="the health port", ge=1, le=65535, problem="{input!r} is not a port",
                         fix="use 1..65535")
+    control: bool = setting(True, help="also serve GET /recipes, POST /recipe and POST /lot (`inspector recipe`, "
+                                       "`inspector lot`); anyone who reaches the port may switch among the "
+                                       "configured, verified recipes: keep `host` local")
 
 
 @register_sink("http")
@@ -297,11 +340,12 @@ class HttpSink(Sink):
     Settings = HttpSettings
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 9108,
-                 snapshot: Provider | None = None,
+                 snapshot: Provider | None = None, control: Control | None = None,
                  buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S, queue_size: int = 1024) -> None:
         super().__init__(queue_size=queue_size, retries=0)
         registry = CollectorRegistry(auto_describe=False)
-        self.server = HealthServer(snapshot or PipelineSnapshot, host=host, port=port, registry=registry)
+        self.server = HealthServer(snapshot or PipelineSnapshot, host=host, port=port, registry=registry,
+                                   control=control)
         self.latency = Histogram("inspector_latency_seconds", "End-to-end latency, capture to verdict",
                                  buckets=buckets_s, registry=registry)
         self.stage_latency = Histogram("inspector_stage_latency_seconds", "Latency per pipeline stage", ["stage"],
@@ -310,7 +354,9 @@ class HttpSink(Sink):
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> HttpSink:
         # the context answers for the running pipeline
-        return cls(snapshot=context.snapshot, **dict(cls.settings_of(settings)))
+        options = dict(cls.settings_of(settings))
+        control = (lambda: context.recipes) if options.pop("control") else None
+        return cls(snapshot=context.snapshot, control=control, **options)
 
     def open(self) -> None:
         self.server.start()

@@ -93,6 +93,8 @@ class Pipeline:
         # and that a part's frame could not be inspected (camera, part id, why)
         self.claim_part: Callable[[str], str] | None = None
         self.on_failed: Callable[[str, str, str], None] | None = None
+        self.recipe = ""  # stamped on every record (set with the engine it belongs to: swap_engine)
+        self.lot = ""  # stamped on every record (set_lot)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -132,18 +134,33 @@ class Pipeline:
 
     def set_roi(self, camera: str, roi: tuple[int, int, int, int] | None) -> None:
         """Inspect only `roi` [x, y, w, h] of `camera` (None: the whole frame) from its next frame on."""
-        if camera not in self._roi:
-            raise KeyError(f"no camera {camera!r} in this pipeline (cameras: {', '.join(self.cameras)})")
-        if roi is not None:
-            x, y, w, h = roi
-            roi = (int(x), int(y), int(w), int(h))
+        roi = self._checked_roi(camera, roi)
         with self._cond:
             self._roi[camera] = roi
 
-    def swap_engine(self, engine: Engine) -> None:
-        """Use a new (already verified) engine from the next batch on."""
+    def _checked_roi(self, camera: str, roi: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        if camera not in self._roi:
+            raise KeyError(f"no camera {camera!r} in this pipeline (cameras: {', '.join(self.cameras)})")
+        if roi is None:
+            return None
+        x, y, w, h = roi
+        return (int(x), int(y), int(w), int(h))
+
+    def swap_engine(self, engine: Engine, *, recipe: str | None = None,
+                    rois: dict[str, tuple[int, int, int, int] | None] | None = None) -> None:
+        """Use a new (already verified) engine from the next batch on; with `recipe` and `rois` (a recipe
+        changeover) all three change together: no frame is judged by one recipe's engine and another's ROI."""
+        checked = {cam: self._checked_roi(cam, roi) for cam, roi in (rois or {}).items()}
         with self._cond:
             self.engine = engine
+            self._roi.update(checked)
+            if recipe is not None:
+                self.recipe = recipe
+
+    def set_lot(self, lot: str) -> None:
+        """Stamp `lot` on the records of frames taken from now on."""
+        with self._cond:
+            self.lot = lot
 
     # ------------------------------------------------------------------ state
     def cameras_up(self) -> bool:
@@ -187,7 +204,7 @@ class Pipeline:
                 station=self.station, run=self.run_id, ready=bool(self.cameras) and not reasons,
                 not_ready=tuple(reasons),
                 model_fingerprint=self.engine.fingerprint if self.engine is not None else "",
-                frames=sum(self._frames.values()),
+                recipe=self.recipe, lot=self.lot, frames=sum(self._frames.values()),
                 verdicts=Verdicts.of(sum(self._verdicts.values(), Counter())),
                 dropped=sum(self._drops.values()), errors=self._errors,
                 consecutive_errors=self._consecutive_errors, last_error=self._last_error,
@@ -215,10 +232,10 @@ class Pipeline:
     def step(self) -> int:
         """Inspect one batch of what is queued now, on the calling thread (one turn of the inference
         thread; with an injected clock, a test can drive the pipeline frame by frame). Returns the batch size."""
-        with self._cond:
-            batch, engine = self._take(), self.engine
+        with self._cond:  # the engine, ROIs, recipe and lot of one moment: a changeover falls between batches
+            batch, engine, rois, recipe, lot = self._take(), self.engine, dict(self._roi), self.recipe, self.lot
         if batch:
-            self._inspect(engine, batch)
+            self._inspect(engine, batch, rois, recipe, lot)
         return len(batch)
 
     def _take(self) -> list[Frame]:
@@ -244,11 +261,14 @@ class Pipeline:
                     return
             self.step()
 
-    def _inspect(self, engine: Engine, batch: list[Frame]) -> None:
+    def _inspect(self, engine: Engine, batch: list[Frame],
+                 rois: dict[str, tuple[int, int, int, int] | None] | None = None, recipe: str = "",
+                 lot: str = "") -> None:
+        rois = dict(self._roi) if rois is None else rois
         taken = self._clock()
         images, kept = [], []
         for frame in batch:
-            roi = self._roi[frame.camera]  # read once: the record carries the ROI this crop used
+            roi = rois[frame.camera]  # the record carries the ROI this crop used
             try:
                 images.append(crop(frame.image, roi))
                 kept.append((frame, roi))
@@ -270,7 +290,8 @@ class Pipeline:
                            **result.timings_ms, "total": (done - frame.captured_mono) * 1000 + frame.capture_ms}
                 record = FrameRecord(station=self.station, camera=frame.camera, frame_id=frame.frame_id,
                                      captured_at=frame.captured_at, result=result, image=frame.image,
-                                     timings_ms=timings, roi=roi, run=self.run_id, part_id=frame.part_id)
+                                     timings_ms=timings, roi=roi, run=self.run_id, part_id=frame.part_id,
+                                     recipe=recipe, lot=lot)
                 self._frames[frame.camera] += 1
                 self._verdicts[frame.camera][(result.verdict.value, result.reason_code)] += 1
                 self._latency_ms.append(timings["total"])

@@ -24,6 +24,8 @@ class FrameRecord:
     image_shed: bool = False  # the pixels were dropped on the way (a sink queue over its byte budget)
     roi: tuple[int, int, int, int] | None = None  # [x, y, w, h] the model saw (None: the whole frame)
     part_id: str = ""  # the PLC's part id from its trigger (docs/plc.md); "" when no PLC triggered the frame
+    recipe: str = ""  # the recipe that judged the frame (docs/plc.md#recipes); "" = `[model]` and the cameras' roi
+    lot: str = ""  # the lot or batch the part belongs to, as set by the PLC or an operator ("" = none)
 
     def summary(self) -> dict:
         """JSON-ready fields (no arrays): what MQTT, logs and the database carry."""
@@ -33,6 +35,8 @@ class FrameRecord:
             "run": self.run,
             "frame_id": self.frame_id,
             "part_id": self.part_id,
+            "recipe": self.recipe,
+            "lot": self.lot,
             "time": self.captured_at,
             "score": round(self.result.score, 6),
             "threshold": self.result.threshold,

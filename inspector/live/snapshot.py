@@ -150,6 +150,8 @@ class PipelineSnapshot:
     ready: bool = False
     not_ready: tuple[str, ...] = ()  # why not ready, in plain words ("camera cam1 down")
     model_fingerprint: str = ""  # "" when no model is loaded
+    recipe: str = ""  # the recipe running (docs/plc.md#recipes); "" = `[model]` and the cameras' roi
+    lot: str = ""  # the lot being inspected ("" = none set)
     frames: int = 0  # frames inspected (a verdict each)
     verdicts: Verdicts = field(default_factory=Verdicts)
     dropped: int = 0

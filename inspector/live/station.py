@@ -19,6 +19,7 @@ from inspector.errors import InspectorError
 from inspector.live.config import CameraConfig, StationConfig
 from inspector.live.pipeline import Pipeline
 from inspector.live.preflight import check_provider
+from inspector.live.recipes import Changeover, Roi, recipe_config, recipe_rois
 from inspector.live.sinks import sink_class
 from inspector.live.sinks.base import Sink, SinkContext
 from inspector.live.sinks.extras import missing
@@ -69,15 +70,23 @@ class Station:
         self.engine = engine
         self.sinks = list(sinks)
         self.context = context
+        self.recipe = config.recipe  # the running recipe and lot, kept across restarts (docs/plc.md#recipes)
+        self.lot = ""
         self._clock = clock
         self._source_factories = source_factories
         self._camera_sleep = camera_sleep
-        self.pipeline = self._new_pipeline(list(cameras) if cameras is not None else list(config.cameras))
+        if cameras is None:  # the start recipe's ROIs
+            rois = recipe_rois(config, self.recipe)
+            cameras = [cam.model_copy(update={"roi": rois[cam.id]}) for cam in config.cameras]
+        self.pipeline = self._new_pipeline(list(cameras))
+        self.changeover = Changeover(self, build_engine, audit_path=config.data_dir / "audit.jsonl")
+        context.recipes = self.changeover
 
     def _new_pipeline(self, cameras: list[CameraConfig]) -> Pipeline:
         pipeline = Pipeline(self.engine, cameras, self.sinks, station=self.config.station,
                             queue_size=self.config.queue_size, max_batch=self.config.max_batch, clock=self._clock,
                             source_factories=self._source_factories, camera_sleep=self._camera_sleep)
+        pipeline.recipe, pipeline.lot = self.recipe, self.lot
         self.context.bind(pipeline)
         return pipeline
 
@@ -102,10 +111,19 @@ class Station:
         self.start()
         return clean
 
-    def swap_engine(self, engine: Engine) -> None:
-        """Use a new (already verified) engine from the next batch on; kept across restarts."""
-        self.pipeline.swap_engine(engine)
+    def swap_engine(self, engine: Engine, *, recipe: str | None = None,
+                    rois: dict[str, Roi | None] | None = None) -> None:
+        """Use a new (already verified) engine from the next batch on; kept across restarts. A recipe
+        changeover (`self.changeover.select`) passes its name and ROIs too: all three change at once."""
+        self.pipeline.swap_engine(engine, recipe=recipe, rois=rois)
         self.engine = engine
+        if recipe is not None:
+            self.recipe = recipe
+
+    def set_lot(self, lot: str) -> None:
+        """The lot stamped on every record from the next batch on (`self.changeover.set_lot` audits it)."""
+        self.lot = lot
+        self.pipeline.set_lot(lot)
 
     def snapshot(self) -> PipelineSnapshot:
         return self.pipeline.snapshot()
@@ -119,7 +137,7 @@ def build_station(config: StationConfig, *, engine: Engine | None = None, extra_
     """Build a station from `config`: the engine (unless given), `extra_sinks` (the GUI's) plus the config's
     `[sinks.*]` (unless `config_sinks` is False), their context and a pipeline bound to it (not started).
     Raises InspectorError for a sink that cannot be built and BundleError for a model that cannot be used."""
-    engine = engine if engine is not None else build_engine(config)
+    engine = engine if engine is not None else build_engine(recipe_config(config, config.recipe))
     context = SinkContext(station=config.station)
     sinks = [*extra_sinks, *(build_sinks(config, context) if config_sinks else [])]
     return Station(config, engine, sinks, context, cameras=cameras, clock=clock,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ pytest.importorskip("asyncua")
 pytest.importorskip("paho.mqtt")
 import paho.mqtt.client as mqtt
 from asyncua import Client
+from conftest import make_tiny_bundle
 from conftest_services import Broker, free_port, make_mosquitto, wait_until
 
+from inspector.audit import AuditLog
 from inspector.live.config import load_config
 from inspector.live.handshake import ErrorCode, ResultCode
 from inspector.live.sinks.mqtt import no_delay
@@ -95,6 +98,11 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 def line(tmp_path_factory: pytest.TempPathFactory, tiny_bundle_path: Path,
          mosquitto: Broker) -> Iterator[tuple[Station, str, queue.Queue[int]]]:
     folder = tmp_path_factory.mktemp("line")
+    recipe_b = make_tiny_bundle(folder / "b.onnx", threshold=0.2)  # recipe B: another bundle, another threshold
+    tampered = folder / "bad.onnx"  # recipe "bad": its bundle no longer matches its checksum
+    shutil.copy(tiny_bundle_path, tampered)
+    shutil.copy(f"{tiny_bundle_path}.sha256", f"{tampered}.sha256")
+    tampered.write_bytes(tampered.read_bytes() + b"\0")
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/inspector/"
     cameras = "".join(f'''
 [[cameras]]
@@ -108,8 +116,15 @@ size = {SIZE}
 ''' for cam, trigger in (("ua", "opcua"), ("mq", "mqtt"), ("hw", "hardware")))
     (folder / "station.toml").write_text(f'''schema_version = 1
 station = "line"
+recipe = "A"
 [model]
 path = "{tiny_bundle_path}"
+[recipes.A]
+model = "{tiny_bundle_path}"
+[recipes.B]
+model = "{recipe_b}"
+[recipes.bad]
+model = "{tampered}"
 [pipeline]
 queue_size = 8
 {cameras}
@@ -147,11 +162,13 @@ class MqttPlcClient:
 
     def __init__(self, broker: Broker, *cameras: str) -> None:
         self.results: dict[str, queue.Queue[dict]] = {cam: queue.Queue() for cam in cameras}
+        self.changes: queue.Queue[dict] = queue.Queue()  # answers to recipe and lot commands
         self.beats: list[int] = []
         subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.client.username_pw_set(broker.username, broker.password)
-        topics = [(f"inspector/line/{cam}/plc/result", 1) for cam in cameras] + [("inspector/line/plc/heartbeat", 0)]
+        topics = [(f"inspector/line/{cam}/plc/result", 1) for cam in cameras] + [("inspector/line/plc/heartbeat", 0),
+                                                                               ("inspector/line/plc/change", 1)]
         self.client.on_connect = lambda c, u, f, rc, p: (no_delay(c), c.subscribe(topics))
         self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.on_message = self._on_message
@@ -162,13 +179,24 @@ class MqttPlcClient:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic.endswith("heartbeat"):
             self.beats.append(json.loads(msg.payload)["heartbeat"])
+        elif msg.topic.endswith("plc/change"):
+            self.changes.put(json.loads(msg.payload))
         else:
             self.results[msg.topic.split("/")[-3]].put(json.loads(msg.payload))
 
     def trigger(self, camera: str, part_id: str) -> None:
         self.client.publish(f"inspector/line/{camera}/plc/trigger", json.dumps({"part_id": part_id}), qos=1)
 
-    def run(self, camera: str, parts: list[str], window: int = 3) -> list[dict]:
+    def command(self, verb: str, value: str) -> dict:
+        """Publish a recipe or lot command and wait for its answer (the retained state comes first)."""
+        self.client.publish(f"inspector/line/plc/{verb}", value, qos=1)
+        while True:
+            answer = self.changes.get(timeout=15)
+            if answer["requested"] == value and answer["kind"] == verb:
+                return answer
+
+    def run(self, camera: str, parts: list[str], window: int = 3,
+            on_result: Callable[[int], None] | None = None) -> list[dict]:
         results: list[dict] = []
         sent = 0
         while len(results) < len(parts):
@@ -177,6 +205,8 @@ class MqttPlcClient:
                 sent += 1
             results.append(self.results[camera].get(timeout=15))
             self.client.publish(f"inspector/line/{camera}/plc/ack", b"", qos=1)
+            if on_result is not None:
+                on_result(len(results))
         return results
 
     def close(self) -> None:
@@ -315,3 +345,86 @@ def test_hardware_triggered_camera_a_frame_per_pulse_and_a_missing_frame_times_o
     for n, r in enumerate(got):
         if n != 30:
             assert level_of(r["score"]) == n % LEVELS, f"HW-{n} got another part's frame"
+
+
+def test_lot_and_a_wrong_recipe_over_opcua_are_answered(line, mosquitto: Broker) -> None:
+    """The PLC sets the lot and asks for a recipe the station does not have (error 107) on OPC UA."""
+    station, endpoint, _ = line
+
+    async def plc() -> list[dict]:
+        async with Client(endpoint, timeout=10) as client:
+            ns = await client.get_namespace_index("urn:inspector")
+            names = ("ChangeId", "ChangeRequest", "ChangeErrorCode", "ChangeErrorText", "Recipe", "Lot")
+            nodes = [client.get_node(f"ns={ns};s=Inspector.{name}") for name in names]
+            answers = []
+            for node, value in (("LotSelect", "LOT-7"), ("RecipeSelect", "nope")):
+                before = (await nodes[0].read_value())
+                await client.get_node(f"ns={ns};s=Inspector.{node}").write_value(value)
+                for _ in range(500):
+                    values = dict(zip(names, await client.read_values(nodes), strict=True))
+                    if values["ChangeId"] != before:
+                        break
+                    await asyncio.sleep(0.01)
+                answers.append(values)
+            return answers
+
+    lot, wrong = asyncio.run(plc())
+    assert (lot["ChangeRequest"], lot["ChangeErrorCode"], lot["Lot"]) == ("LOT-7", 0, "LOT-7")
+    assert (wrong["ChangeRequest"], wrong["ChangeErrorCode"], wrong["Recipe"]) == ("nope", ErrorCode.UNKNOWN_RECIPE,
+                                                                                   "A")
+    assert "no recipe 'nope'" in wrong["ChangeErrorText"]
+    results = asyncio.run(opcua_plc(endpoint, "ua", ["LOT7-0", "LOT7-1"]))
+    assert [r["ResultPartId"] for r in results] == ["LOT7-0", "LOT7-1"]
+    assert wait_until(lambda: "LOT7-1" in logged(station, "ua"), 10)
+    path = next(sink for sink in station.sinks if sink.kind == "sqlite").path
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT lot, recipe FROM inspections WHERE part_id LIKE 'LOT7-%'").fetchall()
+    assert rows == [("LOT-7", "A")] * 2
+    station.changeover.set_lot("", who="test")
+
+
+def test_recipe_changeover_in_the_middle_of_1000_parts_a_bad_recipe_refused(line, mosquitto: Broker) -> None:
+    """At part 500 the PLC asks for recipe "bad" (tampered bundle: refused with 108, A keeps running), then for
+    B (another bundle, threshold 0.2): every part still gets its own result, each judged by one recipe,
+    A up to the changeover and B after it, and the SQLite log says which."""
+    station, _, _ = line
+    plc = MqttPlcClient(mosquitto, "mq")
+    parts = [f"CH-{n:05d}" for n in range(PARTS)]
+    answers: list[dict] = []
+    changer: list[threading.Thread] = []
+
+    def change_at_500(done: int) -> None:
+        if done == 500:  # on its own thread: the PLC keeps triggering parts through the changeover
+            changer.append(threading.Thread(target=lambda: answers.extend(
+                [plc.command("recipe", "bad"), plc.command("recipe", "B")])))
+            changer[0].start()
+
+    try:
+        results = plc.run("mq", parts, on_result=change_at_500)
+        changer[0].join(30)
+    finally:
+        plc.close()
+    bad, good = answers
+    assert (bad["error_code"], bad["recipe"]) == (ErrorCode.RECIPE_REFUSED, "A")  # refused, the old one kept
+    assert "differs from its sidecar" in bad["error_text"]
+    assert (good["error_code"], good["recipe"]) == (0, "B")
+    assert [r["part_id"] for r in results] == parts  # no result lost, duplicated or reordered
+    recipes = [r["recipe"] for r in results]
+    switch = recipes.index("B")
+    assert 500 <= switch < PARTS - 100 and recipes == ["A"] * switch + ["B"] * (PARTS - switch)
+    thresholds = {"A": 0.3, "B": 0.2}
+    first = level_of(results[0]["score"])  # the camera's frame count goes on from the tests before
+    for n, r in enumerate(results):
+        assert level_of(r["score"]) == (first + n) % LEVELS, f"{r['part_id']} got the result of another part's frame"
+        threshold = thresholds[r["recipe"]]
+        if abs(r["score"] - threshold) > 1e-4:  # each verdict is its recipe's
+            assert r["result"] == ("NG" if r["score"] > threshold else "OK"), r
+    assert wait_until(lambda: len([p for p in logged(station, "mq") if p.startswith("CH-")]) >= PARTS, 10)
+    path = next(sink for sink in station.sinks if sink.kind == "sqlite").path
+    with sqlite3.connect(path) as db:
+        logged_recipes = dict(db.execute("SELECT part_id, recipe FROM inspections WHERE part_id LIKE 'CH-%'"))
+    assert logged_recipes == {r["part_id"]: r["recipe"] for r in results}
+    entries = [e for e in AuditLog(station.config.data_dir / "audit.jsonl").entries() if e["target"] in ("bad", "B")]
+    assert [(e["action"], e["who"]) for e in entries] == [("recipe_refused", "plc:mqtt"), ("recipe", "plc:mqtt")]
+    assert entries[1]["old"]["recipe"] == "A" and entries[1]["new"]["model"] == station.engine.fingerprint
+    assert station.changeover.select("A", who="test").ok  # back to A for whatever runs next

@@ -43,7 +43,7 @@ from inspector.live.sinks.base import (
     register_sink,
 )
 from inspector.live.sinks.extras import require
-from inspector.live.sinks.plc_mqtt import MqttPlc
+from inspector.live.sinks.plc_mqtt import MqttPlc, MqttRecipes
 from inspector.live.sources.base import redact_url
 
 if TYPE_CHECKING:  # paho-mqtt is the `mqtt` extra: imported when a sink is made (require)
@@ -131,7 +131,8 @@ class MqttSink(Sink):
                  tls_insecure: bool = False, client_id: str | None = None, keepalive: int = 30, qos: int = 1,
                  publish_timeout: float = 5.0, reconnect_min_s: int = 1, reconnect_max_s: int = 5,
                  on_trigger: TriggerCallback | None = None, queue_size: int = 256, retries: int = 3,
-                 retry_delay: float = 0.5, handshake: Callable[[], Any] | None = None) -> None:
+                 retry_delay: float = 0.5, handshake: Callable[[], Any] | None = None,
+                 recipes: Callable[[], Any] | None = None) -> None:
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
         if url:
             parts = urlsplit(url)
@@ -169,6 +170,8 @@ class MqttSink(Sink):
         self.triggers_received = 0
         self._handshake_of = handshake  # the station's PLC handshake, looked up at open ([sinks.plc])
         self._plc: MqttPlc | None = None
+        self._recipes_of = recipes  # the station's recipe/lot changeover, looked up at open
+        self._recipes: MqttRecipes | None = None
 
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> MqttSink:
@@ -183,7 +186,7 @@ class MqttSink(Sink):
             options[key] = options[key] or None
         # the context's methods go to whichever pipeline runs at the time (it is rebound after a restart)
         return cls(station=context.station, on_trigger=context.trigger, cameras=context.cameras,
-                   handshake=lambda: context.handshake, **options)
+                   handshake=lambda: context.handshake, recipes=lambda: context.recipes, **options)
 
     # topics -------------------------------------------------------------------------------------------
     @property
@@ -244,6 +247,10 @@ class MqttSink(Sink):
         if handshake is not None:  # the PLC handshake's topics (docs/plc.md)
             self._plc = MqttPlc(client, handshake, base=f"{self.prefix}/{self.station}", qos=self.qos)
             self._plc.start()
+        changeover = self._recipes_of() if self._recipes_of is not None else None
+        if changeover is not None:  # recipe and lot commands (docs/plc.md#recipes)
+            self._recipes = MqttRecipes(client, changeover, base=f"{self.prefix}/{self.station}", qos=self.qos)
+            self._recipes.start()
         log.info("mqtt sink connecting to %s", self.describe())
         client.connect_async(self.host, self.port, keepalive=self.keepalive)
         client.loop_start()  # paho's network thread: keeps the session alive and reconnects with backoff
@@ -261,6 +268,8 @@ class MqttSink(Sink):
         client.subscribe(self.trigger_filter, qos=1)
         if self._plc is not None:
             client.subscribe(self._plc.subscription, qos=1)
+        if self._recipes is not None:
+            self._recipes.connected()
         self._connected.set()
         log.info("mqtt sink connected to %s", self.describe())
 
@@ -274,6 +283,12 @@ class MqttSink(Sink):
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         levels = message.topic.split("/")
+        if self._recipes is not None and message.topic in self._recipes.topics:
+            try:
+                self._recipes.on_message(message.topic, bytes(message.payload))
+            except Exception as exc:  # noqa: BLE001 (a failing changeover must not kill paho's network thread)
+                log.error("recipe/lot command failed: %s", exc)
+            return
         if self._plc is not None and len(levels) >= 3 and levels[-2] == "plc":
             self._on_plc_message(levels[-3], levels[-1], bytes(message.payload))  # paho types it bytes | bytearray
             return
@@ -324,6 +339,9 @@ class MqttSink(Sink):
         if self._plc is not None:
             self._plc.stop()
             self._plc = None
+        if self._recipes is not None:
+            self._recipes.stop()
+            self._recipes = None
         try:
             if self._connected.is_set():
                 info = client.publish(self.status_topic, self._status("offline"), qos=1, retain=True)

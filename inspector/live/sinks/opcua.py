@@ -53,7 +53,7 @@ from inspector.live.record import FrameRecord
 from inspector.live.settings import ConfigFile, check_secret, fail, secret, setting
 from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, register_sink
 from inspector.live.sinks.extras import require
-from inspector.live.sinks.plc_opcua import OpcUaPlc
+from inspector.live.sinks.plc_opcua import OpcUaPlc, OpcUaRecipes
 from inspector.live.sources.base import redact_url
 from inspector.verdict import REASON_CODES
 
@@ -176,7 +176,8 @@ class OpcUaSink(Sink):
                  heartbeat_s: float = 1.0, certificate: str | None = None, private_key: str | None = None,
                  allow_unsecured: bool = True, security_policies: Iterable[str] | None = None,
                  username: str | None = None, password: str | None = None, start_timeout: float = 30.0, queue_size: int = 256,
-                 retries: int = 3, retry_delay: float = 0.5, handshake: Callable[[], Any] | None = None) -> None:
+                 retries: int = 3, retry_delay: float = 0.5, handshake: Callable[[], Any] | None = None,
+                 recipes: Callable[[], Any] | None = None) -> None:
         self._api = _asyncua()
         ua = self._api.ua
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
@@ -219,6 +220,8 @@ class OpcUaSink(Sink):
         self.triggers_received = 0
         self._handshake_of = handshake  # the station's PLC handshake, looked up at open ([sinks.plc])
         self._plc: OpcUaPlc | None = None
+        self._recipes_of = recipes  # the station's recipe/lot changeover, looked up at open
+        self._recipes: OpcUaRecipes | None = None
 
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> OpcUaSink:
@@ -231,7 +234,7 @@ class OpcUaSink(Sink):
                    security_policies=config.security_policies, certificate=config.certificate or None,
                    private_key=config.private_key or None, username=config.username or None,
                    password=None if password is None else password.get_secret_value(),
-                   handshake=lambda: context.handshake)
+                   handshake=lambda: context.handshake, recipes=lambda: context.recipes)
 
     # thread bridge ------------------------------------------------------------------------------------
     def _call(self, coro: Coroutine[Any, Any, Any], timeout: float = 5.0) -> Any:
@@ -288,6 +291,10 @@ class OpcUaSink(Sink):
         self._counts[""] = [0, 0, 0]
         handshake = self._handshake_of() if self._handshake_of is not None else None
         self._plc = None if handshake is None else OpcUaPlc(self._api, server, ns, handshake)
+        changeover = self._recipes_of() if self._recipes_of is not None else None
+        self._recipes = None if changeover is None else OpcUaRecipes(self._api, server, ns, changeover)
+        if self._recipes is not None:
+            await self._recipes.add(root)
         for cam in self.cameras:
             obj = await root.add_object(ua.NodeId(f"Inspector.{cam}", ns), ua.QualifiedName(cam, ns))
             for name, (value, vtype) in _CAMERA_VARS.items():
@@ -334,6 +341,8 @@ class OpcUaSink(Sink):
         statuses = event.response_params or []
         if self._plc is not None:
             await self._plc.on_write(list(event.request_params.NodesToWrite), list(statuses))
+        if self._recipes is not None:
+            await self._recipes.on_write(list(event.request_params.NodesToWrite), list(statuses))
         for i, item in enumerate(event.request_params.NodesToWrite):
             cam = self._trigger_ids.get(item.NodeId)
             if cam is None or item.AttributeId != ua.AttributeIds.Value:
@@ -399,6 +408,8 @@ class OpcUaSink(Sink):
     async def _shutdown(self) -> None:
         if self._plc is not None:
             await self._plc.stop()
+        if self._recipes is not None:
+            self._recipes.stop()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -82,11 +82,58 @@ class MqttPlc:
 
 def _part_id(payload: bytes) -> str:
     """`{"part_id": "..."}` or the plain text of the payload."""
+    return _field(payload, "part_id")
+
+
+class MqttRecipes:
+    """`<base>/plc/recipe` and `<base>/plc/lot` in (a name, or `{"recipe": ...}` / `{"lot": ...}`); every
+    answer, from any front end, out on `<base>/plc/change` (retained; docs/plc.md#recipes)."""
+
+    def __init__(self, client: Any, changeover: Any, *, base: str, qos: int = 1) -> None:
+        self._client = client
+        self.changeover = changeover
+        self.base = base
+        self.qos = qos
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return {f"{self.base}/plc/recipe": "recipe", f"{self.base}/plc/lot": "lot"}
+
+    def start(self) -> None:
+        self.changeover.subscribe(self.show)
+
+    def stop(self) -> None:
+        self.changeover.unsubscribe(self.show)
+
+    def connected(self) -> None:
+        """(Re)subscribe and publish the running recipe and lot."""
+        for topic in self.topics:
+            self._client.subscribe(topic, qos=1)
+        self.show(self.changeover.state())
+
+    def on_message(self, topic: str, payload: bytes) -> bool:
+        """Handle `topic` when it is one of ours (True)."""
+        kind = self.topics.get(topic)
+        if kind is None:
+            return False
+        self.changeover.submit(kind, _field(payload, kind), who="plc:mqtt")
+        return True
+
+    def show(self, outcome: Any) -> None:
+        try:
+            self._client.publish(f"{self.base}/plc/change", json.dumps(outcome.summary()).encode(), qos=self.qos,
+                                 retain=True)
+        except (ValueError, RuntimeError, OSError) as exc:
+            log.error("plc: could not publish the recipe change: %s", exc)
+
+
+def _field(payload: bytes, key: str) -> str:
+    """`{"<key>": "..."}` or the plain text of the payload."""
     text = payload.decode("utf-8", errors="replace").strip()
     if text.startswith("{"):
         try:
             data = json.loads(text)
         except ValueError:
             return ""
-        return str(data.get("part_id", "")) if isinstance(data, dict) else ""
+        return str(data.get(key, "")) if isinstance(data, dict) else ""
     return text

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 WRITABLE = {"PartId": ("", "String"), "Trigger": (False, "Boolean"), "Acknowledge": (False, "Boolean")}
 RESULT = {"ResultPartId": ("", "String"), "ResultState": (0, "Int32"), "ResultName": ("", "String"),
           "ResultScore": (0.0, "Double"), "DefectType": ("", "String"), "ErrorCode": (0, "Int32"),
-          "ErrorText": ("", "String"), "ModelId": ("", "String"), "ResultJobId": (0, "Int64")}
+          "ErrorText": ("", "String"), "ModelId": ("", "String"), "ResultRecipe": ("", "String"), "ResultLot": ("", "String"),
+          "ResultJobId": (0, "Int64")}
 STATE = {"Busy": (False, "Boolean"), "Pending": (0, "Int32"), "Waiting": (0, "Int32"), "State": (0, "Int32"),
          "StateName": ("Idle", "String"), "ResultReady": (False, "Boolean")}
 NODES = {**WRITABLE, **RESULT, **STATE}
@@ -33,11 +34,13 @@ STATE_NAMES = {0: "Idle", 1: "Busy", 2: "ResultReady"}
 def _values(view: LaneView) -> dict[str, Any]:
     result = view.result
     values: dict[str, Any] = {"ResultPartId": "", "ResultState": 0, "ResultName": "", "ResultScore": 0.0,
-                              "DefectType": "", "ErrorCode": 0, "ErrorText": "", "ModelId": ""}
+                              "DefectType": "", "ErrorCode": 0, "ErrorText": "", "ModelId": "", "ResultRecipe": "",
+                              "ResultLot": ""}
     if result is not None:
         values.update(ResultPartId=result.part_id, ResultState=int(result.code), ResultName=result.code.name,
                       ResultScore=float(result.score), DefectType=result.defect_type,
-                      ErrorCode=int(result.error_code), ErrorText=result.error_text, ModelId=result.model[:16])
+                      ErrorCode=int(result.error_code), ErrorText=result.error_text, ModelId=result.model[:16],
+                      ResultRecipe=result.recipe, ResultLot=result.lot)
     values["ResultJobId"] = result.job_id if result is not None else 0
     values.update(Busy=view.busy, Pending=view.pending, Waiting=view.waiting, State=int(view.state),
                   StateName=STATE_NAMES[int(view.state)], ResultReady=result is not None)
@@ -135,3 +138,62 @@ class OpcUaPlc:
             elif bool(value) and name == "Acknowledge":
                 self.handshake.acknowledge(camera)
                 await self._write(f"{camera}.Acknowledge", "Acknowledge", False)
+
+
+# ---------------------------------------------------------------------- recipes and lot (docs/plc.md#recipes)
+CHANGE_NODES = {"Recipe": ("", "String"), "Lot": ("", "String"), "RecipeSelect": ("", "String"),
+                "LotSelect": ("", "String"), "ChangeRequest": ("", "String"), "ChangeErrorCode": (0, "Int32"),
+                "ChangeErrorText": ("", "String"), "ChangeId": (0, "Int64")}  # written in this order: ChangeId last
+CHANGE_WRITABLE = {"RecipeSelect": "recipe", "LotSelect": "lot"}
+
+
+class OpcUaRecipes:
+    """`Inspector.Recipe`/`Lot` (running), `Inspector.RecipeSelect`/`LotSelect` (the PLC writes a name) and
+    the answer `ChangeRequest`, `ChangeErrorCode`, `ChangeErrorText`, then `ChangeId` (+1 per answer)."""
+
+    def __init__(self, api: SimpleNamespace, server: Any, ns: int, changeover: Any) -> None:
+        self._ua = api.ua
+        self._server = server
+        self._ns = ns
+        self.changeover = changeover
+        self._nodes: dict[str, Any] = {}
+        self._by_id: dict[Any, str] = {}
+        self._loop = asyncio.get_running_loop()
+
+    async def add(self, root: Any) -> None:
+        ua = self._ua
+        for name, (value, vtype) in CHANGE_NODES.items():
+            node = await root.add_variable(ua.NodeId(f"Inspector.{name}", self._ns), ua.QualifiedName(name, self._ns),
+                                           value, varianttype=getattr(ua.VariantType, vtype))
+            if name in CHANGE_WRITABLE:
+                await node.set_writable()
+                self._by_id[node.nodeid] = name
+            self._nodes[name] = node
+        await self._write({"Recipe": self.changeover.recipe, "Lot": self.changeover.lot})
+        self.changeover.subscribe(self.show)
+
+    def stop(self) -> None:
+        self.changeover.unsubscribe(self.show)
+
+    def show(self, outcome: Any) -> None:
+        """The changeover's listener (any thread): write the answer in the server's loop."""
+        values = {"Recipe": outcome.recipe, "Lot": outcome.lot, "ChangeRequest": outcome.requested,
+                  "ChangeErrorCode": int(outcome.error_code), "ChangeErrorText": outcome.error_text,
+                  "ChangeId": outcome.change_id}
+        asyncio.run_coroutine_threadsafe(self._write(values), self._loop)
+
+    async def _write(self, values: dict[str, Any]) -> None:
+        ua = self._ua
+        for name, value in values.items():
+            variant = ua.Variant(value, getattr(ua.VariantType, CHANGE_NODES[name][1]))
+            await self._server.write_attribute_value(self._nodes[name].nodeid, ua.DataValue(variant))
+
+    async def on_write(self, items: list[Any], statuses: list[Any]) -> None:
+        """A client wrote RecipeSelect / LotSelect: the change runs on its own thread, the answer follows."""
+        for i, item in enumerate(items):
+            name = self._by_id.get(item.NodeId)
+            if name is None or item.AttributeId != self._ua.AttributeIds.Value:
+                continue
+            if i < len(statuses) and not statuses[i].is_good():
+                continue
+            self.changeover.submit(CHANGE_WRITABLE[name], str(item.Value.Value.Value or ""), who="plc:opcua")

@@ -1,0 +1,169 @@
+"""`inspector report --db inspections.db`: lot and shift reports from the station's inspection log (SQLite).
+
+One line per group (`--by lot`, `recipe`, `camera`, `shift` or `day`): parts inspected, OK, NG, UNSURE,
+yield (OK / parts) and NG rate (NG / parts), first and last time. `--lot`, `--recipe`, `--since`, `--until`
+narrow the rows. Shifts start at the local times of `--shifts` (default 06:00,14:00,22:00); a shift that
+crosses midnight belongs to the day it started. The database is opened read-only, so a running station
+keeps writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from inspector.errors import InspectorError
+
+GROUPS = ("lot", "recipe", "camera", "shift", "day")
+
+
+@dataclass
+class Group:
+    key: str
+    parts: int = 0
+    ok: int = 0
+    ng: int = 0
+    unsure: int = 0
+    first: float = 0.0
+    last: float = 0.0
+
+    @property
+    def yield_pct(self) -> float:
+        return 100.0 * self.ok / self.parts if self.parts else 0.0
+
+    @property
+    def ng_pct(self) -> float:
+        return 100.0 * self.ng / self.parts if self.parts else 0.0
+
+    def row(self) -> dict[str, object]:
+        data = asdict(self)
+        data.update(yield_pct=round(self.yield_pct, 3), ng_pct=round(self.ng_pct, 3),
+                    first=_iso(self.first), last=_iso(self.last))
+        return data
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds") if seconds else ""
+
+
+def _shift_of(starts: list[dt.time]) -> Callable[[float], str]:
+    """time -> "2026-12-02 S2 (14:00)": the shift (numbered from the earliest start) that began last before it."""
+    ordered = sorted(starts)
+
+    def shift(seconds: float) -> str:
+        moment = dt.datetime.fromtimestamp(seconds)
+        day, now = moment.date(), moment.time()
+        index = max((i for i, start in enumerate(ordered) if start <= now), default=None)
+        if index is None:  # before the first start: the last shift of the day before
+            day, index = day - dt.timedelta(days=1), len(ordered) - 1
+        return f"{day} S{index + 1} ({ordered[index].strftime('%H:%M')})"
+
+    return shift
+
+
+def _time_arg(text: str) -> float:
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise InspectorError(f"{text!r} is not a date or time", "write it as 2026-12-02 or 2026-12-02T06:00") from None
+
+
+def report(db_path: Path, *, by: str = "lot", lot: str | None = None, recipe: str | None = None,
+           since: float | None = None, until: float | None = None,
+           shifts: list[dt.time] | None = None) -> list[Group]:
+    """The groups of the rows that match, in time order of their first part."""
+    if by not in GROUPS:
+        raise InspectorError(f"--by {by}: not a grouping", f"use one of {', '.join(GROUPS)}")
+    if not db_path.is_file():
+        raise InspectorError(f"{db_path}: no inspection log there", "give --db the station's [sinks.sqlite] path")
+    where, params = [], []
+    for column, value in (("lot", lot), ("recipe", recipe)):
+        if value is not None:
+            where.append(f"COALESCE({column}, '') = ?")
+            params.append(value)
+    if since is not None:
+        where.append("time >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("time < ?")
+        params.append(until)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(inspections)")}
+            if not columns:
+                raise InspectorError(f"{db_path}: not an Inspector inspection log", "give --db the station's database")
+            if by in ("lot", "recipe") and by not in columns:  # a log from before lots and recipes
+                key_sql = "''"
+            else:
+                key_sql = {"shift": "time", "day": "time"}.get(by, f"COALESCE({by}, '')")
+            rows = db.execute(f"SELECT {key_sql}, verdict, time FROM inspections{clause} ORDER BY time",
+                              params).fetchall()
+    except sqlite3.Error as exc:
+        raise InspectorError(f"{db_path}: cannot be read ({exc})", "check the file; copy it if the disk is failing"
+                             ) from None
+    shift = _shift_of(shifts or [dt.time(6), dt.time(14), dt.time(22)])
+
+    def key_of(value: object) -> str:
+        if by == "shift":
+            return shift(float(value))  # type: ignore[arg-type]
+        if by == "day":
+            return str(dt.date.fromtimestamp(float(value)))  # type: ignore[arg-type]
+        return str(value)
+
+    groups: dict[str, Group] = {}
+    for key, verdict, when in rows:
+        name = key_of(key)
+        group = groups.get(name) or groups.setdefault(name, Group(name, first=when))
+        group.parts += 1
+        group.ok += verdict == "OK"
+        group.ng += verdict == "NG"
+        group.unsure += verdict == "UNSURE"
+        group.last = when
+    return list(groups.values())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", required=True, type=Path, help="the station's inspection log ([sinks.sqlite] path)")
+    parser.add_argument("--by", choices=GROUPS, default="lot", help="one line per lot (default), recipe, camera, "
+                        "shift or day")
+    parser.add_argument("--lot", help="only this lot (\"\" = parts without a lot)")
+    parser.add_argument("--recipe", help="only this recipe")
+    parser.add_argument("--since", help="from this local date/time (ISO 8601)")
+    parser.add_argument("--until", help="before this local date/time")
+    parser.add_argument("--shifts", default="06:00,14:00,22:00", help="local start times of the shifts")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        shifts = [dt.time.fromisoformat(text.strip()) for text in args.shifts.split(",") if text.strip()]
+    except ValueError:
+        raise InspectorError(f"--shifts {args.shifts}: not a list of times", "write e.g. 06:00,14:00,22:00") from None
+    groups = report(args.db, by=args.by, lot=args.lot, recipe=args.recipe,
+                    since=_time_arg(args.since) if args.since else None,
+                    until=_time_arg(args.until) if args.until else None, shifts=shifts)
+    rows = [group.row() for group in groups]
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["key"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print(f"{args.by:<28} {'parts':>8} {'OK':>8} {'NG':>7} {'UNSURE':>7} {'yield %':>8} {'NG %':>7}  first .. last")
+        for group in groups:
+            print(f"{group.key or '(none)':<28} {group.parts:>8} {group.ok:>8} {group.ng:>7} {group.unsure:>7} "
+                  f"{group.yield_pct:>8.2f} {group.ng_pct:>7.2f}  {_iso(group.first)} .. {_iso(group.last)}")
+        total = Group("total", sum(g.parts for g in groups), sum(g.ok for g in groups), sum(g.ng for g in groups),
+                      sum(g.unsure for g in groups))
+        print(f"{'total':<28} {total.parts:>8} {total.ok:>8} {total.ng:>7} {total.unsure:>7} "
+              f"{total.yield_pct:>8.2f} {total.ng_pct:>7.2f}")
+    return 0
