@@ -57,7 +57,8 @@ def test_good_config_resolves_paths_and_defaults(tmp_path: Path) -> None:
     assert config.cameras[0].max_fps == 30.0 and config.cameras[0].trigger == "free"
     assert config.cameras[0].source["fps"] == 10.0 and config.cameras[1].source["fps"] == 5.0
     assert {kind: dict(settings) for kind, settings in config.sinks.items()} == {"http": {"host": "127.0.0.1",
-                                                                                          "port": 9200}}
+                                                                                          "port": 9200,
+                                                                                          "control": True}}
     assert config.queue_size == 1 and config.threshold is None
     assert config.data_dir == tmp_path.resolve()  # no [storage]: the config file's folder, never the cwd
     sqlite = load_config(write(tmp_path, GOOD.replace("[sinks.http]", "[sinks.sqlite]\n[sinks.http]"))).sinks["sqlite"]
