@@ -142,6 +142,7 @@ class SqliteSettings(SinkSettings):
 @register_sink("sqlite")
 class SqliteSink(Sink):
     Settings = SqliteSettings
+    stats: SqliteStats  # the base counters plus rows, images and disk state
 
     def __init__(self, *, path: str | os.PathLike, image_dir: str | os.PathLike = "images", save_ok_every: int = 100,
                  disk_budget_mb: float = 1024.0, queue_size: int = 1024, retry_after_s: float = 60.0,
