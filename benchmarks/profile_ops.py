@@ -3,7 +3,8 @@
 Usage: python benchmarks/profile_ops.py --model fp32.onnx --model int8.onnx [--batch 1,8] [--runs 30]
 For each bundle and batch size: the optimised graph's node counts per operator type (did the QDQ pairs
 fuse into QLinearConv / QLinearMatMul, or do DequantizeLinear -> Conv pairs remain?), and the kernel
-time per image per operator type from `SessionOptions.enable_profiling`, largest first. The runs of the
+time per image per operator type from `SessionOptions.enable_profiling` (each node's median over the
+runs, so a run preempted by other work on a shared CPU does not count), largest first. The runs of the
 bundles are interleaved, so load from elsewhere on the machine hits them alike. Prints markdown tables.
 """
 
@@ -47,14 +48,21 @@ def open_profiled(path: Path, work: Path, threads: int | None) -> tuple[ort.Infe
     return session, dict(collections.Counter(n.op_type for n in graph.node))
 
 
-def op_times(profile: Path, runs: int, batch: int) -> dict[str, float]:
-    """Kernel milliseconds per image per operator type, from an onnxruntime profile of `runs` timed runs."""
+def op_times(profile: Path, skip: int, batch: int) -> dict[str, float]:
+    """Kernel milliseconds per image per operator type: each node's median over the timed runs (the first
+    `skip` runs of the profile are the warm-up), summed per type. The median, not the sum, so that a run
+    preempted by another job on a shared CPU does not inflate whichever node it hit."""
     events = json.loads(profile.read_text())
-    totals: dict[str, float] = collections.defaultdict(float)
+    per_node: dict[str, list[float]] = collections.defaultdict(list)
+    op_of: dict[str, str] = {}
     for event in events:
         if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
-            totals[event["args"]["op_name"]] += event["dur"] / 1000
-    return {op: ms / runs / batch for op, ms in totals.items()}
+            per_node[event["name"]].append(event["dur"] / 1000)
+            op_of[event["name"]] = event["args"]["op_name"]
+    totals: dict[str, float] = collections.defaultdict(float)
+    for name, durations in per_node.items():
+        totals[op_of[name]] += float(np.median(durations[skip:] or durations)) / batch
+    return dict(totals)
 
 
 def profile(models: list[Path], batches: list[int], runs: int, threads: int | None) -> list[dict]:
@@ -69,16 +77,16 @@ def profile(models: list[Path], batches: list[int], runs: int, threads: int | No
             for _, session, _ in sessions:
                 for _ in range(3):
                     session.run(None, {"image": x})  # warm-up (profiled too; subtracted below)
-            wall = {m: 0.0 for m in models}
+            wall: dict[Path, list[float]] = {m: [] for m in models}
             for _ in range(runs):  # interleaved
                 for m, session, _ in sessions:
                     start = time.perf_counter()
                     session.run(None, {"image": x})
-                    wall[m] += time.perf_counter() - start
+                    wall[m].append(time.perf_counter() - start)
             for m, session, counts in sessions:
                 path = Path(session.end_profiling())
-                times = op_times(path, runs + 3, batch)  # warm-up runs included: the ratio per op is what matters
-                rows.append({"model": m.name, "batch": batch, "wall_ms_per_image": wall[m] * 1000 / runs / batch,
+                times = op_times(path, 3, batch)
+                rows.append({"model": m.name, "batch": batch, "wall_ms_per_image": float(np.median(wall[m])) * 1000 / batch,
                              "op_ms_per_image": times, "nodes": counts})
     return rows
 
@@ -96,7 +104,7 @@ def format_tables(rows: list[dict], top: int) -> str:
             cells = [f"{r['op_ms_per_image'].get(op, 0.0):.2f} ({r['nodes'].get(op, 0)})" for r in group]
             lines.append(f"| {op} | " + " | ".join(cells) + " |")
         lines.append("| **all kernels** | " + " | ".join(f"**{sum(r['op_ms_per_image'].values()):.2f}**" for r in group) + " |")
-        lines.append("| wall ms / image (interleaved) | " + " | ".join(f"{r['wall_ms_per_image']:.2f}" for r in group) + " |")
+        lines.append("| wall ms / image (median run, interleaved) | " + " | ".join(f"{r['wall_ms_per_image']:.2f}" for r in group) + " |")
     return "\n".join(lines)
 
 
