@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from inspector.alignment import align
-from inspector.bundle.schema import RESIZE_POLICIES
+from inspector.bundle.schema import RESIZE_POLICIES, Resize
 from inspector.imageio import resize_mask, resize_to
 
 
@@ -37,7 +37,7 @@ def letterbox_size(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, 
     return (min(size[0], max(1, round(shape[0] * scale))), min(size[1], max(1, round(shape[1] * scale))))
 
 
-def fit_to(image: np.ndarray, size: tuple[int, int], policy: str = "stretch") -> tuple[np.ndarray, Placement]:
+def fit_to(image: np.ndarray, size: tuple[int, int], policy: Resize = "stretch") -> tuple[np.ndarray, Placement]:
     """The model input for an RGB frame, and where the frame's content lies in it."""
     height, width = size
     if policy == "stretch" or image.shape[:2] == (height, width):
@@ -52,7 +52,7 @@ def fit_to(image: np.ndarray, size: tuple[int, int], policy: str = "stretch") ->
     return padded, Placement(top, left, inner[0], inner[1])
 
 
-def prepare(image: np.ndarray, size: tuple[int, int], policy: str = "stretch",
+def prepare(image: np.ndarray, size: tuple[int, int], policy: Resize = "stretch",
             alignment: dict | None = None) -> np.ndarray:
     """The model input: `fit_to`, then the part moved into the bundle's reference pose where it aligns
     (`inspector.alignment`; raises PartNotFound when the frame holds no such part)."""
@@ -60,7 +60,7 @@ def prepare(image: np.ndarray, size: tuple[int, int], policy: str = "stretch",
     return fitted if not alignment else align(fitted, alignment)
 
 
-def fit_mask(mask: np.ndarray, size: tuple[int, int], policy: str = "stretch") -> np.ndarray:
+def fit_mask(mask: np.ndarray, size: tuple[int, int], policy: Resize = "stretch") -> np.ndarray:
     """A defect mask (bool HxW) placed as `fit_to` places its image; padding is never defect."""
     height, width = size
     if policy == "stretch" or mask.shape == (height, width):

@@ -26,7 +26,7 @@ from inspector.batch.inputs import Item, collect
 from inspector.batch.report import write_report
 from inspector.batch.runner import HEATMAP_CHOICES, Options, excluded_by_out, refuse_out_holding_inputs, run_local
 from inspector.batch.store import RESULTS_CSV, ResultsStore, inside
-from inspector.bundle.schema import check_threshold
+from inspector.bundle.schema import Resize, check_threshold
 from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.errors import ImageReadError, InspectorError
@@ -51,7 +51,7 @@ def _classification_metrics():
 
 
 def _pixel_inputs(rows: list[dict], masks: dict[str, Path], maps: dict[str, np.ndarray],
-                  size: tuple[int, int], policy: str) -> tuple[list | None, list | None, str]:
+                  size: tuple[int, int], policy: Resize) -> tuple[list | None, list | None, str]:
     if not any(r["path"] in masks for r in rows):
         return None, None, ""
     if any(r["path"] not in maps for r in rows):

@@ -10,18 +10,21 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args, get_type_hints
 
 from inspector.errors import BundleError
 
 SCHEMA_VERSION = 2
 SUPPORTED_SCHEMAS = frozenset({1, 2})
-RESIZE_POLICIES = ("stretch", "letterbox")  # applied by inspector.geometry
+Task = Literal["anomaly", "classify"]
+Resize = Literal["stretch", "letterbox"]  # applied by inspector.geometry
+Precision = Literal["fp32", "fp16", "int8"]  # of the feature extractor (export/quantize.py); the head stays fp32
+RESIZE_POLICIES: tuple[Resize, ...] = get_args(Resize)
 ALIGNMENT_KEYS = frozenset({"method", "polarity", "cx", "cy", "angle", "area"})
 PREFIX = "inspector."
-TASKS = frozenset({"anomaly", "classify"})
+TASKS: frozenset[Task] = frozenset(get_args(Task))
 INPUT_NAME = "image"
-PRECISIONS = ("fp32", "fp16", "int8")  # of the feature extractor (export/quantize.py); the head stays fp32
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
 
 def outputs_for(task: str) -> tuple[str, ...]:
@@ -33,7 +36,7 @@ def outputs_for(task: str) -> tuple[str, ...]:
 class BundleMetadata:
     """What a bundle says about itself (stored as `inspector.*` metadata_props)."""
 
-    task: str
+    task: Task
     class_names: list[str]
     input_size: tuple[int, int]  # (height, width) the graph takes
     threshold: float
@@ -45,10 +48,10 @@ class BundleMetadata:
     created: str = ""
     package_version: str = ""
     color_order: str = "RGB"
-    resize: str = "stretch"
+    resize: Resize = "stretch"
     geometry: dict[str, Any] = field(default_factory=dict)  # how training chose the input (tiles run inside the graph)
     alignment: dict[str, Any] | None = None  # reference pose the runtime moves each part into (inspector.alignment)
-    precision: str = "fp32"  # optional in schema 2: bundles that do not say it are fp32
+    precision: Precision = "fp32"  # optional in schema 2: bundles that do not say it are fp32
     gates: dict[str, Any] | None = None  # optional in schema 2: when a frame can be judged (inspector.verdict)
     schema_version: int = SCHEMA_VERSION
 
@@ -95,17 +98,23 @@ class BundleMetadata:
             )
         props = upgrade(props, version_number)
         values: dict[str, Any] = {}
+        hints = get_type_hints(cls)
         for spec in fields(cls):
             raw = props.get(PREFIX + spec.name)
             if raw is None:
                 if spec.default is MISSING and spec.default_factory is MISSING:
                     raise BundleError(f"{name}: metadata field {PREFIX}{spec.name} is missing", "re-export the model")
                 continue
-            values[spec.name] = raw if spec.type == "str" else _parse_json(raw, spec.name, name)
+            values[spec.name] = raw if _is_text(hints[spec.name]) else _parse_json(raw, spec.name, name)
         validate_values(values, name)
         values["input_size"] = tuple(values["input_size"])
         values["threshold"] = float(values["threshold"])
         return cls(**values)
+
+
+def _is_text(hint: Any) -> bool:
+    """Whether a field is stored as the plain string (str, or a Literal of strings) rather than as JSON."""
+    return hint is str or (bool(get_args(hint)) and all(isinstance(arg, str) for arg in get_args(hint)))
 
 
 def check_threshold(value: Any, where: str, fix: str) -> float:
