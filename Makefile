@@ -1,4 +1,4 @@
-# Two commands set everything up on a fresh machine (Python 3.10+ with venv, Debian/Ubuntu for services):
+# Two commands set everything up on a fresh machine (Python 3.11+ with venv, Debian/Ubuntu for services):
 #   make demo   installs the runtime and GUI and runs the demo model on a synthetic line
 #   make test   installs everything (training, GUI, MQTT/OPC UA, dev tools, Mosquitto), lints and runs the test suite
 VENV ?= .venv
