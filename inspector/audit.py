@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fcntl
+import getpass
 import hashlib
 import json
 import logging
@@ -117,6 +118,14 @@ class AuditLog:
                     return good, Problem(number, seq, f"sequence number {seq}, expected {expected_seq}")
                 prev, expected_seq, good = entry["hash"], expected_seq + 1, good + 1
         return good, None
+
+
+def operator_name() -> str:
+    """Who a front end acts for in the audit trail (the OS user; `unknown` when there is none)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def record_safely(path: str | Path, action: str, *, who: str, target: str = "", old: Any = None, new: Any = None,

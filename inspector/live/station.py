@@ -3,7 +3,9 @@
 `build_station(config)` returns a `Station`. The daemon and the GUI both go through it and wire nothing
 themselves. The sinks are built once and bound to the station's `SinkContext`, which always points at the
 pipeline running now: `Station.restart()` (new camera settings) and `Station.swap_engine()` (a new model or
-threshold) keep /readyz, /metrics and the MQTT and OPC UA triggers on the running pipeline.
+threshold) keep /readyz, /metrics and the MQTT and OPC UA triggers on the running pipeline. The golden-sample
+self-test (`self_test`, inspector.live.golden) runs at `start()` and after every `swap_engine()`; a failure holds
+readiness and PLC triggers until `acknowledge_self_test()` (or `inspector golden ack`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.errors import InspectorError
 from inspector.live.config import CameraConfig, StationConfig
+from inspector.live.golden import GoldenSet, SelfTest
 from inspector.live.pipeline import Pipeline
 from inspector.live.preflight import check_provider
 from inspector.live.recipes import Changeover, Roi, recipe_config, recipe_rois
@@ -78,8 +81,12 @@ class Station:
         if cameras is None:  # the start recipe's ROIs
             rois = recipe_rois(config, self.recipe)
             cameras = [cam.model_copy(update={"roi": rois[cam.id]}) for cam in config.cameras]
+        self.self_test = SelfTest(GoldenSet(config.data_dir / "golden"), audit_path=config.data_dir / "audit.jsonl")
+        if context.handshake is not None:  # PLC triggers are refused (error 111) while the self-test blocks
+            context.handshake.blocked = self.self_test.blocking
         self.pipeline = self._new_pipeline(list(cameras))
-        self.changeover = Changeover(self, build_engine, audit_path=config.data_dir / "audit.jsonl")
+        audit = config.data_dir / "audit.jsonl" if Path(config.path).is_file() else None  # no file: no trail
+        self.changeover = Changeover(self, build_engine, audit_path=audit)
         context.recipes = self.changeover
 
     def _new_pipeline(self, cameras: list[CameraConfig]) -> Pipeline:
@@ -87,11 +94,13 @@ class Station:
                             queue_size=self.config.queue_size, max_batch=self.config.max_batch, clock=self._clock,
                             source_factories=self._source_factories, camera_sleep=self._camera_sleep)
         pipeline.recipe, pipeline.lot = self.recipe, self.lot
+        pipeline.holds = self.self_test.reasons
         self.context.bind(pipeline)
         return pipeline
 
     def start(self) -> None:
-        """Start the sinks, the inference thread and the cameras."""
+        """Run the golden self-test, then start the sinks, the inference thread and the cameras."""
+        self.self_test.check(self.engine, "start")
         self.pipeline.start()
 
     def stop(self, timeout: float = 4.0) -> bool:
@@ -119,6 +128,11 @@ class Station:
         self.engine = engine
         if recipe is not None:
             self.recipe = recipe
+        self.self_test.check(engine, "model swap")
+
+    def acknowledge_self_test(self, *, who: str, why: str = "") -> bool:
+        """An engineer accepts a failed golden self-test (audit entry): ready again; False when not blocked."""
+        return self.self_test.acknowledge(who=who, why=why)
 
     def set_lot(self, lot: str) -> None:
         """The lot stamped on every record from the next batch on (`self.changeover.set_lot` audits it)."""

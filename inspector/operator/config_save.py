@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 from inspector.atomic import atomic_write
+from inspector.audit import operator_name, record_safely
 from inspector.errors import InspectorError
 from inspector.live.config import StationConfig, parse_config
 
@@ -149,6 +150,7 @@ class SavedSettings:
 
     def __init__(self, config: StationConfig) -> None:
         self.path = Path(config.path)
+        self.audit_path = config.data_dir / "audit.jsonl"
         self.threshold: float | None = config.threshold
         self.rois: dict[str, Roi] = {c.id: c.roi for c in config.cameras}
 
@@ -193,4 +195,7 @@ class SavedSettings:
         threshold = self.running_threshold(station) if station.engine is not None else self.threshold
         rois = {cam: cfg.roi for cam, cfg in station.cameras.items()}
         save_station_settings(self.path, threshold, rois)
+        record_safely(self.audit_path, "config_save", who=f"gui:{operator_name()}", target=str(self.path),
+                      old={"threshold": self.threshold, "rois": self.rois}, new={"threshold": threshold, "rois": rois},
+                      why="engineer panel: save to station config")
         self.threshold, self.rois = threshold, rois

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.atomic import atomic_write
+from inspector.audit import operator_name, record_safely
 from inspector.errors import InspectorError
 
 log = logging.getLogger("inspector.gui")
@@ -96,6 +97,13 @@ class Settings:
                 raise InspectorError(f"PIN not changed: {why}", "give the current PIN (or use --reset-pin)")
         self.data["pin"] = hash_pin(pin)
         self.save()
+        self._audit("changed with the old PIN" if old is not None else "first PIN set")
+
+    def _audit(self, why: str) -> None:
+        """A PIN change in `<settings folder>/audit.jsonl` (never the PIN or its hash)."""
+        if self.path is not None:
+            record_safely(self.path.with_name("audit.jsonl"), "pin", who=f"gui:{operator_name()}",
+                          target=str(self.path), why=why)
 
     def reset_pin(self, pin: str) -> None:
         """The admin path: set a new PIN without the old one and clear the lockout. It needs write access
@@ -104,6 +112,7 @@ class Settings:
         self.data["pin"] = hash_pin(pin)
         self.data.pop("pin_lockout", None)
         self.save()
+        self._audit("reset without the old PIN (admin)")
         log.warning("engineer PIN reset without the old one", extra={"fields": {"settings": str(self.path),
                                                                                 "uid": os.getuid()}})
 

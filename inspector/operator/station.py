@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from inspector.audit import operator_name, record_safely
 from inspector.engine import Engine
 from inspector.errors import BundleError, InspectorError
 from inspector.live.camera import CameraState
@@ -260,6 +261,7 @@ class LiveStation:
         running = self.station.engine
         self.station.swap_engine(Engine(running.bundle, threshold=threshold, max_batch=running.max_batch,
                                         tightening=running.tightening))
+        self._audit("threshold", target=running.fingerprint[:16], old=running.threshold, new=threshold)
         log.info("threshold changed", extra={"fields": {"threshold": threshold}})
 
     def set_roi(self, cam: str, roi: tuple[int, int, int, int] | None) -> None:
@@ -269,10 +271,19 @@ class LiveStation:
             if w < MIN_ROI or h < MIN_ROI or x < 0 or y < 0:
                 raise InspectorError(f"ROI {list(roi)} is too small", f"draw at least {MIN_ROI}x{MIN_ROI} pixels")
             roi = (x, y, w, h)
+        old = self.cameras[cam].roi
         self.cameras[cam] = self.cameras[cam].model_copy(update={"roi": roi})
+        self._audit("roi", target=cam, old=list(old) if old else None, new=list(roi) if roi else None)
         if self.pipeline is not None:
             self.pipeline.set_roi(cam, roi)
         log.info("roi changed", extra={"fields": {"camera": cam, "roi": list(roi) if roi else "full frame"}})
+
+    def _audit(self, action: str, **entry: object) -> None:
+        """An engineer's change in the station's audit trail (`<data_dir>/audit.jsonl`); a GUI started without
+        a station config (--model/--source) changes nothing that outlives it and keeps no trail."""
+        if Path(self.config.path).is_file():
+            record_safely(self.config.data_dir / "audit.jsonl", action, who=f"gui:{operator_name()}",
+                          why="engineer panel", **entry)  # type: ignore[arg-type]
 
     def roi_warning(self, cam: str, roi: tuple[int, int, int, int] | None) -> str:
         """Plain words when `roi` is not the geometry the model was calibrated with (the station config's)."""
