@@ -100,7 +100,7 @@ class Engine:
         parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
         for start in range(0, len(batch), self.max_batch):
             outputs = self.bundle.session.run(names, {"image": batch[start : start + self.max_batch]})
-            for name, value in zip(names, outputs):
+            for name, value in zip(names, outputs, strict=True):
                 parts[name].append(value)
         return {name: values[0] if len(values) == 1 else np.concatenate(values) for name, values in parts.items()}
 
@@ -139,7 +139,7 @@ class Engine:
             probs = predicted = None
             if "probs" in outputs:
                 row = outputs["probs"][i]
-                probs = {name: float(p) for name, p in zip(classes, row)}
+                probs = {name: float(p) for name, p in zip(classes, row, strict=False)}
                 predicted = classes[int(np.argmax(row))]
             results.append(InspectionResult(
                 score=float(outputs["score"][i]), threshold=self.threshold, verdict=decision.verdict,

@@ -250,14 +250,14 @@ class _Server(ThreadingHTTPServer):
     def snapshot(self) -> PipelineSnapshot | None:
         try:
             return self.provider()
-        except Exception as exc:  # a broken provider is a 503, never a dead server
+        except Exception as exc:  # noqa: BLE001 (a broken provider is a 503, never a dead server)
             log.error("health provider failed: %s: %s", type(exc).__name__, redact_url(str(exc)))
             return None
 
     def metrics(self) -> bytes | None:
         try:
             return generate_latest(self.registry)
-        except Exception as exc:  # a broken provider is a 500, never a dead server
+        except Exception as exc:  # noqa: BLE001 (a broken provider is a 500, never a dead server)
             log.error("health provider failed: %s: %s", type(exc).__name__, redact_url(str(exc)))
             return None
 

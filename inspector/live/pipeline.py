@@ -112,7 +112,8 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         for camera in self.cameras.values():
             camera.request_stop()  # signal all at once; each stop() below then only joins
-        released = all([camera.stop(max(0.1, (deadline - time.monotonic()) / 2)) for camera in self.cameras.values()])
+        # a list, not a generator: all() must not stop asking after the first camera that fails to stop
+        released = all([camera.stop(max(0.1, (deadline - time.monotonic()) / 2)) for camera in self.cameras.values()])  # noqa: C419
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -121,7 +122,7 @@ class Pipeline:
         finished = self._thread is None or not self._thread.is_alive()
         for sink in self.sinks:
             sink.begin_stop()  # all drain at once; each stop() below then waits within the shared deadline
-        drained = all([sink.stop(max(0.1, deadline - time.monotonic())) for sink in self.sinks])
+        drained = all([sink.stop(max(0.1, deadline - time.monotonic())) for sink in self.sinks])  # noqa: C419 (every sink)
         self._started = False
         return released and finished and drained
 
@@ -281,7 +282,7 @@ class Pipeline:
         batch_ms = (done - taken) * 1000
         records, failed = [], []
         with self._cond:
-            for (frame, roi), result in zip(kept, outcomes):
+            for (frame, roi), result in zip(kept, outcomes, strict=True):  # inspect_each: one outcome per image
                 if isinstance(result, Exception):
                     self._fail(f"camera {frame.camera} frame {frame.frame_id}: inference failed: {result}")
                     failed.append((frame, f"inference failed: {result}"))
