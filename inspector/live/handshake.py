@@ -72,6 +72,7 @@ class ErrorCode(IntEnum):
     RECIPE_REFUSED = 108  # the recipe's bundle failed verification (checksum, signature, unreadable model)
     RECIPE_INVALID = 109  # the recipe does not fit the station (camera unknown, ROI unusable)
     BAD_LOT_ID = 110  # the lot id was longer than 64 characters or held control characters
+    SELF_TEST_FAILED = 111  # the golden self-test failed: no part is inspected until an engineer acknowledges
 
 
 VERDICT_CODES = {"OK": ResultCode.OK, "NG": ResultCode.NG, "UNSURE": ResultCode.UNSURE}
@@ -183,6 +184,7 @@ class Handshake:
         self._beat_listeners: list[Callable[[int], None]] = []
         self._next_beat = clock() + heartbeat_s
         self.stats = HandshakeStats()
+        self.blocked: Callable[[], str] | None = None  # why triggers are refused ("" = not), e.g. the self-test
 
     # ------------------------------------------------------------------ transports
     def subscribe(self, listener: Listener, heartbeat: Callable[[int], None] | None = None) -> None:
@@ -212,6 +214,8 @@ class Handshake:
             part = _Part(part_id, lane.jobs, self._clock())
             known = self._cameras is None or camera in self._cameras()
             problem = (None if known else (ErrorCode.UNKNOWN_CAMERA, f"no camera {camera!r} in this station"))
+            if problem is None and self.blocked is not None and (why := self.blocked()):
+                problem = (ErrorCode.SELF_TEST_FAILED, why[:200])
             if problem is None and not part_id:
                 problem = (ErrorCode.BAD_PART_ID, "the trigger carried no part id")
             if problem is None and len(part_id) > MAX_PART_ID:

@@ -95,6 +95,7 @@ class Pipeline:
         self.on_failed: Callable[[str, str, str], None] | None = None
         self.recipe = ""  # stamped on every record (set with the engine it belongs to: swap_engine)
         self.lot = ""  # stamped on every record (set_lot)
+        self.holds: Callable[[], list[str]] | None = None  # more not-ready reasons (the golden self-test's block)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -179,6 +180,8 @@ class Pipeline:
                     if (problem := sink.health()) and (sink.dead or not startup)]
         if self._failing:
             reasons.append(f"inspection failing: {self._last_error}")
+        if self.holds is not None:
+            reasons += self.holds()
         return reasons
 
     def ready(self, *, startup: bool = False) -> bool:
