@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import BeforeValidator, ValidationInfo, field_validator
 
@@ -121,7 +121,7 @@ class ChangeOutcome:
                 "model": self.model}
 
 
-class StationLike:
+class StationLike(Protocol):
     """What Changeover needs of inspector.live.station.Station (documented here, duck-typed there)."""
 
     config: StationConfig
@@ -194,7 +194,7 @@ class Changeover:
             if problem is None:
                 try:
                     engine = self._build(recipe_config(self._station.config, name))
-                except Exception as exc:  # any bundle that cannot be used is refused, whatever the loader raises
+                except Exception as exc:  # noqa: BLE001 (any bundle that cannot be used is refused, whatever the loader raises)
                     text = exc.message if isinstance(exc, InspectorError) else f"{type(exc).__name__}: {exc}"
                     problem = (ErrorCode.RECIPE_REFUSED, f"recipe {name!r}: {text}"[:200])
             if problem is not None or engine is None:
@@ -247,7 +247,7 @@ class Changeover:
         for listener in list(self._listeners):
             try:
                 listener(outcome)
-            except Exception as exc:  # a transport's failure must not break a changeover
+            except Exception as exc:  # noqa: BLE001 (a transport's failure must not break a changeover)
                 log.error("changeover listener failed: %s", exc)
         return outcome
 

@@ -83,7 +83,8 @@ def report(db_path: Path, *, by: str = "lot", lot: str | None = None, recipe: st
         raise InspectorError(f"--by {by}: not a grouping", f"use one of {', '.join(GROUPS)}")
     if not db_path.is_file():
         raise InspectorError(f"{db_path}: no inspection log there", "give --db the station's [sinks.sqlite] path")
-    where, params = [], []
+    where: list[str] = []
+    params: list[str | float] = []  # the lot/recipe names, then the time bounds
     for column, value in (("lot", lot), ("recipe", recipe)):
         if value is not None:
             where.append(f"COALESCE({column}, '') = ?")
