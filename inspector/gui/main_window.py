@@ -219,7 +219,7 @@ class MainWindow(QMainWindow):
         label, colour = phase.value, theme.STARTING
         if phase is Phase.RUNNING:
             label, colour = ("CAMERA DOWN", theme.DOWN) if down else ("RUNNING", theme.OK)
-        elif phase in (Phase.MODEL_ERROR, Phase.ERROR):
+        elif phase in (Phase.MODEL_ERROR, Phase.ERROR, Phase.SELF_TEST_FAILED):
             colour = theme.NG
         elif phase is Phase.STOPPED:
             colour = theme.DOWN

@@ -14,6 +14,7 @@ class Phase(str, Enum):
     STARTING = "STARTING"
     RUNNING = "RUNNING"
     MODEL_ERROR = "MODEL ERROR"
+    SELF_TEST_FAILED = "SELF-TEST FAILED"  # a golden sample was judged otherwise: blocked until acknowledged
     ERROR = "ERROR"
     STOPPED = "STOPPED"
 

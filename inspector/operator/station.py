@@ -216,6 +216,7 @@ class LiveStation:
                 else:
                     self.messages.append(Message("warning", f"A frame could not be inspected: {last}"))
             self._follow_model_health(snap)
+            self._follow_self_test()
         if self._clock() >= self._next_disk_check:
             self._next_disk_check = self._clock() + 5.0
             self.submit(self._check_disk)
@@ -232,6 +233,23 @@ class LiveStation:
         elif not failing and self.phase is Phase.MODEL_ERROR and self.engine is not None \
                 and not snap.consecutive_errors:
             self.phase, self.error = Phase.RUNNING, ""
+
+    def _follow_self_test(self) -> None:
+        """SELF-TEST FAILED while the golden self-test blocks the station (docs/verdicts.md#golden-samples)."""
+        station = self.station
+        blocked = station.self_test.blocking() if station is not None else ""
+        if blocked and self.phase is Phase.RUNNING:
+            self.phase = Phase.SELF_TEST_FAILED
+            self.error = (f"Self-test failed: {blocked.removeprefix('golden self-test failed: ')}. Do not run the "
+                          "line: an engineer checks the model and acknowledges (inspector golden ack).")
+        elif not blocked and self.phase is Phase.SELF_TEST_FAILED:
+            self.phase, self.error = Phase.RUNNING, ""
+
+    def acknowledge_self_test(self, who: str, why: str = "") -> bool:
+        """The engineer accepts a failed golden self-test (audit entry); False when nothing blocked."""
+        done = self.station is not None and self.station.acknowledge_self_test(who=who, why=why)
+        self._follow_self_test()
+        return done
 
     def _check_disk(self) -> None:
         warnings = []

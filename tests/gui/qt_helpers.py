@@ -119,7 +119,7 @@ def open_station(qtbot, no_leaks, tmp_path: Path) -> Iterator[Callable[..., Main
         window.show()
         station.start()
         windows.append(window)
-        qtbot.waitUntil(lambda: station.phase.value in ("RUNNING", "MODEL ERROR"), timeout=30000)
+        qtbot.waitUntil(lambda: station.phase.value in ("RUNNING", "MODEL ERROR", "SELF-TEST FAILED"), timeout=30000)
         return window
 
     yield build
