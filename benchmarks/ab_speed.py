@@ -28,8 +28,8 @@ def _calls(args: argparse.Namespace, images: np.ndarray) -> dict[str, tuple[Call
     for path in args.model:
         wide, one = load_bundle(path, threads=args.threads), load_bundle(path, threads=1)
         names = list(wide.output_names)
-        out[path.name] = (lambda x, s=wide.session: s.run(names, {"image": x}),
-                          lambda x, s=one.session: s.run(names, {"image": x}))
+        out[path.name] = (lambda x, s=wide.session, n=names: s.run(n, {"image": x}),
+                          lambda x, s=one.session, n=names: s.run(n, {"image": x}))
     if args.against is not None:
         import torch
 

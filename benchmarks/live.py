@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.live.config import CameraConfig
 from inspector.live.pipeline import Pipeline
-from inspector.bundle.session import load_bundle
 
 
 def _rss_mb() -> float:
@@ -35,7 +35,8 @@ def _rss_mb() -> float:
 
 def best_images_per_s(model: Path, threads: int | None, seconds: float = 6.0) -> float:
     """`inspector benchmark`'s best onnxruntime throughput (batch 1 and 8, interleaved rounds)."""
-    from inspector.batch.benchmark import bundle_configs, measure as bench
+    from inspector.batch.benchmark import bundle_configs
+    from inspector.batch.benchmark import measure as bench
 
     size = load_bundle(model).input_size
     images = np.random.default_rng(0).integers(0, 256, (8, *size, 3), dtype=np.uint8)

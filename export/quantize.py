@@ -2,7 +2,8 @@
 
 FP16 reduces the feature extractor only; INT8 the features from stride 4 on and the PaDiM head's
 Mahalanobis product (smoothing and max stay fp32). The input stays uint8 and the outputs float32, so the
-bundle schema is unchanged. Which nodes run in int8 and where the time goes: benchmarks/profile_ops.py. The reduced bundle is
+bundle schema is unchanged. Which nodes run in int8 and where the time goes:
+benchmarks/profile_ops.py. The reduced bundle is
 measured against fp32 on the run's test split (same onnxruntime CPU runtime), its threshold is
 re-calibrated on the validation good images with the run's target false-reject rate, and the export
 fails when image AUROC drops by more than `MAX_AUROC_DROP` unless told to keep it.
@@ -112,7 +113,8 @@ def high_resolution_nodes(model: onnx.ModelProto, min_stride: int = INT8_MIN_STR
     options.log_severity_level = 3
     session = ort.InferenceSession(probe.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
     outputs = session.run([n.output[0] for n in nodes], {"image": np.zeros((1, height, width, 3), np.uint8)})
-    return [n.name for n, out in zip(nodes, outputs) if out.ndim == 4 and height / out.shape[2] < min_stride]
+    return [n.name for n, out in zip(nodes, outputs, strict=True)
+            if out.ndim == 4 and height / out.shape[2] < min_stride]
 
 
 def quantize_head_matmul(model: onnx.ModelProto) -> bool:
@@ -144,7 +146,8 @@ def quantize_head_matmul(model: onnx.ModelProto) -> bool:
         numpy_helper.from_array((np.round(weights / scale) + 128).astype(np.uint8), f"{p}/w_u8"),
         numpy_helper.from_array(np.array(128, np.uint8), f"{p}/w_zero"),
         numpy_helper.from_array(scale.astype(np.float32), f"{p}/w_scale")])
-    new += [helper.make_node("DynamicQuantizeLinear", [x], [f"{p}/x_u8", f"{p}/x_scale", f"{p}/x_zero"], name=f"{p}/quantize_x"),
+    new += [helper.make_node("DynamicQuantizeLinear", [x], [f"{p}/x_u8", f"{p}/x_scale", f"{p}/x_zero"],
+                             name=f"{p}/quantize_x"),
             helper.make_node("MatMulInteger", [f"{p}/x_u8", f"{p}/w_u8", f"{p}/x_zero", f"{p}/w_zero"], [f"{p}/i32"],
                              name=f"{p}/matmul_int8"),
             helper.make_node("Cast", [f"{p}/i32"], [f"{p}/f32"], name=f"{p}/cast", to=onnx.TensorProto.FLOAT),

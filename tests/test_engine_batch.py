@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_edit import with_props
 
 from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.geometry import prepare
-from bundle_edit import with_props
 
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo.onnx"
 SHAPES = [(300, 200, 3), (2048, 2448, 3), (90, 100, 3), (128, 128, 3)]  # shrink, 5 MP, enlarge, model size
