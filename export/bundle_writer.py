@@ -32,7 +32,7 @@ def metadata_for(summary: RunSummary, *, precision: str = "fp32") -> BundleMetad
         task=summary.task, class_names=list(summary.class_names), input_size=summary.image_size,
         threshold=summary.threshold, threshold_method=summary.thresholds, backbone=summary.backbone,
         method=summary.method, data_fingerprint=summary.data_fingerprint, metrics=summary.metrics,
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), package_version=__version__,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), package_version=__version__,
         resize=summary.resize, geometry=dict(summary.geometry), alignment=summary.alignment, precision=precision,
         gates=summary.gates,
     )

@@ -21,7 +21,7 @@ def _evaluate(model: onnx.ModelProto, names: list[str], input_shape: list[int]) 
     probe.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in names)
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: np.zeros(input_shape, np.uint8)}
-    return dict(zip(names, session.run(names, feed)))
+    return dict(zip(names, session.run(names, feed), strict=True))
 
 
 def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:

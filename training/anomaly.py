@@ -82,7 +82,7 @@ class Extractor:
 
 
 def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
-    if cfg.method not in METHODS + ("auto",):
+    if cfg.method not in (*METHODS, "auto"):
         raise InspectorError(f"--method {cfg.method!r} is unknown", f"use one of {', '.join(METHODS)} or auto")
     if geometry.tiled and cfg.method == "padim":
         raise InspectorError("--method padim models each position of one view and cannot run on tiles "
@@ -119,7 +119,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     val_img, _, not_found["val"] = align_all(val_img, None, alignment)
     val_f = extract(val_img, "val features")
     val_defect = np.array([not s.is_good for s in val_s])
-    synth = synthetic_defects([im for im, d in zip(val_img, val_defect) if not d], cfg.synthetic_defects, cfg.seed)
+    synth = synthetic_defects([im for im, d in zip(val_img, val_defect, strict=True) if not d], cfg.synthetic_defects, cfg.seed)
     synth_f = extract([im for im, _, _ in synth], "synthetic defects") if synth else None
     del val_img
     extract_s = time.perf_counter() - started
@@ -178,7 +178,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         info["val_false_reject_rate"] = at["false_reject_rate"]
 
     summary = RunSummary(
-        task="anomaly", method=method, class_names=["good"] + dataset.defect_types, image_size=size,
+        task="anomaly", method=method, class_names=["good", *dataset.defect_types], image_size=size,
         threshold=deployed["threshold"], thresholds=thresholds, target_frr=cfg.target_frr, metrics=metrics,
         seed=cfg.seed, data=str(Path(cfg.data).resolve()), data_layout=dataset.layout,
         data_fingerprint=dataset.fingerprint(),

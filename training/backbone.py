@@ -49,9 +49,9 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, na
         return
     ours, theirs = list(target.items()), list(state.items())
     if len(ours) == len(theirs):
-        bad = [(k, tuple(v.shape), tuple(w.shape)) for (k, v), (_, w) in zip(ours, theirs) if v.shape != w.shape]
+        bad = [(k, tuple(v.shape), tuple(w.shape)) for (k, v), (_, w) in zip(ours, theirs, strict=True) if v.shape != w.shape]
         if not bad:
-            model.load_state_dict({k: w for (k, _), (_, w) in zip(ours, theirs)})
+            model.load_state_dict({k: w for (k, _), (_, w) in zip(ours, theirs, strict=True)})
             return
         key, want, got = bad[0]
         detail = f"tensor {key} expects shape {want}, the file has {got} ({len(bad)} mismatches)"
@@ -126,7 +126,7 @@ def make_padding_static(model: nn.Module, image_size: tuple[int, int], run) -> n
         parent = model.get_submodule(parent_name) if parent_name else model
         conv = getattr(parent, child)
         pad = []
-        for size, k, s, d in zip((h, w), conv.kernel_size, conv.stride, conv.dilation):
+        for size, k, s, d in zip((h, w), conv.kernel_size, conv.stride, conv.dilation, strict=True):
             total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
             pad.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pad

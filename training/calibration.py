@@ -33,7 +33,7 @@ def calibrate(out_of_fold: np.ndarray, val_good: np.ndarray, target_frr: float) 
     info = conformal_threshold(scores, target_frr)
     n, k = info["n_calibration"], min(info["k"], info["n_calibration"])
     achievable = 1.0 / (n + 1)
-    info.update(method="cross-conformal (CV+)", n_out_of_fold=int(len(out_of_fold)), n_val_good=int(len(val_good)),
+    info.update(method="cross-conformal (CV+)", n_out_of_fold=len(out_of_fold), n_val_good=len(val_good),
                 achievable_frr=achievable)
     a, b = n + 1 - k, k
     info["expected_frr"] = a / (n + 1)

@@ -103,7 +103,7 @@ def _class_names(dataset) -> list[str]:
     train = {s.label for s in dataset.select(split="train")}
     if GOOD not in train:
         raise DatasetError(f"{dataset.root}: no good images in the training split", "add good images to train")
-    names = [GOOD] + sorted(train - {GOOD})
+    names = [GOOD, *sorted(train - {GOOD})]
     if len(names) < 2:
         raise DatasetError(f"{dataset.root}: the training split holds only good images; classify needs defect types",
                            "add labelled defect images to train, or use --task anomaly")

@@ -162,7 +162,7 @@ class VitClassifier(nn.Module):
             x = block(x)
         last = vit.blocks[-1]
         attn_mod = last.attn
-        n, t, c = x.shape
+        n, t, _ = x.shape
         qkv = attn_mod.qkv(last.norm1(x)).reshape(n, t, 3, attn_mod.num_heads, attn_mod.head_dim).permute(2, 0, 3, 1, 4)
         q, k = attn_mod.q_norm(qkv[0]), attn_mod.k_norm(qkv[1])
         attn = torch.softmax((q * attn_mod.scale) @ k.transpose(-2, -1), dim=-1)

@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from training.run_summary import RunSummary  # noqa: E402
+from training.run_summary import RunSummary
 
 
 def _fmt(value) -> str:
@@ -67,7 +67,7 @@ def write_classify_report(out: Path, summary: RunSummary, test_probs: np.ndarray
         lines += ["", "![confusion matrix](confusion_matrix.png)"]
         names = summary.class_names
         wrong = [(path, label, names[int(row.argmax())], float(row.max()))
-                 for path, label, row in zip(test_paths, test_labels, test_probs) if names[int(row.argmax())] != label]
+                 for path, label, row in zip(test_paths, test_labels, test_probs, strict=True) if names[int(row.argmax())] != label]
         lines += ["", f"## Misclassified test images ({len(wrong)})", ""]
         if wrong:
             lines += ["| image | true | predicted | P(predicted) |", "|---|---|---|---|"]

@@ -44,7 +44,7 @@ class AnomalyConfig(TrainConfig):
     tile: str | None = option("anomaly tiling: auto (default: tile when one view would shrink parts more than 2x), "
                               "none, or a tile side / HxW", None)
     method: str = option("auto: best validation AUROC where validation defects exist, else patchcore", "auto",
-                         choices=("auto",) + METHODS)
+                         choices=("auto", *METHODS))
     coreset_size: int = option("PatchCore memory bank size (upper bound)", 2048)
     batch_size: int = 16  # feature extraction batch (not an option: --batch-size is the classifier's)
     synthetic_defects: int = SYNTHETIC_DEFECTS

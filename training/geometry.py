@@ -59,14 +59,14 @@ class Geometry:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Geometry":
+    def from_dict(cls, d: dict) -> Geometry:
         tile = d.get("tile")
         return cls(tuple(d["input_size"]), d["resize"], None if tile is None else tuple(tile),
                    tuple(d.get("row_offsets", ())), tuple(d.get("col_offsets", ())), d.get("reason", ""))
 
 
 def _round(value: float, multiple: int = STRIDE) -> int:
-    return max(multiple, int(round(value / multiple)) * multiple)
+    return max(multiple, round(value / multiple) * multiple)
 
 
 def tile_offsets(length: int, tile: int, min_overlap: int) -> tuple[int, ...]:
@@ -74,7 +74,7 @@ def tile_offsets(length: int, tile: int, min_overlap: int) -> tuple[int, ...]:
     if length <= tile:
         return (0,)
     n = math.ceil((length - min_overlap) / (tile - min_overlap))
-    return tuple(int(round(i * (length - tile) / (n - 1) / 8)) * 8 for i in range(n))
+    return tuple(round(i * (length - tile) / (n - 1) / 8) * 8 for i in range(n))
 
 
 def parse_size(text: str | int | None, what: str) -> tuple[int, int] | int | None:

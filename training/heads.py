@@ -63,7 +63,7 @@ class Scorer:
             if keep_maps:
                 maps.append(amap)
         if not scores:
-            return np.zeros(0, np.float32), np.zeros((0,) + self.post.output_size, np.float32)
+            return np.zeros(0, np.float32), np.zeros((0, *self.post.output_size), np.float32)
         return torch.cat(scores).numpy(), (torch.cat(maps).numpy() if keep_maps else None)
 
 

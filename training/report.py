@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from inspector.metrics import pr_curve, roc_curve  # noqa: E402
-from training.run_summary import RunSummary  # noqa: E402
+from inspector.metrics import pr_curve, roc_curve
+from training.run_summary import RunSummary
 
 
 def _fmt(value) -> str:
@@ -78,9 +78,9 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
     if summary.calibration_warning:
         lines += [f"> **Calibration warning:** {summary.calibration_warning}", ""]
     if m.get("operating_points"):
-        lines += ["## What the line sees (test split)", ""] + _operating_lines(m["operating_points"]) + [
-            "", f"Image AUROC {_fmt(m.get('image_auroc'))}, AP {_fmt(m.get('average_precision'))}, "
-            f"pixel AUROC {_fmt(m.get('pixel_auroc'))}, AUPRO {_fmt(m.get('aupro'))}.", ""]
+        lines += ["## What the line sees (test split)", "", *_operating_lines(m["operating_points"]),
+                  "", f"Image AUROC {_fmt(m.get('image_auroc'))}, AP {_fmt(m.get('average_precision'))}, "
+                  f"pixel AUROC {_fmt(m.get('pixel_auroc'))}, AUPRO {_fmt(m.get('aupro'))}.", ""]
     low, high = deployed.get("expected_frr_interval90", (None, None))
     lines += [f"- deployed threshold {deployed['threshold']:.4f}: {deployed['method']} over {deployed['n_calibration']} "
               f"good images for target FRR {summary.target_frr}; expected FRR {_fmt(deployed.get('expected_frr'))} "
@@ -91,7 +91,7 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
               f"- fit seconds (features + fit + calibration): {details.get('fit_seconds')}",
               f"- data: {summary.data} ({summary.data_layout}), fingerprint {summary.data_fingerprint[:16]}…",
               f"- counts: {summary.counts}", "", "## Method selection", ""]
-    lines += _selection_lines(details.get("method_selection", {"rule": "not recorded"})) + ["", "## Thresholds", ""]
+    lines += [*_selection_lines(details.get("method_selection", {"rule": "not recorded"})), "", "## Thresholds", ""]
     for name, info in summary.thresholds.items():
         lines.append(f"- {name}: {info['method']} threshold {info['threshold']:.4f}; test detection rate "
                      f"{_fmt(info.get('test_detection_rate'))}, test false-reject rate {_fmt(info.get('test_false_reject_rate'))}")

@@ -100,7 +100,7 @@ class RunSummary:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], name: str = RUN_FILE) -> "RunSummary":
+    def from_dict(cls, values: dict[str, Any], name: str = RUN_FILE) -> RunSummary:
         """A summary from a run.json object; a missing field names itself and the fix."""
         if not isinstance(values, dict):
             raise InspectorError(f"{name} is not a JSON object", RETRAIN)

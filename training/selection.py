@@ -34,7 +34,7 @@ def choose(rows: dict[str, dict]) -> tuple[str, str]:
         row = rows[name]
         synthetic = (round(row.get("synthetic_detection_rate", 0.0), 3), round(row.get("synthetic_auroc", 0.0), 4))
         if real:
-            return (round(row["val_detection_rate"], 3), round(row["val_auroc"], 4)) + synthetic
+            return (round(row["val_detection_rate"], 3), round(row["val_auroc"], 4), *synthetic)
         return synthetic
 
     best = max(sorted(rows), key=key)

@@ -13,7 +13,7 @@ import numpy as np
 
 from inspector.synthetic import DEFECT_TYPES, add_defect
 
-KINDS = DEFECT_TYPES + ("cutpaste", "noise_blend")
+KINDS = (*DEFECT_TYPES, "cutpaste", "noise_blend")
 
 
 def _box(rng: np.random.Generator, h: int, w: int, frac: tuple[float, float]) -> tuple[int, int, int, int]:
