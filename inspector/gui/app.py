@@ -23,6 +23,7 @@ from inspector.live.config import StationConfig, load_config
 from inspector.live.logs import setup_logging
 from inspector.operator.launch import single_camera_config, source_camera
 from inspector.operator.review import ReviewQueue, default_review_dir
+from inspector.operator.roles import ROLES, Role
 from inspector.operator.settings import (
     MIN_PIN_DIGITS,
     EngineerLock,
@@ -46,9 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", type=Path, default=default_settings_path(), help="GUI settings file (PIN)")
     parser.add_argument("--review-dir", type=Path, help="where wrong verdicts are saved (default: a data folder)")
     parser.add_argument("--set-pin", action="store_true",
-                        help="set or change the engineer PIN (asks the old one first, the new one twice) and exit")
+                        help="set or change the PIN of --role (asks the admin PIN when one is set, else the old PIN; "
+                             "the new one twice) and exit")
     parser.add_argument("--reset-pin", action="store_true",
-                        help="admin: set a new PIN without the old one (needs write access to --settings) and exit")
+                        help="set the PIN of --role without the old one (needs write access to --settings; how the "
+                             "admin PIN is set) and exit")
+    parser.add_argument("--role", choices=[role.value for role in ROLES], default=Role.ENGINEER.value,
+                        help="whose PIN --set-pin / --reset-pin sets (default: engineer)")
     parser.add_argument("--full-screen", action="store_true", help="start full screen (F11 toggles)")
     parser.add_argument("--lock-after", type=float, default=120.0, help="engineer mode locks after this idle time (s)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
@@ -119,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     settings = Settings(args.settings)
     if args.set_pin or args.reset_pin:
-        return _set_pin(settings, reset=args.reset_pin)
+        return _set_pin(settings, reset=args.reset_pin, role=Role(args.role))
     config = station_config(args)
     review_root = args.review_dir or (config.data_dir / "review" if args.config else default_review_dir())
     if problem := display_problem():
@@ -157,18 +162,21 @@ def run_demo(args: argparse.Namespace, model: Path) -> int:
     return _exec(app, window)
 
 
-def _set_pin(settings: Settings, *, reset: bool = False, ask: Callable[[str], str] = getpass.getpass) -> int:
-    """--set-pin (the old PIN first, when one is set) or --reset-pin (admin: whoever may write the file)."""
+def _set_pin(settings: Settings, *, reset: bool = False, role: Role = Role.ENGINEER,
+             ask: Callable[[str], str] = getpass.getpass) -> int:
+    """--set-pin (the admin PIN when one is set and `role` is another, else the old PIN of `role` when one is
+    set) or --reset-pin (whoever may write the file: how the admin's own PIN is set)."""
     if reset and settings.path is not None and settings.path.exists() and not os.access(settings.path, os.W_OK):
         raise InspectorError(f"{settings.path}: not writable by this account, so its PIN cannot be reset here",
                              "run --reset-pin as the account that owns the settings file (or root)")
-    old = ask("current engineer PIN: ") if settings.has_pin and not reset else None
-    first = ask(f"new engineer PIN ({MIN_PIN_DIGITS}+ digits): ")
+    admin = ask("admin PIN: ") if not reset and settings.needs_admin(role) else None
+    old = ask(f"current {role.value} PIN: ") if not reset and admin is None and settings.has_role_pin(role) else None
+    first = ask(f"new {role.value} PIN ({MIN_PIN_DIGITS}+ digits): ")
     if ask("again: ") != first:
         raise InspectorError("the two PINs differ", "run --set-pin again")
     if reset:
-        settings.reset_pin(first)
+        settings.reset_pin(first, role=role)
     else:
-        settings.set_pin(first, old=old)
-    print(f"engineer PIN saved (scrypt hash) in {settings.path}")
+        settings.set_pin(first, old=old, role=role, admin_pin=admin)
+    print(f"{role.value} PIN saved (scrypt hash) in {settings.path}")
     return 0

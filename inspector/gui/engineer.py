@@ -40,6 +40,7 @@ from inspector.operator.engineer import (
     roi_text,
     threshold_warning,
 )
+from inspector.operator.roles import Role, required_role
 from inspector.operator.settings import EngineerLock
 from inspector.operator.state import Message
 from inspector.operator.station import LiveStation
@@ -83,15 +84,15 @@ class Slider(_WheelWhenFocused, QSlider):
 
 
 class PinDialog(QDialog):
-    """A PIN pad (touch friendly); accepted only when the lock opens."""
+    """A PIN pad (touch friendly) for the PIN of `role`; accepted only when the lock opens for that role."""
 
-    def __init__(self, lock: EngineerLock, parent: QWidget | None = None) -> None:
+    def __init__(self, lock: EngineerLock, parent: QWidget | None = None, role: Role = Role.ENGINEER) -> None:
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setWindowTitle("Engineer PIN")
-        self.lock = lock
+        self.setWindowTitle(f"{role.value.capitalize()} PIN")
+        self.lock, self.role = lock, role
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Enter the engineer PIN"))
+        layout.addWidget(QLabel(f"Enter the {role.value} PIN"))
         self.pin = QLineEdit(echoMode=QLineEdit.EchoMode.Password, placeholderText="PIN")
         self.pin.returnPressed.connect(self.try_pin)
         layout.addWidget(self.pin)
@@ -115,7 +116,7 @@ class PinDialog(QDialog):
             self.pin.insert(key)
 
     def try_pin(self) -> None:
-        ok, why = self.lock.unlock(self.pin.text())
+        ok, why = self.lock.unlock(self.pin.text(), self.role)
         self.pin.clear()
         if ok:
             self.accept()
@@ -309,7 +310,17 @@ class EngineerPanel(QStackedWidget):
         self.far_label.setText(far)
         self.far_label.setVisible(bool(far))
 
+    def _allowed(self, action: str) -> bool:
+        """The unlocked role may do `action`; else say which PIN it needs (the page may be stale)."""
+        if self.lock.allows(action):
+            return True
+        self.station.messages.append(Message("warning", f"Not done: {action} needs the "
+                                                        f"{required_role(action).value} PIN."))
+        return False
+
     def apply_threshold(self, value: float) -> None:
+        if not self._allowed("threshold"):
+            return
         try:
             self.station.set_threshold(value)
         except InspectorError as exc:
@@ -333,7 +344,7 @@ class EngineerPanel(QStackedWidget):
     def save_to_config(self) -> bool:
         """Write the running threshold and every camera's ROI into the station TOML (asked first)."""
         changes = self.saved.changes(self.station)
-        if not changes or not self.saved.writable_path():
+        if not changes or not self.saved.writable_path() or not self._allowed("save_config"):
             return False
         if not self._confirm(self, "Save to station config", f"Write to {self.saved.path}:\n" + "\n".join(changes)
                              + "\n\nA restart then starts with these settings."):
@@ -359,6 +370,8 @@ class EngineerPanel(QStackedWidget):
     def set_roi(self, cam: str, roi: tuple[int, int, int, int] | None) -> bool:
         """Inspect `roi` of `cam`; an ROI other than the one the model was calibrated with is asked first."""
         self.draw_roi.setChecked(False)
+        if not self._allowed("roi"):
+            return False
         warning = self.station.roi_warning(cam, roi)
         if warning and not self._confirm(self, "Region of interest", f"{warning}\n\nUse this ROI anyway?"):
             self.roi_label.setText("ROI not changed.")
@@ -374,7 +387,7 @@ class EngineerPanel(QStackedWidget):
 
     def _choose_bundle(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load a model bundle", "", "Model bundles (*.onnx)")
-        if path:
+        if path and self._allowed("recipe"):
             self.station.load_bundle(Path(path))
 
     def _camera_changed(self, cam: str) -> None:
@@ -409,6 +422,8 @@ class EngineerPanel(QStackedWidget):
 
     def apply_camera(self) -> bool:
         """Check the settings with the station config's rules and restart the cameras; refused: say why."""
+        if not self._allowed("camera"):
+            return False
         values = {name: _field_value(widget) for name, widget in self._fields.items()}
         changes = camera_changes(values)
         try:

@@ -285,6 +285,12 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _mark(self, record: FrameRecord, kind: str, label: str) -> None:
+        if (role := self.lock.needs("review")) is not None:  # an operator PIN is set: asked first
+            dialog = PinDialog(self.lock, self, role=role)
+            dialog.accepted.connect(lambda: self._mark(record, kind, label))
+            dialog.open()
+            return
+
         def save() -> None:
             item = self.review.add(record, kind, label=label)  # with the part's own ROI, model and threshold
             self.station.messages.append(Message("info", f"Saved to the review queue as {item.label} "

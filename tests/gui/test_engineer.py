@@ -24,7 +24,7 @@ def test_pin_gate_and_inactivity_lock(qtbot, make_window, tmp_path) -> None:
     window.slow_tick()
     assert window.engineer.currentIndex() == 1 and window.tabs.currentWidget() is window.engineer
     stored = (tmp_path / "gui.json").read_text()
-    assert PIN not in stored and json.loads(stored)["pin"]["algo"] == "scrypt"
+    assert PIN not in stored and json.loads(stored)["pins"]["engineer"]["algo"] == "scrypt"
     clock.advance(30)
     window.lock.touch()  # input keeps it open
     clock.advance(45)

@@ -57,5 +57,5 @@ def test_pin_changes_are_audited_without_the_pin(tmp_path: Path) -> None:
     assert [(e["action"], e["why"]) for e in entries] == [
         ("pin", "first PIN set"), ("pin", "changed with the old PIN"), ("pin", "reset without the old PIN (admin)")]
     text = (tmp_path / "audit.jsonl").read_text()
-    assert "123456" not in text and "654321" not in text and settings.data["pin"]["hash"] not in text
+    assert "123456" not in text and "654321" not in text and settings.data["pins"]["engineer"]["hash"] not in text
     assert log.verify() == (3, None)

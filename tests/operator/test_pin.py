@@ -58,7 +58,7 @@ def test_the_lockout_survives_a_restart(tmp_path: Path) -> None:
     assert "Too many wrong PINs" in _unlock_in_a_new_process(path, PIN)  # a new process, the real clock
     wall.now += LOCKOUT_S + 1
     assert EngineerLock(Settings(path), wall=wall).unlock(PIN) == (True, "")
-    assert json.loads(path.read_text())["pin_lockout"] == {"failures": 0, "lockouts": 0, "blocked_until": 0.0}
+    assert json.loads(path.read_text())["pin_lockouts"]["engineer"] == {"failures": 0, "lockouts": 0, "blocked_until": 0.0}
     assert path.stat().st_mode & 0o777 == 0o600
 
 
@@ -89,7 +89,7 @@ def test_changing_the_pin_needs_the_old_one(tmp_path: Path) -> None:
         settings.set_pin("271828")
     with pytest.raises(InspectorError, match="Wrong PIN"):
         settings.set_pin("271828", old="111111")
-    assert json.loads(path.read_text())["pin_lockout"]["failures"] == 1  # a wrong old PIN is a wrong try
+    assert json.loads(path.read_text())["pin_lockouts"]["engineer"]["failures"] == 1  # a wrong old PIN is a wrong try
     settings.set_pin("271828", old=PIN)
     assert EngineerLock(Settings(path)).unlock("271828") == (True, "")
 
@@ -124,7 +124,7 @@ def test_reset_pin_is_the_admin_path_and_clears_the_lockout(tmp_path: Path) -> N
         lock.unlock("000000")
     reset = _cli(path, "--reset-pin", typed="161803\n161803\n")
     assert reset.returncode == 0, reset.stderr
-    assert "pin_lockout" not in json.loads(path.read_text())
+    assert "engineer" not in json.loads(path.read_text()).get("pin_lockouts", {})
     assert EngineerLock(Settings(path)).unlock("161803") == (True, "")
     if os.geteuid() != 0:  # root may write any file
         path.chmod(0o400)
