@@ -109,7 +109,7 @@ def test_roc_curve_points_and_threshold_convention() -> None:
     np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
     np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
     np.testing.assert_allclose(thr, [0.8, 0.4, 0.35, 0.1, -np.inf])
-    for f, t, th in zip(fpr, tpr, thr):  # every point is what confusion_at gives at its threshold
+    for f, t, th in zip(fpr, tpr, thr, strict=True):  # every point is what confusion_at gives at its threshold
         c = confusion_at(y, s, th)
         assert (c["false_reject_rate"], c["recall"]) == pytest.approx((f, t))
     assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc(y, s))

@@ -176,7 +176,7 @@ def test_synthetic_line_deterministic_and_mixed() -> None:
     parts1 = [next(line1) for _ in range(60)]
     parts2 = [next(line2) for _ in range(60)]
     assert np.array_equal(a[0].image, parts1[0].image)
-    assert all(np.array_equal(p.image, q.image) and p.label == q.label for p, q in zip(parts1, parts2))
+    assert all(np.array_equal(p.image, q.image) and p.label == q.label for p, q in zip(parts1, parts2, strict=True))
     labels = [p.label for p in parts1]
     n_ng = sum(lab != "good" for lab in labels)
     assert 3 <= n_ng <= 25  # ng_rate 0.2 of 60

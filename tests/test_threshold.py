@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -102,7 +103,7 @@ def test_f1_best_matches_brute_force_with_ties() -> None:
     s = np.round(rng.normal(size=300) + 1.2 * y, 1)
     out = f1_best_threshold(y, s)
     u = np.unique(s)
-    best = max(confusion_at(y, s, (a + b) / 2)["f1"] for a, b in zip(u[:-1], u[1:]))
+    best = max(confusion_at(y, s, (a + b) / 2)["f1"] for a, b in pairwise(u))
     assert out["f1"] == pytest.approx(best)
 
 

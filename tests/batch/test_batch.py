@@ -47,7 +47,7 @@ def bomb_png(side: int = 20000) -> bytes:
 def _drop_read_caps_works(probe: Path) -> bool:
     if shutil.which("setpriv") is None:
         return False
-    return subprocess.run(DROP_READ_CAPS + ["cat", str(probe)], capture_output=True).returncode != 0
+    return subprocess.run([*DROP_READ_CAPS, "cat", str(probe)], capture_output=True, check=False).returncode != 0
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +81,9 @@ def bad_inputs_run(patchcore_bundle, tmp_path_factory) -> dict:
             permission_skip = "running as root and setpriv cannot drop CAP_DAC_OVERRIDE here: root reads any file"
     before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
     out = folder.parent / "out"
-    proc = subprocess.run(prefix + [sys.executable, "-m", "inspector", "batch", str(folder), "--model", str(bundle),
-                                    "--out", str(out), "--save-heatmaps", "all"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run([*prefix, sys.executable, "-m", "inspector", "batch", str(folder), "--model", str(bundle),
+                           "--out", str(out), "--save-heatmaps", "all"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
     after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
     return {"proc": proc, "rows": rows_of(out), "out": out, "before": before, "after": after,
             "permission_skip": permission_skip}
@@ -187,13 +187,13 @@ def test_compare_lists_parts_whose_verdict_differs(patchcore_bundle, synthetic_d
     _, bundle = patchcore_bundle
     a, b = tmp_path / "a", tmp_path / "b"
     common = ["--split", "test", "--model", str(bundle), "--no-progress", "--save-heatmaps", "none"]
-    assert main(["batch", str(synthetic_data), "--out", str(a)] + common) == 0
+    assert main(["batch", str(synthetic_data), "--out", str(a), *common]) == 0
     scores = sorted(r["score"] for r in load_rows(a))
     median = (scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2
-    assert main(["batch", str(synthetic_data), "--out", str(b), "--threshold", str(median)] + common) == 0
-    expected = {r["path"] for r, s in zip(load_rows(a), load_rows(b)) if r["verdict"] != s["verdict"]}
+    assert main(["batch", str(synthetic_data), "--out", str(b), "--threshold", str(median), *common]) == 0
+    expected = {r["path"] for r, s in zip(load_rows(a), load_rows(b), strict=True) if r["verdict"] != s["verdict"]}
     assert expected, "the threshold change should flip some verdicts"
-    diffs, transitions = compare(load_rows(a), load_rows(b))
+    diffs, _ = compare(load_rows(a), load_rows(b))
     assert {d["part"] for d in diffs} == expected
     capsys.readouterr()
     assert main(["compare", str(a), str(b), "--csv", str(tmp_path / "diff.csv")]) == 0

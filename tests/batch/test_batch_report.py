@@ -175,12 +175,12 @@ def test_batch_run_metrics_json_and_report_agree_with_results(patchcore_bundle, 
     args = ["batch", str(synthetic_data), "--split", "test", "--model", str(bundle), "--out", str(out), "--no-progress"]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert list(metrics)[0] == "operating_points" and list(metrics)[1] == "image_auroc"
+    assert list(metrics)[:2] == ["operating_points", "image_auroc"]
     assert set(metrics["operating_points"]) == {"deployed", "frr_1%", "frr_0.1%"}
     _galleries_match_results(out)
     # at the median defect score half the defects escape: the gallery names exactly them
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     median = float(np.median([r["score"] for r in rows if r["label"] != "good"]))
-    assert main(args + ["--overwrite", "--threshold", f"{median:.6f}"]) == 0
+    assert main([*args, "--overwrite", "--threshold", f"{median:.6f}"]) == 0
     escapes, _ = _galleries_match_results(out)
     assert len(escapes) >= 5

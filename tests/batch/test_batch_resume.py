@@ -32,7 +32,7 @@ def test_resume_after_kill_9_gives_every_input_exactly_once(patchcore_bundle, sy
     out = tmp_path / "out"
     args = [str(folder), "--model", str(bundle), "--out", str(out), "--batch-size", "2", "--workers", "1",
             "--threads", "1", "--save-heatmaps", "all", "--no-progress"]
-    proc = subprocess.Popen([sys.executable, "-m", "inspector", "batch"] + args, cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "inspector", "batch", *args], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while _lines(out / "results.jsonl") < 6 and time.monotonic() < deadline and proc.poll() is None:
@@ -43,7 +43,7 @@ def test_resume_after_kill_9_gives_every_input_exactly_once(patchcore_bundle, sy
     before = _lines(out / "results.jsonl")
     assert 0 < before < N_IMAGES
 
-    assert main(["batch"] + args + ["--resume"]) == 0
+    assert main(["batch", *args, "--resume"]) == 0
     rows = list(csv.DictReader((out / "results.csv").open()))
     paths = [r["path"] for r in rows]
     assert len(paths) == len(set(paths)) == N_IMAGES
@@ -60,15 +60,15 @@ def test_resume_drops_a_line_cut_mid_write_and_redoes_only_that_item(patchcore_b
     _, bundle = patchcore_bundle
     out = tmp_path / "out"
     args = [str(synthetic_data), "--split", "test", "--model", str(bundle), "--out", str(out), "--no-progress"]
-    assert main(["batch"] + args) == 0
+    assert main(["batch", *args]) == 0
     lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
     (out / "results.jsonl").write_text("".join(lines[:3]) + lines[3][:25])  # killed inside row 4; CSV lags
     with (out / "results.csv").open("r+") as handle:
         handle.truncate(len("".join(handle.readlines()[:2])))
-    assert main(["batch"] + args + ["--resume"]) == 0
+    assert main(["batch", *args, "--resume"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resumed_rows"] == 3 and summary["inspected_now"] == len(lines) - 3
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == len({r["path"] for r in rows}) == len(lines)
     # a different threshold cannot be resumed into the same results
-    assert main(["batch"] + args + ["--resume", "--threshold", "0.5"]) == 2
+    assert main(["batch", *args, "--resume", "--threshold", "0.5"]) == 2

@@ -22,9 +22,9 @@ def test_ray_run_gives_the_same_results_as_the_local_run(patchcore_bundle, synth
     _, bundle = patchcore_bundle
     local, remote = tmp_path / "local", tmp_path / "ray"
     common = [str(synthetic_data), "--split", "test", "--model", str(bundle), "--no-progress", "--threads", "1"]
-    assert main(["batch"] + common + ["--out", str(local)]) == 0
+    assert main(["batch", *common, "--out", str(local)]) == 0
     try:
-        assert main(["batch"] + common + ["--out", str(remote), "--ray", "local", "--ray-actors", "1"]) == 0
+        assert main(["batch", *common, "--out", str(remote), "--ray", "local", "--ray-actors", "1"]) == 0
     finally:
         ray.shutdown()
     a = {r["path"]: r for r in load_rows(local)}

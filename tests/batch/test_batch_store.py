@@ -39,7 +39,7 @@ def test_rows_come_from_the_jsonl_else_the_csv(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_results_is_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(InspectorError, match="holds no results.jsonl or results.csv"):
+    with pytest.raises(InspectorError, match=r"holds no results\.jsonl or results\.csv"):
         read_rows(tmp_path)
     (tmp_path / "a").mkdir()
     assert main(["compare", str(tmp_path / "a"), str(tmp_path)]) == 2

@@ -39,11 +39,11 @@ def test_the_model_tiles_and_its_bundle_takes_the_whole_strip(tiled_bundle) -> N
 
 
 def test_a_defect_on_a_tile_seam_is_found_and_the_map_is_at_native_size(tiled_bundle) -> None:
-    path, _, data = tiled_bundle
+    path, _, _ = tiled_bundle
     engine = Engine(load_bundle(path))
     goods = [make_part(np.random.default_rng(100 + i), size=SIZE).image for i in range(4)]
     seam, (y, x) = _seam_part(7)
-    results = engine.inspect(goods + [seam])
+    results = engine.inspect([*goods, seam])
     assert all(r.anomaly_map.shape == SIZE for r in results)
     assert results[-1].score > max(r.score for r in results[:-1])
     peak = np.unravel_index(np.argmax(results[-1].anomaly_map), SIZE)
@@ -51,7 +51,7 @@ def test_a_defect_on_a_tile_seam_is_found_and_the_map_is_at_native_size(tiled_bu
 
 
 def test_batch_runs_the_tiled_bundle(tiled_bundle, tmp_path) -> None:
-    path, _, data = tiled_bundle
+    path, _, _ = tiled_bundle
     folder = tmp_path / "in"
     folder.mkdir()
     seam, _ = _seam_part(8)
@@ -59,7 +59,8 @@ def test_batch_runs_the_tiled_bundle(tiled_bundle, tmp_path) -> None:
     short = make_part(np.random.default_rng(9), size=(64, 300)).image  # a shorter strip: letterboxed, not stretched
     cv2.imwrite(str(folder / "short.png"), cv2.cvtColor(short, cv2.COLOR_RGB2BGR))
     assert main(["batch", str(folder), "--model", str(path), "--out", str(tmp_path / "out"), "--save-heatmaps", "all"]) == 0
-    rows = {Path(r["path"]).name: r for r in csv.DictReader(open(tmp_path / "out" / "results.csv"))}
+    with open(tmp_path / "out" / "results.csv") as f:
+        rows = {Path(r["path"]).name: r for r in csv.DictReader(f)}
     assert set(rows) == {"seam.png", "short.png"} and all(not r["error"] for r in rows.values())
     heatmaps = sorted((tmp_path / "out" / "heatmaps").iterdir())
     assert len(heatmaps) == 2 and all(cv2.imread(str(p)).shape[:2] == SIZE for p in heatmaps)

@@ -3,10 +3,10 @@ settings are refused with the old ones kept, and an ROI the model was not calibr
 
 from __future__ import annotations
 
-from qt_helpers import FakeClock, camera, record, unlock, wait_records
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
+from qt_helpers import FakeClock, camera, record, unlock, wait_records
 
 
 def wheel(widget, steps: int = 1) -> None:

@@ -6,6 +6,7 @@ import io
 import logging
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +66,8 @@ class ScriptedSource(Source):
 
 
 def cam_config(**overrides) -> CameraConfig:
-    base = dict(id="cam1", kind="synthetic", source={}, max_fps=1000.0, read_timeout_s=0.3, open_timeout_s=1.0,
-                backoff_initial_s=0.05, backoff_max_s=0.2)
+    base = {"id": "cam1", "kind": "synthetic", "source": {}, "max_fps": 1000.0, "read_timeout_s": 0.3, "open_timeout_s": 1.0,
+                "backoff_initial_s": 0.05, "backoff_max_s": 0.2}
     base.update(overrides)
     return CameraConfig(**base)
 
@@ -89,7 +90,7 @@ def test_bad_capture_goes_down_reconnects_and_never_passes_a_substitute(after: s
     assert camera.stats.failures >= 1 and camera.state is CameraState.STOPPED
     assert made[0].closed.is_set() or after == "hang"  # released (a hung driver call is released when it returns)
     assert len(got.frames) >= 8  # 4 good frames from each of at least two connections
-    for a, b in zip(got.frames, got.frames[1:]):
+    for a, b in pairwise(got.frames):
         assert not np.array_equal(a.image, b.image), "a repeated frame was passed on"
     assert not any(is_blank(f.image) for f in got.frames)
     assert [f.frame_id for f in got.frames] == list(range(1, len(got.frames) + 1))
@@ -119,7 +120,7 @@ def test_reconnect_backoff_doubles_and_is_capped_on_an_injected_clock() -> None:
     assert stop_after.wait(5.0)
     camera.stop(2.0)
     assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
-    assert [round(b - a, 6) for a, b in zip(opens, opens[1:])] == clock.sleeps[: len(opens) - 1]
+    assert [round(b - a, 6) for a, b in pairwise(opens)] == clock.sleeps[: len(opens) - 1]
     assert camera.stats.failures == len(opens) and camera.stats.connects == 0
 
 

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.timeout(90)
 def _write_cert(folder: Path, name: str, subject: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
                 | None, *, ca: bool = False, ip: str | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     subject_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     issuer_cert, issuer_key = issuer if issuer is not None else (None, key)
     builder = (x509.CertificateBuilder().subject_name(subject_name)

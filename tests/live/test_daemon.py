@@ -102,7 +102,7 @@ def test_sigterm_with_sd_notify_over_a_real_socket(tmp_path: Path, tiny_bundle_p
         while time.monotonic() < deadline and messages.count("WATCHDOG=1") < 2:
             try:
                 messages.append(sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 assert daemon.proc.poll() is None, "\n".join(daemon.lines)
         assert messages[0].startswith("READY=1\nSTATUS=inspecting 1 camera(s)"), messages
         assert messages.count("WATCHDOG=1") >= 2
@@ -118,7 +118,7 @@ def test_sigterm_with_sd_notify_over_a_real_socket(tmp_path: Path, tiny_bundle_p
         while True:
             try:
                 messages.append(sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 break
     finally:
         if daemon.proc.poll() is None:

@@ -152,7 +152,7 @@ def test_results_are_unique_across_restarts(tmp_path: Path, tiny_bundle_path: Pa
     for _ in range(2):  # two runs of the daemon on one database, as after a watchdog restart
         daemon = Daemon(load_config(config_path))
         daemon.pipeline.start()
-        assert wait_for(lambda: daemon.pipeline.snapshot().frames >= 5)
+        assert wait_for(lambda daemon=daemon: daemon.pipeline.snapshot().frames >= 5)
         daemon.shutdown()
     with sqlite3.connect(tmp_path / "log.db") as con:
         total = con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0]

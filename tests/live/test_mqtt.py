@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("paho.mqtt")
-import paho.mqtt.client as mqtt  # noqa: E402
+import paho.mqtt.client as mqtt
+from conftest_services import Broker, make_mosquitto, mosquitto_fixture, wait_until  # noqa: F401
 
-from conftest_services import Broker, make_mosquitto, mosquitto_fixture, wait_until  # noqa: E402,F401
-from inspector.live.record import FrameRecord  # noqa: E402
-from inspector.live.sinks.base import SINKS, SinkContext  # noqa: E402
-from inspector.live.snapshot import PipelineSnapshot  # noqa: E402
-from inspector.live.sinks.mqtt import MqttSink  # noqa: E402
-from inspector.result import InspectionResult, verdict_for  # noqa: E402
+from inspector.live.record import FrameRecord
+from inspector.live.sinks.base import SINKS, SinkContext
+from inspector.live.sinks.mqtt import MqttSink
+from inspector.live.snapshot import PipelineSnapshot
+from inspector.result import InspectionResult, verdict_for
 
 pytestmark = pytest.mark.timeout(30)
 

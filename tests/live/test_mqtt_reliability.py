@@ -8,12 +8,12 @@ import pytest
 
 pytest.importorskip("paho.mqtt")
 
-from conftest_services import Broker, make_mosquitto, mosquitto_fixture, wait_until  # noqa: E402,F401
-from test_mqtt import record  # noqa: E402
+from conftest_services import Broker, make_mosquitto, mosquitto_fixture, wait_until  # noqa: F401
+from test_mqtt import record
 
-from inspector.live.config import load_config  # noqa: E402
-from inspector.live.sinks.base import SINKS, SinkContext  # noqa: E402
-from inspector.live.sinks.mqtt import MqttSink  # noqa: E402
+from inspector.live.config import load_config
+from inspector.live.sinks.base import SINKS, SinkContext
+from inspector.live.sinks.mqtt import MqttSink
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 pytest.importorskip("asyncua")
-from asyncua import Client, ua  # noqa: E402
+from asyncua import Client, ua
+from conftest_services import free_port, wait_until
 
-from conftest_services import free_port, wait_until  # noqa: E402
-from inspector.live.record import FrameRecord  # noqa: E402
-from inspector.live.sinks.base import SINKS, SinkContext  # noqa: E402
-from inspector.live.sinks.opcua import OpcUaSink  # noqa: E402
-from inspector.live.snapshot import PipelineSnapshot  # noqa: E402
-from inspector.result import InspectionResult, verdict_for  # noqa: E402
+from inspector.live.record import FrameRecord
+from inspector.live.sinks.base import SINKS, SinkContext
+from inspector.live.sinks.opcua import OpcUaSink
+from inspector.live.snapshot import PipelineSnapshot
+from inspector.result import InspectionResult, verdict_for
 
 pytestmark = pytest.mark.timeout(60)
 

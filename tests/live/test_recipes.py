@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def write(folder: Path, tiny: Path, extra: str = "", *, top: str = 'recipe = "A"', sinks: str = "") -> Path:
-    b = make_tiny_bundle(folder / "b.onnx", threshold=0.2)
+    make_tiny_bundle(folder / "b.onnx", threshold=0.2)
     bad = folder / "bad.onnx"
     shutil.copy(tiny, bad)
     shutil.copy(f"{tiny}.sha256", f"{bad}.sha256")

@@ -118,7 +118,7 @@ def test_set_roi_applies_to_the_next_frame_and_names_unknown_cameras(tmp_path: P
     config = load_config(write_config(tmp_path, tiny_bundle_path))
     station = build_station(config, engine=tiny_engine)
     station.pipeline.set_roi("cam1", (8, 8, 40, 40))
-    with pytest.raises(KeyError, match="no camera 'cam9'.*cam1"):
+    with pytest.raises(KeyError, match=r"no camera 'cam9'.*cam1"):
         station.pipeline.set_roi("cam9", None)
     station.start()
     try:

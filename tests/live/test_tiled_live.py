@@ -7,10 +7,10 @@ import numpy as np
 from test_camera import wait_for
 from test_pipeline import ListSink
 
+from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.live.config import CameraConfig
 from inspector.live.pipeline import Pipeline
-from inspector.bundle.session import load_bundle
 from inspector.synthetic import make_part
 
 

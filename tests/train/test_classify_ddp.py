@@ -24,7 +24,7 @@ def test_torchrun_two_cpu_processes_train_a_classifier(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "training",
            "--data", str(data), "--task", "classify", "--out", str(run), "--image-size", "64", "--epochs", "2",
            "--batch-size", "8", "--target-frr", "0.2", "--no-progress"]
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((run / "run.json").read_text())
     assert summary["world_size"] == 2 and summary["epochs_run"] == 2
@@ -44,7 +44,7 @@ def test_weighted_distributed_sampler_splits_one_draw_between_ranks() -> None:
     shares = [list(make_sampler(targets, 3, "sampler", seed=5, rank=r, world=2)) for r in range(2)]
     single = list(make_sampler(targets, 3, "sampler", seed=5, rank=0, world=1))
     assert len(shares[0]) == len(shares[1]) == 8
-    interleaved = [i for pair in zip(*shares) for i in pair]
+    interleaved = [i for pair in zip(*shares, strict=True) for i in pair]
     assert interleaved == single  # the ranks take alternate items of the same seeded draw
     weights = class_weights(targets, 3)
     assert weights[2] > weights[1] > weights[0]  # rarer classes are drawn more often

@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.fit import PadimSums, fit_padim, greedy_coreset
-from training.onnx_features import OnnxFeatures
+from training.fit import PadimSums, fit_padim, greedy_coreset  # noqa: E402 (after the torch skip)
+from training.onnx_features import OnnxFeatures  # noqa: E402
 
 
 def _centred_padim(features: np.ndarray, block: int, regularisation: float = 0.01) -> tuple[np.ndarray, np.ndarray]:

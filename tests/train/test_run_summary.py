@@ -13,10 +13,10 @@ from training.run_summary import RUN_FILE, RunSummary, load_summary
 
 
 def _summary(**changes) -> RunSummary:
-    values = dict(task="anomaly", method="patchcore", backbone="b", class_names=["good", "crack"], image_size=(64, 96),
-                  threshold=1.5, thresholds={"deployed": {"threshold": 1.5}}, target_frr=0.01, metrics={}, seed=0,
-                  data="/d", data_layout="mvtec", data_fingerprint="f", geometry={"resize": "letterbox"},
-                  stages=[1, 2], details={"fit_seconds": {"patchcore": 1.0}})
+    values = {"task": "anomaly", "method": "patchcore", "backbone": "b", "class_names": ["good", "crack"], "image_size": (64, 96),
+                  "threshold": 1.5, "thresholds": {"deployed": {"threshold": 1.5}}, "target_frr": 0.01, "metrics": {}, "seed": 0,
+                  "data": "/d", "data_layout": "mvtec", "data_fingerprint": "f", "geometry": {"resize": "letterbox"},
+                  "stages": [1, 2], "details": {"fit_seconds": {"patchcore": 1.0}}}
     return RunSummary(**{**values, **changes})
 
 
