@@ -36,8 +36,8 @@ def _measure(model: str, frame: tuple[int, int] | None, repeats: int) -> dict:
 
     import numpy as np
 
-    from inspector.engine import Engine
     from inspector.bundle.session import load_bundle
+    from inspector.engine import Engine
 
     rss0 = _vm("VmRSS")
     engine = Engine(load_bundle(model), max_batch=1)
