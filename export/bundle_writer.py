@@ -34,7 +34,7 @@ def metadata_for(summary: RunSummary, *, precision: str = "fp32") -> BundleMetad
         method=summary.method, data_fingerprint=summary.data_fingerprint, metrics=summary.metrics,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), package_version=__version__,
         resize=summary.resize, geometry=dict(summary.geometry), alignment=summary.alignment, precision=precision,
-        gates=summary.gates,
+        gates=summary.gates, role=summary.role,  # type: ignore[arg-type]  # RunSummary checked it is a Role
     )
 
 

@@ -59,7 +59,8 @@ def trace_classifier(graph: ClassifyGraph, size: tuple[int, int]) -> onnx.ModelP
 def build_classify_bundle(summary: RunSummary, model: torch.nn.Module) -> tuple[onnx.ModelProto, ClassifyGraph]:
     """The bundle in memory (full-checked, metadata stamped) and the torch graph it must match."""
     size = summary.image_size
-    graph = ClassifyGraph(model.eval(), size, len(summary.class_names), good_index=0).eval()
+    good_index = None if summary.role == "typer" else 0  # a typer has no good class
+    graph = ClassifyGraph(model.eval(), size, len(summary.class_names), good_index=good_index).eval()
     proto = stamp_and_check(trace_classifier(graph, size), summary, f"inspector-classify-{summary.method}")
     return proto, graph
 

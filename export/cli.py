@@ -48,7 +48,7 @@ def _parity_images(summary, data: Path | None) -> list:
     if not root.exists():
         raise InspectorError(f"the parity check needs the run's test images, but {root} is not there",
                              "pass --data DIR with the dataset the run was trained on")
-    dataset = load_dataset(root, seed=summary.seed)
+    dataset = load_dataset(root, seed=summary.seed, require_good=summary.role != "typer")
     samples = dataset.select(split="test") or dataset.select(split="val")
     images, _ = load_samples(samples, summary.image_size, policy=summary.resize)
     return images

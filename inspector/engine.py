@@ -10,10 +10,12 @@ import numpy as np
 
 from inspector.alignment import PartNotFound, align
 from inspector.bundle.session import Bundle
+from inspector.errors import BundleError
 from inspector.geometry import fit_to, prepare
 from inspector.imageio import resize_to
 from inspector.result import InspectionResult
-from inspector.verdict import Gates, Tightening, measure, ood_statistic
+from inspector.typer import DefectType, Typer
+from inspector.verdict import Gates, Tightening, Verdict, measure, ood_statistic
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,18 @@ class Engine:
 
     The bundle carries normalisation, threshold and gates; `threshold` overrides the threshold (engineer's
     choice) and `tightening` (the station's `[verdict]`) makes the gates stricter (inspector.verdict).
+    A `typer` (inspector.typer) names the defect type of the NG parts of each batch.
     """
 
     def __init__(self, bundle: Bundle, *, threshold: float | None = None, max_batch: int = 8,
-                 clock: Callable[[], float] = time.perf_counter, tightening: Tightening | None = None) -> None:
+                 clock: Callable[[], float] = time.perf_counter, tightening: Tightening | None = None,
+                 typer: Typer | None = None) -> None:
+        if bundle.metadata.is_typer:
+            raise BundleError(f"{bundle.path} is a typer (defect types only): its score never decides OK/NG",
+                              "use it as the typer after a verdict model: [model] typer = ... in the station "
+                              "config, or `inspector batch --model VERDICT.onnx --typer TYPER.onnx`")
         self.bundle = bundle
+        self.typer = typer
         self.threshold = float(bundle.metadata.threshold if threshold is None else threshold)
         self.max_batch = max(1, int(max_batch))
         self._clock = clock
@@ -113,10 +122,12 @@ class Engine:
         if prepared:
             views = [item if isinstance(item, View) else View(item, item.shape[:2]) for item in images]
             batch = np.stack([v.image for v in views])
+            sources: Sequence[np.ndarray] = list(batch)
             shapes, problems = [v.frame_shape for v in views], [v.alignment_problem for v in views]
         else:
             frames: Sequence[np.ndarray] = images  # type: ignore[assignment]
             batch, problems = self._prepare_rows(frames)
+            sources = frames  # the typer resizes the full frame to its own input
             shapes = [f.shape[:2] for f in frames]
         ready = self._clock()
         outputs = self.infer(batch)
@@ -134,6 +145,10 @@ class Engine:
         gated = self._clock()
         timings = {"preprocess": (ready - start) * 1000 / n, "inference": (done - ready) * 1000 / n,
                    "gates": (gated - done) * 1000 / n}
+        types = self._type_ng(sources, [d.verdict is Verdict.NG for d in decisions])
+        typed = self._clock()
+        if self.typer is not None:
+            timings["typer"] = (typed - gated) * 1000 / n
         results = []
         for i, decision in enumerate(decisions):
             probs = predicted = None
@@ -146,5 +161,14 @@ class Engine:
                 model_fingerprint=self.fingerprint, anomaly_map=outputs["anomaly_map"][i],
                 predicted_class=predicted, probs=probs, timings_ms=dict(timings),
                 reason=decision.reason, reason_detail=decision.detail,
+                defect_type=types[i].name if i in types else None,
+                defect_type_probability=types[i].probability if i in types else None,
             ))
         return results
+
+    def _type_ng(self, images: Sequence[np.ndarray], ng: list[bool]) -> dict[int, DefectType]:
+        """The typer's answer for each NG image (one batched run; {} without a typer or an NG part)."""
+        rows = [i for i, flag in enumerate(ng) if flag]
+        if self.typer is None or not rows:
+            return {}
+        return dict(zip(rows, self.typer.name([images[i] for i in rows]), strict=True))

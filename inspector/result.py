@@ -36,6 +36,8 @@ class InspectionResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     reason: Reason | None = None  # why UNSURE (None for OK and NG)
     reason_detail: str = ""
+    defect_type: str | None = None  # what the station's typer names an NG part (None: OK, UNSURE or no typer)
+    defect_type_probability: float | None = None  # the typer's probability of that type
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.score):
@@ -50,6 +52,8 @@ class InspectionResult:
         elif self.verdict is not verdict_for(self.score, self.threshold):
             raise ValueError(f"verdict {self.verdict.value} contradicts score {self.score} "
                              f"vs threshold {self.threshold}")
+        if self.defect_type is not None and self.verdict is not Verdict.NG:
+            raise ValueError(f"a {self.verdict.value} part carries a defect type ({self.defect_type}): only NG does")
         if self.anomaly_map is not None and self.anomaly_map.ndim != 2:
             raise ValueError(f"anomaly_map must be 2-D, got shape {self.anomaly_map.shape}")
 

@@ -99,11 +99,15 @@ def _evaluate(probs: np.ndarray, targets: list[int], class_names: list[str]) -> 
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "loss": nll}
 
 
-def _class_names(dataset) -> list[str]:
+def _class_names(dataset) -> tuple[list[str], bool]:
+    """The class order (good first) and whether the run is a typer: defect types only, no good images in train
+    (docs/classification.md#typer); a typer names the type of a part another model found NG."""
     train = {s.label for s in dataset.select(split="train")}
-    if GOOD not in train:
-        raise DatasetError(f"{dataset.root}: no good images in the training split", "add good images to train")
-    names = [GOOD, *sorted(train - {GOOD})]
+    typer = GOOD not in train
+    names = sorted(train) if typer else [GOOD, *sorted(train - {GOOD})]
+    if typer and len(names) < 2:
+        raise DatasetError(f"{dataset.root}: the training split holds no good images and {len(names)} defect type(s)",
+                           "add good images to train (a verdict model), or two or more defect types (a typer)")
     if len(names) < 2:
         raise DatasetError(f"{dataset.root}: the training split holds only good images; classify needs defect types",
                            "add labelled defect images to train, or use --task anomaly")
@@ -111,7 +115,12 @@ def _class_names(dataset) -> list[str]:
     if unseen:
         raise DatasetError(f"{dataset.root}: labels {unseen} occur in val/test but not in the training split",
                            "put some images of every label in train")
-    return names
+    return names, typer
+
+
+def _score(probs: np.ndarray, typer: bool) -> np.ndarray:
+    """The bundle's score: 1 - P(good), or for a typer (no good class) 1 - the top probability."""
+    return 1.0 - (probs.max(1) if typer else probs[:, 0])
 
 
 def _sync_stop(stop: bool, d: Dist) -> bool:
@@ -137,12 +146,15 @@ def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     checkpoint = load_checkpoint(cfg.resume) if cfg.resume is not None else None
-    dataset = load_dataset(cfg.data, seed=cfg.seed)
-    class_names = _class_names(dataset)
+    dataset = load_dataset(cfg.data, seed=cfg.seed, require_good=False)
+    class_names, typer = _class_names(dataset)
     index = {name: i for i, name in enumerate(class_names)}
     size = (cfg.image_size, cfg.image_size)
     splits = {name: dataset.select(split=name) for name in ("train", "val", "test")}
-    if not splits["val"] or not any(s.is_good for s in splits["val"]):
+    if typer and not splits["val"]:
+        raise DatasetError(f"{dataset.root}: no images in the val split to choose the best epoch on",
+                           "add a val split (class folders are split by a seeded ratio)")
+    if not typer and (not splits["val"] or not any(s.is_good for s in splits["val"])):
         raise DatasetError(f"{dataset.root}: no good images in the val split to calibrate the threshold on",
                            "add good images to the val split")
     model, spec = build_classifier(cfg.arch, cfg.weights, len(class_names), cfg.image_size)
@@ -234,7 +246,7 @@ def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
     if not d.main:
         return None
     model.load_state_dict(best)
-    state["wall_start"] = wall_start
+    state["wall_start"], state["typer"] = wall_start, typer
     return _finish(cfg, model, spec, state, dataset, splits, images, targets, class_names, pipeline, d)
 
 
@@ -243,11 +255,15 @@ def _finish(cfg: ClassifyConfig, model: torch.nn.Module, spec: dict, state: dict
     """Threshold on val good scores, test metrics, run folder and report (rank 0)."""
     from training.classify_report import write_classify_report
 
+    typer = state.pop("typer")
     val_probs = predict(model, images["val"], d.device)
-    val_good = np.array([t == 0 for t in targets["val"]])
-    threshold = conformal_threshold(1.0 - val_probs[val_good, 0], cfg.target_frr)
+    if typer:  # never a verdict: score = 1 - max P (how unsure the type is), a threshold no score exceeds
+        threshold = {"threshold": 1.0, "method": "none (typer: the score is never used for OK/NG)"}
+    else:
+        val_good = np.array([t == 0 for t in targets["val"]])
+        threshold = conformal_threshold(1.0 - val_probs[val_good, 0], cfg.target_frr)
     val_labels = [class_names[t] for t in targets["val"]]
-    val_m = classification_metrics(val_labels, [class_names[i] for i in val_probs.argmax(1)], 1.0 - val_probs[:, 0],
+    val_m = classification_metrics(val_labels, [class_names[i] for i in val_probs.argmax(1)], _score(val_probs, typer),
                                    threshold["threshold"], class_names)
     threshold["val_detection_rate"] = val_m["detection_rate"]
     threshold["val_false_reject_rate"] = val_m["false_reject_rate"]
@@ -255,7 +271,7 @@ def _finish(cfg: ClassifyConfig, model: torch.nn.Module, spec: dict, state: dict
     if splits["test"]:
         test_probs = predict(model, images["test"], d.device)
         metrics = classification_metrics([class_names[t] for t in targets["test"]],
-                                         [class_names[i] for i in test_probs.argmax(1)], 1.0 - test_probs[:, 0],
+                                         [class_names[i] for i in test_probs.argmax(1)], _score(test_probs, typer),
                                          threshold["threshold"], class_names)
         threshold["test_detection_rate"] = metrics["detection_rate"]
         threshold["test_false_reject_rate"] = metrics["false_reject_rate"]
@@ -265,7 +281,7 @@ def _finish(cfg: ClassifyConfig, model: torch.nn.Module, spec: dict, state: dict
         image_size=(cfg.image_size, cfg.image_size), threshold=threshold["threshold"],
         thresholds={"deployed": threshold}, target_frr=cfg.target_frr, metrics=metrics, seed=cfg.seed,
         data=str(Path(cfg.data).resolve()), data_layout=dataset.layout, data_fingerprint=dataset.fingerprint(),
-        counts={name: len(samples) for name, samples in splits.items()},
+        counts={name: len(samples) for name, samples in splits.items()}, role="typer" if typer else "verdict",
         details={"val_metrics": val_m, "history": state["history"], "best_epoch": state["best_epoch"] + 1,
                  "epochs_run": state["epoch"], "train_seconds": round(state["train_seconds"], 1),
                  "wall_seconds": round(time.perf_counter() - state.pop("wall_start"), 1), "world_size": d.world,

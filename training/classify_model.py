@@ -179,17 +179,19 @@ class ClassifyGraph(nn.Module):
     rectified, upsampled to the input size and divided by its per-image maximum.
     """
 
-    def __init__(self, model: nn.Module, size: tuple[int, int], num_classes: int, good_index: int = 0) -> None:
+    def __init__(self, model: nn.Module, size: tuple[int, int], num_classes: int, good_index: int | None = 0) -> None:
         super().__init__()
         self.model = model
         self.size = tuple(size)
-        self.good_index = int(good_index)
-        self.register_buffer("not_defect", F.one_hot(torch.tensor(good_index), num_classes).float().view(1, -1) * 2.0)
+        self.good_index = good_index  # None: a typer (defect types only), score = 1 - the top probability
+        not_defect = (torch.zeros(1, num_classes) if good_index is None
+                      else F.one_hot(torch.tensor(good_index), num_classes).float().view(1, -1) * 2.0)
+        self.register_buffer("not_defect", not_defect)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, maps = self.model.explain(image)
         probs = torch.softmax(logits, dim=1)
-        score = 1.0 - probs[:, self.good_index]
+        score = 1.0 - (probs.amax(dim=1) if self.good_index is None else probs[:, self.good_index])
         if maps.shape[1] > 1:  # class maps: pick the most probable defect class
             index = (probs - self.not_defect).argmax(dim=1).view(-1, 1, 1, 1).expand(-1, 1, maps.shape[2], maps.shape[3])
             maps = torch.gather(maps, 1, index)

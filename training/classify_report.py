@@ -52,9 +52,13 @@ def write_classify_report(out: Path, summary: RunSummary, test_probs: np.ndarray
              f"- augmentation: {details.get('augment_file')}; class balance: {cfg.get('balance')}", "",
              "## Threshold", ""]
     t = summary.thresholds["deployed"]
-    lines.append(f"- deployed: conformal on validation good scores (score = 1 - P(good)), target FRR "
-                 f"{summary.target_frr}: {t['threshold']:.4f}; test detection rate "
-                 f"{_fmt(t.get('test_detection_rate'))}, test false-reject rate {_fmt(t.get('test_false_reject_rate'))}")
+    if summary.role == "typer":
+        lines.append("- none: a typer (defect types only, no good class) never decides OK/NG; chain it after a "
+                     "verdict model (`[model] typer`, `inspector batch --typer`)")
+    else:
+        lines.append(f"- deployed: conformal on validation good scores (score = 1 - P(good)), target FRR "
+                     f"{summary.target_frr}: {t['threshold']:.4f}; test detection rate "
+                     f"{_fmt(t.get('test_detection_rate'))}, test false-reject rate {_fmt(t.get('test_false_reject_rate'))}")
     if m:
         lines += ["", "## Test split", "", "| metric | value |", "|---|---|"]
         for key in ("accuracy", "macro_f1", "image_auroc", "detection_rate", "false_reject_rate"):

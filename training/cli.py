@@ -70,9 +70,14 @@ def _run_classify(args: argparse.Namespace, size: int) -> int:
     m, details = summary.metrics, summary.details
     print(f"{summary.method} {summary.backbone}: best epoch {details['best_epoch']} of {details['epochs_run']}; "
           f"training {details['train_seconds']} s on {details['world_size']} process(es)")
-    print(f"threshold {summary.threshold:.4f} (conformal on 1 - P(good), target FRR {summary.target_frr})")
+    if summary.role == "typer":
+        print(f"a typer (defect types only: {', '.join(summary.class_names)}): it names the type of NG parts and "
+              "never decides OK/NG; chain it with [model] typer or `inspector batch --typer`")
+    else:
+        print(f"threshold {summary.threshold:.4f} (conformal on 1 - P(good), target FRR {summary.target_frr})")
     if m:
-        keys = ("accuracy", "macro_f1", "image_auroc", "detection_rate", "false_reject_rate")
+        keys = ("accuracy", "macro_f1") if summary.role == "typer" else (
+            "accuracy", "macro_f1", "image_auroc", "detection_rate", "false_reject_rate")
         print("test: " + json.dumps({k: m.get(k) for k in keys}))
     print(f"run written to {cfg.out} (report.md, metrics.json); export with: inspector export {cfg.out} --out model.onnx")
     return 0

@@ -14,7 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from inspector.bundle.schema import RESIZE_POLICIES, TASKS
+from inspector.bundle.schema import RESIZE_POLICIES, ROLES, TASKS
 from inspector.errors import InspectorError
 
 RUN_FILE = "run.json"
@@ -43,6 +43,7 @@ class RunSummary:
     alignment: dict[str, Any] | None = None
     gates: dict[str, Any] | None = None  # training.gates: when the runtime can judge a frame (runs before: none)
     calibration_warning: str | None = None
+    role: str = "verdict"  # classify on defect types only: "typer" (inspector.bundle.schema.Role)
     # anomaly: how to rebuild the torch model (training.run.load_run)
     stages: list[int] | None = None
     mean: list[float] | None = None
@@ -62,8 +63,15 @@ class RunSummary:
         if self.task not in TASKS:
             raise InspectorError(f"{where} task {self.task!r} is unknown (expected one of {sorted(TASKS)})", RETRAIN)
         names = self.class_names
-        if not (isinstance(names, list) and len(names) >= 2 and names[0] == "good"
-                and all(isinstance(n, str) and n for n in names)):
+        if self.role not in ROLES:
+            raise InspectorError(f"{where} role {self.role!r} is unknown (expected one of {ROLES})", RETRAIN)
+        if self.role == "typer":
+            if not (isinstance(names, list) and len(names) >= 2 and "good" not in names
+                    and all(isinstance(n, str) and n for n in names)):
+                raise InspectorError(f"{where} class_names {names!r} of a typer must list two or more defect types "
+                                     "and no 'good'", RETRAIN)
+        elif not (isinstance(names, list) and len(names) >= 2 and names[0] == "good"
+                  and all(isinstance(n, str) and n for n in names)):
             raise InspectorError(f"{where} class_names {names!r} must list 'good' first and at least one defect", RETRAIN)
         size = tuple(self.image_size)
         if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 16 for v in size):

@@ -18,6 +18,7 @@ SCHEMA_VERSION = 2
 SUPPORTED_SCHEMAS = frozenset({1, 2})
 Task = Literal["anomaly", "classify"]
 Resize = Literal["stretch", "letterbox"]  # applied by inspector.geometry
+Role = Literal["verdict", "typer"]  # a typer (classify, defect types only) names the type of an NG part, never OK/NG
 Precision = Literal["fp32", "fp16", "int8"]  # of the feature extractor (export/quantize.py); the head stays fp32
 RESIZE_POLICIES: tuple[Resize, ...] = get_args(Resize)
 ALIGNMENT_KEYS = frozenset({"method", "polarity", "cx", "cy", "angle", "area"})
@@ -25,6 +26,7 @@ PREFIX = "inspector."
 TASKS: frozenset[Task] = frozenset(get_args(Task))
 INPUT_NAME = "image"
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+ROLES: tuple[Role, ...] = get_args(Role)
 
 
 def outputs_for(task: str) -> tuple[str, ...]:
@@ -53,6 +55,7 @@ class BundleMetadata:
     alignment: dict[str, Any] | None = None  # reference pose the runtime moves each part into (inspector.alignment)
     precision: Precision = "fp32"  # optional in schema 2: bundles that do not say it are fp32
     gates: dict[str, Any] | None = None  # optional in schema 2: when a frame can be judged (inspector.verdict)
+    role: Role = "verdict"  # optional in schema 2: "typer" = defect types only, chained after a verdict model
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -67,6 +70,12 @@ class BundleMetadata:
         if self.precision not in PRECISIONS:
             raise BundleError(f"bundle precision {self.precision!r} is unknown (expected one of {PRECISIONS})",
                               "upgrade Inspector on this machine or re-export the model with this version")
+        if self.role not in ROLES:
+            raise BundleError(f"bundle role {self.role!r} is unknown (expected one of {ROLES})",
+                              "upgrade Inspector on this machine or re-export the model with this version")
+        if self.role == "typer" and (self.task != "classify" or "good" in self.class_names):
+            raise BundleError(f"a typer bundle must be task classify without a 'good' class (task {self.task!r}, "
+                              f"classes {self.class_names})", "re-export the model")
         if self.resize not in RESIZE_POLICIES:
             raise BundleError(f"bundle resize policy {self.resize!r} is unknown (expected one of {RESIZE_POLICIES})",
                               "upgrade Inspector on this machine or re-export the model with this version")
@@ -77,6 +86,11 @@ class BundleMetadata:
         for key, value in asdict(self).items():
             props[PREFIX + key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         return props
+
+    @property
+    def is_typer(self) -> bool:
+        """A typer's score is never a verdict: it only names the defect type of parts another model found NG."""
+        return self.role == "typer"
 
     @classmethod
     def from_props(cls, props: dict[str, str], name: str = "bundle") -> BundleMetadata:
@@ -133,9 +147,8 @@ def _is_int(value: Any) -> bool:
 # the JSON type (and range) each metadata value must have; a bundle breaking one is refused on load
 _VALUE_CHECKS: dict[str, tuple[str, Any]] = {
     "task": ("one of " + ", ".join(sorted(TASKS)), lambda v: v in TASKS),
-    "class_names": ("a list of at least two names, 'good' first",
-                    lambda v: isinstance(v, list) and len(v) >= 2 and all(isinstance(c, str) and c for c in v)
-                    and v[0] == "good"),
+    "class_names": ("a list of at least two names, 'good' first (a typer: defect types only)",
+                    lambda v: isinstance(v, list) and len(v) >= 2 and all(isinstance(c, str) and c for c in v)),
     "input_size": ("[height, width], two whole numbers from 16 to 8192",
                    lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and 16 <= x <= 8192 for x in v)),
     "threshold_method": ("a JSON object", lambda v: isinstance(v, dict)),
@@ -175,6 +188,10 @@ def validate_values(values: dict[str, Any], name: str) -> None:
     for key, (expected, ok) in _VALUE_CHECKS.items():
         if key in values and not ok(values[key]):
             raise BundleError(f"{name}: metadata field {PREFIX}{key} is {values[key]!r}, expected {expected}", fix)
+    names, typer = values.get("class_names"), values.get("role") == "typer"
+    if isinstance(names, list) and names and (("good" in names) if typer else names[0] != "good"):
+        expected = "defect types only, no 'good' (role typer)" if typer else "'good' first"
+        raise BundleError(f"{name}: metadata field {PREFIX}class_names is {names!r}, expected {expected}", fix)
     if "threshold" in values:
         check_threshold(values["threshold"], f"{name}: metadata field {PREFIX}threshold", fix)
 

@@ -245,8 +245,10 @@ def _hold_back_val(samples: list[Sample], rng: np.random.Generator, val_fraction
     return [Sample(s.path, s.label, "val", s.mask) if i in chosen else s for i, s in enumerate(samples)]
 
 
-def load_dataset(root: Path | str, *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2) -> Dataset:
-    """Find the samples of a dataset folder (or of a manifest CSV given directly).
+def load_dataset(root: Path | str, *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2,
+                 require_good: bool = True) -> Dataset:
+    """Find the samples of a dataset folder (or of a manifest CSV given directly). `require_good=False`
+    (a defect-type classifier, docs/classification.md#typer) also takes class folders without good/.
 
     Raises DatasetError naming the folder or file and the fix when the dataset is unusable.
     """
@@ -273,6 +275,8 @@ def load_dataset(root: Path | str, *, seed: int = 0, val_fraction: float = 0.2, 
         layout, samples = "folders", _load_folders(root, rng, val_fraction, test_fraction)
         if not samples:
             raise DatasetError(f"{root}: the class folders hold no images ({_SUFFIXES})", "put images in good/ and <defect type>/")
+    elif not require_good and any(_images_in(f) for f in _subfolders(root) if f.name != MASKS_FOLDER):
+        layout, samples = "folders", _load_folders(root, rng, val_fraction, test_fraction)
     elif not _images_in(root):
         raise DatasetError(f"{root}: no images ({_SUFFIXES}) found in the folder or below it", _LAYOUTS_HELP)
     else:
@@ -280,7 +284,7 @@ def load_dataset(root: Path | str, *, seed: int = 0, val_fraction: float = 0.2, 
         raise DatasetError(f"{root}: unrecognised dataset layout (found {found})", _LAYOUTS_HELP)
     if not any(s.split == "val" for s in samples):
         samples = _hold_back_val(samples, rng, val_fraction)
-    if not any(s.split == "train" and s.is_good for s in samples):
+    if require_good and not any(s.split == "train" and s.is_good for s in samples):
         where = {"manifest": manifest, "mvtec": root / "train" / GOOD, "folders": root / GOOD}[layout]
         raise DatasetError(f"{where}: no good training images", "add images of good parts to the training split")
     return Dataset(root, layout, samples)
