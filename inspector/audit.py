@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from inspector.errors import InspectorError
 
@@ -196,15 +196,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115 (closed below)
     try:
-        if args.format == "json":
-            json.dump(entries, out, indent=1, default=str)
-            out.write("\n")
-        else:
-            writer = csv.DictWriter(out, fieldnames=FIELDS)
-            writer.writeheader()
-            for entry in entries:
-                writer.writerow({k: json.dumps(v) if k in ("old", "new") else v for k, v in entry.items()})
+        export_entries(entries, out, args.format)
     finally:
         if args.out:
             out.close()
     return 0
+
+
+def export_entries(entries: list[dict[str, Any]], out: IO[str], fmt: str = "csv") -> None:
+    """Write `entries` to `out` as CSV (old and new as JSON text) or as one JSON array (`fmt` "json")."""
+    if fmt == "json":
+        json.dump(entries, out, indent=1, default=str)
+        out.write("\n")
+    else:
+        writer = csv.DictWriter(out, fieldnames=FIELDS)
+        writer.writeheader()
+        for entry in entries:
+            writer.writerow({k: json.dumps(v) if k in ("old", "new") else v for k, v in entry.items()})

@@ -26,9 +26,11 @@ from inspector.gui.camera_view import CameraView
 from inspector.gui.counters import CountersTable, shift_text
 from inspector.gui.engineer import EngineerPanel, PinDialog
 from inspector.gui.gallery import NgGallery, PartDialog
+from inspector.gui.line_panel import LinePanel
 from inspector.gui.trend import TrendView
 from inspector.live.record import FrameRecord
 from inspector.operator.engineer import threshold_warning
+from inspector.operator.line import line_text
 from inspector.operator.review import ReviewQueue
 from inspector.operator.settings import EngineerLock
 from inspector.operator.state import Message, Phase
@@ -118,11 +120,12 @@ class MainWindow(QMainWindow):
         title = theme.label(self.station.config.station, "title")
         self.phase_pill = theme.label("STARTING", "pill")
         self.model_label = theme.label("", "muted")
+        self.line_label = theme.label("", "muted")  # the running recipe and lot, for the operator
         self.clock = theme.label("", "muted")
         self.engineer_button = QPushButton("Engineer (Ctrl+E)")
         self.engineer_button.clicked.connect(self.open_engineer)
-        for widget, stretch in ((title, 0), (self.phase_pill, 0), (self.model_label, 1), (self.clock, 0),
-                                (self.engineer_button, 0)):
+        for widget, stretch in ((title, 0), (self.phase_pill, 0), (self.model_label, 1), (self.line_label, 0),
+                                (self.clock, 0), (self.engineer_button, 0)):
             row.addWidget(widget, stretch)
         return row
 
@@ -156,6 +159,8 @@ class MainWindow(QMainWindow):
         column.addWidget(self.gallery, 1)
         self.tabs.addTab(rejects, "Rejects")
         self.tabs.addTab(self.engineer, "Engineer")
+        self.line = LinePanel(self.station, self.lock)
+        self.tabs.addTab(self.line, "Line")
         layout.addWidget(self.tabs, 1)
         return side
 
@@ -206,6 +211,8 @@ class MainWindow(QMainWindow):
                             station.threshold)
         self.gallery.refresh(station.stats.gallery, station.stats.ng_added)
         self.engineer.refresh()
+        self.line.refresh()
+        self.line_label.setText(line_text(station))
         self.engineer_button.setText("Engineer: ON" if self.lock.unlocked else "Engineer (Ctrl+E)")
         self.clock.setText(time.strftime("%H:%M:%S"))
         while station.messages:

@@ -32,6 +32,7 @@ ROLES = (Role.OPERATOR, Role.ENGINEER, Role.ADMIN)
 # action -> the lowest role that may do it
 ACTIONS: dict[str, Role] = {
     "review": Role.OPERATOR,  # confirm / dispute a verdict (the review queue)
+    "lot": Role.OPERATOR,  # set the lot id stamped on every result
     "threshold": Role.ENGINEER,
     "roi": Role.ENGINEER,
     "camera": Role.ENGINEER,  # camera settings

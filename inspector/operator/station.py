@@ -22,11 +22,13 @@ from inspector.errors import BundleError, InspectorError
 from inspector.live.camera import CameraState
 from inspector.live.config import CameraConfig, StationConfig, check_camera
 from inspector.live.pipeline import Pipeline
+from inspector.live.recipes import ChangeOutcome
 from inspector.live.record import FrameRecord
 from inspector.live.sinks.base import Sink
 from inspector.live.snapshot import PipelineSnapshot
 from inspector.live.sources import Source
 from inspector.live.station import Station, build_engine, build_station
+from inspector.operator.line import outcome_text
 from inspector.operator.state import MODEL_ERROR_AFTER, CameraStatus, Message, Phase
 from inspector.operator.stats import LineStats
 
@@ -251,6 +253,30 @@ class LiveStation:
         self._follow_self_test()
         return done
 
+    # ------------------------------------------------------------------ line: recipe, lot, audit trail
+    @property
+    def audit_path(self) -> Path | None:
+        """The station's audit trail (`<data_dir>/audit.jsonl`); None for a GUI run without a station config."""
+        return self.config.data_dir / "audit.jsonl" if Path(self.config.path).is_file() else None
+
+    def select_recipe(self, name: str, *, who: str, why: str = "") -> Future:
+        """Verify recipe `name` and switch to it in the background (`Changeover.select`); the Future gives its
+        `ChangeOutcome` (None before the model loaded). A refusal keeps the running recipe."""
+        return self.submit(self._change, "recipe", name, who, why)
+
+    def set_lot(self, lot: str, *, who: str, why: str = "") -> Future:
+        """Stamp `lot` on every result from the next batch on (`Changeover.set_lot`); the Future gives its outcome."""
+        return self.submit(self._change, "lot", lot, who, why)
+
+    def _change(self, kind: str, value: str, who: str, why: str) -> ChangeOutcome | None:
+        if self.station is None:
+            self.messages.append(Message("error", f"Not done: no model is running yet, so no {kind} can be set."))
+            return None
+        change = self.station.changeover
+        outcome = (change.select if kind == "recipe" else change.set_lot)(value, who=who, why=why)
+        self.messages.append(Message("info" if outcome.ok else "error", outcome_text(outcome)))
+        return outcome
+
     def _check_disk(self) -> None:
         warnings = []
         for path in self._disk_paths:
@@ -299,8 +325,8 @@ class LiveStation:
     def _audit(self, action: str, **entry: object) -> None:
         """An engineer's change in the station's audit trail (`<data_dir>/audit.jsonl`); a GUI started without
         a station config (--model/--source) changes nothing that outlives it and keeps no trail."""
-        if Path(self.config.path).is_file():
-            record_safely(self.config.data_dir / "audit.jsonl", action, who=f"gui:{operator_name()}",
+        if (path := self.audit_path) is not None:
+            record_safely(path, action, who=f"gui:{operator_name()}",
                           why="engineer panel", **entry)  # type: ignore[arg-type]
 
     def roi_warning(self, cam: str, roi: tuple[int, int, int, int] | None) -> str:

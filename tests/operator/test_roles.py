@@ -49,7 +49,7 @@ def test_each_role_unlocks_only_with_its_own_pin_and_may_only_its_actions(tmp_pa
     assert lock.unlock(PINS[Role.ENGINEER], Role.OPERATOR) == (False, "Wrong PIN.")
     assert lock.unlock(PINS[Role.OPERATOR], Role.ENGINEER) == (False, "Wrong PIN.")
     assert lock.unlock(PINS[Role.OPERATOR], Role.OPERATOR) == (True, "")
-    assert [a for a in ACTIONS if lock.allows(a)] == ["review"] and not lock.unlocked
+    assert [a for a in ACTIONS if lock.allows(a)] == ["review", "lot"] and not lock.unlocked
     assert lock.needs("threshold") is Role.ENGINEER
     lock.lock()
     assert lock.unlock(PINS[Role.ENGINEER], Role.ENGINEER) == (True, "") and lock.unlocked
