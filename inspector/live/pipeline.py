@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from inspector.live.record import FrameRecord
 from inspector.live.sinks.base import Sink
 from inspector.live.snapshot import CameraSnapshot, PipelineSnapshot, Verdicts
 from inspector.live.sources import Source
+
+if TYPE_CHECKING:
+    from inspector.live.drift import DriftMonitor
 
 log = logging.getLogger(__name__)
 SAMPLES = 2048
@@ -96,6 +100,7 @@ class Pipeline:
         self.recipe = ""  # stamped on every record (set with the engine it belongs to: swap_engine)
         self.lot = ""  # stamped on every record (set_lot)
         self.holds: Callable[[], list[str]] | None = None  # more not-ready reasons (the golden self-test's block)
+        self.drift: DriftMonitor | None = None  # SPC charts per camera (inspector.live.drift): alarms, not readiness
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -214,7 +219,8 @@ class Pipeline:
                 consecutive_errors=self._consecutive_errors, last_error=self._last_error,
                 last_frame_age_s=self.last_result_age(), latency_ms=tuple(self._latency_ms),
                 frame_age_s=tuple(self._age_s), inference_ms=tuple(self._inference_ms), cameras=cameras,
-                sinks={sink.kind: sink.snapshot() for sink in self.sinks})
+                sinks={sink.kind: sink.snapshot() for sink in self.sinks},
+                drift=self.drift.state() if self.drift is not None else {})
 
     # ------------------------------------------------------------------ the inference thread
     def offer(self, frame: Frame) -> None:
@@ -298,6 +304,8 @@ class Pipeline:
                                      recipe=recipe, lot=lot)
                 self._frames[frame.camera] += 1
                 self._verdicts[frame.camera][(result.verdict.value, result.reason_code)] += 1
+                if self.drift is not None:
+                    self.drift.observe(frame.camera, result, engine)
                 self._latency_ms.append(timings["total"])
                 self._age_s.append(done - frame.captured_mono)
                 records.append(record)

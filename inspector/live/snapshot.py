@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from inspector.live.drift import CameraDrift
     from inspector.live.sinks.base import SinkStats
 
 CAMERA_STATES = ("STARTING", "UP", "DOWN", "STOPPED")  # inspector.live.camera.CameraState values
@@ -164,6 +165,7 @@ class PipelineSnapshot:
     inference_ms: tuple[float, ...] = ()  # the last samples, per batch
     cameras: Mapping[str, CameraSnapshot] = field(default_factory=dict)
     sinks: Mapping[str, SinkSnapshot] = field(default_factory=dict)
+    drift: Mapping[str, CameraDrift] = field(default_factory=dict)  # SPC charts per camera (inspector.live.drift)
 
     def __post_init__(self) -> None:
         _check_counts(self, "frames", "dropped", "errors", "consecutive_errors")
@@ -187,8 +189,9 @@ class PipelineSnapshot:
 
     @property
     def alarms(self) -> list[str]:
-        """Active alarms (degraded but running), e.g. `sqlite_degraded`."""
-        return sorted(f"{kind}_degraded" for kind, sink in self.sinks.items() if sink.degraded)
+        """Active alarms (degraded but running), e.g. `sqlite_degraded`, `drift_cam0_score_up` (docs/verdicts.md#drift)."""
+        return sorted([*(f"{kind}_degraded" for kind, sink in self.sinks.items() if sink.degraded),
+                       *(alarm for camera in self.drift.values() for alarm in camera.alarms)])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (nested dicts and lists)."""

@@ -19,6 +19,7 @@ from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.errors import InspectorError
 from inspector.live.config import CameraConfig, StationConfig
+from inspector.live.drift import DriftMonitor
 from inspector.live.golden import GoldenSet, SelfTest
 from inspector.live.pipeline import Pipeline
 from inspector.live.preflight import check_provider
@@ -84,6 +85,7 @@ class Station:
         self.self_test = SelfTest(GoldenSet(config.data_dir / "golden"), audit_path=config.data_dir / "audit.jsonl")
         if context.handshake is not None:  # PLC triggers are refused (error 111) while the self-test blocks
             context.handshake.blocked = self.self_test.blocking
+        self.drift = DriftMonitor()  # SPC per camera, kept across restarts; a new model/threshold starts over
         self.pipeline = self._new_pipeline(list(cameras))
         audit = config.data_dir / "audit.jsonl" if Path(config.path).is_file() else None  # no file: no trail
         self.changeover = Changeover(self, build_engine, audit_path=audit)
@@ -95,6 +97,7 @@ class Station:
                             source_factories=self._source_factories, camera_sleep=self._camera_sleep)
         pipeline.recipe, pipeline.lot = self.recipe, self.lot
         pipeline.holds = self.self_test.reasons
+        pipeline.drift = self.drift
         self.context.bind(pipeline)
         return pipeline
 
