@@ -84,14 +84,20 @@ class ModelSettings(ConfigModel):
     trusted_keys: list[KeyFile] = setting([], shown="`[]`", help="public keys (ed25519, relative to the config "
                                           "file) that may sign the bundle; when any is listed, an unsigned bundle "
                                           "or one signed by another key is refused. Empty = signatures not required")
+    typer: PathText | None = setting(None, shown="none", help="a typer bundle `.onnx` (classify, trained on defect "
+                                     "types only: docs/classification.md#typer) that names the defect type of each "
+                                     "NG part; verified like `path` (sidecar, trusted keys); relative to the config "
+                                     "file. None = no defect type")
 
-    @field_validator("path")
+    @field_validator("path", "typer")
     @classmethod
-    def _bundle_there(cls, value: Path, info: ValidationInfo) -> Path:
+    def _bundle_there(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
         path = (Path(_context(info).get("config_dir", ".")) / value).resolve()
         if _context(info).get("check_model") and not path.is_file():
             raise fail((), f"model file {path} not found",
-                       "copy the bundle there or fix model.path (relative to the config file)")
+                       f"copy the bundle there or fix model.{info.field_name} (relative to the config file)")
         return path
 
 
@@ -202,6 +208,27 @@ class VerdictSettings(ConfigModel):
         return Tightening(**self.model_dump())
 
 
+class ShadowSettings(ConfigModel):
+    """`[shadow]`: a candidate bundle judging the same frames beside production, at lower priority, never
+    delaying a verdict (docs/verdicts.md#shadow-mode). Its disagreements go to `<data_dir>/shadow/`."""
+
+    model: PathText = setting(help="the candidate bundle `.onnx` (with its `.sha256`; signed when `[model] "
+                                   "trusted_keys` lists keys), relative to the config file. Must exist")
+    threshold: float | None = setting(None, shown="the bundle's", ge=0, help="overrides the candidate's threshold")
+    nice: int = setting(10, ge=0, le=19, help="how much lower the shadow thread's OS priority is (0-19; `0` = the "
+                                              "same as production)", problem="{input} is not in 0..19",
+                        fix="write a number from 0 to 19")
+
+    @field_validator("model")
+    @classmethod
+    def _bundle_there(cls, value: Path, info: ValidationInfo) -> Path:
+        path = (Path(_context(info).get("config_dir", ".")) / value).resolve()
+        if _context(info).get("check_model") and not path.is_file():
+            raise fail((), f"candidate model file {path} not found",
+                       "copy the bundle there, fix shadow.model (relative to the config file) or remove [shadow]")
+        return path
+
+
 class StorageSettings(ConfigModel):
     """`[storage]`: where files live."""
 
@@ -258,6 +285,8 @@ class StationFile(ConfigModel):
                                    "and the cameras' `roi` (docs/plc.md#recipes)")
     recipes: dict[str, RecipeSettings] = setting({}, shown="`{}`", help="one `[recipes.<name>]` table per product, "
                                                  "below; the PLC, `inspector recipe select` or the GUI switch them")
+    shadow: ShadowSettings | None = setting(None, shown="none", help="a candidate bundle run beside production "
+                                            "(shadow mode), below")
 
     @field_validator("schema_version")
     @classmethod

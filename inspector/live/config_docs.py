@@ -23,6 +23,7 @@ from inspector.live.config import (
     LogSettings,
     ModelSettings,
     PipelineSettings,
+    ShadowSettings,
     StationFile,
     StorageSettings,
     VerdictSettings,
@@ -41,7 +42,7 @@ def tables() -> dict[str, type[BaseModel]]:
     out: dict[str, type[BaseModel]] = {"top": StationFile, "model": ModelSettings, "pipeline": PipelineSettings,
                                        "cameras": CameraConfig, "storage": StorageSettings, "log": LogSettings,
                                        "verdict": VerdictSettings, "recipes": RecipeSettings,
-                                       "recipes.cameras": RecipeCamera}
+                                       "recipes.cameras": RecipeCamera, "shadow": ShadowSettings}
     out.update({f"source.{kind}": cls.Settings for kind, cls in sorted(SOURCES.items())})
     out.update({f"sinks.{kind}": sink_class(kind).Settings for kind in sink_kinds()})
     return out

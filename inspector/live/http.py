@@ -28,7 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from inspector.live.record import FrameRecord
 from inspector.live.settings import setting
 from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, register_sink
-from inspector.live.snapshot import PipelineSnapshot, SinkSnapshot
+from inspector.live.snapshot import PipelineSnapshot, ShadowSnapshot, SinkSnapshot
 from inspector.live.sources.base import redact_url
 from inspector.verdict import Reason
 
@@ -112,11 +112,31 @@ class SnapshotCollector:
             unsure.add_metric([reason.value], snap.verdicts.unsure_by_reason.get(reason.value, 0))
         yield unsure
         yield from self._sinks(sorted(snap.sinks.items()))
+        if snap.shadow is not None:
+            yield from self._shadow(snap.shadow)
         alarms = GaugeMetricFamily("inspector_alarm", "1 for each active alarm (degraded but running)",
                                    labels=["alarm"])
         for alarm in snap.alarms:
             alarms.add_metric([_label(alarm)], 1)
         yield alarms
+
+    @staticmethod
+    def _shadow(shadow: ShadowSnapshot) -> Iterator[Metric]:
+        """Shadow mode: the candidate's frames by outcome, its disagreements by production -> candidate verdict."""
+        frames = CounterMetricFamily("inspector_shadow_frames_total", "Frames offered to the shadow candidate, by "
+                                     "outcome (agree, disagree, skipped while busy, error)", labels=["outcome"])
+        for outcome, value in (("agree", shadow.agree), ("disagree", shadow.disagreements),
+                               ("skipped", shadow.skipped), ("error", shadow.errors)):
+            frames.add_metric([outcome], value)
+        yield frames
+        pairs = CounterMetricFamily("inspector_shadow_disagreements_total", "Frames the candidate judged otherwise "
+                                    "than production", labels=["production", "candidate"])
+        for pair, value in sorted(shadow.disagree.items()):
+            production, candidate = pair.split("->")
+            pairs.add_metric([production, candidate], value)
+        yield pairs
+        yield GaugeMetricFamily("inspector_shadow_promoted", "1 while the shadow candidate runs in production",
+                                value=shadow.promoted)
 
     @staticmethod
     def _sinks(sinks: list[tuple[str, SinkSnapshot]]) -> Iterator[Metric]:

@@ -30,6 +30,7 @@ from inspector.live.sources import Source
 
 if TYPE_CHECKING:
     from inspector.live.drift import DriftMonitor
+    from inspector.live.shadow import Shadow
 
 log = logging.getLogger(__name__)
 SAMPLES = 2048
@@ -100,6 +101,7 @@ class Pipeline:
         self.recipe = ""  # stamped on every record (set with the engine it belongs to: swap_engine)
         self.lot = ""  # stamped on every record (set_lot)
         self.holds: Callable[[], list[str]] | None = None  # more not-ready reasons (the golden self-test's block)
+        self.shadow: Shadow | None = None  # the candidate beside production (inspector.live.shadow): fed after sinks
         self.drift: DriftMonitor | None = None  # SPC charts per camera (inspector.live.drift): alarms, not readiness
 
     # ------------------------------------------------------------------ lifecycle
@@ -220,6 +222,7 @@ class Pipeline:
                 last_frame_age_s=self.last_result_age(), latency_ms=tuple(self._latency_ms),
                 frame_age_s=tuple(self._age_s), inference_ms=tuple(self._inference_ms), cameras=cameras,
                 sinks={sink.kind: sink.snapshot() for sink in self.sinks},
+                shadow=self.shadow.snapshot() if self.shadow is not None else None,
                 drift=self.drift.state() if self.drift is not None else {})
 
     # ------------------------------------------------------------------ the inference thread
@@ -320,6 +323,9 @@ class Pipeline:
         for record in records:
             for sink in self.sinks:
                 sink.submit(record)
+        if self.shadow is not None:  # after the verdicts are out: the candidate never delays them
+            for record in records:
+                self.shadow.offer(record)
 
     def _part_failed(self, frame: Frame, message: str) -> None:
         """Tell the PLC handshake that this frame's part gets no verdict (its ERROR result)."""

@@ -143,6 +143,42 @@ class SinkSnapshot:
 
 
 @dataclass(frozen=True)
+class ShadowSnapshot:
+    """Shadow mode (inspector.live.shadow): how the candidate's verdicts compare with production's on the same
+    frames. `disagree` counts each production->candidate pair ("OK->NG"); `skipped` frames came while the
+    candidate was busy. Empty `model_fingerprint`: no candidate running (`promoted`: it runs in production)."""
+
+    model_fingerprint: str = ""
+    offered: int = 0
+    agree: int = 0
+    disagree: Mapping[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    errors: int = 0
+    pending: int = 0  # in the slot (0 or 1)
+    busy: int = 0  # being judged (0 or 1)
+    stored: int = 0  # disagreements on disk (images and rows)
+    store_errors: int = 0
+    promoted: bool = False
+    last_error: str = ""
+
+    def __post_init__(self) -> None:
+        _check_counts(self, "offered", "agree", "skipped", "errors", "pending", "busy", "stored", "store_errors")
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in self.disagree.values()):
+            raise ValueError(f"ShadowSnapshot.disagree must hold non-negative integers, got {dict(self.disagree)}")
+        if self.compared + self.skipped + self.errors > self.offered:
+            raise ValueError(f"ShadowSnapshot: {self.compared} compared, {self.skipped} skipped and {self.errors} "
+                             f"failed of {self.offered} offered")
+
+    @property
+    def disagreements(self) -> int:
+        return sum(self.disagree.values())
+
+    @property
+    def compared(self) -> int:
+        return self.agree + self.disagreements
+
+
+@dataclass(frozen=True)
 class PipelineSnapshot:
     """Every live counter of one pipeline run, copied under its lock (`Pipeline.snapshot()`)."""
 
@@ -165,6 +201,7 @@ class PipelineSnapshot:
     inference_ms: tuple[float, ...] = ()  # the last samples, per batch
     cameras: Mapping[str, CameraSnapshot] = field(default_factory=dict)
     sinks: Mapping[str, SinkSnapshot] = field(default_factory=dict)
+    shadow: ShadowSnapshot | None = None  # the candidate beside production ([shadow]); None: no shadow mode
     drift: Mapping[str, CameraDrift] = field(default_factory=dict)  # SPC charts per camera (inspector.live.drift)
 
     def __post_init__(self) -> None:

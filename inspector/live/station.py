@@ -24,23 +24,30 @@ from inspector.live.golden import GoldenSet, SelfTest
 from inspector.live.pipeline import Pipeline
 from inspector.live.preflight import check_provider
 from inspector.live.recipes import Changeover, Roi, recipe_config, recipe_rois
+from inspector.live.shadow import Shadow, ShadowControl, ShadowOutcome, candidate_config
 from inspector.live.sinks import sink_class
 from inspector.live.sinks.base import Sink, SinkContext
 from inspector.live.sinks.extras import missing
 from inspector.live.snapshot import PipelineSnapshot
 from inspector.live.sources import Source
+from inspector.typer import Typer
 
 log = logging.getLogger(__name__)
 
 
 def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
     """Verify the bundle at `path` (default: the config's; signed by a trusted key when the config lists any)
-    and wrap it in an engine."""
+    and the `[model] typer` (verified the same way), and wrap them in an engine."""
     check_provider(config)
     bundle = load_bundle(path or config.model_path, provider=config.provider or None, threads=config.threads or None,
                          trusted_keys=config.model.trusted_keys)  # listed keys: signed bundles only
+    typer = None
+    if config.model.typer is not None:
+        typer = Typer(load_bundle(config.model.typer, provider=config.provider or None,
+                                  threads=config.threads or None, trusted_keys=config.model.trusted_keys),
+                      max_batch=config.max_batch)
     engine = Engine(bundle, threshold=config.threshold, max_batch=config.max_batch,
-                    tightening=config.verdict.tightening())
+                    tightening=config.verdict.tightening(), typer=typer)
     for ignored in engine.gates.ignored:  # [verdict] may only tighten the bundle's gates
         log.warning("verdict setting has no effect", extra={"fields": {"setting": ignored}})
     return engine
@@ -69,7 +76,7 @@ class Station:
     def __init__(self, config: StationConfig, engine: Engine, sinks: Sequence[Sink], context: SinkContext, *,
                  cameras: Iterable[CameraConfig] | None = None, clock: Callable[[], float] = time.monotonic,
                  source_factories: dict[str, Callable[[], Source]] | None = None,
-                 camera_sleep: Callable[[float], None] | None = None) -> None:
+                 camera_sleep: Callable[[float], None] | None = None, shadow: Shadow | None = None) -> None:
         self.config = config
         self.engine = engine
         self.sinks = list(sinks)
@@ -85,9 +92,11 @@ class Station:
         self.self_test = SelfTest(GoldenSet(config.data_dir / "golden"), audit_path=config.data_dir / "audit.jsonl")
         if context.handshake is not None:  # PLC triggers are refused (error 111) while the self-test blocks
             context.handshake.blocked = self.self_test.blocking
+        audit = config.data_dir / "audit.jsonl" if Path(config.path).is_file() else None  # no file: no trail
+        self.shadow = ShadowControl(self, shadow, build_engine, audit_path=audit) if shadow is not None else None
+        context.shadow = self.shadow
         self.drift = DriftMonitor()  # SPC per camera, kept across restarts; a new model/threshold starts over
         self.pipeline = self._new_pipeline(list(cameras))
-        audit = config.data_dir / "audit.jsonl" if Path(config.path).is_file() else None  # no file: no trail
         self.changeover = Changeover(self, build_engine, audit_path=audit)
         context.recipes = self.changeover
 
@@ -98,6 +107,7 @@ class Station:
         pipeline.recipe, pipeline.lot = self.recipe, self.lot
         pipeline.holds = self.self_test.reasons
         pipeline.drift = self.drift
+        pipeline.shadow = self.shadow.worker if self.shadow is not None else None
         self.context.bind(pipeline)
         return pipeline
 
@@ -105,10 +115,13 @@ class Station:
         """Run the golden self-test, then start the sinks, the inference thread and the cameras."""
         self.self_test.check(self.engine, "start")
         self.pipeline.start()
+        if self.shadow is not None:
+            self.shadow.worker.start()
 
     def stop(self, timeout: float = 4.0) -> bool:
         """Release the cameras, finish the batch in flight, drain the sinks; True when all in time."""
-        return self.pipeline.stop(timeout)
+        stopped = self.pipeline.stop(timeout)
+        return (self.shadow.worker.stop(timeout) if self.shadow is not None else True) and stopped
 
     def rebuild(self, cameras: Iterable[CameraConfig]) -> Pipeline:
         """A new pipeline (not started) for new camera settings, with the same engine and sinks, and the
@@ -132,6 +145,18 @@ class Station:
         if recipe is not None:
             self.recipe = recipe
         self.self_test.check(engine, "model swap")
+
+    def promote_shadow(self, *, who: str, why: str = "") -> ShadowOutcome:
+        """Swap the `[shadow]` candidate into production once it passes the golden self-test (audit entry)."""
+        if self.shadow is None:
+            return ShadowOutcome("promote", False, "no [shadow] candidate configured", self.engine.fingerprint)
+        return self.shadow.promote(who=who, why=why)
+
+    def rollback(self, *, who: str, why: str = "") -> ShadowOutcome:
+        """Put back the bundle that ran before `promote_shadow` (audit entry)."""
+        if self.shadow is None:
+            return ShadowOutcome("rollback", False, "no [shadow] candidate configured", self.engine.fingerprint)
+        return self.shadow.rollback(who=who, why=why)
 
     def acknowledge_self_test(self, *, who: str, why: str = "") -> bool:
         """An engineer accepts a failed golden self-test (audit entry): ready again; False when not blocked."""
@@ -157,5 +182,9 @@ def build_station(config: StationConfig, *, engine: Engine | None = None, extra_
     engine = engine if engine is not None else build_engine(recipe_config(config, config.recipe))
     context = SinkContext(station=config.station)
     sinks = [*extra_sinks, *(build_sinks(config, context) if config_sinks else [])]
+    shadow = None
+    if config.shadow is not None:  # the candidate: one onnxruntime thread, at lower OS priority
+        shadow = Shadow(build_engine(candidate_config(config, config.shadow, threads=1)),
+                        config.data_dir / "shadow", nice=config.shadow.nice)
     return Station(config, engine, sinks, context, cameras=cameras, clock=clock,
-                   source_factories=source_factories, camera_sleep=camera_sleep)
+                   source_factories=source_factories, camera_sleep=camera_sleep, shadow=shadow)
