@@ -36,6 +36,7 @@ VERBS: dict[str, Verb] = {
     "recipe": Verb("inspector.live.control", "a running station's recipes: list, select (docs/plc.md#recipes)"),
     "lot": Verb("inspector.live.control", "the lot a running station stamps on every result: show, set"),
     "golden": Verb("inspector.live.golden_cli", "the golden-sample self-test: add, list, run, remove, ack"),
+    "shadow": Verb("inspector.live.shadow_cli", "a running station's shadow candidate: status, promote, rollback"),
     "report": Verb("inspector.live.report", "lot and shift reports from the inspection log: counts, yield, NG rate"),
     "daemon": Verb("inspector.live.daemon", "run the headless inspection daemon from a station config"),
     "gui": Verb("inspector.gui.app", "the operator GUI: live views, counters, rejects, engineer mode", "gui"),

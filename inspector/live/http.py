@@ -1,6 +1,7 @@
 """Health and metrics over HTTP (127.0.0.1 by default): /metrics (Prometheus text format), /healthz, /readyz;
 with a control (the station's recipe changeover) also GET /recipes, POST /recipe and POST /lot, which
-`inspector recipe` and `inspector lot` use (docs/plc.md#recipes).
+`inspector recipe` and `inspector lot` use (docs/plc.md#recipes), and with `[shadow]` GET /shadow, POST
+/shadow/promote and /shadow/rollback (`inspector shadow`, docs/verdicts.md#shadow-mode).
 
 The server owns no state: each request asks a provider for the pipeline's `PipelineSnapshot` (the HTTP sink's
 provider is its `SinkContext`, so always the running pipeline). /metrics is prometheus_client's exposition of
@@ -190,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, PROMETHEUS_CONTENT_TYPE, text)
         elif path == "/recipes" and (changeover := self.server.changeover()) is not None:
             self._send(200, "application/json", json.dumps(changeover.describe()).encode())
+        elif path == "/shadow" and (shadow := self.server.shadow()) is not None:
+            self._send(200, "application/json", json.dumps(shadow.status()).encode())
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /readyz\n")
 
@@ -202,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         changeover = self.server.changeover()
         length = int(self.headers.get("Content-Length") or 0)
+        if path in ("/shadow/promote", "/shadow/rollback") and self.server.shadow() is not None:
+            self._shadow_action(path.rsplit("/", 1)[1], length)
+            return
         if changeover is None or path not in ("/recipe", "/lot"):
             self.rfile.read(min(length, MAX_BODY))
             self._send(404, "text/plain; charset=utf-8", b"not found: POST /recipe or /lot (with [sinks.http] "
@@ -221,6 +227,20 @@ class _Handler(BaseHTTPRequestHandler):
         who = f"http:{who}"[:80]
         outcome = changeover.select(value, who=who, why=why) if kind == "recipe" else changeover.set_lot(
             value, who=who, why=why)
+        self._send(200 if outcome.ok else 409, "application/json", json.dumps(outcome.summary()).encode())
+
+    def _shadow_action(self, action: str, length: int) -> None:
+        """POST /shadow/promote or /shadow/rollback {"who", "why"}: 200 done, 409 refused (the answer says why)."""
+        try:
+            body = json.loads(self.rfile.read(min(length, MAX_BODY)) or b"{}") if length <= MAX_BODY else None
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object of at most 4096 bytes")
+        except ValueError as exc:
+            self._send(400, "application/json", json.dumps({"error": f"bad request body: {exc}"}).encode())
+            return
+        who, why = f"http:{body.get('who') or 'unknown'}"[:80], str(body.get("why", ""))
+        shadow = self.server.shadow()
+        outcome = shadow.promote(who=who, why=why) if action == "promote" else shadow.rollback(who=who, why=why)
         self._send(200 if outcome.ok else 409, "application/json", json.dumps(outcome.summary()).encode())
 
     def _send(self, status: int, content_type: str, data: bytes) -> None:
@@ -243,9 +263,13 @@ class _Server(ThreadingHTTPServer):
     provider: Provider
     registry: CollectorRegistry
     control: Control | None = None
+    shadow_control: Control | None = None  # the station's inspector.live.shadow.ShadowControl
 
     def changeover(self) -> Any:
         return self.control() if self.control is not None else None
+
+    def shadow(self) -> Any:
+        return self.shadow_control() if self.shadow_control is not None else None
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
@@ -288,9 +312,11 @@ class HealthServer:
     metrics to it (the HTTP sink's histograms)."""
 
     def __init__(self, provider: Provider, *, host: str = "127.0.0.1", port: int = 9108,
-                 registry: CollectorRegistry | None = None, control: Control | None = None) -> None:
+                 registry: CollectorRegistry | None = None, control: Control | None = None,
+                 shadow: Control | None = None) -> None:
         self.provider = provider
         self.control = control
+        self.shadow = shadow
         self.host = host
         self.requested_port = int(port)
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
@@ -315,6 +341,7 @@ class HealthServer:
     def start(self) -> None:
         server = _Server((self.host, self.requested_port), _Handler)
         server.provider, server.registry, server.control = self.provider, self.registry, self.control
+        server.shadow_control = self.shadow
         self.started_at = time.time()
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25},
@@ -361,11 +388,12 @@ class HttpSink(Sink):
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 9108,
                  snapshot: Provider | None = None, control: Control | None = None,
-                 buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S, queue_size: int = 1024) -> None:
+                 buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S, queue_size: int = 1024,
+                 shadow: Control | None = None) -> None:
         super().__init__(queue_size=queue_size, retries=0)
         registry = CollectorRegistry(auto_describe=False)
         self.server = HealthServer(snapshot or PipelineSnapshot, host=host, port=port, registry=registry,
-                                   control=control)
+                                   control=control, shadow=shadow)
         self.latency = Histogram("inspector_latency_seconds", "End-to-end latency, capture to verdict",
                                  buckets=buckets_s, registry=registry)
         self.stage_latency = Histogram("inspector_stage_latency_seconds", "Latency per pipeline stage", ["stage"],
@@ -375,8 +403,10 @@ class HttpSink(Sink):
     def from_config(cls, settings: Any, context: SinkContext) -> HttpSink:
         # the context answers for the running pipeline
         options = dict(cls.settings_of(settings))
-        control = (lambda: context.recipes) if options.pop("control") else None
-        return cls(snapshot=context.snapshot, control=control, **options)
+        enabled = options.pop("control")
+        control = (lambda: context.recipes) if enabled else None
+        shadow = (lambda: context.shadow) if enabled else None  # None until the station has [shadow]
+        return cls(snapshot=context.snapshot, control=control, shadow=shadow, **options)
 
     def open(self) -> None:
         self.server.start()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, make_tiny_bundle
-from conftest_services import wait_until
+from conftest_services import free_port, wait_until
 from test_golden import parts, write_image
 
 from inspector.audit import AuditLog
@@ -161,3 +161,38 @@ def test_a_candidate_failing_the_golden_test_is_not_promoted(tmp_path: Path, bun
     assert station.engine.fingerprint == before and station.self_test.blocking() == ""  # production untouched
     entry = list(AuditLog(config.data_dir / "audit.jsonl").entries())[-1]
     assert entry["action"] == "shadow_promote_refused" and "expected NG got OK" in entry["why"]
+
+
+def shadow_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "inspector", "shadow", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_inspector_shadow_status_promote_rollback_through_the_health_port(tmp_path: Path,
+                                                                         bundles: tuple[Path, Path]) -> None:
+    frames(tmp_path / "line")
+    path = write_config(tmp_path, *bundles)
+    port = free_port()
+    path.write_text(path.read_text() + f"[sinks.http]\nport = {port}\n")
+    config = load_config(path)
+    good, bad = parts(tmp_path / "src")
+    production = Engine(load_bundle(bundles[0], threads=1))
+    for image, expect in ((good, "OK"), (bad, "NG")):
+        GoldenSet(config.data_dir / "golden").add(image, expect, production)
+    station = build_station(config)
+    station.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until(lambda: (s := station.snapshot().shadow) is not None and s.disagreements >= 1, 20)
+        status = shadow_cli("status", "--url", url)
+        assert status.returncode == 0 and "production->candidate OK->NG" in status.stdout, status.stderr
+        promoted = shadow_cli("promote", "--url", url, "--who", "eng-anna", "--why", "trial ok")
+        assert promoted.returncode == 0 and "candidate promoted" in promoted.stdout, promoted.stderr
+        assert station.shadow is not None and station.shadow.worker.promoted
+        assert shadow_cli("rollback", "--config", str(path), "--who", "eng-anna").returncode == 0
+        again = shadow_cli("rollback", "--url", url)
+        assert again.returncode == 1 and "nothing to roll back" in again.stderr
+    finally:
+        station.stop(5.0)
+    whos = [(e["action"], e["who"]) for e in AuditLog(config.data_dir / "audit.jsonl").entries()]
+    assert whos[:2] == [("shadow_promote", "http:eng-anna"), ("shadow_rollback", "http:eng-anna")]
