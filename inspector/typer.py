@@ -6,7 +6,8 @@ and probability). Its own score never decides anything (docs/classification.md#t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,8 @@ import numpy as np
 from inspector.bundle.session import Bundle
 from inspector.errors import BundleError
 from inspector.geometry import prepare
+
+UNTYPED = "untyped"
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,15 @@ class Typer:
         rows = np.concatenate(probs)
         names = meta.class_names
         return [DefectType(names[int(np.argmax(row))], float(np.max(row))) for row in rows]
+
+
+def pareto(types: Iterable[str | None]) -> list[tuple[str, int, float]]:
+    """NG parts by defect type, most frequent first: (type, parts, cumulative share); an NG part the typer did
+    not name (no typer at the time) counts as "untyped"."""
+    counts = Counter(t or UNTYPED for t in types)
+    total = sum(counts.values())
+    rows, running = [], 0
+    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        running += count
+        rows.append((name, count, running / total))
+    return rows

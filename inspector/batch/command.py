@@ -35,6 +35,7 @@ from inspector.imageio import read_mask
 from inspector.metrics import anomaly_metrics, operating_first
 from inspector.progress import Progress
 from inspector.threshold import override_warning
+from inspector.typer import Typer, pareto
 
 DEFAULT_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))
 """One decoding thread per two cores keeps up with inference (decoding is ~2 ms of ~25 ms per image)."""
@@ -93,6 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (everything written stays inside it)")
     parser.add_argument("--split", default=None, help="only this split of a dataset (train, val or test)")
     parser.add_argument("--threshold", type=float, default=None, help="override the bundle's threshold")
+    parser.add_argument("--typer", type=Path, default=None, help="a typer bundle (classify on defect types only) "
+                        "that names the defect type of each NG part (results.csv defect_type)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per inference call (micro-batch)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores)")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="decoding threads running ahead of inference")
@@ -114,6 +117,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold", "pass a finite number >= 0 (a part is NG when its score "
                         "is above it), or leave it out to use the bundle's")
+    if args.typer is not None and args.ray:
+        raise InspectorError("--typer does not run on Ray yet", "leave out --ray to type NG parts, or --typer")
     refuse_out_holding_inputs(args.inputs, args.out)
 
 
@@ -121,7 +126,11 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     # no busy-waiting ORT threads: on small edge CPUs they would steal the cores decoding runs on
     bundle = load_bundle(args.model, provider=args.provider, threads=args.threads, spin=False)
-    engine = Engine(bundle, threshold=args.threshold, max_batch=args.batch_size)
+    typer = None
+    if args.typer is not None:
+        typer = Typer(load_bundle(args.typer, provider=args.provider, threads=args.threads, spin=False),
+                      max_batch=args.batch_size)
+    engine = Engine(bundle, threshold=args.threshold, max_batch=args.batch_size, typer=typer)
     warning = override_warning(args.threshold, bundle.metadata.threshold, bundle.metadata.threshold_method)
     if warning:
         print(f"warning: --threshold: {warning}", file=sys.stderr)
@@ -129,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     run_info = {"model": str(Path(args.model).resolve()), "model_fingerprint": engine.fingerprint,
                 "threshold": engine.threshold, "task": bundle.metadata.task, "inputs": [str(i) for i in args.inputs],
                 "split": args.split, "package_version": __version__,
+                "typer": str(Path(args.typer).resolve()) if typer else None,
+                "typer_fingerprint": typer.fingerprint if typer else None,
                 "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     store = ResultsStore(args.out, run_info, resume=args.resume, overwrite=args.overwrite)
     todo = sum(item.key not in store.done for item in items)
@@ -157,6 +168,10 @@ def run(args: argparse.Namespace) -> int:
                "task": bundle.metadata.task, "resize": bundle.metadata.resize,
                "providers": ",".join(bundle.session.get_providers()),
                "batch_size": args.batch_size, "runner": f"ray ({args.ray})" if args.ray else "local"}
+    if typer is not None:  # the Pareto of NG by defect type (docs/classification.md#typer)
+        summary["typer"] = str(args.typer)
+        summary["ng_by_type"] = {name: count for name, count, _ in pareto(r.get("defect_type") for r in rows
+                                                                         if r.get("verdict") == "NG")}
     atomic_write(inside(args.out, "summary.json"), json.dumps(summary, indent=2).encode())
     metrics = compute_metrics(rows, items, engine, options.maps)
     if metrics is not None:

@@ -23,6 +23,7 @@ from inspector.errors import InspectorError
 from inspector.geometry import letterbox_size
 from inspector.imageio import read_image, read_image_size
 from inspector.metrics import operating_points, roc_curve
+from inspector.typer import pareto
 
 GALLERY_MAX = 120
 THUMB_W, THUMB_H = 240, 200
@@ -297,6 +298,10 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
                      counts["OK"], counts["NG"], counts["UNSURE"], counts["error"], len(rows)]]),
                  *(["<h2>UNSURE by reason (docs/verdicts.md)</h2>",
                     _table(["reason", "parts"], by_reason.most_common())] if unsure else []),
+                 *(["<h2>NG by defect type (Pareto, the typer's names)</h2>",
+                    _table(["defect type", "NG parts", "cumulative"],
+                           [[name, count, f"{share:.0%}"] for name, count, share in
+                            pareto(r.get("defect_type") for r in ng)])] if summary.get("typer") and ng else []),
                  "<h2>Score histogram</h2>",
                  histogram_svg(np.array([r["score"] for r in scored], np.float64), threshold,
                                [r.get("label") for r in scored])]

@@ -39,7 +39,7 @@ class Options:
 
 def error_row(loaded: Loaded, fingerprint: str) -> dict:
     return {"path": loaded.item.key, "sha256": loaded.sha256, "label": loaded.item.label, "score": None,
-            "verdict": None, "reason": None, "predicted_class": None, "latency_ms": None, "model": fingerprint,
+            "verdict": None, "reason": None, "predicted_class": None, "defect_type": None, "latency_ms": None, "model": fingerprint,
             "error": loaded.error, "heatmap": None, "decode_ms": round(loaded.decode_ms, 3)}
 
 
@@ -62,6 +62,7 @@ def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: Heatmaps,
         row = error_row(loaded, engine.fingerprint)
         row.update(score=result.score, verdict=result.verdict.value, reason=result.reason_code or None,
                    reason_detail=result.reason_detail or None, predicted_class=result.predicted_class,
+                   defect_type=result.defect_type, defect_type_probability=result.defect_type_probability,
                    latency_ms=round(result.timings_ms.get("inference", 0.0), 3), error="")
         if result.probs is not None:
             row["probs"] = result.probs

@@ -22,7 +22,8 @@ from inspector.errors import InspectorError
 
 RESULTS_JSONL, RESULTS_CSV = "results.jsonl", "results.csv"
 """results.jsonl is the source of truth (every key of a row, e.g. heatmap, probs); results.csv holds FIELDS."""
-FIELDS = ["path", "sha256", "label", "score", "verdict", "reason", "predicted_class", "latency_ms", "model", "error"]
+FIELDS = ["path", "sha256", "label", "score", "verdict", "reason", "predicted_class", "defect_type", "latency_ms", "model",
+          "error"]  # defect_type: the typer's name for an NG part (--typer), empty otherwise
 OWNED = (RESULTS_CSV, RESULTS_JSONL, "metrics.json", "report.html", "run.json", "summary.json")
 HEATMAPS = "heatmaps"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -117,6 +117,8 @@ class NgGallery(QListWidget):
             pixmap.setDevicePixelRatio(ratio)
             result = record.result
             second = f"UNSURE: {result.reason_code}" if result.is_unsure else f"score {result.score:.1f}"
+            if result.defect_type:  # the station typer's name for an NG part
+                second = f"{result.defect_type}  {second}"
             item = QListWidgetItem(QIcon(pixmap), f"{record.camera}  {clock_text(record.captured_at)}\n{second}")
             item.setForeground(QColor(theme.UNSURE if result.is_unsure else theme.TEXT))
             item.setToolTip(f"{record.camera} frame {record.frame_id}, score {record.result.score:.3f}")
@@ -170,6 +172,8 @@ class PartDialog(QDialog):
             f"</b>&nbsp;&nbsp; score <b>{result.score:.3f}</b> (threshold {result.threshold:.3f})<br>"
             + (f"can't judge: <b>{result.reason_code}</b> ({html.escape(result.reason_detail)})<br>"
                if result.is_unsure else "") +
+            (f"defect type: <b>{html.escape(result.defect_type)}</b> "
+               f"(p {result.defect_type_probability or 0:.2f})<br>" if result.defect_type else "") +
             f"class: <b>{result.predicted_class or 'n/a'}</b> &nbsp; camera {record.camera}, frame "
             f"{record.frame_id}, {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.captured_at))}<br>"
             f"model {result.model_fingerprint[:12]}, inspected "

@@ -339,7 +339,7 @@ class Handshake:
         result = PlcResult(lane.camera, part.part_id, part.job_id, code, triggered_at=part.triggered_at,
                            done_at=self._clock())
         if record is not None:
-            result = replace(result, score=float(record.result.score), defect_type=record.result.predicted_class or "",
+            result = replace(result, score=float(record.result.score), defect_type=_defect_type(record),
                              frame_id=record.frame_id, run=record.run, model=record.result.model_fingerprint,
                              inference_ms=float(record.timings_ms.get("inference", 0.0)),
                              recipe=record.recipe, lot=record.lot)
@@ -362,3 +362,8 @@ class Handshake:
                 listener(view)
             except Exception as exc:  # noqa: BLE001 (a transport's failure must not break the state machine)
                 log.error("plc: listener failed for camera %s: %s", lane.camera, exc)
+
+
+def _defect_type(record: FrameRecord) -> str:
+    """DefectType for the PLC: the station typer's name for an NG part, else a classify bundle's class ("" = none)."""
+    return record.result.defect_type or record.result.predicted_class or ""

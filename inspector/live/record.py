@@ -43,6 +43,7 @@ class FrameRecord:
             "verdict": self.result.verdict.value,
             "reason": self.result.reason_code or None,  # why UNSURE (docs/verdicts.md); None when judged
             "class": self.result.predicted_class,
+            "defect_type": self.result.defect_type,  # the typer's name for an NG part; None otherwise
             "model": self.result.model_fingerprint,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }

@@ -1,7 +1,7 @@
 """`inspector report --db inspections.db`: lot and shift reports from the station's inspection log (SQLite).
 
 One line per group (`--by lot`, `recipe`, `camera`, `shift` or `day`): parts inspected, OK, NG, UNSURE,
-yield (OK / parts) and NG rate (NG / parts), first and last time. `--lot`, `--recipe`, `--since`, `--until`
+yield (OK / parts) and NG rate (NG / parts), NG by defect type (the station typer's names), first and last time. `--lot`, `--recipe`, `--since`, `--until`
 narrow the rows. Shifts start at the local times of `--shifts` (default 06:00,14:00,22:00); a shift that
 crosses midnight belongs to the day it started. The database is opened read-only, so a running station
 keeps writing.
@@ -16,10 +16,11 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from inspector.errors import InspectorError
+from inspector.typer import pareto
 
 GROUPS = ("lot", "recipe", "camera", "shift", "day")
 
@@ -33,6 +34,7 @@ class Group:
     unsure: int = 0
     first: float = 0.0
     last: float = 0.0
+    ng_by_type: dict[str, int] = field(default_factory=dict)  # the typer's names ("untyped": NG without one)
 
     @property
     def yield_pct(self) -> float:
@@ -105,7 +107,8 @@ def report(db_path: Path, *, by: str = "lot", lot: str | None = None, recipe: st
                 key_sql = "''"
             else:
                 key_sql = {"shift": "time", "day": "time"}.get(by, f"COALESCE({by}, '')")
-            rows = db.execute(f"SELECT {key_sql}, verdict, time FROM inspections{clause} ORDER BY time",
+            type_sql = "defect_type" if "defect_type" in columns else "NULL"  # a log from before the typer
+            rows = db.execute(f"SELECT {key_sql}, verdict, time, {type_sql} FROM inspections{clause} ORDER BY time",
                               params).fetchall()
     except sqlite3.Error as exc:
         raise InspectorError(f"{db_path}: cannot be read ({exc})", "check the file; copy it if the disk is failing"
@@ -120,12 +123,15 @@ def report(db_path: Path, *, by: str = "lot", lot: str | None = None, recipe: st
         return str(value)
 
     groups: dict[str, Group] = {}
-    for key, verdict, when in rows:
+    for key, verdict, when, defect_type in rows:
         name = key_of(key)
         group = groups.get(name) or groups.setdefault(name, Group(name, first=when))
         group.parts += 1
         group.ok += verdict == "OK"
         group.ng += verdict == "NG"
+        if verdict == "NG":
+            kind = defect_type or "untyped"
+            group.ng_by_type[kind] = group.ng_by_type.get(kind, 0) + 1
         group.unsure += verdict == "UNSURE"
         group.last = when
     return list(groups.values())
@@ -157,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["key"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, "ng_by_type": json.dumps(row["ng_by_type"], sort_keys=True)} for row in rows)
     else:
         print(f"{args.by:<28} {'parts':>8} {'OK':>8} {'NG':>7} {'UNSURE':>7} {'yield %':>8} {'NG %':>7}  first .. last")
         for group in groups:
@@ -167,4 +173,10 @@ def run(args: argparse.Namespace) -> int:
                       sum(g.unsure for g in groups))
         print(f"{'total':<28} {total.parts:>8} {total.ok:>8} {total.ng:>7} {total.unsure:>7} "
               f"{total.yield_pct:>8.2f} {total.ng_pct:>7.2f}")
+        types = [kind for g in groups for kind, count in g.ng_by_type.items() for _ in range(count)]
+        if any(kind != "untyped" for kind in types):
+            print("\nNG by defect type (Pareto)")
+            print(f"{'defect type':<28} {'NG':>8} {'cumulative %':>13}")
+            for kind, count, share in pareto(types):
+                print(f"{kind:<28} {count:>8} {100 * share:>13.1f}")
     return 0

@@ -304,7 +304,7 @@ class LiveStation:
             raise InspectorError("no model is running", "load a model first")
         running = self.station.engine
         self.station.swap_engine(Engine(running.bundle, threshold=threshold, max_batch=running.max_batch,
-                                        tightening=running.tightening))
+                                        tightening=running.tightening, typer=running.typer))  # keeps the typer
         self._audit("threshold", target=running.fingerprint[:16], old=running.threshold, new=threshold)
         log.info("threshold changed", extra={"fields": {"threshold": threshold}})
 

@@ -86,7 +86,7 @@ def test_batch_chained_gives_a_type_for_each_ng_part_and_none_for_ok(patchcore_b
     assert all(r["defect_type"] == "" for r in rows if r["verdict"] != "NG")
     report = (out / "report.html").read_text()
     assert "NG by defect type" in report
-    pareto = json.loads((out / "metrics.json").read_text())["ng_by_type"]
+    pareto = json.loads((out / "summary.json").read_text())["ng_by_type"]
     assert sum(pareto.values()) == len(ng) and list(pareto.values()) == sorted(pareto.values(), reverse=True)
 
 
@@ -99,7 +99,7 @@ def test_batch_refuses_a_typer_as_the_model(typer_bundle: Path, synthetic_data: 
 
 
 def test_live_station_chained_types_ng_parts_in_records_sqlite_and_report(patchcore_bundle, typer_bundle: Path,
-                                                                        tmp_path: Path) -> None:
+                                                                        tmp_path: Path, capsys) -> None:
     from inspector.live.camera import Frame
     from inspector.live.config import load_config
     from inspector.live.record import FrameRecord
@@ -123,6 +123,9 @@ station = "typed"
 [model]
 path = "{patchcore_bundle[1]}"
 typer = "{typer_bundle}"
+[pipeline]
+queue_size = 8
+max_batch = 8
 [[cameras]]
 id = "cam1"
 [cameras.source]
@@ -156,6 +159,11 @@ path = "log.db"
     with sqlite3.connect(tmp_path / "log.db") as con:
         stored = con.execute("SELECT verdict, defect_type FROM inspections ORDER BY frame_id").fetchall()
     assert stored == [(r.result.verdict.value, r.result.defect_type) for r in records]
-    out = tmp_path / "report.md"
-    assert main(["report", "--db", str(tmp_path / "log.db"), "--out", str(out)]) == 0
-    assert "NG by defect type" in out.read_text()
+    capsys.readouterr()
+    assert main(["report", "--db", str(tmp_path / "log.db"), "--by", "camera"]) == 0
+    text = capsys.readouterr().out
+    assert "NG by defect type (Pareto)" in text
+    assert all(r.result.defect_type in text for r in ng)
+    assert main(["report", "--db", str(tmp_path / "log.db"), "--format", "json"]) == 0
+    (group,) = json.loads(capsys.readouterr().out)
+    assert sum(group["ng_by_type"].values()) == len(ng)

@@ -52,7 +52,8 @@ INSPECTIONS = """(
     part_id TEXT,
     reason TEXT,
     recipe TEXT,
-    lot TEXT
+    lot TEXT,
+    defect_type TEXT
 )"""
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS inspections {INSPECTIONS};
@@ -67,7 +68,7 @@ CREATE TABLE IF NOT EXISTS images (
 
 
 MIGRATIONS = {"image_error": "TEXT", "run": "TEXT", "part_id": "TEXT", "reason": "TEXT",
-              "recipe": "TEXT", "lot": "TEXT"}  # added since the 1st release
+              "recipe": "TEXT", "lot": "TEXT", "defect_type": "TEXT"}  # added since the 1st release
 MAX_PENDING_ROWS = 100_000  # rows kept in memory while the database is full (about 200 bytes each)
 RESERVE_MB = 64.0  # free disk kept for rows: no image is saved into it (NG images evict OK ones first)
 WAL_PAGES = 256  # checkpoint the WAL at about 1 MB, so it never holds the room rows need
@@ -224,7 +225,8 @@ class SqliteSink(Sink):
                record.result.threshold, record.result.verdict.value, record.result.predicted_class,
                record.result.model_fingerprint, json.dumps({k: round(v, 3) for k, v in record.timings_ms.items()}),
                image_path, image_error or None, record.run, record.part_id or None,
-               record.result.reason_code or None, record.recipe or None, record.lot or None)
+               record.result.reason_code or None, record.recipe or None, record.lot or None,
+               record.result.defect_type)  # the typer's name for an NG part (docs/classification.md#typer)
         image_row = (image_path, record.result.verdict.value, self._last_size, record.captured_at) if image_path else None
         self._pending.append((row, image_row))
         if len(self._pending) > MAX_PENDING_ROWS:
@@ -264,8 +266,8 @@ class SqliteSink(Sink):
         self._db.execute("BEGIN IMMEDIATE")
         for row, image_row in pending:
             self._db.execute("INSERT INTO inspections (time, station, camera, frame_id, score, threshold, verdict, "
-                             "class, model, timings, image_path, image_error, run, part_id, reason, recipe, lot) "
-                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                             "class, model, timings, image_path, image_error, run, part_id, reason, recipe, lot, "
+                             "defect_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              row)
             if image_row:
                 self._db.execute("INSERT OR REPLACE INTO images VALUES (?,?,?,?)", image_row)
