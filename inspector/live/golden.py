@@ -2,12 +2,15 @@
 
 A station keeps reference images with their expected verdict (OK or NG) and the score they had when added,
 in `<data_dir>/golden/`: the images (copied in), `manifest.json` (written atomically) and `runs.jsonl` (one
-line per run, with every row). `GoldenSet.run(engine)` inspects them with the station's own
+line per run, with every row). A recipe may have a set of its own in `<data_dir>/golden/<recipe>/` (same
+layout, `inspector golden add --recipe NAME`); while that recipe runs its set is the test, and a recipe
+without one uses the station's set. `GoldenSet.run(engine)` inspects them with the station's own
 `Engine.inspect`, the call the pipeline makes, so there is no second inference path. A sample fails when its
 verdict differs from the expected one, or when the model is the one it was recorded with and its score moved
 by more than its tolerance (scores of another model are not comparable; its verdicts still must hold).
 
-The station (`SelfTest`, inspector.live.station) runs the set at start and after every model or threshold swap.
+The station (`SelfTest`, inspector.live.station) runs the running recipe's set at start and after every model,
+threshold or recipe swap.
 A failed run blocks the station: `blocked.json` is written, the readiness reasons carry
 "golden self-test failed: <image> expected NG got OK" (/readyz answers 503, OPC UA `Inspector.Ready` is false)
 and PLC triggers get error 111 SELF_TEST_FAILED, until an engineer acknowledges (`inspector golden ack`, or
@@ -80,6 +83,7 @@ class GoldenRun:
     model: str
     threshold: float
     rows: tuple[Row, ...] = field(default_factory=tuple)
+    recipe: str = ""  # the recipe whose own set ran ("" = the station's set)
 
     @property
     def passed(self) -> bool:
@@ -95,7 +99,8 @@ class GoldenRun:
         if not failed:
             return ""
         more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
-        return f"golden self-test failed: {failed[0].problem}{more}"
+        which = f" (recipe {self.recipe})" if self.recipe else ""
+        return f"golden self-test failed{which}: {failed[0].problem}{more}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
@@ -108,9 +113,14 @@ def _utc(wall: Callable[[], float]) -> str:
 class GoldenSet:
     """The golden folder: samples (manifest.json plus the copied images) and the run log (runs.jsonl)."""
 
-    def __init__(self, folder: str | Path, *, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, folder: str | Path, *, wall: Callable[[], float] = time.time, recipe: str = "") -> None:
         self.folder = Path(folder)
+        self.recipe = recipe  # "" = the station's set
         self._wall = wall
+
+    def for_recipe(self, recipe: str) -> GoldenSet:
+        """Recipe `recipe`'s own set, `<folder>/<recipe>/` (this set for "")."""
+        return GoldenSet(self.folder / recipe, wall=self._wall, recipe=recipe) if recipe else self
 
     @property
     def manifest(self) -> Path:
@@ -169,7 +179,8 @@ class GoldenSet:
         """Inspect every sample with `engine` and log the run (a line of runs.jsonl)."""
         samples = self.samples()
         rows = [_judge(sample, self.folder / sample.name, engine) for sample in samples] if samples else []
-        outcome = GoldenRun(_utc(self._wall), trigger, engine.fingerprint, float(engine.threshold), tuple(rows))
+        outcome = GoldenRun(_utc(self._wall), trigger, engine.fingerprint, float(engine.threshold), tuple(rows),
+                            self.recipe)
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / RUNS, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(outcome.to_dict(), sort_keys=True) + "\n")
@@ -238,16 +249,27 @@ class SelfTest:
         except (OSError, ValueError):
             return "golden self-test failed (blocked.json unreadable)"
 
-    def check(self, engine: Engine, trigger: str) -> GoldenRun | None:
-        """Run the set (None when it is empty); a failure blocks, a pass clears an earlier block."""
+    def golden_for(self, recipe: str) -> GoldenSet:
+        """The set that tests recipe `recipe`: its own when it has samples, else the station's."""
+        own = self.golden.for_recipe(recipe)
         try:
-            if not self.golden.samples():
+            return own if own is not self.golden and own.samples() else self.golden
+        except InspectorError:  # its manifest is broken: that set, so that the run reports it
+            return own
+
+    def check(self, engine: Engine, trigger: str, *, recipe: str = "") -> GoldenRun | None:
+        """Run recipe `recipe`'s set (`golden_for`; None when it is empty); a failure blocks (the one block of
+        the station, in the station's folder), a pass clears an earlier block."""
+        golden = self.golden_for(recipe)
+        try:
+            if not golden.samples():
                 return None
-            outcome = self.golden.run(engine, trigger=trigger)
+            outcome = golden.run(engine, trigger=trigger)
         except (OSError, InspectorError) as exc:
             text = exc.message if isinstance(exc, InspectorError) else str(exc)
             outcome = GoldenRun(_utc(time.time), trigger, engine.fingerprint, float(engine.threshold),
-                                (Row("golden set", "", "ERROR", None, 0.0, 0.0, False, f"cannot run ({text})"),))
+                                (Row("golden set", "", "ERROR", None, 0.0, 0.0, False, f"cannot run ({text})"),),
+                                golden.recipe)
         with self._lock:
             self.last = outcome
             if outcome.passed:

@@ -1,7 +1,9 @@
 """`inspector golden add|list|run|remove|ack`: a station's golden samples (inspector.live.golden).
 
 The golden folder is `<data_dir>/golden` of the station config (`--config`). `add` and `run` load the
-config's model (the start recipe's, with the config's threshold), as the station does. `run` exits 0 when
+config's model (the start recipe's, with the config's threshold), as the station does. With `--recipe NAME`
+`add`, `list`, `run` and `remove` work on that recipe's own set (`<data_dir>/golden/NAME/`) with its bundle and
+threshold: the set the station runs after a changeover to it. `run` exits 0 when
 every sample passes, 1 when one fails (with the table), 2 on bad input. `ack` clears a failed self-test's
 block of a station, running or not, with an audit entry in `<data_dir>/audit.jsonl`.
 """
@@ -46,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             command.add_argument("--why", default="", help="why (the audit entry)")
         if name in ("list", "run"):
             command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        if name != "ack":
+            command.add_argument("--recipe", default="", help="a `[recipes.<name>]`: its own golden set, judged "
+                                                              "by its bundle and threshold (default: the station's)")
 
 
 def _config(path: Path) -> StationConfig:
@@ -54,11 +59,18 @@ def _config(path: Path) -> StationConfig:
     return load_config(path)
 
 
-def _engine(config: StationConfig) -> Engine:
+def _engine(config: StationConfig, recipe: str = "") -> Engine:
     from inspector.live.recipes import recipe_config
     from inspector.live.station import build_engine
 
-    return build_engine(recipe_config(config, config.recipe))
+    return build_engine(recipe_config(config, recipe or config.recipe))
+
+
+def _recipe(config: StationConfig, recipe: str) -> str:
+    if recipe and recipe not in config.recipes:
+        raise InspectorError(f"--recipe {recipe}: no [recipes.{recipe}] in {config.path}",
+                             f"use one of {sorted(config.recipes) or 'the recipes you add to the config'}")
+    return recipe
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -84,11 +96,12 @@ def run_table(outcome: GoldenRun) -> str:
 
 def run(args: argparse.Namespace) -> int:
     config = _config(args.config)
-    golden = GoldenSet(config.data_dir / "golden")
+    recipe = _recipe(config, getattr(args, "recipe", ""))
+    golden = GoldenSet(config.data_dir / "golden").for_recipe(recipe)
     if args.command == "add":
         if not args.image.is_file():
             raise InspectorError(f"{args.image}: no such image file", "check the path")
-        sample = golden.add(args.image, args.expect, _engine(config), tolerance=args.tolerance)
+        sample = golden.add(args.image, args.expect, _engine(config, recipe), tolerance=args.tolerance)
         print(f"added {sample.name}: {sample.expect}, score {sample.score:.4g} +/- {sample.tolerance:.4g} "
               f"({golden.folder})")
         return 0
@@ -104,10 +117,11 @@ def run(args: argparse.Namespace) -> int:
     samples = golden.samples()
     if not samples:
         raise InspectorError(f"no golden samples in {golden.folder}",
-                             "add some: inspector golden add IMAGE --expect OK|NG --config ...")
+                             "add some: inspector golden add IMAGE --expect OK|NG --config ..."
+                             + (f" --recipe {recipe}" if recipe else ""))
     if args.command == "list":
         print(json.dumps([vars(s) for s in samples], indent=2) if args.json else _list_table(samples))
         return 0
-    outcome = golden.run(_engine(config), trigger="cli")
+    outcome = golden.run(_engine(config, recipe), trigger="cli")
     print(json.dumps(outcome.to_dict(), indent=2) if args.json else run_table(outcome))
     return 0 if outcome.passed else 1

@@ -1,7 +1,8 @@
 """Recipes and changeover (docs/plc.md#recipes): a named set of settings per product, switched while running.
 
-A recipe (`[recipes.<name>]` of the station config) names a bundle, optionally a threshold, the ROI of each
-camera it changes and, for the golden-sample self-test, its golden images. `Changeover.select(name)` checks
+A recipe (`[recipes.<name>]` of the station config) names a bundle, optionally a threshold, and the ROI of each
+camera it changes. Its golden samples (the self-test after a changeover to it) live in
+`<data_dir>/golden/<name>/` (inspector.live.golden), not in the config. `Changeover.select(name)` checks
 the recipe *before* anything changes: the name, that its cameras are the station's, and that its bundle
 passes `load_bundle` (checksum, and signature by a trusted key when `[model] trusted_keys` lists any). Only
 then the station swaps engine, ROIs and recipe name at once, between two batches. On any failure the running
@@ -70,8 +71,18 @@ class RecipeSettings(ConfigModel):
     threshold: float | None = setting(None, shown="the bundle's", ge=0, help="overrides the bundle's threshold")
     description: str = setting("", help="the product in words (shown by `inspector recipe list`)")
     cameras: dict[str, RecipeCamera] = setting({}, shown="`{}`", help="per camera id: `roi`")
-    golden: list[Annotated[Path, BeforeValidator(_path)]] = setting(
-        [], shown="`[]`", help="golden sample images of this product (the self-test, docs/verdicts.md)")
+    golden: list[str] = setting(
+        [], shown="`[]`", help="not set here: a recipe's golden samples are added with `inspector golden add IMAGE "
+                              "--expect OK|NG --recipe NAME` (kept in `<data_dir>/golden/<name>/`, docs/verdicts.md)")
+
+    @field_validator("golden")
+    @classmethod
+    def _golden_not_listed(cls, value: list[str]) -> list[str]:
+        if value:  # an image alone has no expected verdict nor recorded score: it cannot be a golden sample
+            raise fail((), f"golden = {value}: a recipe's golden samples are not listed in the config",
+                       "remove `golden`; add each image with `inspector golden add IMAGE --expect OK|NG --recipe "
+                       "NAME --config ...` (stored in <data_dir>/golden/NAME/)")
+        return value
 
     @field_validator("model")
     @classmethod

@@ -4,8 +4,9 @@
 themselves. The sinks are built once and bound to the station's `SinkContext`, which always points at the
 pipeline running now: `Station.restart()` (new camera settings) and `Station.swap_engine()` (a new model or
 threshold) keep /readyz, /metrics and the MQTT and OPC UA triggers on the running pipeline. The golden-sample
-self-test (`self_test`, inspector.live.golden) runs at `start()` and after every `swap_engine()`; a failure holds
-readiness and PLC triggers until `acknowledge_self_test()` (or `inspector golden ack`).
+self-test (`self_test`, inspector.live.golden; the running recipe's set) runs at `start()` and after every
+`swap_engine()`; a failure holds readiness and PLC triggers until `acknowledge_self_test()` (or `inspector golden
+ack`).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class Station:
 
     def start(self) -> None:
         """Run the golden self-test, then start the sinks, the inference thread and the cameras."""
-        self.self_test.check(self.engine, "start")
+        self.self_test.check(self.engine, "start", recipe=self.recipe)
         self.pipeline.start()
         if self.shadow is not None:
             self.shadow.worker.start()
@@ -144,7 +145,8 @@ class Station:
         self.engine = engine
         if recipe is not None:
             self.recipe = recipe
-        self.self_test.check(engine, "model swap")
+        trigger = "model swap" if recipe is None else "recipe changeover"
+        self.self_test.check(engine, trigger, recipe=self.recipe)
 
     def promote_shadow(self, *, who: str, why: str = "") -> ShadowOutcome:
         """Swap the `[shadow]` candidate into production once it passes the golden self-test (audit entry)."""
