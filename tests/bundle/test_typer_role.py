@@ -11,10 +11,9 @@ from inspector.errors import BundleError
 
 
 def meta(**changes) -> BundleMetadata:
-    values = dict(task="classify", class_names=["crack", "scratch"], input_size=(64, 64), threshold=1.0,
-                  threshold_method={}, backbone="b", method="cnn", data_fingerprint="d", role="typer")
-    values.update(changes)
-    return BundleMetadata(**values)
+    values = {"task": "classify", "class_names": ["crack", "scratch"], "input_size": (64, 64), "threshold": 1.0,
+              "threshold_method": {}, "backbone": "b", "method": "cnn", "data_fingerprint": "d", "role": "typer"}
+    return BundleMetadata(**{**values, **changes})
 
 
 def test_a_typer_round_trips_and_an_older_bundle_is_a_verdict_model() -> None:
