@@ -245,6 +245,7 @@ class StationLike(Protocol):
     config: StationConfig
     engine: Engine
     self_test: SelfTest
+    recipe: str
 
     def swap_engine(self, engine: Engine) -> None: ...
 
@@ -282,7 +283,8 @@ class ShadowControl:
             old = station.engine.fingerprint
             if self.worker.promoted or self.worker.engine is None:
                 return self._refuse("promote", "the candidate already runs in production (roll back first)", who, why)
-            if not station.self_test.golden.samples():
+            golden = station.self_test.golden_for(station.recipe)  # the running recipe's set, else the station's
+            if not golden.samples():
                 return self._refuse("promote", "no golden samples to check the candidate with", who, why,
                                     fix="add some with `inspector golden add`, then promote")
             try:
@@ -290,7 +292,7 @@ class ShadowControl:
             except Exception as exc:  # noqa: BLE001 (any bundle that cannot be used is refused)
                 text = exc.message if isinstance(exc, InspectorError) else f"{type(exc).__name__}: {exc}"
                 return self._refuse("promote", f"the candidate cannot be loaded: {text}", who, why)
-            run = station.self_test.golden.run(engine, trigger="shadow promote")
+            run = golden.run(engine, trigger="shadow promote")
             if not run.passed:
                 return self._refuse("promote", f"the candidate fails the {run.reason()}", who, why,
                                     golden=run.to_dict())
