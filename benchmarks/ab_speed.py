@@ -28,8 +28,10 @@ def _calls(args: argparse.Namespace, images: np.ndarray) -> dict[str, tuple[Call
     for path in args.model:
         wide, one = load_bundle(path, threads=args.threads), load_bundle(path, threads=1)
         names = list(wide.output_names)
-        out[path.name] = (lambda x, s=wide.session, n=names: s.run(n, {"image": x}),
-                          lambda x, s=one.session, n=names: s.run(n, {"image": x}))
+        out[path.name] = (
+            lambda x, s=wide.session, n=names: s.run(n, {"image": x}),
+            lambda x, s=one.session, n=names: s.run(n, {"image": x}),
+        )
     if args.against is not None:
         import torch
 
@@ -72,8 +74,14 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 one(x)
                 cpu[name].append((time.thread_time() - start) * 1000 / batch)
         for name in calls:
-            rows.append({"name": name, "batch": batch, "wall": statistics.median(wall[name]),
-                         "cpu": statistics.median(cpu[name])})
+            rows.append(
+                {
+                    "name": name,
+                    "batch": batch,
+                    "wall": statistics.median(wall[name]),
+                    "cpu": statistics.median(cpu[name]),
+                }
+            )
     return rows
 
 
@@ -85,16 +93,20 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=60, help="calls per configuration and batch size")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads of the wall-clock runs")
     args = parser.parse_args()
-    print(f"# {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f} "
-          f"before; {args.calls} alternating calls per configuration")
+    print(
+        f"# {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f} "
+        f"before; {args.calls} alternating calls per configuration"
+    )
     rows = measure(args)
     print(f"# load average {os.getloadavg()[0]:.1f} after")
     print("| configuration | batch | wall ms/img (default threads) | speed-up | on-CPU ms/img (1 thread) | speed-up |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         base = next(b for b in rows if b["batch"] == r["batch"])
-        print(f"| {r['name']} | {r['batch']} | {r['wall']:.2f} | {base['wall'] / r['wall']:.2f}x "
-              f"| {r['cpu']:.2f} | {base['cpu'] / r['cpu']:.2f}x |")
+        print(
+            f"| {r['name']} | {r['batch']} | {r['wall']:.2f} | {base['wall'] / r['wall']:.2f}x "
+            f"| {r['cpu']:.2f} | {base['cpu'] / r['cpu']:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

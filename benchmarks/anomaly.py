@@ -52,9 +52,13 @@ def bench(data: Path, method: str, work: Path, repeats: int, image_size: int) ->
             onnx_ms += _latency(lambda a: session.run(None, {"image": a}), x, repeats // 3)
             torch_ms += _latency(model, xt, repeats // 3)
     return {
-        "method": method, "auroc": summary.metrics.get("image_auroc"), "fit_s": summary.details["fit_seconds"][method],
-        "bundle_mb": bundle.stat().st_size / 1e6, "onnx_p50": statistics.median(onnx_ms),
-        "onnx_p99": float(np.percentile(onnx_ms, 99)), "torch_p50": statistics.median(torch_ms),
+        "method": method,
+        "auroc": summary.metrics.get("image_auroc"),
+        "fit_s": summary.details["fit_seconds"][method],
+        "bundle_mb": bundle.stat().st_size / 1e6,
+        "onnx_p50": statistics.median(onnx_ms),
+        "onnx_p99": float(np.percentile(onnx_ms, 99)),
+        "torch_p50": statistics.median(torch_ms),
     }
 
 
@@ -65,16 +69,23 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=150)
     args = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"onnxruntime {ort.__version__}, {time.strftime('%Y-%m-%d')}")
-    print("| method | test image AUROC | fit s (features + fit) | bundle MB | onnxruntime p50 ms | p99 ms "
-          "| torch eager p50 ms | torch / onnxruntime |")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"onnxruntime {ort.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
+    print(
+        "| method | test image AUROC | fit s (features + fit) | bundle MB | onnxruntime p50 ms | p99 ms "
+        "| torch eager p50 ms | torch / onnxruntime |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods.split(","):
             r = bench(args.data, method, Path(tmp), args.repeats, args.image_size)
-            print(f"| {r['method']} | {r['auroc']:.4f} | {r['fit_s']:.1f} | {r['bundle_mb']:.1f} | {r['onnx_p50']:.1f} "
-                  f"| {r['onnx_p99']:.1f} | {r['torch_p50']:.1f} | {r['torch_p50'] / r['onnx_p50']:.2f} |", flush=True)
+            print(
+                f"| {r['method']} | {r['auroc']:.4f} | {r['fit_s']:.1f} | {r['bundle_mb']:.1f} | {r['onnx_p50']:.1f} "
+                f"| {r['onnx_p99']:.1f} | {r['torch_p50']:.1f} | {r['torch_p50'] / r['onnx_p50']:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,9 @@ class Discriminator(torch.nn.Module):
         self.register_buffer("mean", mean.view(1, c, 1, 1))
         self.register_buffer("std", std.view(1, c, 1, 1))
         self.adapt = torch.nn.Conv2d(c, c, 1)
-        self.mlp = torch.nn.Sequential(torch.nn.Conv2d(c, hidden, 1), torch.nn.LeakyReLU(0.2),
-                                       torch.nn.Conv2d(hidden, 1, 1))
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Conv2d(c, hidden, 1), torch.nn.LeakyReLU(0.2), torch.nn.Conv2d(hidden, 1, 1)
+        )
         torch.nn.init.eye_(self.adapt.weight.view(c, c))
         torch.nn.init.zeros_(self.adapt.bias)
 
@@ -70,8 +71,9 @@ class Discriminator(torch.nn.Module):
         return -self.mlp(self.embed(x))[:, 0]
 
 
-def fit_discriminator(train: torch.Tensor, *, noise: float, steps: int = 300, batch: int = 2048,
-                      seed: int = 0) -> Discriminator:
+def fit_discriminator(
+    train: torch.Tensor, *, noise: float, steps: int = 300, batch: int = 2048, seed: int = 0
+) -> Discriminator:
     """SimpleNet: good patches against good patches + N(0, noise^2) in the adapted space, truncated L1 loss."""
     gen = torch.Generator().manual_seed(seed)
     c = train.shape[1]
@@ -90,20 +92,34 @@ def fit_discriminator(train: torch.Tensor, *, noise: float, steps: int = 300, ba
     return model.eval()
 
 
-def operating(name: str, val: np.ndarray, val_defect: np.ndarray, test: np.ndarray, test_defect: np.ndarray,
-              oof: np.ndarray | None, target: float = 0.01) -> dict:
+def operating(
+    name: str,
+    val: np.ndarray,
+    val_defect: np.ndarray,
+    test: np.ndarray,
+    test_defect: np.ndarray,
+    oof: np.ndarray | None,
+    target: float = 0.01,
+) -> dict:
     good = test[~test_defect]
     oracle = float(np.sort(good)[int(np.ceil((1 - target) * len(good))) - 1])
     val_only = conformal_threshold(val[~val_defect], target)["threshold"]
-    row = {"variant": name, "val_auroc": roc_auc(val_defect, val), "test_auroc": roc_auc(test_defect, test),
-           "det_val_only": float(np.mean(test[test_defect] > val_only)),
-           "frr_val_only": float(np.mean(good > val_only)),
-           "det_oracle_1pct": float(np.mean(test[test_defect] > oracle))}
+    row = {
+        "variant": name,
+        "val_auroc": roc_auc(val_defect, val),
+        "test_auroc": roc_auc(test_defect, test),
+        "det_val_only": float(np.mean(test[test_defect] > val_only)),
+        "frr_val_only": float(np.mean(good > val_only)),
+        "det_oracle_1pct": float(np.mean(test[test_defect] > oracle)),
+    }
     if oof is not None:
         cv = calibrate(oof, val[~val_defect], target)["threshold"]
-        row.update(det_cv=float(np.mean(test[test_defect] > cv)), frr_cv=float(np.mean(good > cv)),
-                   oof_median_over_val=float(np.median(oof) / np.median(val[~val_defect])),
-                   oof_q99_over_val=float(np.quantile(oof, 0.99) / np.quantile(val[~val_defect], 0.99)))
+        row.update(
+            det_cv=float(np.mean(test[test_defect] > cv)),
+            frr_cv=float(np.mean(good > cv)),
+            oof_median_over_val=float(np.median(oof) / np.median(val[~val_defect])),
+            oof_q99_over_val=float(np.quantile(oof, 0.99) / np.quantile(val[~val_defect], 0.99)),
+        )
     return row
 
 

@@ -22,8 +22,17 @@ import time
 import urllib.request
 from pathlib import Path
 
-RUNTIME_PACKAGES = ("onnxruntime", "cv2", "numpy", "PIL", "pydantic", "pydantic_core", "prometheus_client",
-                    "cryptography", "inspector")
+RUNTIME_PACKAGES = (
+    "onnxruntime",
+    "cv2",
+    "numpy",
+    "PIL",
+    "pydantic",
+    "pydantic_core",
+    "prometheus_client",
+    "cryptography",
+    "inspector",
+)
 
 
 def _free_port() -> int:
@@ -86,8 +95,12 @@ def measure(model: Path, seconds: float, fps: float, sqlite: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="footprint-") as tmp:
         port = _free_port()
         cfg = config(model, Path(tmp), port, fps, sqlite)
-        proc = subprocess.Popen([sys.executable, "-m", "inspector", "daemon", "--config", str(cfg), "--log-level", "warning"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "inspector", "daemon", "--config", str(cfg), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             time.sleep(5.0)
             if proc.poll() is not None:
@@ -103,8 +116,13 @@ def measure(model: Path, seconds: float, fps: float, sqlite: bool) -> dict:
             proc.terminate()
             proc.wait(10)
     elapsed = wall1 - wall0
-    return {"rss_median": statistics.median(rss), "rss_max": max(rss), "peak": peak,
-            "cpu": (cpu1 - cpu0) / elapsed * 100, "fps": (frames1 - frames0) / elapsed}
+    return {
+        "rss_median": statistics.median(rss),
+        "rss_max": max(rss),
+        "peak": peak,
+        "cpu": (cpu1 - cpu0) / elapsed * 100,
+        "fps": (frames1 - frames0) / elapsed,
+    }
 
 
 def _size_mb(package: str) -> float:
@@ -126,14 +144,23 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--sqlite", action="store_true", help="also run the SQLite sink (NG images saved)")
     args = parser.parse_args()
-    print(f"# {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}, "
-          f"one synthetic {args.fps:g} FPS 256 px camera, HTTP sink{', SQLite sink' if args.sqlite else ''}")
-    print("| bundle | bundle MB | inspected FPS | daemon RSS MB (median / max) | peak RSS (VmHWM) MB | CPU % (100 = one core) |")
+    print(
+        f"# {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}, "
+        f"one synthetic {args.fps:g} FPS 256 px camera, HTTP sink{', SQLite sink' if args.sqlite else ''}"
+    )
+    print(
+        "| bundle | bundle MB | inspected FPS | daemon RSS MB (median / max) | peak RSS (VmHWM) MB "
+        "| CPU % (100 = one core) |"
+    )
     print("|---|---|---|---|---|---|")
     for model in args.model:
         r = measure(model, args.seconds, args.fps, args.sqlite)
-        print(f"| {model.name} | {model.stat().st_size / 1e6:.1f} | {r['fps']:.1f} | {r['rss_median']:.0f} / {r['rss_max']:.0f} "
-              f"| {r['peak']:.0f} | {r['cpu']:.0f} |", flush=True)
+        print(
+            f"| {model.name} | {model.stat().st_size / 1e6:.1f} | {r['fps']:.1f} "
+            f"| {r['rss_median']:.0f} / {r['rss_max']:.0f} "
+            f"| {r['peak']:.0f} | {r['cpu']:.0f} |",
+            flush=True,
+        )
     print("\n| runtime package | installed MB |\n|---|---|")
     sizes = {p: _size_mb(p) for p in RUNTIME_PACKAGES}
     for package, size in sizes.items():

@@ -19,8 +19,13 @@ from inspector.synthetic import make_part
 from inspector.verdict import Gates, measure, ood_statistic
 
 BUDGET_MS = 1.0
-GATES = {"brightness": [80.0, 190.0], "max_clipped": 0.05, "min_focus": 2.0, "max_ood": 40.0,
-         "frame": {"min_size": [48, 48], "aspect": [0.8, 1.25]}}
+GATES = {
+    "brightness": [80.0, 190.0],
+    "max_clipped": 0.05,
+    "min_focus": 2.0,
+    "max_ood": 40.0,
+    "frame": {"min_size": [48, 48], "aspect": [0.8, 1.25]},
+}
 
 
 def per_frame_ms(step, items: list, rounds: int) -> float:
@@ -51,9 +56,11 @@ def main() -> None:
         view, amap = pair
         gates.decide(25.0, 30.0, measure(view), ood_statistic(amap), size)
 
-    rows = [("measure (brightness, clipping, focus)", per_frame_ms(measure, views, args.rounds)),
-            ("ood_statistic (map median)", per_frame_ms(ood_statistic, maps, args.rounds)),
-            ("all gates + decide", per_frame_ms(all_gates, pairs, args.rounds))]
+    rows = [
+        ("measure (brightness, clipping, focus)", per_frame_ms(measure, views, args.rounds)),
+        ("ood_statistic (map median)", per_frame_ms(ood_statistic, maps, args.rounds)),
+        ("all gates + decide", per_frame_ms(all_gates, pairs, args.rounds)),
+    ]
     print(f"gates per frame at {args.size}x{args.size}, {len(views)} frames, median of {args.rounds} rounds")
     print(f"| {'step':40s} | {'ms / frame':>10s} | {'budget':>8s} |")
     print(f"|{'-' * 42}|{'-' * 12}|{'-' * 10}|")

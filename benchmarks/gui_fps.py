@@ -103,17 +103,23 @@ def main() -> None:
 
         def begin() -> None:
             stats = window.station.stats
-            marks["start"] = (time.perf_counter(), {c: v.frames_shown for c, v in window.views.items()},
-                              {c: stats.cameras[c].counts.inspected for c in window.views},
-                              resource.getrusage(resource.RUSAGE_SELF))
+            marks["start"] = (
+                time.perf_counter(),
+                {c: v.frames_shown for c, v in window.views.items()},
+                {c: stats.cameras[c].counts.inspected for c in window.views},
+                resource.getrusage(resource.RUSAGE_SELF),
+            )
             marks["dropped0"] = window.station.pipeline.snapshot().cameras
             probe.start()
 
         def end() -> None:
             stats = window.station.stats
-            marks["end"] = (time.perf_counter(), {c: v.frames_shown for c, v in window.views.items()},
-                            {c: stats.cameras[c].counts.inspected for c in window.views},
-                            resource.getrusage(resource.RUSAGE_SELF))
+            marks["end"] = (
+                time.perf_counter(),
+                {c: v.frames_shown for c, v in window.views.items()},
+                {c: stats.cameras[c].counts.inspected for c in window.views},
+                resource.getrusage(resource.RUSAGE_SELF),
+            )
             marks["dropped"] = window.station.pipeline.snapshot().cameras
             probe.stop()
             QCoreApplication.sendPostedEvents(window, QEvent.KeyPress)  # deliver the last probes before closing
@@ -126,23 +132,34 @@ def main() -> None:
     (t0, shown0, insp0, ru0), (t1, shown1, insp1, ru1) = marks["start"], marks["end"]
     span = t1 - t0
     cpu = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / span
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPU cores (shared), "
-          f"Qt platform {app.platformName()}, load average {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d')}")
-    print(f"{args.cameras} synthetic cameras at {args.fps:g} FPS, demo bundle, {span:.0f} s after {args.warmup:g} s "
-          f"warm-up; process CPU {cpu * 100:.0f}% of one core\n")
-    print("| camera | source FPS | inspected FPS | displayed FPS | frames dropped | capture→verdict p50 / p95 (ms) "
-          "| capture→drawn p50 / p95 (ms) |")
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPU cores (shared), "
+        f"Qt platform {app.platformName()}, load average {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d')}"
+    )
+    print(
+        f"{args.cameras} synthetic cameras at {args.fps:g} FPS, demo bundle, {span:.0f} s after {args.warmup:g} s "
+        f"warm-up; process CPU {cpu * 100:.0f}% of one core\n"
+    )
+    print(
+        "| camera | source FPS | inspected FPS | displayed FPS | frames dropped | capture→verdict p50 / p95 (ms) "
+        "| capture→drawn p50 / p95 (ms) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for cam in window_cams(marks):
         lat, shown_age = latency[cam], age[cam]
         dropped = marks["dropped"][cam].dropped - marks["dropped0"][cam].dropped
         inspected, shown = (insp1[cam] - insp0[cam]) / span, (shown1[cam] - shown0[cam]) / span
-        print(f"| {cam} | {args.fps:g} | {inspected:.1f} | {shown:.1f} | {dropped} | {statistics.median(lat):.0f} / "
-              f"{pct(lat, 95):.0f} | {statistics.median(shown_age):.0f} / {pct(shown_age, 95):.0f} |")
+        print(
+            f"| {cam} | {args.fps:g} | {inspected:.1f} | {shown:.1f} | {dropped} | {statistics.median(lat):.0f} / "
+            f"{pct(lat, 95):.0f} | {statistics.median(shown_age):.0f} / {pct(shown_age, 95):.0f} |"
+        )
     waits = probe.waits_ms
-    print(f"\nUI input latency (posted key event -> handled), {len(waits)} events: "
-          f"p50 {pct(waits, 50):.1f} ms, p95 {pct(waits, 95):.1f} ms, p99 {pct(waits, 99):.1f} ms, "
-          f"max {max(waits):.1f} ms", flush=True)
+    print(
+        f"\nUI input latency (posted key event -> handled), {len(waits)} events: "
+        f"p50 {pct(waits, 50):.1f} ms, p95 {pct(waits, 95):.1f} ms, p99 {pct(waits, 99):.1f} ms, "
+        f"max {max(waits):.1f} ms",
+        flush=True,
+    )
 
 
 def window_cams(marks: dict) -> list[str]:

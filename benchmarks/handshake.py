@@ -67,13 +67,19 @@ class Mosquitto:
         if not Path(binary).exists() or not Path(passwd_tool).exists():
             raise SystemExit("mosquitto is not installed: apt-get install -y mosquitto")
         passwd = folder / "passwd"
-        subprocess.run([passwd_tool, "-b", "-c", str(passwd), MQTT_USER, MQTT_PASSWORD], check=True,
-                       capture_output=True, timeout=10)
+        subprocess.run(
+            [passwd_tool, "-b", "-c", str(passwd), MQTT_USER, MQTT_PASSWORD],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
         passwd.chmod(0o600)
         self.port = free_port()
         conf = folder / "mosquitto.conf"
-        conf.write_text(f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\nallow_anonymous false\n"
-                        f"password_file {passwd}\npersistence false\nset_tcp_nodelay true\n")
+        conf.write_text(
+            f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\nallow_anonymous false\n"
+            f"password_file {passwd}\npersistence false\nset_tcp_nodelay true\n"
+        )
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_port(self.port):
             self.stop()
@@ -90,7 +96,8 @@ class Mosquitto:
 
 
 def station_config(folder: Path, model: Path, size: int, endpoint: str, broker_port: int) -> Path:
-    cameras = "".join(f'''
+    cameras = "".join(
+        f'''
 [[cameras]]
 id = "{cam}"
 trigger = "{trigger}"
@@ -98,7 +105,9 @@ trigger = "{trigger}"
 kind = "synthetic"
 fps = 0
 size = {size}
-''' for cam, trigger in (("ua", "opcua"), ("mq", "mqtt")))
+'''
+        for cam, trigger in (("ua", "opcua"), ("mq", "mqtt"))
+    )
     path = folder / "station.toml"
     path.write_text(f'''schema_version = 1
 station = "bench"
@@ -203,14 +212,18 @@ def report(name: str, parts: list[str], round_trip: dict[str, float], decided: D
     results = [decided.results[part] for part in parts]
     bad = [r.part_id for r in results if r.code.name not in ("OK", "NG", "UNSURE")]
     if bad:
-        raise SystemExit(f"{name}: {len(bad)} part(s) not inspected (first {bad[0]!r}: "
-                         f"{decided.results[bad[0]].code.name} {decided.results[bad[0]].error_text})")
+        raise SystemExit(
+            f"{name}: {len(bad)} part(s) not inspected (first {bad[0]!r}: "
+            f"{decided.results[bad[0]].code.name} {decided.results[bad[0]].error_text})"
+        )
     inference = [r.inference_ms for r in results]
     station = [(r.done_at - r.triggered_at) * 1000 - r.inference_ms for r in results]
     plc = [round_trip[r.part_id] - r.inference_ms for r in results]
-    return [f"{name:<6} {'PLC round trip - inference':<28} {stats(plc)}",
-            f"{name:<6} {'station - inference':<28} {stats(station)}",
-            f"{name:<6} {'inference':<28} {stats(inference)}"]
+    return [
+        f"{name:<6} {'PLC round trip - inference':<28} {stats(plc)}",
+        f"{name:<6} {'station - inference':<28} {stats(station)}",
+        f"{name:<6} {'inference':<28} {stats(inference)}",
+    ]
 
 
 def run(station: Station, endpoint: str, broker_port: int, parts: int, warmup: int) -> list[str]:
@@ -240,8 +253,9 @@ def main() -> None:
         station = None
         try:
             endpoint = f"opc.tcp://127.0.0.1:{free_port()}/inspector/"
-            station = build_station(load_config(station_config(folder, args.model.resolve(), args.size, endpoint,
-                                                               broker.port)))
+            station = build_station(
+                load_config(station_config(folder, args.model.resolve(), args.size, endpoint, broker.port))
+            )
             station.start()
             sinks = {sink.kind: sink for sink in station.sinks}
             if not (sinks["opcua"].wait_started(20) and sinks["mqtt"].wait_connected(10)):
@@ -251,8 +265,10 @@ def main() -> None:
             if station is not None:
                 station.stop(5.0)
             broker.stop()
-    print(f"model {args.model.name}, frames {args.size}x{args.size}, {args.parts} parts per transport "
-          f"(after {args.warmup} warm-up), one part at a time; ms")
+    print(
+        f"model {args.model.name}, frames {args.size}x{args.size}, {args.parts} parts per transport "
+        f"(after {args.warmup} warm-up), one part at a time; ms"
+    )
     print(f"{'':<6} {'':<28} {'p50':>7} {'p99':>7} {'max':>7}")
     print("\n".join(rows))
 

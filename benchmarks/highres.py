@@ -50,9 +50,15 @@ def _measure(model: str, frame: tuple[int, int] | None, repeats: int) -> dict:
         engine.inspect([image])
         times.append((time.perf_counter() - start) * 1000)
     meta = engine.bundle.metadata
-    return {"input": list(engine.input_size), "frame": list(size), "tiles": meta.geometry.get("num_tiles", 1),
-            "p50_ms": statistics.median(times), "fps": 1000 / statistics.median(times),
-            "rss_before_mb": rss0, "peak_rss_mb": _vm("VmHWM")}
+    return {
+        "input": list(engine.input_size),
+        "frame": list(size),
+        "tiles": meta.geometry.get("num_tiles", 1),
+        "p50_ms": statistics.median(times),
+        "fps": 1000 / statistics.median(times),
+        "rss_before_mb": rss0,
+        "peak_rss_mb": _vm("VmHWM"),
+    }
 
 
 def _synthetic_bundle(work: Path) -> Path:
@@ -61,8 +67,11 @@ def _synthetic_bundle(work: Path) -> Path:
     from training.anomaly import AnomalyConfig, train_anomaly
 
     data = write_dataset(work / "data", size=FRAME, n_train=6, n_val=3, n_test=2, n_defect=1, seed=0)
-    train_anomaly(AnomalyConfig(data=data, out=work / "run", method="patchcore", coreset_size=1024, target_frr=0.2,
-                                progress=False))
+    train_anomaly(
+        AnomalyConfig(
+            data=data, out=work / "run", method="patchcore", coreset_size=1024, target_frr=0.2, progress=False
+        )
+    )
     export_run(work / "run", work / "frame.onnx")
     return work / "frame.onnx"
 
@@ -83,12 +92,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(m, None) for m in args.model] or [(str(_synthetic_bundle(Path(tmp))), list(FRAME))]
         for model, frame in jobs:
-            out = subprocess.run([sys.executable, __file__, "--child", json.dumps([model, frame]),
-                                  "--repeats", str(args.repeats)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", json.dumps([model, frame]), "--repeats", str(args.repeats)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"| {Path(model).name} | {r['frame'][1]}x{r['frame'][0]} | {r['input'][1]}x{r['input'][0]} | "
-                  f"{r['tiles']} | {r['p50_ms']:.0f} | {r['fps']:.2f} | {r['rss_before_mb']:.0f} | {r['peak_rss_mb']:.0f} |",
-                  flush=True)
+            print(
+                f"| {Path(model).name} | {r['frame'][1]}x{r['frame'][0]} | {r['input'][1]}x{r['input'][0]} | "
+                f"{r['tiles']} | {r['p50_ms']:.0f} | {r['fps']:.2f} | {r['rss_before_mb']:.0f} | "
+                f"{r['peak_rss_mb']:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

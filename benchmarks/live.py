@@ -40,16 +40,30 @@ def best_images_per_s(model: Path, threads: int | None, seconds: float = 6.0) ->
 
     size = load_bundle(model).input_size
     images = np.random.default_rng(0).integers(0, 256, (8, *size, 3), dtype=np.uint8)
-    rows = bench(bundle_configs(model, "CPUExecutionProvider", threads, [1, 8], images), rounds=3, warmup=3,
-                 seconds=seconds, min_calls=5)
+    rows = bench(
+        bundle_configs(model, "CPUExecutionProvider", threads, [1, 8], images),
+        rounds=3,
+        warmup=3,
+        seconds=seconds,
+        min_calls=5,
+    )
     return max(r["images_per_s"] for r in rows)
 
 
-def measure(model: Path, cameras: int, seconds: float, size: int, fps: float, threads: int | None,
-            pool: int, spin: bool = True) -> dict:
+def measure(
+    model: Path, cameras: int, seconds: float, size: int, fps: float, threads: int | None, pool: int, spin: bool = True
+) -> dict:
     engine = Engine(load_bundle(model, threads=threads, spin=spin))
-    configs = [CameraConfig(id=f"cam{i}", kind="synthetic", source={"fps": fps, "size": size, "seed": i, "pool": pool}, max_fps=fps,
-                            reject_repeats=False) for i in range(cameras)]
+    configs = [
+        CameraConfig(
+            id=f"cam{i}",
+            kind="synthetic",
+            source={"fps": fps, "size": size, "seed": i, "pool": pool},
+            max_fps=fps,
+            reject_repeats=False,
+        )
+        for i in range(cameras)
+    ]
     pipeline = Pipeline(engine, configs, station="bench", max_batch=max(1, cameras))
     pipeline.start()
     time.sleep(3.0)  # warm-up: sessions, first frames
@@ -63,11 +77,19 @@ def measure(model: Path, cameras: int, seconds: float, size: int, fps: float, th
     elapsed = wall1 - wall0
     per_camera = [(after.cameras[c.id].inspected - before.cameras[c.id].inspected) / elapsed for c in configs]
     dropped = sum(after.cameras[c.id].dropped - before.cameras[c.id].dropped for c in configs)
-    latency = after.latency_ms[-int(sum(per_camera) * elapsed):] or after.latency_ms
+    latency = after.latency_ms[-int(sum(per_camera) * elapsed) :] or after.latency_ms
     cpu = (usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime) / elapsed * 100
-    return {"cameras": cameras, "fps_min": min(per_camera), "fps_mean": statistics.mean(per_camera),
-            "p50": float(np.percentile(latency, 50)), "p99": float(np.percentile(latency, 99)),
-            "dropped": dropped, "cpu": cpu, "rss": rss, "keeps_up": min(per_camera) >= 0.95 * fps}
+    return {
+        "cameras": cameras,
+        "fps_min": min(per_camera),
+        "fps_mean": statistics.mean(per_camera),
+        "p50": float(np.percentile(latency, 50)),
+        "p99": float(np.percentile(latency, 99)),
+        "dropped": dropped,
+        "cpu": cpu,
+        "rss": rss,
+        "keeps_up": min(per_camera) >= 0.95 * fps,
+    }
 
 
 def main() -> None:
@@ -80,25 +102,35 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="camera frame side in pixels")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--pool", type=int, default=64,
-                        help="parts pre-rendered per camera (0: render each frame, which costs the CPU a camera would not)")
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=64,
+        help="parts pre-rendered per camera (0: render each frame, which costs the CPU a camera would not)",
+    )
     args = parser.parse_args()
     best = best_images_per_s(args.model, args.threads)
-    print(f"# {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, model {args.model.name}, "
-          f"{args.size}px frames at {args.fps:g} FPS per camera, {args.pool} pre-rendered parts per camera, "
-          f"spinning {'off' if args.no_spin else 'on'}, load average {os.getloadavg()[0]:.1f}; "
-          f"`inspector benchmark` best {best:.1f} images/s")
-    print("| cameras | inspected FPS per camera (min / mean) | p50 latency ms | p99 latency ms | dropped "
-          "| CPU % (100 = one core) | RSS MB | keeps up | meets p99 and no drops |")
+    print(
+        f"# {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, model {args.model.name}, "
+        f"{args.size}px frames at {args.fps:g} FPS per camera, {args.pool} pre-rendered parts per camera, "
+        f"spinning {'off' if args.no_spin else 'on'}, load average {os.getloadavg()[0]:.1f}; "
+        f"`inspector benchmark` best {best:.1f} images/s"
+    )
+    print(
+        "| cameras | inspected FPS per camera (min / mean) | p50 latency ms | p99 latency ms | dropped "
+        "| CPU % (100 = one core) | RSS MB | keeps up | meets p99 and no drops |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     met = 0
     for n in (int(x) for x in args.cameras.split(",")):
         r = measure(args.model, n, args.seconds, args.size, args.fps, args.threads, args.pool, spin=not args.no_spin)
         meets = r["keeps_up"] and r["p99"] <= args.p99 and r["dropped"] == 0
         met = max(met, n if meets else 0)
-        print(f"| {n} | {r['fps_min']:.1f} / {r['fps_mean']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['dropped']} "
-              f"| {r['cpu']:.0f} | {r['rss']:.0f} | {'yes' if r['keeps_up'] else 'no'} | {'yes' if meets else 'no'} |",
-              flush=True)
+        print(
+            f"| {n} | {r['fps_min']:.1f} / {r['fps_mean']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['dropped']} "
+            f"| {r['cpu']:.0f} | {r['rss']:.0f} | {'yes' if r['keeps_up'] else 'no'} | {'yes' if meets else 'no'} |",
+            flush=True,
+        )
     print(f"\nmost cameras met: {met}; ratio {met} x {args.fps:g} / {best:.1f} = {met * args.fps / best:.2f}")
 
 

@@ -29,7 +29,9 @@ from inspector.bundle.session import session_options
 def _cpu_flags() -> str:
     """The SIMD flags of this CPU that decide which MLAS int8 kernels run."""
     try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
+        flags = next(
+            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+        ).split()
     except (OSError, StopIteration):
         return "unknown"
     wanted = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "amx_tile")
@@ -86,8 +88,15 @@ def profile(models: list[Path], batches: list[int], runs: int, threads: int | No
             for m, session, counts in sessions:
                 path = Path(session.end_profiling())
                 times = op_times(path, 3, batch)
-                rows.append({"model": m.name, "batch": batch, "wall_ms_per_image": float(np.median(wall[m])) * 1000 / batch,
-                             "op_ms_per_image": times, "nodes": counts})
+                rows.append(
+                    {
+                        "model": m.name,
+                        "batch": batch,
+                        "wall_ms_per_image": float(np.median(wall[m])) * 1000 / batch,
+                        "op_ms_per_image": times,
+                        "nodes": counts,
+                    }
+                )
     return rows
 
 
@@ -95,16 +104,24 @@ def format_tables(rows: list[dict], top: int) -> str:
     lines = []
     for batch in sorted({r["batch"] for r in rows}):
         group = [r for r in rows if r["batch"] == batch]
-        ops = sorted({op for r in group for op in r["op_ms_per_image"]},
-                     key=lambda op: -max(r["op_ms_per_image"].get(op, 0.0) for r in group))[:top]
+        ops = sorted(
+            {op for r in group for op in r["op_ms_per_image"]},
+            key=lambda op: -max(r["op_ms_per_image"].get(op, 0.0) for r in group),
+        )[:top]
         lines.append(f"\nbatch {batch}: kernel ms per image (nodes in the optimised graph)\n")
         lines.append("| operator | " + " | ".join(r["model"] for r in group) + " |")
         lines.append("|---|" + "---|" * len(group))
         for op in ops:
             cells = [f"{r['op_ms_per_image'].get(op, 0.0):.2f} ({r['nodes'].get(op, 0)})" for r in group]
             lines.append(f"| {op} | " + " | ".join(cells) + " |")
-        lines.append("| **all kernels** | " + " | ".join(f"**{sum(r['op_ms_per_image'].values()):.2f}**" for r in group) + " |")
-        lines.append("| wall ms / image (median run, interleaved) | " + " | ".join(f"{r['wall_ms_per_image']:.2f}" for r in group) + " |")
+        lines.append(
+            "| **all kernels** | " + " | ".join(f"**{sum(r['op_ms_per_image'].values()):.2f}**" for r in group) + " |"
+        )
+        lines.append(
+            "| wall ms / image (median run, interleaved) | "
+            + " | ".join(f"{r['wall_ms_per_image']:.2f}" for r in group)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -118,8 +135,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     batches = [int(b) for b in args.batch.split(",")]
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, flags: {_cpu_flags()}, onnxruntime {ort.__version__}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, flags: {_cpu_flags()}, onnxruntime {ort.__version__}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}"
+    )
     rows = profile(args.model, batches, args.runs, args.threads)
     print(format_tables(rows, args.top))
     if args.json:

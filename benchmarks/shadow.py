@@ -67,8 +67,13 @@ def main() -> int:
 
     production = Engine(load_bundle(args.model, threads=args.threads))
     candidate = Engine(load_bundle(args.model, threads=1), threshold=float(production.threshold) * 0.8)
-    camera = CameraConfig(id="cam", kind="synthetic", source={"fps": args.fps, "size": args.size, "seed": 1,
-                                                              "ng_rate": 0.3}, max_fps=args.fps, reject_repeats=False)
+    camera = CameraConfig(
+        id="cam",
+        kind="synthetic",
+        source={"fps": args.fps, "size": args.size, "seed": 1, "ng_rate": 0.3},
+        max_fps=args.fps,
+        reject_repeats=False,
+    )
     sink = Latencies()
     pipeline = Pipeline(production, [camera], [sink], station="bench", max_batch=1)
     with tempfile.TemporaryDirectory() as folder:
@@ -89,16 +94,22 @@ def main() -> int:
         shadow.stop(5.0)
         snap = shadow.snapshot()
     off, on = sink.samples["off"], sink.samples["on"]
-    print(f"model {args.model.name}, camera {args.size} px at {args.fps:g} FPS, {args.rounds} rounds of "
-          f"{args.round_seconds:g} s interleaved, load average {load0:.1f} -> {os.getloadavg()[0]:.1f}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"model {args.model.name}, camera {args.size} px at {args.fps:g} FPS, {args.rounds} rounds of "
+        f"{args.round_seconds:g} s interleaved, load average {load0:.1f} -> {os.getloadavg()[0]:.1f}, "
+        f"{os.cpu_count()} CPUs"
+    )
     print("| shadow | frames | p50 ms | p99 ms | mean ms |")
     print("|---|---|---|---|---|")
     for name, values in (("off", off), ("on", on)):
-        print(f"| {name} | {len(values)} | {p(values, 50):.1f} | {p(values, 99):.1f} | "
-              f"{statistics.fmean(values) if values else float('nan'):.1f} |")
-    print(f"p99 on / off = {p(on, 99) / p(off, 99):.3f} (target <= 1.10); candidate compared {snap.compared}, "
-          f"skipped {snap.skipped}, disagreed {snap.disagreements}, errors {snap.errors}")
+        print(
+            f"| {name} | {len(values)} | {p(values, 50):.1f} | {p(values, 99):.1f} | "
+            f"{statistics.fmean(values) if values else float('nan'):.1f} |"
+        )
+    print(
+        f"p99 on / off = {p(on, 99) / p(off, 99):.3f} (target <= 1.10); candidate compared {snap.compared}, "
+        f"skipped {snap.skipped}, disagreed {snap.disagreements}, errors {snap.errors}"
+    )
     return 0
 
 

@@ -29,12 +29,23 @@ def trace_features(features: torch.nn.Module, size: tuple[int, int]) -> onnx.Mod
 def metadata_for(summary: RunSummary, *, precision: str = "fp32") -> BundleMetadata:
     """The bundle metadata of a run (provenance stamped now)."""
     return BundleMetadata(
-        task=summary.task, class_names=list(summary.class_names), input_size=summary.image_size,
-        threshold=summary.threshold, threshold_method=summary.thresholds, backbone=summary.backbone,
-        method=summary.method, data_fingerprint=summary.data_fingerprint, metrics=summary.metrics,
-        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), package_version=__version__,
-        resize=summary.resize, geometry=dict(summary.geometry), alignment=summary.alignment, precision=precision,
-        gates=summary.gates, role=summary.role,  # type: ignore[arg-type]  # RunSummary checked it is a Role
+        task=summary.task,
+        class_names=list(summary.class_names),
+        input_size=summary.image_size,
+        threshold=summary.threshold,
+        threshold_method=summary.thresholds,
+        backbone=summary.backbone,
+        method=summary.method,
+        data_fingerprint=summary.data_fingerprint,
+        metrics=summary.metrics,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        package_version=__version__,
+        resize=summary.resize,
+        geometry=dict(summary.geometry),
+        alignment=summary.alignment,
+        precision=precision,
+        gates=summary.gates,
+        role=summary.role,  # type: ignore[arg-type]  # RunSummary checked it is a Role
     )
 
 

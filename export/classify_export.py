@@ -39,9 +39,11 @@ class ClassifyParity:
         return self.max_prob_diff <= PROB_TOLERANCE and self.class_flips == 0
 
     def describe(self) -> str:
-        return (f"parity on {self.images} images: max |probability diff| {self.max_prob_diff:.3g} (tolerance "
-                f"{PROB_TOLERANCE:g}), class flips {self.class_flips}, OK/NG flips {self.verdict_flips}, "
-                f"max |map diff| {self.max_map_diff:.3g}")
+        return (
+            f"parity on {self.images} images: max |probability diff| {self.max_prob_diff:.3g} (tolerance "
+            f"{PROB_TOLERANCE:g}), class flips {self.class_flips}, OK/NG flips {self.verdict_flips}, "
+            f"max |map diff| {self.max_map_diff:.3g}"
+        )
 
 
 def trace_classifier(graph: ClassifyGraph, size: tuple[int, int]) -> onnx.ModelProto:
@@ -50,9 +52,16 @@ def trace_classifier(graph: ClassifyGraph, size: tuple[int, int]) -> onnx.ModelP
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(graph.eval(), (dummy,), buffer, input_names=[INPUT_NAME], output_names=names,
-                          dynamic_axes={INPUT_NAME: {0: "N"}, **{n: {0: "N"} for n in names}}, opset_version=OPSET,
-                          dynamo=False)
+        torch.onnx.export(
+            graph.eval(),
+            (dummy,),
+            buffer,
+            input_names=[INPUT_NAME],
+            output_names=names,
+            dynamic_axes={INPUT_NAME: {0: "N"}, **{n: {0: "N"} for n in names}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -66,8 +75,9 @@ def build_classify_bundle(summary: RunSummary, model: torch.nn.Module) -> tuple[
 
 
 @torch.inference_mode()
-def check_classify_parity(graph: ClassifyGraph, bundle_bytes: bytes, images: list[np.ndarray], threshold: float,
-                          batch: int = 16) -> ClassifyParity:
+def check_classify_parity(
+    graph: ClassifyGraph, bundle_bytes: bytes, images: list[np.ndarray], threshold: float, batch: int = 16
+) -> ClassifyParity:
     """The same images through torch and onnxruntime: probabilities, predicted classes, verdicts, maps."""
     session = ort.InferenceSession(bundle_bytes, providers=["CPUExecutionProvider"])
     prob_diff = map_diff = 0.0
@@ -92,7 +102,9 @@ def export_classify_run(run: Path, out: Path, images: list[np.ndarray]) -> str:
     data = proto.SerializeToString()
     report = check_classify_parity(graph, data, images, summary.threshold)
     if not report.ok:
-        raise InspectorError(f"export failed its parity check: {report.describe()}",
-                             "report this run (architecture and opset); nothing was written")
+        raise InspectorError(
+            f"export failed its parity check: {report.describe()}",
+            "report this run (architecture and opset); nothing was written",
+        )
     save_bundle(proto, out)
     return report.describe()

@@ -18,13 +18,20 @@ class ExportConfig:
     run: Path = option("the run folder written by `inspector train`", positional=True)
     out: Path = option("bundle file to write (.onnx)")
     data: Path | None = option("dataset for the parity check (default: the one the run was trained on)", None)
-    precision: str = option("fp32 (default); fp16 (for GPUs) or int8 (static QDQ, for CPUs), checked against fp32",
-                            "fp32", choices=PRECISIONS)
-    calib: Path | None = option("int8: folder of good images to calibrate on (default: the run's training good images)",
-                                None)
+    precision: str = option(
+        "fp32 (default); fp16 (for GPUs) or int8 (static QDQ, for CPUs), checked against fp32",
+        "fp32",
+        choices=PRECISIONS,
+    )
+    calib: Path | None = option(
+        "int8: folder of good images to calibrate on (default: the run's training good images)", None
+    )
     keep: bool = option("write a reduced-precision bundle even when image AUROC drops by more than 0.005", False)
-    sign: Path | None = option("sign the bundle with this ed25519 private key (NAME.key of `inspector keys new`): "
-                               "writes OUT.sig beside it (docs/signing.md)", None)
+    sign: Path | None = option(
+        "sign the bundle with this ed25519 private key (NAME.key of `inspector keys new`): "
+        "writes OUT.sig beside it (docs/signing.md)",
+        None,
+    )
 
     def __post_init__(self) -> None:
         from inspector.errors import InspectorError
@@ -46,8 +53,10 @@ def _parity_images(summary, data: Path | None) -> list:
 
     root = Path(data or summary.data)
     if not root.exists():
-        raise InspectorError(f"the parity check needs the run's test images, but {root} is not there",
-                             "pass --data DIR with the dataset the run was trained on")
+        raise InspectorError(
+            f"the parity check needs the run's test images, but {root} is not there",
+            "pass --data DIR with the dataset the run was trained on",
+        )
     dataset = load_dataset(root, seed=summary.seed, require_good=summary.role != "typer")
     samples = dataset.select(split="test") or dataset.select(split="val")
     images, _ = load_samples(samples, summary.image_size, policy=summary.resize)
@@ -75,8 +84,10 @@ def export(cfg: ExportConfig) -> str:
         from export.classify_export import export_classify_run
 
         if cfg.precision != "fp32":
-            raise InspectorError(f"--precision {cfg.precision} is not available for classify runs yet",
-                                 "export classify runs with the default --precision fp32")
+            raise InspectorError(
+                f"--precision {cfg.precision} is not available for classify runs yet",
+                "export classify runs with the default --precision fp32",
+            )
         return export_classify_run(cfg.run, cfg.out, _parity_images(summary, cfg.data))
     from export.parity import check_parity
     from training.run import load_run
@@ -85,7 +96,9 @@ def export(cfg: ExportConfig) -> str:
     bundle = build_bundle(summary, model)
     report = check_parity(model, bundle.SerializeToString(), _parity_images(summary, cfg.data), summary.threshold)
     if not report.ok:
-        raise InspectorError(f"export failed its parity check: {report.describe()}", "report this run; nothing was written")
+        raise InspectorError(
+            f"export failed its parity check: {report.describe()}", "report this run; nothing was written"
+        )
     description = report.describe()
     if cfg.precision != "fp32":
         from export.quantize import reduce_precision

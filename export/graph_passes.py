@@ -47,7 +47,9 @@ def fold_pads_into_convs(model: onnx.ModelProto, input_shape: list[int]) -> int:
             candidates.append((node, consumers[0]))
     if not candidates:
         return 0
-    wanted = [pad.input[1] for pad, _ in candidates] + [pad.input[2] for pad, _ in candidates if len(pad.input) > 2 and pad.input[2]]
+    wanted = [pad.input[1] for pad, _ in candidates] + [
+        pad.input[2] for pad, _ in candidates if len(pad.input) > 2 and pad.input[2]
+    ]
     values = _evaluate(model, sorted(set(wanted)), input_shape)
     folded = 0
     for pad, conv in candidates:
@@ -85,5 +87,3 @@ def remove_dead_nodes(model: onnx.ModelProto) -> None:
     initializers = [t for t in graph.initializer if t.name in needed]
     del graph.initializer[:]
     graph.initializer.extend(initializers)
-
-

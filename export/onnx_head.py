@@ -32,7 +32,9 @@ class GraphBuilder:
         self.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], hint: str | None = None, outputs: int = 1, **attrs) -> str | list[str]:
+    def op(
+        self, op_type: str, inputs: list[str], hint: str | None = None, outputs: int = 1, **attrs
+    ) -> str | list[str]:
         names = [self.name(hint or op_type) for _ in range(outputs)]
         self.graph.node.append(helper.make_node(op_type, inputs, names, name=names[0], **attrs))
         return names[0] if outputs == 1 else names
@@ -40,8 +42,12 @@ class GraphBuilder:
 
 def _patchcore_body(bank: np.ndarray, chunk: int, outer: GraphBuilder) -> onnx.GraphProto:
     """Scan body: q [P, C] -> nearest distance [P]. Bank chunks live in the outer graph."""
-    body = helper.make_graph([], "nn_body", [helper.make_tensor_value_info("q", TensorProto.FLOAT, [None, bank.shape[1]])],
-                             [helper.make_tensor_value_info("dist", TensorProto.FLOAT, [None])])
+    body = helper.make_graph(
+        [],
+        "nn_body",
+        [helper.make_tensor_value_info("q", TensorProto.FLOAT, [None, bank.shape[1]])],
+        [helper.make_tensor_value_info("dist", TensorProto.FLOAT, [None])],
+    )
     b = GraphBuilder(body, "nn")
     axes1 = outer.const(np.array([1], np.int64), "axes1")
     q2 = b.op("ReduceSum", [b.op("Mul", ["q", "q"]), axes1], keepdims=1)  # [P, 1]
@@ -64,7 +70,9 @@ def _patchcore(g: GraphBuilder, patches: str, bank: np.ndarray, chunk: int) -> s
     return g.op("Scan", [patches], "nn_scan", body=body, num_scan_inputs=1)
 
 
-def _padim(g: GraphBuilder, patches: str, mean: np.ndarray, inv_cov: np.ndarray, grid: tuple[int, int], block: int) -> str:
+def _padim(
+    g: GraphBuilder, patches: str, mean: np.ndarray, inv_cov: np.ndarray, grid: tuple[int, int], block: int
+) -> str:
     """[N, P, C] -> [N, P] Mahalanobis distances with inverse covariances shared per block."""
     h, w = grid
     c = mean.shape[1]
@@ -85,14 +93,26 @@ def _post(g: GraphBuilder, distances: str, grid: tuple[int, int], rows: np.ndarr
     h, w = grid
     x = g.op("Reshape", [distances, g.const(np.array([-1, h, w], np.int64))])
     x = g.op("MatMul", [g.const(rows.astype(np.float32), "upsample_rows"), x])
-    g.graph.node.append(helper.make_node("MatMul", [x, g.const(cols_t.astype(np.float32), "upsample_cols")],
-                                         ["anomaly_map"], name="map"))
-    g.graph.node.append(helper.make_node("ReduceMax", ["anomaly_map", g.const(np.array([1, 2], np.int64))], ["score"],
-                                         name="score", keepdims=0))
+    g.graph.node.append(
+        helper.make_node(
+            "MatMul", [x, g.const(cols_t.astype(np.float32), "upsample_cols")], ["anomaly_map"], name="map"
+        )
+    )
+    g.graph.node.append(
+        helper.make_node(
+            "ReduceMax", ["anomaly_map", g.const(np.array([1, 2], np.int64))], ["score"], name="score", keepdims=0
+        )
+    )
 
 
-def append_anomaly_head(model: onnx.ModelProto, features: str, state: dict[str, np.ndarray], summary: RunSummary,
-                        chunk: int = 1024, tiler=None) -> onnx.ModelProto:
+def append_anomaly_head(
+    model: onnx.ModelProto,
+    features: str,
+    state: dict[str, np.ndarray],
+    summary: RunSummary,
+    chunk: int = 1024,
+    tiler=None,
+) -> onnx.ModelProto:
     """Replace the graph's outputs by `score` [N] and `anomaly_map` [N, H, W] computed from `features`
     (of each tile, when `tiler` says how to stitch them back)."""
     g = GraphBuilder(model.graph)
@@ -110,8 +130,10 @@ def append_anomaly_head(model: onnx.ModelProto, features: str, state: dict[str, 
         distances = stitch(g, distances, tiler, (h, w))
     _post(g, distances, tuple(summary.grid or ()), state["post.rows"], state["post.cols_t"])
     del model.graph.output[:]
-    model.graph.output.extend([
-        helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]),
-        helper.make_tensor_value_info("anomaly_map", TensorProto.FLOAT, ["N", size[0], size[1]]),
-    ])
+    model.graph.output.extend(
+        [
+            helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]),
+            helper.make_tensor_value_info("anomaly_map", TensorProto.FLOAT, ["N", size[0], size[1]]),
+        ]
+    )
     return model

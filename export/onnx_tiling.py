@@ -26,9 +26,20 @@ def prepend_tiling(model: onnx.ModelProto, tiler: Tiler, input_name: str = "imag
     start = len(graph.node)
     th, tw = tiler.tile
     axes = g.const(np.array([1, 2], np.int64), "axes")
-    pieces = [g.op("Slice", [input_name, g.const(np.array([r, c], np.int64), "start"),
-                             g.const(np.array([r + th, c + tw], np.int64), "end"), axes], "tile")
-              for r in tiler.rows for c in tiler.cols]
+    pieces = [
+        g.op(
+            "Slice",
+            [
+                input_name,
+                g.const(np.array([r, c], np.int64), "start"),
+                g.const(np.array([r + th, c + tw], np.int64), "end"),
+                axes,
+            ],
+            "tile",
+        )
+        for r in tiler.rows
+        for c in tiler.cols
+    ]
     graph.node.append(helper.make_node("Concat", pieces, [TILES], name="tiling/concat", axis=0))
     new_nodes = list(graph.node[start:])
     del graph.node[start:]
@@ -50,7 +61,17 @@ def stitch(g: GraphBuilder, distances: str, tiler: Tiler, view_grid: tuple[int, 
         parts = []
         for j, (c0, c1) in enumerate(tiler.col_crops):
             t = i * len(tiler.cols) + j
-            parts.append(g.op("Slice", [x, g.const(np.array([t, r0, c0], np.int64), "start"),
-                                        g.const(np.array([t + 1, r1, c1], np.int64), "end"), axes], "crop"))
+            parts.append(
+                g.op(
+                    "Slice",
+                    [
+                        x,
+                        g.const(np.array([t, r0, c0], np.int64), "start"),
+                        g.const(np.array([t + 1, r1, c1], np.int64), "end"),
+                        axes,
+                    ],
+                    "crop",
+                )
+            )
         bands.append(parts[0] if len(parts) == 1 else g.op("Concat", parts, "band", axis=3))
     return bands[0] if len(bands) == 1 else g.op("Concat", bands, "stitched", axis=2)

@@ -23,14 +23,17 @@ class ParityReport:
         return self.max_score_diff <= self.tolerance and self.flips == 0
 
     def describe(self) -> str:
-        return (f"parity on {self.images} images: max |score diff| {self.max_score_diff:.3g} "
-                f"(tolerance {self.tolerance:.3g} = 1e-4 x score range {self.score_range:.4g}), "
-                f"OK/NG flips {self.flips}, max |map diff| {self.max_map_diff:.3g}")
+        return (
+            f"parity on {self.images} images: max |score diff| {self.max_score_diff:.3g} "
+            f"(tolerance {self.tolerance:.3g} = 1e-4 x score range {self.score_range:.4g}), "
+            f"OK/NG flips {self.flips}, max |map diff| {self.max_map_diff:.3g}"
+        )
 
 
 @torch.inference_mode()
-def check_parity(model: torch.nn.Module, bundle_bytes: bytes, images: list[np.ndarray], threshold: float,
-                 batch: int = 16) -> ParityReport:
+def check_parity(
+    model: torch.nn.Module, bundle_bytes: bytes, images: list[np.ndarray], threshold: float, batch: int = 16
+) -> ParityReport:
     session = ort.InferenceSession(bundle_bytes, providers=["CPUExecutionProvider"])
     tiler = getattr(model, "tiler", None)
     if tiler is not None:  # keep about `batch` views per call: a tiled image is many views
@@ -46,4 +49,6 @@ def check_parity(model: torch.nn.Module, bundle_bytes: bytes, images: list[np.nd
     t, o = np.concatenate(torch_scores), np.concatenate(ort_scores)
     score_range = float(t.max() - t.min()) if len(t) > 1 else float(abs(t[0])) or 1.0
     flips = int(((t > threshold) != (o > threshold)).sum())
-    return ParityReport(len(t), float(np.abs(t - o).max()), score_range, 1e-4 * max(score_range, 1e-12), flips, map_diff)
+    return ParityReport(
+        len(t), float(np.abs(t - o).max()), score_range, 1e-4 * max(score_range, 1e-12), flips, map_diff
+    )

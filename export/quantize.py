@@ -41,7 +41,9 @@ INT8_OPS = ("Conv", "Clip", "Add")  # fused by onnxruntime into QLinearConv (ReL
 
 def head_nodes(model: onnx.ModelProto) -> list[str]:
     """Nodes of the anomaly head (everything the traced feature extractor did not produce)."""
-    return [n.name for n in model.graph.node if not n.name.startswith("/") and n.op_type not in {"Constant", "Identity"}]
+    return [
+        n.name for n in model.graph.node if not n.name.startswith("/") and n.op_type not in {"Constant", "Identity"}
+    ]
 
 
 def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
@@ -50,7 +52,9 @@ def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
 
 def _inputs(nodes) -> set[str]:
     """Every tensor name the nodes read, inside subgraphs (Scan, Loop) too."""
-    return {name for n in nodes for name in n.input} | {x for n in nodes for g in _subgraphs(n) for x in _inputs(g.node)}
+    return {name for n in nodes for name in n.input} | {
+        x for n in nodes for g in _subgraphs(n) for x in _inputs(g.node)
+    }
 
 
 def _rename_inputs(nodes, rename: dict[str, str]) -> None:
@@ -69,9 +73,17 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     inits = {i.name: i for i in model.graph.initializer}
     used = _inputs(nodes[:cut]) & inits.keys()
     features_info = next(v for v in onnx.shape_inference.infer_shapes(model).graph.value_info if v.name == "features")
-    part = helper.make_model(helper.make_graph(nodes[:cut], "features", list(model.graph.input), [features_info],
-                                               initializer=[inits[n] for n in sorted(used)]),
-                             opset_imports=model.opset_import, ir_version=model.ir_version)
+    part = helper.make_model(
+        helper.make_graph(
+            nodes[:cut],
+            "features",
+            list(model.graph.input),
+            [features_info],
+            initializer=[inits[n] for n in sorted(used)],
+        ),
+        opset_imports=model.opset_import,
+        ir_version=model.ir_version,
+    )
     half = convert_float_to_float16(part, keep_io_types=True)
     head = [onnx.NodeProto.FromString(n.SerializeToString()) for n in nodes[cut:]]
     needed = _inputs(head) & inits.keys()
@@ -82,10 +94,20 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
         tensor = onnx.TensorProto.FromString(inits[name].SerializeToString())
         tensor.name = rename.get(name, name)
         head_inits.append(tensor)
-    graph = helper.make_graph(list(half.graph.node) + head, model.graph.name, list(model.graph.input),
-                              list(model.graph.output), initializer=list(half.graph.initializer) + head_inits)
-    out = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version,
-                            producer_name=model.producer_name, producer_version=model.producer_version)
+    graph = helper.make_graph(
+        list(half.graph.node) + head,
+        model.graph.name,
+        list(model.graph.input),
+        list(model.graph.output),
+        initializer=list(half.graph.initializer) + head_inits,
+    )
+    out = helper.make_model(
+        graph,
+        opset_imports=model.opset_import,
+        ir_version=model.ir_version,
+        producer_name=model.producer_name,
+        producer_version=model.producer_version,
+    )
     out.metadata_props.extend(model.metadata_props)
     return out
 
@@ -113,8 +135,9 @@ def high_resolution_nodes(model: onnx.ModelProto, min_stride: int = INT8_MIN_STR
     options.log_severity_level = 3
     session = ort.InferenceSession(probe.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
     outputs = session.run([n.output[0] for n in nodes], {"image": np.zeros((1, height, width, 3), np.uint8)})
-    return [n.name for n, out in zip(nodes, outputs, strict=True)
-            if out.ndim == 4 and height / out.shape[2] < min_stride]
+    return [
+        n.name for n, out in zip(nodes, outputs, strict=True) if out.ndim == 4 and height / out.shape[2] < min_stride
+    ]
 
 
 def quantize_head_matmul(model: onnx.ModelProto) -> bool:
@@ -126,8 +149,18 @@ def quantize_head_matmul(model: onnx.ModelProto) -> bool:
     Returns False (model unchanged) where there is no such product (PatchCore)."""
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    node = next((n for n in graph.node if n.op_type == "MatMul" and not n.name.startswith("/") and len(n.input) == 2
-                 and n.input[1] in inits and len(inits[n.input[1]].dims) == 3), None)
+    node = next(
+        (
+            n
+            for n in graph.node
+            if n.op_type == "MatMul"
+            and not n.name.startswith("/")
+            and len(n.input) == 2
+            and n.input[1] in inits
+            and len(inits[n.input[1]].dims) == 3
+        ),
+        None,
+    )
     if node is None:
         return False
     weights = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
@@ -142,17 +175,27 @@ def quantize_head_matmul(model: onnx.ModelProto) -> bool:
         users[0].input[:] = [f"{p}/x_eq" if name == x else name for name in users[0].input]
         x = f"{p}/x_eq"
     scale = np.maximum(np.abs(weights).max(axis=1, keepdims=True), 1e-30) / 127  # [G, 1, C]
-    graph.initializer.extend([
-        numpy_helper.from_array((np.round(weights / scale) + 128).astype(np.uint8), f"{p}/w_u8"),
-        numpy_helper.from_array(np.array(128, np.uint8), f"{p}/w_zero"),
-        numpy_helper.from_array(scale.astype(np.float32), f"{p}/w_scale")])
-    new += [helper.make_node("DynamicQuantizeLinear", [x], [f"{p}/x_u8", f"{p}/x_scale", f"{p}/x_zero"],
-                             name=f"{p}/quantize_x"),
-            helper.make_node("MatMulInteger", [f"{p}/x_u8", f"{p}/w_u8", f"{p}/x_zero", f"{p}/w_zero"], [f"{p}/i32"],
-                             name=f"{p}/matmul_int8"),
-            helper.make_node("Cast", [f"{p}/i32"], [f"{p}/f32"], name=f"{p}/cast", to=onnx.TensorProto.FLOAT),
-            helper.make_node("Mul", [f"{p}/x_scale", f"{p}/w_scale"], [f"{p}/scale"], name=f"{p}/scales"),
-            helper.make_node("Mul", [f"{p}/f32", f"{p}/scale"], [node.output[0]], name=f"{p}/dequantize")]
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array((np.round(weights / scale) + 128).astype(np.uint8), f"{p}/w_u8"),
+            numpy_helper.from_array(np.array(128, np.uint8), f"{p}/w_zero"),
+            numpy_helper.from_array(scale.astype(np.float32), f"{p}/w_scale"),
+        ]
+    )
+    new += [
+        helper.make_node(
+            "DynamicQuantizeLinear", [x], [f"{p}/x_u8", f"{p}/x_scale", f"{p}/x_zero"], name=f"{p}/quantize_x"
+        ),
+        helper.make_node(
+            "MatMulInteger",
+            [f"{p}/x_u8", f"{p}/w_u8", f"{p}/x_zero", f"{p}/w_zero"],
+            [f"{p}/i32"],
+            name=f"{p}/matmul_int8",
+        ),
+        helper.make_node("Cast", [f"{p}/i32"], [f"{p}/f32"], name=f"{p}/cast", to=onnx.TensorProto.FLOAT),
+        helper.make_node("Mul", [f"{p}/x_scale", f"{p}/w_scale"], [f"{p}/scale"], name=f"{p}/scales"),
+        helper.make_node("Mul", [f"{p}/f32", f"{p}/scale"], [node.output[0]], name=f"{p}/dequantize"),
+    ]
     at = list(graph.node).index(node)
     graph.node.remove(node)
     for offset, n in enumerate(new):
@@ -177,18 +220,28 @@ def to_int8(model: onnx.ModelProto, calib: list[np.ndarray]) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory(prefix="inspector-int8-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(model, str(src))
-        quantize_static(str(src), str(dst), _Calibration(calib), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        reduce_range=True, op_types_to_quantize=list(INT8_OPS),
-                        nodes_to_exclude=head_nodes(model) + high_resolution_nodes(model),
-                        calibrate_method=CalibrationMethod.Percentile,
-                        extra_options={"CalibPercentile": 99.999})
+        quantize_static(
+            str(src),
+            str(dst),
+            _Calibration(calib),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            op_types_to_quantize=list(INT8_OPS),
+            nodes_to_exclude=head_nodes(model) + high_resolution_nodes(model),
+            calibrate_method=CalibrationMethod.Percentile,
+            extra_options={"CalibPercentile": 99.999},
+        )
         quantized = onnx.load(str(dst))
     quantize_head_matmul(quantized)
     return quantized
 
 
-def calibration_images(summary: RunSummary, calib_dir: Path | None, size: tuple[int, int], limit: int = CALIB_IMAGES) -> list[np.ndarray]:
+def calibration_images(
+    summary: RunSummary, calib_dir: Path | None, size: tuple[int, int], limit: int = CALIB_IMAGES
+) -> list[np.ndarray]:
     """Up to `limit` images: from --calib DIR, else the run's training good images (evenly spaced)."""
     if calib_dir is not None:
         paths = sorted(p for p in Path(calib_dir).rglob("*") if p.is_file() and is_image_file(p))
@@ -217,8 +270,10 @@ def evaluation_set(summary: RunSummary, data: Path | None) -> EvalSet:
     size = summary.image_size
     test = dataset.select(split="test")
     if not test or not any(not s.is_good for s in test):
-        raise InspectorError("the run's dataset has no test split with defects to measure the reduced bundle on",
-                             "pass --data with a dataset that has test defects")
+        raise InspectorError(
+            "the run's dataset has no test split with defects to measure the reduced bundle on",
+            "pass --data with a dataset that has test defects",
+        )
     images, masks = load_samples(test, size, with_masks=True, policy=summary.resize)
     val_good, _ = load_samples(dataset.select(split="val", good=True), size, policy=summary.resize)
     return EvalSet(test, images, masks, val_good)
@@ -239,16 +294,26 @@ def _run(model_bytes: bytes, images: list[np.ndarray], batch: int = 8) -> tuple[
 def evaluate(model_bytes: bytes, evalset: EvalSet, summary: RunSummary) -> dict:
     """Test metrics at a threshold re-calibrated on validation good images (the run's target FRR)."""
     val_scores, _ = _run(model_bytes, evalset.val_good_images) if evalset.val_good_images else (None, None)
-    threshold = (conformal_threshold(val_scores, summary.target_frr) if val_scores is not None
-                 else {"threshold": summary.threshold, "method": "kept from fp32"})
+    threshold = (
+        conformal_threshold(val_scores, summary.target_frr)
+        if val_scores is not None
+        else {"threshold": summary.threshold, "method": "kept from fp32"}
+    )
     scores, maps = _run(model_bytes, evalset.test_images)
     labels = [s.label for s in evalset.test]
     metrics = anomaly_metrics(labels, scores, threshold["threshold"], evalset.test_masks, maps)
     return {"threshold": threshold, "metrics": metrics, "scores": scores}
 
 
-def reduce_precision(fp32: onnx.ModelProto, summary: RunSummary, precision: str, *, calib: Path | None = None,
-                     data: Path | None = None, keep: bool = False) -> tuple[onnx.ModelProto, str]:
+def reduce_precision(
+    fp32: onnx.ModelProto,
+    summary: RunSummary,
+    precision: str,
+    *,
+    calib: Path | None = None,
+    data: Path | None = None,
+    keep: bool = False,
+) -> tuple[onnx.ModelProto, str]:
     """The reduced bundle (metadata re-stamped) and a report of its metric change against fp32."""
     if precision not in ("fp16", "int8"):
         raise InspectorError(f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
@@ -258,8 +323,11 @@ def reduce_precision(fp32: onnx.ModelProto, summary: RunSummary, precision: str,
     base = evaluate(fp32.SerializeToString(), evalset, summary)
     new = evaluate(reduced.SerializeToString(), evalset, summary)
     keys = ("image_auroc", "average_precision", "f1", "detection_rate", "false_reject_rate", "pixel_auroc", "aupro")
-    lines = [f"{precision} against fp32 on {len(evalset.test)} test images (onnxruntime CPU, thresholds re-calibrated "
-             f"on {len(evalset.val_good_images)} val good images):", f"  {'metric':<20} {'fp32':>9} {precision:>9} {'change':>9}"]
+    lines = [
+        f"{precision} against fp32 on {len(evalset.test)} test images (onnxruntime CPU, thresholds re-calibrated "
+        f"on {len(evalset.val_good_images)} val good images):",
+        f"  {'metric':<20} {'fp32':>9} {precision:>9} {'change':>9}",
+    ]
     for k in keys:
         a, b = base["metrics"].get(k), new["metrics"].get(k)
         if a is not None and b is not None:
@@ -268,13 +336,21 @@ def reduce_precision(fp32: onnx.ModelProto, summary: RunSummary, precision: str,
     report = "\n".join(lines)
     drop = base["metrics"]["image_auroc"] - new["metrics"]["image_auroc"]
     if drop > MAX_AUROC_DROP and not keep:
-        raise InspectorError(f"the {precision} bundle loses {drop:.4f} image AUROC (limit {MAX_AUROC_DROP}); nothing was written\n{report}",
-                             "keep fp32, calibrate on more representative images (--calib DIR), or pass --keep")
+        raise InspectorError(
+            f"the {precision} bundle loses {drop:.4f} image AUROC (limit {MAX_AUROC_DROP}); "
+            f"nothing was written\n{report}",
+            "keep fp32, calibrate on more representative images (--calib DIR), or pass --keep",
+        )
     deployed = dict(new["threshold"], note=f"re-calibrated on val good images for the {precision} bundle")
     methods = dict(summary.thresholds, deployed=deployed)
     metrics = dict(new["metrics"], precision=precision, fp32_image_auroc=base["metrics"]["image_auroc"])
-    meta = dataclasses.replace(read_metadata(fp32, "the fp32 bundle"), threshold=float(deployed["threshold"]),
-                               threshold_method=methods, metrics=metrics, precision=precision)
+    meta = dataclasses.replace(
+        read_metadata(fp32, "the fp32 bundle"),
+        threshold=float(deployed["threshold"]),
+        threshold_method=methods,
+        metrics=metrics,
+        precision=precision,
+    )
     write_metadata(reduced, meta)
     reduced.graph.name = f"{fp32.graph.name}-{precision}"
     onnx.checker.check_model(reduced, full_check=False)

@@ -68,8 +68,10 @@ def transform(image: np.ndarray, reference: dict) -> np.ndarray:
     low, high = reference["area"]
     if pose is None or not low <= pose.area <= high:
         found = "nothing" if pose is None else f"a region of {100 * pose.area:.1f} % of the frame"
-        raise PartNotFound(f"part not found: {found} where the trained parts cover "
-                           f"{100 * low:.1f}-{100 * high:.1f} % (wrong product, empty station or lighting?)")
+        raise PartNotFound(
+            f"part not found: {found} where the trained parts cover "
+            f"{100 * low:.1f}-{100 * high:.1f} % (wrong product, empty station or lighting?)"
+        )
     h, w = image.shape[:2]
     turn = reference["angle"] - pose.angle
     matrix = cv2.getRotationMatrix2D((pose.cx * w, pose.cy * h), -turn, 1.0)

@@ -29,8 +29,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str, *, durable: bool = True, mode: int = 0o644,
-                 write: WriteBytes = os.write) -> Path:
+def atomic_write(
+    path: str | os.PathLike, data: bytes | str, *, durable: bool = True, mode: int = 0o644, write: WriteBytes = os.write
+) -> Path:
     """Write `data` to `path` atomically; with `durable` (default) it is on disk when this returns.
 
     On any OSError the temp file is removed and the error re-raised; the old file, if any, is untouched.
@@ -43,7 +44,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, durable: bool = 
     try:
         view = memoryview(payload)
         while view:
-            view = view[write(fd, view):]
+            view = view[write(fd, view) :]
         if durable:
             os.fsync(fd)
     except BaseException:

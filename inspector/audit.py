@@ -58,8 +58,9 @@ class AuditLog:
         self.path = Path(path)
         self._wall = wall
 
-    def record(self, action: str, *, who: str, target: str = "", old: Any = None, new: Any = None,
-               why: str = "") -> dict[str, Any]:
+    def record(
+        self, action: str, *, who: str, target: str = "", old: Any = None, new: Any = None, why: str = ""
+    ) -> dict[str, Any]:
         """Append one entry (fsync'd) and return it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a+", encoding="utf-8") as handle:
@@ -69,8 +70,14 @@ class AuditLog:
                 entry: dict[str, Any] = {
                     "seq": (int(last["seq"]) + 1) if last else 1,
                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._wall())),
-                    "who": str(who), "action": str(action), "target": str(target), "old": old, "new": new,
-                    "why": str(why), "prev": str(last["hash"]) if last else GENESIS}
+                    "who": str(who),
+                    "action": str(action),
+                    "target": str(target),
+                    "old": old,
+                    "new": new,
+                    "why": str(why),
+                    "prev": str(last["hash"]) if last else GENESIS,
+                }
                 entry["hash"] = entry_hash(entry)
                 handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
                 handle.flush()
@@ -90,8 +97,10 @@ class AuditLog:
                 try:
                     yield json.loads(line)
                 except ValueError as exc:
-                    raise InspectorError(f"{self.path}: line {number} is not an audit entry ({exc})",
-                                         "run `inspector audit verify` and restore the log from a copy") from None
+                    raise InspectorError(
+                        f"{self.path}: line {number} is not an audit entry ({exc})",
+                        "run `inspector audit verify` and restore the log from a copy",
+                    ) from None
 
     def verify(self) -> tuple[int, Problem | None]:
         """(entries that check, the first problem or None)."""
@@ -112,8 +121,11 @@ class AuditLog:
                 if entry["hash"] != entry_hash(entry):
                     return good, Problem(number, seq, "its content does not match its hash (the entry was edited)")
                 if entry["prev"] != prev:
-                    return good, Problem(number, seq, "it does not follow the entry before it (an entry was "
-                                                      "removed, inserted or reordered)")
+                    return good, Problem(
+                        number,
+                        seq,
+                        "it does not follow the entry before it (an entry was removed, inserted or reordered)",
+                    )
                 if seq != expected_seq:
                     return good, Problem(number, seq, f"sequence number {seq}, expected {expected_seq}")
                 prev, expected_seq, good = entry["hash"], expected_seq + 1, good + 1
@@ -128,14 +140,16 @@ def operator_name() -> str:
         return "unknown"
 
 
-def record_safely(path: str | Path, action: str, *, who: str, target: str = "", old: Any = None, new: Any = None,
-                  why: str = "") -> dict[str, Any] | None:
+def record_safely(
+    path: str | Path, action: str, *, who: str, target: str = "", old: Any = None, new: Any = None, why: str = ""
+) -> dict[str, Any] | None:
     """`AuditLog(path).record(...)` for a running station: a failing write is logged, never raised (None)."""
     try:
         return AuditLog(path).record(action, who=who, target=target, old=old, new=new, why=why)
     except (OSError, InspectorError) as exc:
-        logging.getLogger(__name__).error("audit entry not written",
-                                          extra={"fields": {"action": action, "error": str(exc)}})
+        logging.getLogger(__name__).error(
+            "audit entry not written", extra={"fields": {"action": action, "error": str(exc)}}
+        )
         return None
 
 
@@ -156,17 +170,21 @@ def _last_entry(path: Path) -> dict[str, Any] | None:
                 try:
                     return json.loads(lines[-1])
                 except ValueError as exc:
-                    raise InspectorError(f"{path}: the last audit entry is damaged ({exc})",
-                                         "run `inspector audit verify`; restore the log before recording more"
-                                         ) from None
+                    raise InspectorError(
+                        f"{path}: the last audit entry is damaged ({exc})",
+                        "run `inspector audit verify`; restore the log before recording more",
+                    ) from None
     return None
 
 
 # ---------------------------------------------------------------------- the `inspector audit` verb
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("verify", "check the hash chain; exit 1 naming the first bad entry"),
-                       ("show", "print entries"), ("export", "write the entries as CSV or JSON")):
+    for name, text in (
+        ("verify", "check the hash chain; exit 1 naming the first bad entry"),
+        ("show", "print entries"),
+        ("export", "write the entries as CSV or JSON"),
+    ):
         command = sub.add_parser(name, help=text)
         command.add_argument("--log", required=True, type=Path, help="the audit log (e.g. <data_dir>/audit.jsonl)")
         if name == "show":
@@ -189,10 +207,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     entries = list(log.entries())
     if args.command == "show":
-        for entry in entries[-args.last:] if args.last else entries:
-            print(f"{entry['seq']:>5} {entry['time']} {entry['who']:<10} {entry['action']:<14} {entry['target']} "
-                  f"{json.dumps(entry['old'])} -> {json.dumps(entry['new'])}  why: {entry['why']}  "
-                  f"[{entry['hash'][:12]}]")
+        for entry in entries[-args.last :] if args.last else entries:
+            print(
+                f"{entry['seq']:>5} {entry['time']} {entry['who']:<10} {entry['action']:<14} {entry['target']} "
+                f"{json.dumps(entry['old'])} -> {json.dumps(entry['new'])}  why: {entry['why']}  "
+                f"[{entry['hash'][:12]}]"
+            )
         return 0
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115 (closed below)
     try:

@@ -31,8 +31,9 @@ def confusion_matrix(labels: Sequence[str], predicted: Sequence[str], class_name
     return matrix
 
 
-def classification_metrics(labels: list[str], predicted: list[str], scores: Sequence | np.ndarray,
-                           threshold: float, class_names: list[str]) -> dict:
+def classification_metrics(
+    labels: list[str], predicted: list[str], scores: Sequence | np.ndarray, threshold: float, class_names: list[str]
+) -> dict:
     """Accuracy, per-class precision/recall/F1, macro-F1, confusion matrix, and the NG decision's
     detection rate, false-reject rate and good-vs-defect AUROC (score = 1 - P(good)).
 
@@ -60,8 +61,13 @@ def classification_metrics(labels: list[str], predicted: list[str], scores: Sequ
             f1 = _ratio(2 * tp[k], support[k] + pred_count[k])  # never None here: the denominator is > 0
             if f1 is not None:
                 f1s.append(f1)
-        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(support[k]),
-                           "predicted": int(pred_count[k])}
+        per_class[name] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": int(support[k]),
+            "predicted": int(pred_count[k]),
+        }
     is_defect = np.array([label != GOOD for label in labels])
     conf = confusion_at(is_defect, s, threshold)
     out = {

@@ -25,13 +25,19 @@ class Verb:
 
 VERBS: dict[str, Verb] = {
     "demo": Verb("inspector.demo", "the bundled demo model on a synthetic line, in the GUI (--headless: terminal)"),
-    "batch": Verb("inspector.batch.command", "re-inspect files, folders, globs or manifests; results, heatmaps, report"),
+    "batch": Verb(
+        "inspector.batch.command", "re-inspect files, folders, globs or manifests; results, heatmaps, report"
+    ),
     "compare": Verb("inspector.batch.compare", "list the parts whose verdict differs between two batch runs"),
     "benchmark": Verb("inspector.batch.benchmark", "latency and throughput of a bundle per batch size and provider"),
     "data check": Verb("inspector.data.check", "report counts, sizes, unreadable files and duplicates of a dataset"),
-    "train": Verb("training.cli", "fit a model on a dataset (anomaly: good images only; classify: labelled defect types)", "train"),
+    "train": Verb(
+        "training.cli", "fit a model on a dataset (anomaly: good images only; classify: labelled defect types)", "train"
+    ),
     "export": Verb("export.cli", "write a training run as one self-describing ONNX bundle", "train"),
-    "keys": Verb("inspector.signing", "ed25519 keys that sign model bundles: new, list, sign, verify (docs/signing.md)"),
+    "keys": Verb(
+        "inspector.signing", "ed25519 keys that sign model bundles: new, list, sign, verify (docs/signing.md)"
+    ),
     "audit": Verb("inspector.audit", "the hash-chained audit trail of verdict-affecting changes: verify, show, export"),
     "recipe": Verb("inspector.live.control", "a running station's recipes: list, select (docs/plc.md#recipes)"),
     "lot": Verb("inspector.live.control", "the lot a running station stamps on every result: show, set"),
@@ -61,8 +67,10 @@ def _usage() -> str:
 def _missing_extra(name: str, verb: Verb, exc: ModuleNotFoundError) -> InspectorError | None:
     """A clear message when a verb's optional dependency is not installed (None for our own bugs)."""
     if verb.extra and exc.name and not exc.name.startswith(("inspector", "training", "export")):
-        return InspectorError(f"`inspector {name}` needs the {verb.extra!r} extra ({exc.name} is not installed)",
-                              f"pip install 'inspector[{verb.extra}]'")
+        return InspectorError(
+            f"`inspector {name}` needs the {verb.extra!r} extra ({exc.name} is not installed)",
+            f"pip install 'inspector[{verb.extra}]'",
+        )
     return None
 
 

@@ -20,7 +20,9 @@ from inspector.synthetic import SyntheticLine
 def demo_bundle_path() -> Path:
     path = Path(str(resources.files("inspector.assets") / "demo.onnx"))
     if not path.is_file():
-        raise InspectorError(f"the demo bundle {path} is missing", "rebuild it: make demo-model (python scripts/make_demo.py)")
+        raise InspectorError(
+            f"the demo bundle {path} is missing", "rebuild it: make demo-model (python scripts/make_demo.py)"
+        )
     return path
 
 
@@ -36,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _gui(args: argparse.Namespace) -> int | None:
     """Open the GUI (imported lazily: PySide6 is the `gui` extra); None when it cannot be shown here."""
-    if sys.platform.startswith("linux") and not any(os.environ.get(v) for v in
-                                                    ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+    if sys.platform.startswith("linux") and not any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    ):
         print("demo: no display found, running headless (--headless skips this check)", file=sys.stderr)
         return None
     try:
@@ -74,11 +77,15 @@ def run(args: argparse.Namespace) -> int:
         truth = "OK" if part.label == "good" else "NG"
         agree += truth == result.verdict.value
         if not args.quiet:
-            print(f"part {n:5d}  {result.verdict.value}  score {result.score:8.3f}  truth {truth} ({part.label})"
-                  f"  {result.timings_ms['inference']:.1f} ms")
+            print(
+                f"part {n:5d}  {result.verdict.value}  score {result.score:8.3f}  truth {truth} ({part.label})"
+                f"  {result.timings_ms['inference']:.1f} ms"
+            )
         time.sleep(max(0.0, start + n * period - time.monotonic()))
     elapsed = time.monotonic() - start
     yield_pct = 100.0 * counts["OK"] / n if n else 0.0
-    print(f"inspected {n} parts in {elapsed:.1f} s: {counts['OK']} OK, {counts['NG']} NG, yield {yield_pct:.1f}%, "
-          f"verdict agrees with truth on {agree}/{n}")
+    print(
+        f"inspected {n} parts in {elapsed:.1f} s: {counts['OK']} OK, {counts['NG']} NG, yield {yield_pct:.1f}%, "
+        f"verdict agrees with truth on {agree}/{n}"
+    )
     return 0

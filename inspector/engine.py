@@ -40,13 +40,22 @@ class Engine:
     A `typer` (inspector.typer) names the defect type of the NG parts of each batch.
     """
 
-    def __init__(self, bundle: Bundle, *, threshold: float | None = None, max_batch: int = 8,
-                 clock: Callable[[], float] = time.perf_counter, tightening: Tightening | None = None,
-                 typer: Typer | None = None) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        threshold: float | None = None,
+        max_batch: int = 8,
+        clock: Callable[[], float] = time.perf_counter,
+        tightening: Tightening | None = None,
+        typer: Typer | None = None,
+    ) -> None:
         if bundle.metadata.is_typer:
-            raise BundleError(f"{bundle.path} is a typer (defect types only): its score never decides OK/NG",
-                              "use it as the typer after a verdict model: [model] typer = ... in the station "
-                              "config, or `inspector batch --model VERDICT.onnx --typer TYPER.onnx`")
+            raise BundleError(
+                f"{bundle.path} is a typer (defect types only): its score never decides OK/NG",
+                "use it as the typer after a verdict model: [model] typer = ... in the station "
+                "config, or `inspector batch --model VERDICT.onnx --typer TYPER.onnx`",
+            )
         self.bundle = bundle
         self.typer = typer
         self.threshold = float(bundle.metadata.threshold if threshold is None else threshold)
@@ -140,11 +149,17 @@ class Engine:
         for i in range(n):
             quality = measure(batch[i]) if self.gates.needs_quality else None
             statistic = ood_statistic(outputs["anomaly_map"][i]) if ood else None
-            decisions.append(self.gates.decide(float(outputs["score"][i]), self.threshold, quality, statistic,
-                                               shapes[i], problems[i]))
+            decisions.append(
+                self.gates.decide(
+                    float(outputs["score"][i]), self.threshold, quality, statistic, shapes[i], problems[i]
+                )
+            )
         gated = self._clock()
-        timings = {"preprocess": (ready - start) * 1000 / n, "inference": (done - ready) * 1000 / n,
-                   "gates": (gated - done) * 1000 / n}
+        timings = {
+            "preprocess": (ready - start) * 1000 / n,
+            "inference": (done - ready) * 1000 / n,
+            "gates": (gated - done) * 1000 / n,
+        }
         types = self._type_ng(sources, [d.verdict is Verdict.NG for d in decisions])
         typed = self._clock()
         if self.typer is not None:
@@ -156,14 +171,22 @@ class Engine:
                 row = outputs["probs"][i]
                 probs = {name: float(p) for name, p in zip(classes, row, strict=False)}
                 predicted = classes[int(np.argmax(row))]
-            results.append(InspectionResult(
-                score=float(outputs["score"][i]), threshold=self.threshold, verdict=decision.verdict,
-                model_fingerprint=self.fingerprint, anomaly_map=outputs["anomaly_map"][i],
-                predicted_class=predicted, probs=probs, timings_ms=dict(timings),
-                reason=decision.reason, reason_detail=decision.detail,
-                defect_type=types[i].name if i in types else None,
-                defect_type_probability=types[i].probability if i in types else None,
-            ))
+            results.append(
+                InspectionResult(
+                    score=float(outputs["score"][i]),
+                    threshold=self.threshold,
+                    verdict=decision.verdict,
+                    model_fingerprint=self.fingerprint,
+                    anomaly_map=outputs["anomaly_map"][i],
+                    predicted_class=predicted,
+                    probs=probs,
+                    timings_ms=dict(timings),
+                    reason=decision.reason,
+                    reason_detail=decision.detail,
+                    defect_type=types[i].name if i in types else None,
+                    defect_type_probability=types[i].probability if i in types else None,
+                )
+            )
         return results
 
     def _type_ng(self, images: Sequence[np.ndarray], ng: list[bool]) -> dict[int, DefectType]:

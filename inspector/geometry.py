@@ -47,13 +47,15 @@ def fit_to(image: np.ndarray, size: tuple[int, int], policy: Resize = "stretch")
     inner = letterbox_size(image.shape[:2], size)
     scaled = resize_to(image, inner)
     top, left = (height - inner[0]) // 2, (width - inner[1]) // 2
-    padded = cv2.copyMakeBorder(scaled, top, height - inner[0] - top, left, width - inner[1] - left,
-                                cv2.BORDER_REPLICATE)
+    padded = cv2.copyMakeBorder(
+        scaled, top, height - inner[0] - top, left, width - inner[1] - left, cv2.BORDER_REPLICATE
+    )
     return padded, Placement(top, left, inner[0], inner[1])
 
 
-def prepare(image: np.ndarray, size: tuple[int, int], policy: Resize = "stretch",
-            alignment: dict | None = None) -> np.ndarray:
+def prepare(
+    image: np.ndarray, size: tuple[int, int], policy: Resize = "stretch", alignment: dict | None = None
+) -> np.ndarray:
     """The model input: `fit_to`, then the part moved into the bundle's reference pose where it aligns
     (`inspector.alignment`; raises PartNotFound when the frame holds no such part)."""
     fitted = fit_to(image, size, policy)[0]

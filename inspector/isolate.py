@@ -14,8 +14,9 @@ from inspector.engine import Engine, View
 from inspector.result import InspectionResult
 
 
-def inspect_each(engine: Engine, images: Sequence[np.ndarray | View], *,
-                 prepared: bool = False) -> list[InspectionResult | Exception]:
+def inspect_each(
+    engine: Engine, images: Sequence[np.ndarray | View], *, prepared: bool = False
+) -> list[InspectionResult | Exception]:
     """A result or the exception it raised, per image, in order (one batched call when all are fine)."""
     if not len(images):
         return []

@@ -116,7 +116,10 @@ def confusion_at(is_defect: Sequence | np.ndarray, scores: Sequence | np.ndarray
     fn, tn = int((~ng & y).sum()), int((~ng & ~y).sum())
     recall = _ratio(tp, tp + fn)
     return {
-        "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
         "precision": _ratio(tp, tp + fp),
         "recall": recall,
         "detection_rate": recall,
@@ -125,9 +128,7 @@ def confusion_at(is_defect: Sequence | np.ndarray, scores: Sequence | np.ndarray
     }
 
 
-def detection_rate_by_type(
-    labels: Sequence[str], scores: Sequence | np.ndarray, threshold: float
-) -> dict[str, dict]:
+def detection_rate_by_type(labels: Sequence[str], scores: Sequence | np.ndarray, threshold: float) -> dict[str, dict]:
     """Per defect label (everything but "good"): count, detected (score > threshold), rate."""
     labels = [str(x) for x in labels]
     _, s = _check(np.zeros(len(labels), bool), scores)
@@ -150,8 +151,9 @@ def threshold_at_frr(good_scores: Sequence | np.ndarray, frr: float) -> float:
     return float(g[max(0, math.ceil((1.0 - frr) * g.size - 1e-9) - 1)])
 
 
-def operating_points(labels: Sequence[str], scores: Sequence | np.ndarray, deployed: float,
-                     frrs: Sequence[float] = OPERATING_FRRS) -> dict[str, dict]:
+def operating_points(
+    labels: Sequence[str], scores: Sequence | np.ndarray, deployed: float, frrs: Sequence[float] = OPERATING_FRRS
+) -> dict[str, dict]:
     """Detection and false-reject rate, overall and per defect type, at the deployed threshold and at
     the thresholds that give each observed FRR in `frrs` on these labelled images: what the line sees."""
     labels = [str(x) for x in labels]
@@ -162,14 +164,23 @@ def operating_points(labels: Sequence[str], scores: Sequence | np.ndarray, deplo
     out = {}
     for name, threshold in points.items():
         conf = confusion_at(y, s, threshold) if y.any() and (~y).any() else {}
-        out[name] = {"threshold": threshold, "detection_rate": conf.get("detection_rate"),
-                     "false_reject_rate": conf.get("false_reject_rate"),
-                     "detection_rate_by_type": detection_rate_by_type(labels, s, threshold) if y.any() else {}}
+        out[name] = {
+            "threshold": threshold,
+            "detection_rate": conf.get("detection_rate"),
+            "false_reject_rate": conf.get("false_reject_rate"),
+            "detection_rate_by_type": detection_rate_by_type(labels, s, threshold) if y.any() else {},
+        }
     return out
 
 
-LEADING_KEYS = ("operating_points", "image_auroc", "threshold", "detection_rate", "false_reject_rate",
-                "detection_rate_by_type")
+LEADING_KEYS = (
+    "operating_points",
+    "image_auroc",
+    "threshold",
+    "detection_rate",
+    "false_reject_rate",
+    "detection_rate_by_type",
+)
 """What metrics.json and reports show first: what the line sees, beside AUROC."""
 
 
@@ -181,9 +192,7 @@ def operating_first(metrics: dict, labels: Sequence[str], scores: Sequence | np.
     return jsonable_dict({**lead, **{k: v for k, v in merged.items() if k not in lead}})
 
 
-def _check_pairs(
-    masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def _check_pairs(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
     if len(masks) != len(maps):
         raise ValueError(f"{len(masks)} masks but {len(maps)} maps")
     if not masks:
@@ -232,13 +241,12 @@ def aupro_thresholds(good_scores: np.ndarray, fpr_limit: float, steps: int) -> n
     return np.unique(np.concatenate((np.quantile(good_scores, levels), [top])))
 
 
-def aupro(
-    masks: Sequence[np.ndarray], maps: Sequence[np.ndarray], fpr_limit: float = 0.3, steps: int = 200
-) -> float:
+def aupro(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray], fpr_limit: float = 0.3, steps: int = 200) -> float:
     """Normalised area under the per-region-overlap curve up to ``fpr_limit`` (MVTec AD).
 
     ``steps`` thresholds are quantiles of the good pixels' scores spanning FPR 0 to ``fpr_limit``
-    (so outliers in the maps do not coarsen the curve); a pixel is positive when its score is >= the threshold. Regions are 8-connected components of the masks; PRO is the mean over
+    (so outliers in the maps do not coarsen the curve); a pixel is positive when its score is >= the
+    threshold. Regions are 8-connected components of the masks; PRO is the mean over
     all regions of the covered fraction; FPR is over all pixels outside the masks. nan if there
     are no regions or no good pixels.
     """

@@ -16,8 +16,16 @@ def _clock(seconds: float) -> str:
 class Progress:
     """`update(n)` as work completes; redraws at most every `interval` s (every 10 s when not a terminal)."""
 
-    def __init__(self, total: int, *, label: str = "", unit: str = "img", enabled: bool = True,
-                 stream: TextIO | None = None, interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        label: str = "",
+        unit: str = "img",
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        interval: float = 0.25,
+    ) -> None:
         self.total = max(0, int(total))
         self.label = label
         self.unit = unit
@@ -38,8 +46,10 @@ class Progress:
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
         frac = self.done / self.total if self.total else 1.0
         bar = "#" * int(frac * 24) + "." * (24 - int(frac * 24))
-        return (f"{self.label}[{bar}] {self.done}/{self.total} {rate:.1f} {self.unit}/s "
-                f"elapsed {_clock(time.perf_counter() - self.start)} ETA {_clock(eta)}")
+        return (
+            f"{self.label}[{bar}] {self.done}/{self.total} {rate:.1f} {self.unit}/s "
+            f"elapsed {_clock(time.perf_counter() - self.start)} ETA {_clock(eta)}"
+        )
 
     def update(self, n: int = 1) -> None:
         self.done += n

@@ -50,8 +50,9 @@ class InspectionResult:
         elif self.reason is not None:
             raise ValueError(f"verdict {self.verdict.value} carries a reason ({self.reason}): only UNSURE does")
         elif self.verdict is not verdict_for(self.score, self.threshold):
-            raise ValueError(f"verdict {self.verdict.value} contradicts score {self.score} "
-                             f"vs threshold {self.threshold}")
+            raise ValueError(
+                f"verdict {self.verdict.value} contradicts score {self.score} vs threshold {self.threshold}"
+            )
         if self.defect_type is not None and self.verdict is not Verdict.NG:
             raise ValueError(f"a {self.verdict.value} part carries a defect type ({self.defect_type}): only NG does")
         if self.anomaly_map is not None and self.anomaly_map.ndim != 2:

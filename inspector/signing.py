@@ -85,15 +85,22 @@ def new_key(folder: Path, name: str) -> tuple[Path, Path, str]:
     private, public = folder / f"{name}{PRIVATE_SUFFIX}", folder / f"{name}{PUBLIC_SUFFIX}"
     for path in (private, public):
         if path.exists():
-            raise InspectorError(f"{path} exists already; a key is never overwritten",
-                                 "choose another NAME, or move the old key away first")
+            raise InspectorError(
+                f"{path} exists already; a key is never overwritten",
+                "choose another NAME, or move the old key away first",
+            )
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    atomic_write(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()), mode=0o600)
+    atomic_write(
+        private,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        mode=0o600,
+    )
     os.chmod(private, 0o600)  # whatever the umask
-    atomic_write(public, key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
+    atomic_write(
+        public,
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+    )
     return private, public, key_id(key.public_key())
 
 
@@ -113,8 +120,10 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         hint = " (a .pub file is the public half; signing needs the .key)" if b"PUBLIC KEY" in data else ""
-        raise InspectorError(f"{path}: not an unencrypted PEM private key{hint}",
-                             f"give the NAME.key written by `inspector keys new NAME` (see {DOCS})") from exc
+        raise InspectorError(
+            f"{path}: not an unencrypted PEM private key{hint}",
+            f"give the NAME.key written by `inspector keys new NAME` (see {DOCS})",
+        ) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise InspectorError(f"{path}: a {type(key).__name__}, not an ed25519 key", "make one: inspector keys new NAME")
     return key
@@ -127,11 +136,13 @@ def load_public_key(path: Path) -> PublicKey:
         key: Any = serialization.load_pem_public_key(data)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         if b"PRIVATE KEY" in data:
-            raise InspectorError(f"{path}: a private key; a station needs only the public one",
-                                 f"list the NAME.pub in trusted_keys and keep the .key on the signing machine "
-                                 f"(see {DOCS})") from exc
-        raise InspectorError(f"{path}: not a PEM public key", f"give the NAME.pub of `inspector keys new` "
-                                                                f"(see {DOCS})") from exc
+            raise InspectorError(
+                f"{path}: a private key; a station needs only the public one",
+                f"list the NAME.pub in trusted_keys and keep the .key on the signing machine (see {DOCS})",
+            ) from exc
+        raise InspectorError(
+            f"{path}: not a PEM public key", f"give the NAME.pub of `inspector keys new` (see {DOCS})"
+        ) from exc
     if not isinstance(key, Ed25519PublicKey):
         raise InspectorError(f"{path}: a {type(key).__name__}, not an ed25519 key", "make one: inspector keys new NAME")
     return PublicKey(Path(path), key)
@@ -145,9 +156,14 @@ def sign_bundle(model_path: Path, key: Ed25519PrivateKey | Path) -> Path:
     model_path = Path(model_path)
     private = key if isinstance(key, Ed25519PrivateKey) else load_private_key(key)
     digest = sha256_bytes(_read(model_path, "model bundle"))
-    record = {"format": FORMAT, "algorithm": "ed25519", "key_id": key_id(private.public_key()), "sha256": digest,
-              "signed_file": model_path.name,
-              "signature": base64.b64encode(private.sign(MESSAGE_PREFIX + digest.encode())).decode()}
+    record = {
+        "format": FORMAT,
+        "algorithm": "ed25519",
+        "key_id": key_id(private.public_key()),
+        "sha256": digest,
+        "signed_file": model_path.name,
+        "signature": base64.b64encode(private.sign(MESSAGE_PREFIX + digest.encode())).decode(),
+    }
     return atomic_write(signature_path(model_path), json.dumps(record, indent=2) + "\n")
 
 
@@ -163,13 +179,21 @@ def read_signature(model_path: Path) -> dict[str, str] | None:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise BundleError(f"{path}: not an Inspector signature file ({exc})",
-                          f"copy {path.name} again from the signing machine, or sign again") from exc
+        raise BundleError(
+            f"{path}: not an Inspector signature file ({exc})",
+            f"copy {path.name} again from the signing machine, or sign again",
+        ) from exc
     fields = ("format", "algorithm", "key_id", "sha256", "signature")
-    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("algorithm") != "ed25519" \
-            or not all(isinstance(record.get(f), str) for f in fields):
-        raise BundleError(f"{path}: not an {FORMAT} ed25519 signature file",
-                          f"sign the bundle again: inspector keys sign {model_path.name} --key NAME.key")
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != FORMAT
+        or record.get("algorithm") != "ed25519"
+        or not all(isinstance(record.get(f), str) for f in fields)
+    ):
+        raise BundleError(
+            f"{path}: not an {FORMAT} ed25519 signature file",
+            f"sign the bundle again: inspector keys sign {model_path.name} --key NAME.key",
+        )
     return record
 
 
@@ -181,26 +205,39 @@ def verify_signature(model_path: Path, digest: str, trusted: Sequence[Path | Pub
     except InspectorError as exc:  # a bad trust anchor refuses the bundle like any other reason
         raise BundleError(f"{model_path}: cannot check its signature: {exc.message}", exc.fix) from exc
     sig_name = signature_path(model_path).name
-    sign_fix = (f"sign it on the signing machine (inspector keys sign {model_path.name} --key NAME.key, or "
-                f"inspector export --sign NAME.key) and copy {sig_name} beside the model")
+    sign_fix = (
+        f"sign it on the signing machine (inspector keys sign {model_path.name} --key NAME.key, or "
+        f"inspector export --sign NAME.key) and copy {sig_name} beside the model"
+    )
     record = read_signature(model_path)
     if record is None:
-        raise BundleError(f"{model_path}: the bundle is not signed (no {sig_name} beside it) and this station "
-                          f"accepts only bundles signed by key {_trusted_list(keys)}", sign_fix)
+        raise BundleError(
+            f"{model_path}: the bundle is not signed (no {sig_name} beside it) and this station "
+            f"accepts only bundles signed by key {_trusted_list(keys)}",
+            sign_fix,
+        )
     found = record["key_id"]
     if record["sha256"].lower() != digest:
-        raise BundleError(f"{model_path}: {sig_name} (key {found}) signs another file (SHA-256 "
-                          f"{record['sha256'][:16]}…, this bundle is {digest[:16]}…)", sign_fix)
+        raise BundleError(
+            f"{model_path}: {sig_name} (key {found}) signs another file (SHA-256 "
+            f"{record['sha256'][:16]}…, this bundle is {digest[:16]}…)",
+            sign_fix,
+        )
     match = next((k for k in keys if k.key_id == found), None)
     if match is None:
-        raise BundleError(f"{model_path}: signed by key {found}, which this station does not trust "
-                          f"(expected key {_trusted_list(keys)})",
-                          f"sign the bundle with a trusted key, or add key {found}'s .pub to [model] trusted_keys")
+        raise BundleError(
+            f"{model_path}: signed by key {found}, which this station does not trust "
+            f"(expected key {_trusted_list(keys)})",
+            f"sign the bundle with a trusted key, or add key {found}'s .pub to [model] trusted_keys",
+        )
     try:
         match.key.verify(base64.b64decode(record["signature"], validate=True), MESSAGE_PREFIX + digest.encode())
     except (InvalidSignature, binascii.Error, ValueError) as exc:
-        raise BundleError(f"{model_path}: the signature by key {match.describe()} is not valid: the bundle or "
-                          f"{sig_name} was changed after signing", "copy both again from the signing machine") from exc
+        raise BundleError(
+            f"{model_path}: the signature by key {match.describe()} is not valid: the bundle or "
+            f"{sig_name} was changed after signing",
+            "copy both again from the signing machine",
+        ) from exc
     log.info("bundle signature verified", extra={"fields": {"path": str(model_path), "key": match.describe()}})
     return found
 
@@ -213,8 +250,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing = verbs.add_parser("list", help="the keys in a folder (or the given files) with their ids")
     listing.add_argument("paths", nargs="*", type=Path, help="key files (default: every key in --dir)")
     for sub in (new, listing):
-        sub.add_argument("--dir", type=Path, default=default_keys_dir(),
-                         help=f"the key folder (default: {default_keys_dir()})")
+        sub.add_argument(
+            "--dir", type=Path, default=default_keys_dir(), help=f"the key folder (default: {default_keys_dir()})"
+        )
     sign = verbs.add_parser("sign", help="write MODEL.sig, the signature of a bundle by a private key")
     sign.add_argument("model", type=Path, help="the bundle (.onnx)")
     sign.add_argument("--key", type=Path, required=True, help="the private key (NAME.key)")
@@ -244,8 +282,10 @@ def _list(paths: list[Path], folder: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.action == "new":
         private, public, ident = new_key(args.dir, args.name)
-        print(f"key {ident}: private {private} (mode 0600: keep it on the signing machine), public {public} "
-              "(copy it to the stations' trusted_keys)")
+        print(
+            f"key {ident}: private {private} (mode 0600: keep it on the signing machine), public {public} "
+            "(copy it to the stations' trusted_keys)"
+        )
         return 0
     if args.action == "list":
         return _list(args.paths, args.dir)

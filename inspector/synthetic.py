@@ -39,7 +39,7 @@ def _gradient(rng: np.random.Generator, h: int, w: int, amplitude: float) -> np.
     """A gentle linear illumination ramp in [-amplitude, amplitude], random direction."""
     theta = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    ramp = (np.cos(theta) * (xx / max(w - 1, 1) - 0.5) + np.sin(theta) * (yy / max(h - 1, 1) - 0.5))
+    ramp = np.cos(theta) * (xx / max(w - 1, 1) - 0.5) + np.sin(theta) * (yy / max(h - 1, 1) - 0.5)
     return (2.0 * amplitude * ramp * rng.uniform(0.3, 1.0)).astype(np.float32)
 
 
@@ -184,8 +184,9 @@ def make_part(
     return Part(image, mask, defect)
 
 
-def add_defect(rng: np.random.Generator, image: np.ndarray, defect: str,
-               base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def add_defect(
+    rng: np.random.Generator, image: np.ndarray, defect: str, base: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """`image` (uint8 RGB) with a drawn `defect`, and the exact mask of the pixels it changed."""
     clean = image.astype(np.float32) if base is None else base
     for _ in range(8):  # a defect almost never lands entirely below the threshold; retry if so

@@ -27,14 +27,18 @@ def override_warning(override: float | None, bundle_threshold: float, threshold_
         if low <= override <= high:
             return ""
         share = float(np.mean(np.asarray(scores, dtype=float) > override))
-        return (f"threshold {override:g} lies outside the good calibration scores [{low:.4g}, {high:.4g}] of the "
-                f"bundle (calibrated threshold {bundle_threshold:.4g}): it would reject {share:.0%} of the good "
-                "calibration images")
+        return (
+            f"threshold {override:g} lies outside the good calibration scores [{low:.4g}, {high:.4g}] of the "
+            f"bundle (calibrated threshold {bundle_threshold:.4g}): it would reject {share:.0%} of the good "
+            "calibration images"
+        )
     if bundle_threshold > 0 and not (bundle_threshold / FAR_FACTOR <= override <= bundle_threshold * FAR_FACTOR):
         side = "below" if override < bundle_threshold else "above"
         likely = "nearly every good part NG" if override < bundle_threshold else "defects passing as OK"
-        return (f"threshold {override:g} is far {side} the bundle's calibrated threshold {bundle_threshold:.4g} "
-                f"(expect {likely}); the bundle carries no calibration scores to say how many good parts it rejects")
+        return (
+            f"threshold {override:g} is far {side} the bundle's calibrated threshold {bundle_threshold:.4g} "
+            f"(expect {likely}); the bundle carries no calibration scores to say how many good parts it rejects"
+        )
     return ""
 
 
@@ -124,8 +128,11 @@ def describe_calibration(deployed: dict) -> tuple[str, bool]:
     if deployed.get("warning") or deployed.get("note"):
         return str(deployed.get("warning") or deployed.get("note")), True
     n, target = deployed.get("n_calibration"), deployed.get("target_frr")
-    text = f"Calibrated on {n} good images for a false-reject rate of {100 * target:.2g} %" if n and target else \
-        "Calibrated threshold"
+    text = (
+        f"Calibrated on {n} good images for a false-reject rate of {100 * target:.2g} %"
+        if n and target
+        else "Calibrated threshold"
+    )
     if "expected_frr" in deployed:
         low, high = deployed["expected_frr_interval90"]
         text += f"; expected {100 * deployed['expected_frr']:.2g} % (90 % interval {100 * low:.2g}-{100 * high:.2g} %)"

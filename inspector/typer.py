@@ -33,9 +33,10 @@ class Typer:
     def __init__(self, bundle: Bundle, *, max_batch: int = 8) -> None:
         meta = bundle.metadata
         if not meta.is_typer:
-            raise BundleError(f"{bundle.path}: a {meta.task} bundle with classes {meta.class_names} is not a typer",
-                              "chain a bundle trained with `inspector train --task classify` on defect types only "
-                              "(no good class)")
+            raise BundleError(
+                f"{bundle.path}: a {meta.task} bundle with classes {meta.class_names} is not a typer",
+                "chain a bundle trained with `inspector train --task classify` on defect types only (no good class)",
+            )
         self.bundle = bundle
         self.max_batch = max(1, int(max_batch))
 

@@ -117,9 +117,16 @@ class Gates:
         frame = gates.get("frame") or {}
         min_frame = (int(frame["min_size"][0]), int(frame["min_size"][1])) if frame.get("min_size") else basic
         aspect = (float(frame["aspect"][0]), float(frame["aspect"][1])) if frame.get("aspect") else None
-        return cls((height, width), min_brightness=brightness[0], max_brightness=brightness[1],
-                   max_clipped=gates.get("max_clipped"), min_focus=gates.get("min_focus"),
-                   max_ood=gates.get("max_ood"), min_frame=min_frame, aspect=aspect)
+        return cls(
+            (height, width),
+            min_brightness=brightness[0],
+            max_brightness=brightness[1],
+            max_clipped=gates.get("max_clipped"),
+            min_focus=gates.get("min_focus"),
+            max_ood=gates.get("max_ood"),
+            min_frame=min_frame,
+            aspect=aspect,
+        )
 
     def tightened(self, station: Tightening | None) -> Gates:
         """These gates with the station's stricter bounds; a looser station value is named in `ignored`."""
@@ -127,8 +134,13 @@ class Gates:
             return self
         changes: dict[str, Any] = {"unsure_band": max(0.0, station.unsure_band)}
         ignored = []
-        for name, stricter in (("min_brightness", max), ("max_brightness", min), ("max_clipped", min),
-                               ("min_focus", max), ("max_ood", min)):
+        for name, stricter in (
+            ("min_brightness", max),
+            ("max_brightness", min),
+            ("max_clipped", min),
+            ("min_focus", max),
+            ("max_ood", min),
+        ):
             wanted, have = getattr(station, name), getattr(self, name)
             if wanted is None:
                 continue
@@ -138,34 +150,47 @@ class Gates:
             changes[name] = float(wanted)
         return replace(self, ignored=tuple(ignored), **changes)
 
-    def decide(self, score: float, threshold: float, quality: Quality | None, ood: float | None,
-               frame_shape: tuple[int, int], alignment_problem: str = "") -> Decision:
+    def decide(
+        self,
+        score: float,
+        threshold: float,
+        quality: Quality | None,
+        ood: float | None,
+        frame_shape: tuple[int, int],
+        alignment_problem: str = "",
+    ) -> Decision:
         """The verdict of one frame: the first gate it fails makes it UNSURE, else OK/NG by the threshold."""
         failed = self._failed_gate(quality, ood, frame_shape, alignment_problem)
         if failed is not None:
             return Decision(Verdict.UNSURE, *failed)
         if self.unsure_band > 0 and abs(score - threshold) <= self.unsure_band * threshold:
-            return Decision(Verdict.UNSURE, Reason.NEAR_THRESHOLD,
-                            f"score {score:.4g} within {100 * self.unsure_band:g} % of threshold {threshold:.4g}")
+            return Decision(
+                Verdict.UNSURE,
+                Reason.NEAR_THRESHOLD,
+                f"score {score:.4g} within {100 * self.unsure_band:g} % of threshold {threshold:.4g}",
+            )
         return Decision(Verdict.NG if score > threshold else Verdict.OK)
 
-    def _failed_gate(self, quality: Quality | None, ood: float | None, frame_shape: tuple[int, int],
-                     alignment_problem: str) -> tuple[Reason, str] | None:
+    def _failed_gate(
+        self, quality: Quality | None, ood: float | None, frame_shape: tuple[int, int], alignment_problem: str
+    ) -> tuple[Reason, str] | None:
         height, width = frame_shape[:2]
         if self.min_frame is not None and (height < self.min_frame[0] or width < self.min_frame[1]):
             smallest = f"{self.min_frame[1]}x{self.min_frame[0]}"
             return Reason.SIZE, f"frame {width}x{height} below the smallest judged {smallest}"
         if self.aspect is not None and not self.aspect[0] <= width / height <= self.aspect[1]:
-            return Reason.SIZE, (f"frame aspect {width / height:.3g} outside the trained "
-                                 f"{self.aspect[0]:.3g}-{self.aspect[1]:.3g}")
+            return Reason.SIZE, (
+                f"frame aspect {width / height:.3g} outside the trained {self.aspect[0]:.3g}-{self.aspect[1]:.3g}"
+            )
         if quality is not None:
             if self.min_brightness is not None and quality.brightness < self.min_brightness:
                 return Reason.DARK, f"brightness {quality.brightness:.1f} below {self.min_brightness:.1f}"
             if self.max_brightness is not None and quality.brightness > self.max_brightness:
                 return Reason.BRIGHT, f"brightness {quality.brightness:.1f} above {self.max_brightness:.1f}"
             if self.max_clipped is not None and quality.clipped > self.max_clipped:
-                return Reason.EXPOSURE, (f"{100 * quality.clipped:.1f} % of pixels clipped, "
-                                         f"at most {100 * self.max_clipped:.1f} %")
+                return Reason.EXPOSURE, (
+                    f"{100 * quality.clipped:.1f} % of pixels clipped, at most {100 * self.max_clipped:.1f} %"
+                )
             if self.min_focus is not None and quality.focus < self.min_focus:
                 return Reason.FOCUS, f"focus {quality.focus:.3g} below {self.min_focus:.3g}"
         if alignment_problem:

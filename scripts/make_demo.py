@@ -24,9 +24,19 @@ DEMO_SIZE = 128
 def build_demo(out: Path, *, seed: int = 0, work: Path | None = None) -> RunSummary:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(work or tmp)
-        data = write_dataset(root / "data", size=(DEMO_SIZE, DEMO_SIZE), n_train=60, n_val=60, n_test=30, n_defect=10, seed=seed)
-        cfg = AnomalyConfig(data=data, out=root / "run", image_size=DEMO_SIZE, method="patchcore", seed=seed,
-                            coreset_size=1024, target_frr=0.02, progress=False)
+        data = write_dataset(
+            root / "data", size=(DEMO_SIZE, DEMO_SIZE), n_train=60, n_val=60, n_test=30, n_defect=10, seed=seed
+        )
+        cfg = AnomalyConfig(
+            data=data,
+            out=root / "run",
+            image_size=DEMO_SIZE,
+            method="patchcore",
+            seed=seed,
+            coreset_size=1024,
+            target_frr=0.02,
+            progress=False,
+        )
         summary = train_anomaly(cfg)
         print(export_run(root / "run", out))
     return summary

@@ -28,8 +28,9 @@ def _torch_available() -> bool:
 def synthetic_data(tmp_path_factory) -> Path:
     from inspector.synthetic import write_dataset
 
-    return write_dataset(tmp_path_factory.mktemp("synthetic") / "data", size=(96, 96), n_train=16, n_val=8,
-                         n_test=8, n_defect=4, seed=0)
+    return write_dataset(
+        tmp_path_factory.mktemp("synthetic") / "data", size=(96, 96), n_train=16, n_val=8, n_test=8, n_defect=4, seed=0
+    )
 
 
 def _train_and_export(tmp: Path, data: Path, method: str) -> tuple[Path, Path]:
@@ -37,8 +38,11 @@ def _train_and_export(tmp: Path, data: Path, method: str) -> tuple[Path, Path]:
     from training.anomaly import AnomalyConfig, train_anomaly
 
     run = tmp / f"run_{method}"
-    train_anomaly(AnomalyConfig(data=data, out=run, image_size=TEST_SIZE, method=method, coreset_size=256,
-                                target_frr=0.1, progress=False))
+    train_anomaly(
+        AnomalyConfig(
+            data=data, out=run, image_size=TEST_SIZE, method=method, coreset_size=256, target_frr=0.1, progress=False
+        )
+    )
     bundle = tmp / f"{method}.onnx"
     export_run(run, bundle)
     return run, bundle
@@ -71,7 +75,8 @@ def tiled_bundle(tmp_path_factory) -> tuple[Path, dict, Path]:
 
     tmp = tmp_path_factory.mktemp("tiled")
     data = write_dataset(tmp / "data", size=(64, 384), n_train=12, n_val=6, n_test=6, n_defect=3, seed=0)
-    summary = train_anomaly(AnomalyConfig(data=data, out=tmp / "run", image_size=64, coreset_size=256,
-                                          target_frr=0.1, progress=False))
+    summary = train_anomaly(
+        AnomalyConfig(data=data, out=tmp / "run", image_size=64, coreset_size=256, target_frr=0.1, progress=False)
+    )
     export_run(tmp / "run", tmp / "tiled.onnx")
     return tmp / "tiled.onnx", summary, data

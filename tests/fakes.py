@@ -27,11 +27,21 @@ class FakeClock:
         self.now += seconds
 
 
-def record(score: float, cam: str = "cam1", frame_id: int = 1, threshold: float = 1.0,
-           roi: tuple[int, int, int, int] | None = None, at: float | None = None) -> FrameRecord:
+def record(
+    score: float,
+    cam: str = "cam1",
+    frame_id: int = 1,
+    threshold: float = 1.0,
+    roi: tuple[int, int, int, int] | None = None,
+    at: float | None = None,
+) -> FrameRecord:
     """A made-up inspected 32x32 part (random pixels seeded by `frame_id`)."""
-    result = InspectionResult(score=score, threshold=threshold, verdict=verdict_for(score, threshold),
-                              model_fingerprint="f" * 64, anomaly_map=np.full((8, 8), score, np.float32))
+    result = InspectionResult(
+        score=score,
+        threshold=threshold,
+        verdict=verdict_for(score, threshold),
+        model_fingerprint="f" * 64,
+        anomaly_map=np.full((8, 8), score, np.float32),
+    )
     image = np.random.default_rng(frame_id).integers(0, 255, (32, 32, 3), dtype=np.uint8)
-    return FrameRecord("s", cam, frame_id, time.time() if at is None else at, result, image, {"total": 5.0},
-                       roi=roi)
+    return FrameRecord("s", cam, frame_id, time.time() if at is None else at, result, image, {"total": 5.0}, roi=roi)

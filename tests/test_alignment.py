@@ -38,8 +38,14 @@ def _shape(image: np.ndarray) -> np.ndarray:
 def test_a_rotated_and_shifted_part_is_moved_into_the_reference_pose() -> None:
     reference_image = part(0.0)
     pose = measure(reference_image, "bright")
-    reference = {"method": "moments", "polarity": "bright", "cx": pose.cx, "cy": pose.cy, "angle": pose.angle,
-                 "area": [0.5 * pose.area, 2 * pose.area]}
+    reference = {
+        "method": "moments",
+        "polarity": "bright",
+        "cx": pose.cx,
+        "cy": pose.cy,
+        "angle": pose.angle,
+        "area": [0.5 * pose.area, 2 * pose.area],
+    }
     for angle, dx, dy in ((35.0, 6, -5), (-120.0, -8, 4), (170.0, 3, 7)):
         aligned = align(part(angle, dx, dy, seed=1), reference)
         a, b = _shape(aligned), _shape(reference_image)
@@ -62,7 +68,10 @@ def test_alignment_is_chosen_only_when_parts_move_and_stand_out() -> None:
     pytest.importorskip("torch")
     from training.alignment import choose_alignment
 
-    moving = [part(a, dx, -dx, seed=i) for i, (a, dx) in enumerate(zip(np.linspace(-60, 60, 12), np.linspace(-6, 6, 12), strict=True))]
+    moving = [
+        part(a, dx, -dx, seed=i)
+        for i, (a, dx) in enumerate(zip(np.linspace(-60, 60, 12), np.linspace(-6, 6, 12), strict=True))
+    ]
     reference, why = choose_alignment(moving)
     assert reference is not None and why.startswith("on") and reference["polarity"] == "bright"
     still = [part(0.0, seed=i) for i in range(12)]
@@ -91,8 +100,9 @@ def test_an_aligned_bundle_judges_rotated_parts_and_is_unsure_of_an_empty_frame(
         writer = csv.DictWriter(handle, fieldnames=["image", "label", "split", "mask"])
         writer.writeheader()
         writer.writerows(rows)
-    summary = train_anomaly(AnomalyConfig(data=data, out=tmp_path / "run", image_size=64, method="padim",
-                                          target_frr=0.2, progress=False))
+    summary = train_anomaly(
+        AnomalyConfig(data=data, out=tmp_path / "run", image_size=64, method="padim", target_frr=0.2, progress=False)
+    )
     assert summary.alignment is not None and summary.details["alignment_rule"].startswith("on")
     export_run(tmp_path / "run", tmp_path / "aligned.onnx")
     folder = tmp_path / "in"

@@ -12,8 +12,9 @@ from inspector.audit import GENESIS, AuditLog
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inspector", "audit", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "audit", *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def filled(path: Path) -> AuditLog:

@@ -49,8 +49,14 @@ def mixed_manifest(root: Path) -> Path:
     write_image(root / "e.tif", (10, 60))
     write_image(root / "f.png", (24, 32))
     write_mask(root / "f_mask.png", (24, 32))
-    rows = [("a.png", "good", "train", ""), ("b.png", "good", "train", ""), ("c.jpg", "good", "val", ""),
-            ("d.bmp", "good", "test", ""), ("e.tif", "dent", "val", ""), ("f.png", "dent", "test", "f_mask.png")]
+    rows = [
+        ("a.png", "good", "train", ""),
+        ("b.png", "good", "train", ""),
+        ("c.jpg", "good", "val", ""),
+        ("d.bmp", "good", "test", ""),
+        ("e.tif", "dent", "val", ""),
+        ("f.png", "dent", "test", "f_mask.png"),
+    ]
     return make_manifest(root, rows)
 
 
@@ -79,8 +85,9 @@ def test_clean_report(tmp_path: Path) -> None:
         (("train", "train"), ("good", "good"), None, "duplicate within one split"),
     ],
 )
-def test_duplicates(tmp_path: Path, splits: tuple[str, str], labels: tuple[str, str], problem: str | None,
-                    warning: str | None) -> None:
+def test_duplicates(
+    tmp_path: Path, splits: tuple[str, str], labels: tuple[str, str], problem: str | None, warning: str | None
+) -> None:
     mixed_manifest(tmp_path)
     write_image(tmp_path / "unlisted.png", (20, 30))
     shutil.copy(tmp_path / "unlisted.png", tmp_path / "copy_a.png")
@@ -135,8 +142,9 @@ def test_cli_clean_with_json(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (lambda root: (root / "split.csv").write_text("image,split\n") and root, "missing column(s) label"),
     ],
 )
-def test_cli_dataset_errors_exit_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str], build,
-                                                     expected: str) -> None:
+def test_cli_dataset_errors_exit_2_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], build, expected: str
+) -> None:
     assert main(["data", "check", "--data", str(build(tmp_path))]) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith("error: ") and expected in captured.err
@@ -155,8 +163,15 @@ def test_real_magnetic_tile_is_clean() -> None:
 def test_missing_splits_are_warned(tmp_path: Path) -> None:
     for name in ("g1.png", "g2.png", "d1.png", "d2.png"):
         write_image(tmp_path / name, (8, 8))
-    make_manifest(tmp_path, [("g1.png", "good", "train", ""), ("g2.png", "good", "train", ""),
-                             ("d1.png", "dent", "train", ""), ("d2.png", "dent", "val", "")])
+    make_manifest(
+        tmp_path,
+        [
+            ("g1.png", "good", "train", ""),
+            ("g2.png", "good", "train", ""),
+            ("d1.png", "dent", "train", ""),
+            ("d2.png", "dent", "val", ""),
+        ],
+    )
     report = check_dataset(load_dataset(tmp_path))
     assert report["problems"] == []
     assert report["warnings"] == ["label 'good' has no val or test images", "label 'dent' has no test images"]

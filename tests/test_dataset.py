@@ -37,7 +37,9 @@ def write_mask(path: Path, size: tuple[int, int] = (24, 32)) -> Path:
     return path
 
 
-def make_manifest(root: Path, rows: list[tuple[str, str, str, str]] | None = None, header: str = "image,label,split,mask") -> Path:
+def make_manifest(
+    root: Path, rows: list[tuple[str, str, str, str]] | None = None, header: str = "image,label,split,mask"
+) -> Path:
     """A manifest dataset; rows are (image, label, split, mask) and the files listed are created."""
     if rows is None:
         rows = [(f"img/good/{i}.png", "good", "train", "") for i in range(6)]
@@ -82,14 +84,29 @@ def split_counts(dataset: Dataset) -> dict[tuple[str, str], int]:
 @pytest.mark.parametrize(
     "builder, layout, expected",
     [
-        (make_manifest, "manifest", {("good", "train"): 6, ("good", "val"): 1, ("good", "test"): 1,
-                                     ("scratch", "test"): 1, ("dent", "val"): 1}),
+        (
+            make_manifest,
+            "manifest",
+            {("good", "train"): 6, ("good", "val"): 1, ("good", "test"): 1, ("scratch", "test"): 1, ("dent", "val"): 1},
+        ),
         (make_mvtec, "mvtec", {("good", "train"): 8, ("good", "val"): 2, ("good", "test"): 3, ("crack", "test"): 3}),
-        (make_folders, "folders", {("good", "train"): 6, ("good", "val"): 2, ("good", "test"): 2,
-                                   ("scratch", "train"): 3, ("scratch", "val"): 1, ("scratch", "test"): 1}),
+        (
+            make_folders,
+            "folders",
+            {
+                ("good", "train"): 6,
+                ("good", "val"): 2,
+                ("good", "test"): 2,
+                ("scratch", "train"): 3,
+                ("scratch", "val"): 1,
+                ("scratch", "test"): 1,
+            },
+        ),
     ],
 )
-def test_layouts_detected_and_split(tmp_path: Path, builder: Callable[[Path], Path], layout: str, expected: dict) -> None:
+def test_layouts_detected_and_split(
+    tmp_path: Path, builder: Callable[[Path], Path], layout: str, expected: dict
+) -> None:
     dataset = load_dataset(builder(tmp_path))
     assert dataset.layout == layout
     assert split_counts(dataset) == expected
@@ -149,7 +166,13 @@ def test_folders_each_split_gets_one_per_class(tmp_path: Path, n: int, val: int,
 def test_folders_masks_and_recursion(tmp_path: Path) -> None:
     dataset = load_dataset(make_folders(tmp_path))
     masks = {s.path.relative_to(tmp_path).as_posix(): s.mask for s in dataset.select(label="scratch")}
-    assert set(masks) == {"scratch/s00.jpg", "scratch/deep/s01.jpg", "scratch/s02.jpg", "scratch/deep/s03.jpg", "scratch/s04.jpg"}
+    assert set(masks) == {
+        "scratch/s00.jpg",
+        "scratch/deep/s01.jpg",
+        "scratch/s02.jpg",
+        "scratch/deep/s03.jpg",
+        "scratch/s04.jpg",
+    }
     assert masks["scratch/deep/s01.jpg"] == tmp_path / "masks/scratch/deep/s01.png"
     assert masks["scratch/s02.jpg"] is None
     assert "masks" not in dataset.labels
@@ -260,11 +283,20 @@ def test_errors_name_the_file(tmp_path: Path, case: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "name, depth, color, size",
-    [("a.png", 8, True, (20, 30)), ("b.png", 16, False, (31, 17)), ("c.png", 16, True, (8, 8)),
-     ("d.jpg", 8, True, (40, 40)), ("e.bmp", 8, False, (12, 9)), ("f.tif", 16, False, (10, 11)),
-     ("g.TIFF", 8, True, (5, 6)), ("h.JPEG", 8, False, (16, 16))],
+    [
+        ("a.png", 8, True, (20, 30)),
+        ("b.png", 16, False, (31, 17)),
+        ("c.png", 16, True, (8, 8)),
+        ("d.jpg", 8, True, (40, 40)),
+        ("e.bmp", 8, False, (12, 9)),
+        ("f.tif", 16, False, (10, 11)),
+        ("g.TIFF", 8, True, (5, 6)),
+        ("h.JPEG", 8, False, (16, 16)),
+    ],
 )
-def test_validate_samples_reads_formats(tmp_path: Path, name: str, depth: int, color: bool, size: tuple[int, int]) -> None:
+def test_validate_samples_reads_formats(
+    tmp_path: Path, name: str, depth: int, color: bool, size: tuple[int, int]
+) -> None:
     path = write_image(tmp_path / name, size, depth=depth, color=color)
     mask = write_mask(tmp_path / "m.png", size)
     validate_samples([Sample(path, "dent", "test", mask)])
@@ -272,8 +304,10 @@ def test_validate_samples_reads_formats(tmp_path: Path, name: str, depth: int, c
 
 @pytest.mark.parametrize(
     "content, expected",
-    [(b"this is text, not a PNG", r"unreadable image: .*bad\.png: not a readable image"),
-     (b"", r"unreadable image: .*bad\.png: empty file")],
+    [
+        (b"this is text, not a PNG", r"unreadable image: .*bad\.png: not a readable image"),
+        (b"", r"unreadable image: .*bad\.png: empty file"),
+    ],
 )
 def test_validate_samples_unreadable(tmp_path: Path, content: bytes, expected: str) -> None:
     good = write_image(tmp_path / "ok.png")

@@ -17,17 +17,26 @@ from training.synthetic_defects import KINDS, synthetic_defects  # noqa: E402
 from training.tiling import Tiler  # noqa: E402
 
 
-@pytest.mark.parametrize("sizes, kwargs, size, resize, tiles", [
-    ([(256, 4096)] * 5 + [(256, 3796)], {}, (256, 4096), "letterbox", 19),  # fabric strips: native tiles
-    ([(1250, 500)] * 3, {}, (1248, 512), "letterbox", 18),  # tall parts
-    ([(2048, 2448)], {}, (1088, 1312), "letterbox", 30),  # camera frames: capped tile count
-    ([(640, 640)], {}, (640, 640), "letterbox", 9),  # PCBs with tiny defects
-    ([(300, 300), (280, 310)], {}, (256, 256), "letterbox", 1),  # near the base size: one view
-    ([(329, 272), (286, 123), (500, 600), (200, 100), (120, 300)], {}, (256, 256), "stretch", 1),  # aspect varies: square
-    ([(256, 4096)], {"tile": "none"}, (64, 1024), "letterbox", 1),
-    ([(256, 4096)], {"image_size": (128, 2048)}, (128, 2048), "letterbox", 1),
-    ([(256, 4096)], {"tile": "128"}, (128, 2176), "letterbox", 20),  # small tiles: scaled to stay within 32
-])
+@pytest.mark.parametrize(
+    "sizes, kwargs, size, resize, tiles",
+    [
+        ([(256, 4096)] * 5 + [(256, 3796)], {}, (256, 4096), "letterbox", 19),  # fabric strips: native tiles
+        ([(1250, 500)] * 3, {}, (1248, 512), "letterbox", 18),  # tall parts
+        ([(2048, 2448)], {}, (1088, 1312), "letterbox", 30),  # camera frames: capped tile count
+        ([(640, 640)], {}, (640, 640), "letterbox", 9),  # PCBs with tiny defects
+        ([(300, 300), (280, 310)], {}, (256, 256), "letterbox", 1),  # near the base size: one view
+        (
+            [(329, 272), (286, 123), (500, 600), (200, 100), (120, 300)],
+            {},
+            (256, 256),
+            "stretch",
+            1,
+        ),  # aspect varies: square
+        ([(256, 4096)], {"tile": "none"}, (64, 1024), "letterbox", 1),
+        ([(256, 4096)], {"image_size": (128, 2048)}, (128, 2048), "letterbox", 1),
+        ([(256, 4096)], {"tile": "128"}, (128, 2176), "letterbox", 20),  # small tiles: scaled to stay within 32
+    ],
+)
 def test_geometry_from_the_data(sizes, kwargs, size, resize, tiles):
     g = choose_geometry(sizes, **kwargs)
     assert g.resize == resize
@@ -40,10 +49,18 @@ def test_geometry_from_the_data(sizes, kwargs, size, resize, tiles):
         assert g.row_offsets[-1] + g.tile[0] == g.input_size[0] and g.col_offsets[-1] + g.tile[1] == g.input_size[1]
 
 
-@pytest.mark.parametrize("text, expected, error", [
-    ("256", 256, None), ("256x1024", (256, 1024), None), (" 64 X 96 ", (64, 96), None), (None, None, None),
-    ("250", None, "multiple of 32"), ("big", None, "is not a size"), ("16x64", None, "at least 32"),
-])
+@pytest.mark.parametrize(
+    "text, expected, error",
+    [
+        ("256", 256, None),
+        ("256x1024", (256, 1024), None),
+        (" 64 X 96 ", (64, 96), None),
+        (None, None, None),
+        ("250", None, "multiple of 32"),
+        ("big", None, "is not a size"),
+        ("16x64", None, "at least 32"),
+    ],
+)
 def test_size_option(text, expected, error):
     if error:
         with pytest.raises(InspectorError, match=error):
@@ -58,7 +75,7 @@ def test_tiling_round_trip_returns_every_cell_at_native_size():
     image = torch.arange(2 * 256 * 4096 * 3).reshape(2, 256, 4096, 3).remainder(251).to(torch.uint8)
     tiles = tiler.split(image)
     assert tiles.shape == (2 * g.num_tiles, 256, 256, 3)
-    assert torch.equal(tiles[g.num_tiles * 0 + 1], image[1, :, : 256])  # tile-major: tile 0 of image 1
+    assert torch.equal(tiles[g.num_tiles * 0 + 1], image[1, :, :256])  # tile-major: tile 0 of image 1
     cells = []  # per tile, each cell's global (row, col) code, as a head's distances would be
     for t in range(g.num_tiles):
         r, c = g.row_offsets[t // len(g.col_offsets)] // 8, g.col_offsets[t % len(g.col_offsets)] // 8
@@ -113,14 +130,32 @@ def test_synthetic_defects_are_deterministic_under_the_seed_and_cover_every_kind
         assert mask.any() and mask.mean() < 0.2 and np.array_equal(image[~mask], base[~mask])
 
 
-@pytest.mark.parametrize("rows, expected", [
-    ({"padim": {"val_detection_rate": 0.8, "val_auroc": 0.9, "synthetic_detection_rate": 0.1},
-      "patchcore": {"val_detection_rate": 0.7, "val_auroc": 0.99, "synthetic_detection_rate": 0.9}}, "padim"),
-    ({"padim": {"val_detection_rate": 0.8, "val_auroc": 0.9, "synthetic_detection_rate": 0.1},
-      "patchcore": {"val_detection_rate": 0.8, "val_auroc": 0.9, "synthetic_detection_rate": 0.5}}, "patchcore"),
-    ({"padim": {"synthetic_detection_rate": 0.6, "synthetic_auroc": 0.9},
-      "patchcore": {"synthetic_detection_rate": 0.5, "synthetic_auroc": 0.99}}, "padim"),
-])
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        (
+            {
+                "padim": {"val_detection_rate": 0.8, "val_auroc": 0.9, "synthetic_detection_rate": 0.1},
+                "patchcore": {"val_detection_rate": 0.7, "val_auroc": 0.99, "synthetic_detection_rate": 0.9},
+            },
+            "padim",
+        ),
+        (
+            {
+                "padim": {"val_detection_rate": 0.8, "val_auroc": 0.9, "synthetic_detection_rate": 0.1},
+                "patchcore": {"val_detection_rate": 0.8, "val_auroc": 0.9, "synthetic_detection_rate": 0.5},
+            },
+            "patchcore",
+        ),
+        (
+            {
+                "padim": {"synthetic_detection_rate": 0.6, "synthetic_auroc": 0.9},
+                "patchcore": {"synthetic_detection_rate": 0.5, "synthetic_auroc": 0.99},
+            },
+            "padim",
+        ),
+    ],
+)
 def test_real_defects_decide_and_synthetic_ones_break_ties(rows, expected):
     assert choose(rows)[0] == expected
 
@@ -135,8 +170,23 @@ def test_tiny_validation_warns_everywhere_and_a_non_square_padim_bundle_passes_p
     from inspector.synthetic import write_dataset
 
     data = write_dataset(tmp_path / "data", size=(64, 128), n_train=12, n_val=8, n_test=4, n_defect=2, seed=1)
-    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--image-size", "64",
-                 "--method", "padim", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "run"),
+                "--image-size",
+                "64",
+                "--method",
+                "padim",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "WARNING: 20 good images can guarantee a false-reject rate of 4.8 %; add 79 more" in out
     summary = json.loads((tmp_path / "run" / "run.json").read_text())

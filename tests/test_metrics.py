@@ -158,7 +158,7 @@ def test_detection_rate_by_type() -> None:
 
 def _square_mask(h: int = 16, w: int = 16, box: tuple = (4, 8, 4, 8)) -> np.ndarray:
     m = np.zeros((h, w), bool)
-    m[box[0]:box[1], box[2]:box[3]] = True
+    m[box[0] : box[1], box[2] : box[3]] = True
     return m
 
 
@@ -237,12 +237,16 @@ def test_aupro_good_images_only_add_false_positives() -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_aupro_matches_brute_force(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    masks = [_square_mask(24, 24, (2, 9, 3, 8)) | _square_mask(24, 24, (15, 17, 15, 23)),
-             np.zeros((24, 24), bool), _square_mask(24, 24, (10, 20, 1, 4))]
+    masks = [
+        _square_mask(24, 24, (2, 9, 3, 8)) | _square_mask(24, 24, (15, 17, 15, 23)),
+        np.zeros((24, 24), bool),
+        _square_mask(24, 24, (10, 20, 1, 4)),
+    ]
     maps = [rng.random((24, 24)) + 0.8 * m * rng.random() for m in masks]
     for limit in (0.05, 0.3, 1.0):
         assert aupro(masks, maps, fpr_limit=limit, steps=50) == pytest.approx(
-            _brute_aupro(masks, [a.astype(np.float32) for a in maps], limit, 50), abs=1e-9)
+            _brute_aupro(masks, [a.astype(np.float32) for a in maps], limit, 50), abs=1e-9
+        )
 
 
 def test_aupro_nan_without_regions() -> None:

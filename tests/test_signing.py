@@ -36,8 +36,7 @@ def bundle(tmp_path: Path) -> Path:
     return path
 
 
-def test_keys_new_writes_a_private_key_only_its_owner_reads_and_list_shows_the_ids(tmp_path: Path,
-                                                                                  capsys) -> None:
+def test_keys_new_writes_a_private_key_only_its_owner_reads_and_list_shows_the_ids(tmp_path: Path, capsys) -> None:
     keys = tmp_path / "keys"
     assert main(["keys", "new", "plant", "--dir", str(keys)]) == 0
     assert main(["keys", "new", "spare", "--dir", str(keys)]) == 0
@@ -109,8 +108,14 @@ def test_key_files_of_the_wrong_kind_are_named(tmp_path: Path, bundle: Path) -> 
     garbage.write_text("hello")
     with pytest.raises(BundleError, match="not a PEM public key"):
         read_verified(bundle, [garbage])
-    out = subprocess.run([sys.executable, "-m", "inspector", "keys", "sign", str(bundle), "--key", str(pub)],
-                         cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "inspector", "keys", "sign", str(bundle), "--key", str(pub)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 2 and "signing needs the .key" in out.stderr and "Traceback" not in out.stderr
 
 

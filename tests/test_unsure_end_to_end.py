@@ -26,17 +26,23 @@ from inspector.live.record import FrameRecord
 from inspector.live.sinks.base import Sink
 from inspector.synthetic import make_part
 
-EXPECTED = {"black": ("UNSURE", "dark"), "blurred": ("UNSURE", "focus"), "woven": ("UNSURE", "out_of_distribution"),
-            "good": ("OK", "")}
+EXPECTED = {
+    "black": ("UNSURE", "dark"),
+    "blurred": ("UNSURE", "focus"),
+    "woven": ("UNSURE", "out_of_distribution"),
+    "good": ("OK", ""),
+}
 
 
 def frames() -> dict[str, np.ndarray]:
     """The synthetic line's trouble: a black frame, a blurred good part, a part of another product, a good part."""
     rng = np.random.default_rng(7)
-    return {"black": np.zeros((96, 96, 3), np.uint8),
-            "blurred": cv2.GaussianBlur(make_part(rng, size=(96, 96)).image, (0, 0), 2),
-            "woven": make_part(rng, size=(96, 96), style="woven").image,
-            "good": make_part(rng, size=(96, 96)).image}
+    return {
+        "black": np.zeros((96, 96, 3), np.uint8),
+        "blurred": cv2.GaussianBlur(make_part(rng, size=(96, 96)).image, (0, 0), 2),
+        "woven": make_part(rng, size=(96, 96), style="woven").image,
+        "good": make_part(rng, size=(96, 96)).image,
+    }
 
 
 class ListSink(Sink):
@@ -62,9 +68,24 @@ def test_batch_gives_unsure_with_the_reason_in_results_csv_and_the_report(patchc
     for name, image in frames().items():
         cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "inspector", "batch", str(folder), "--model", str(patchcore_bundle[1]),
-                           "--out", str(out), "--no-progress"],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inspector",
+            "batch",
+            str(folder),
+            "--model",
+            str(patchcore_bundle[1]),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "1 OK, 0 NG, 3 UNSURE, 0 errors" in proc.stdout
     with (out / "results.csv").open(newline="") as handle:
@@ -103,16 +124,25 @@ def test_live_gives_unsure_with_the_reason_in_records_snapshot_and_metrics(patch
 def aligning_bundle(patchcore_bundle, tmp_path_factory) -> Path:
     """The trained bundle told to align parts covering 20-50 % of the frame, without gates (alignment alone)."""
     reference = {"method": "moments", "polarity": "bright", "cx": 0.5, "cy": 0.5, "angle": 0.0, "area": [0.2, 0.5]}
-    return with_props(patchcore_bundle[1], tmp_path_factory.mktemp("align") / "align.onnx",
-                      alignment=json.dumps(reference), gates="null")
+    return with_props(
+        patchcore_bundle[1],
+        tmp_path_factory.mktemp("align") / "align.onnx",
+        alignment=json.dumps(reference),
+        gates="null",
+    )
 
 
 def test_a_part_alignment_cannot_find_is_unsure_not_an_error(aligning_bundle: Path) -> None:
     engine = Engine(load_bundle(aligning_bundle, threads=1))
     empty = np.full((96, 96, 3), 90, np.uint8)  # an empty station: nothing stands out
     sink = ListSink()
-    pipeline = Pipeline(engine, [CameraConfig(id="c", kind="synthetic", source={"size": 96}, max_fps=1000.0)],
-                        [sink], station="t", queue_size=4)
+    pipeline = Pipeline(
+        engine,
+        [CameraConfig(id="c", kind="synthetic", source={"size": 96}, max_fps=1000.0)],
+        [sink],
+        station="t",
+        queue_size=4,
+    )
     sink.start()
     pipeline.offer(Frame("c", 1, empty, 1.0, 1.0, 1.0))
     pipeline.step()

@@ -15,27 +15,42 @@ from inspector.result import InspectionResult
 from inspector.synthetic import make_part
 from inspector.verdict import REASON_CODES, Gates, Quality, Reason, Tightening, Verdict, measure
 
-GATES = {"version": 1, "brightness": [80.0, 190.0], "max_clipped": 0.05, "min_focus": 2.0, "max_ood": 40.0,
-         "frame": {"min_size": [48, 48], "aspect": [0.8, 1.25]}}
+GATES = {
+    "version": 1,
+    "brightness": [80.0, 190.0],
+    "max_clipped": 0.05,
+    "min_focus": 2.0,
+    "max_ood": 40.0,
+    "frame": {"min_size": [48, 48], "aspect": [0.8, 1.25]},
+}
 GOOD = Quality(brightness=130.0, clipped=0.0, focus=5.0)
 
 
-def decide(quality: Quality = GOOD, ood: float | None = 20.0, shape: tuple[int, int] = (96, 96), score: float = 0.1,
-           gates: Gates | None = None, problem: str = ""):
+def decide(
+    quality: Quality = GOOD,
+    ood: float | None = 20.0,
+    shape: tuple[int, int] = (96, 96),
+    score: float = 0.1,
+    gates: Gates | None = None,
+    problem: str = "",
+):
     gates = gates or Gates.from_bundle(GATES, (64, 64))
     return gates.decide(score, 1.0, quality, ood, shape, problem)
 
 
-@pytest.mark.parametrize(("kwargs", "reason"), [
-    ({"shape": (30, 96)}, Reason.SIZE),
-    ({"shape": (96, 200)}, Reason.SIZE),
-    ({"quality": Quality(10.0, 0.0, 5.0)}, Reason.DARK),
-    ({"quality": Quality(240.0, 0.0, 5.0)}, Reason.BRIGHT),
-    ({"quality": Quality(130.0, 0.2, 5.0)}, Reason.EXPOSURE),
-    ({"quality": Quality(130.0, 0.0, 0.5)}, Reason.FOCUS),
-    ({"problem": "part not found: nothing"}, Reason.ALIGNMENT),
-    ({"ood": 55.0}, Reason.OUT_OF_DISTRIBUTION),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"shape": (30, 96)}, Reason.SIZE),
+        ({"shape": (96, 200)}, Reason.SIZE),
+        ({"quality": Quality(10.0, 0.0, 5.0)}, Reason.DARK),
+        ({"quality": Quality(240.0, 0.0, 5.0)}, Reason.BRIGHT),
+        ({"quality": Quality(130.0, 0.2, 5.0)}, Reason.EXPOSURE),
+        ({"quality": Quality(130.0, 0.0, 0.5)}, Reason.FOCUS),
+        ({"problem": "part not found: nothing"}, Reason.ALIGNMENT),
+        ({"ood": 55.0}, Reason.OUT_OF_DISTRIBUTION),
+    ],
+)
 def test_each_gate_gives_unsure_with_its_reason(kwargs: dict, reason: Reason) -> None:
     decision = decide(**kwargs)
     assert decision.verdict is Verdict.UNSURE and decision.reason is reason and decision.detail
@@ -74,8 +89,9 @@ def test_measures_separate_sharp_blurred_and_black_views() -> None:
 
 
 def test_result_type_ties_unsure_to_a_reason() -> None:
-    made = InspectionResult(score=5.0, threshold=1.0, verdict=Verdict.UNSURE, model_fingerprint="f",
-                            reason=Reason.FOCUS)
+    made = InspectionResult(
+        score=5.0, threshold=1.0, verdict=Verdict.UNSURE, model_fingerprint="f", reason=Reason.FOCUS
+    )
     assert made.is_unsure and not made.is_ng and made.reason_code == "focus"
     with pytest.raises(ValueError, match="needs a reason"):
         InspectionResult(score=0.1, threshold=1.0, verdict=Verdict.UNSURE, model_fingerprint="f")
@@ -86,8 +102,17 @@ def test_result_type_ties_unsure_to_a_reason() -> None:
 
 
 def _meta(**changes) -> dict[str, str]:
-    meta = BundleMetadata(task="anomaly", class_names=["good", "defect"], input_size=(64, 64), threshold=1.0,
-                          threshold_method={}, backbone="b", method="m", data_fingerprint="d", gates=GATES)
+    meta = BundleMetadata(
+        task="anomaly",
+        class_names=["good", "defect"],
+        input_size=(64, 64),
+        threshold=1.0,
+        threshold_method={},
+        backbone="b",
+        method="m",
+        data_fingerprint="d",
+        gates=GATES,
+    )
     props = meta.to_props()
     props.update({f"inspector.{k}": v for k, v in changes.items()})
     return props

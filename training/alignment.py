@@ -43,14 +43,23 @@ def choose_alignment(images: list[np.ndarray]) -> tuple[dict | None, str]:
     angle, angle_spread = _circular(np.array([p.angle for p in good]))
     centre_spread = float(max(cy.std(), cx.std()))
     if centre_spread < MOVES_CENTRE and angle_spread < MOVES_ANGLE:
-        return None, (f"off: the parts do not move (centroid spread {100 * centre_spread:.1f} %, "
-                      f"axis spread {angle_spread:.1f} degrees)")
+        return None, (
+            f"off: the parts do not move (centroid spread {100 * centre_spread:.1f} %, "
+            f"axis spread {angle_spread:.1f} degrees)"
+        )
     area = [p.area for p in good]
-    reference = {"method": "moments", "polarity": polarity, "cx": float(np.median(cx)), "cy": float(np.median(cy)),
-                 "angle": angle, "area": [0.7 * min(area), min(1.0, 1.3 * max(area))]}
-    return reference, (f"on: parts move (centroid spread {100 * centre_spread:.1f} %, axis spread "
-                       f"{angle_spread:.1f} degrees); moment alignment to the median pose")
-
+    reference = {
+        "method": "moments",
+        "polarity": polarity,
+        "cx": float(np.median(cx)),
+        "cy": float(np.median(cy)),
+        "angle": angle,
+        "area": [0.7 * min(area), min(1.0, 1.3 * max(area))],
+    }
+    return reference, (
+        f"on: parts move (centroid spread {100 * centre_spread:.1f} %, axis spread "
+        f"{angle_spread:.1f} degrees); moment alignment to the median pose"
+    )
 
 
 def align_all(images: list[np.ndarray], masks: list | None, reference: dict | None) -> tuple[list, list | None, int]:

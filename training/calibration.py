@@ -33,20 +33,28 @@ def calibrate(out_of_fold: np.ndarray, val_good: np.ndarray, target_frr: float) 
     info = conformal_threshold(scores, target_frr)
     n, k = info["n_calibration"], min(info["k"], info["n_calibration"])
     achievable = 1.0 / (n + 1)
-    info.update(method="cross-conformal (CV+)", n_out_of_fold=len(out_of_fold), n_val_good=len(val_good),
-                achievable_frr=achievable)
+    info.update(
+        method="cross-conformal (CV+)",
+        n_out_of_fold=len(out_of_fold),
+        n_val_good=len(val_good),
+        achievable_frr=achievable,
+    )
     a, b = n + 1 - k, k
     info["expected_frr"] = a / (n + 1)
     info["expected_frr_interval90"] = [float(beta.ppf(0.05, a, b)), float(beta.ppf(0.95, a, b))]
     if not info["guaranteed"]:
         need = min_calibration_images(target_frr)
-        info["warning"] = (f"{n} good images can guarantee a false-reject rate of {100 * achievable:.2g} %; "
-                           f"add {need - n} more for the {100 * target_frr:.2g} % you asked. "
-                           f"The threshold shipped is the one for {100 * achievable:.2g} %.")
+        info["warning"] = (
+            f"{n} good images can guarantee a false-reject rate of {100 * achievable:.2g} %; "
+            f"add {need - n} more for the {100 * target_frr:.2g} % you asked. "
+            f"The threshold shipped is the one for {100 * achievable:.2g} %."
+        )
         info.pop("note", None)
     elif info["expected_frr_interval90"][1] > 2 * target_frr:
         more = math.ceil(max(0.0, 10.0 / target_frr - n))
-        info["warning"] = (f"with {n} good calibration images the false-reject rate may reach "
-                           f"{100 * info['expected_frr_interval90'][1]:.2g} % (90 % interval) for a "
-                           f"{100 * target_frr:.2g} % target; about {more} more good images narrow it")
+        info["warning"] = (
+            f"with {n} good calibration images the false-reject rate may reach "
+            f"{100 * info['expected_frr_interval90'][1]:.2g} % (90 % interval) for a "
+            f"{100 * target_frr:.2g} % target; about {more} more good images narrow it"
+        )
     return info

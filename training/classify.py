@@ -106,15 +106,21 @@ def _class_names(dataset) -> tuple[list[str], bool]:
     typer = GOOD not in train
     names = sorted(train) if typer else [GOOD, *sorted(train - {GOOD})]
     if typer and len(names) < 2:
-        raise DatasetError(f"{dataset.root}: the training split holds no good images and {len(names)} defect type(s)",
-                           "add good images to train (a verdict model), or two or more defect types (a typer)")
+        raise DatasetError(
+            f"{dataset.root}: the training split holds no good images and {len(names)} defect type(s)",
+            "add good images to train (a verdict model), or two or more defect types (a typer)",
+        )
     if len(names) < 2:
-        raise DatasetError(f"{dataset.root}: the training split holds only good images; classify needs defect types",
-                           "add labelled defect images to train, or use --task anomaly")
+        raise DatasetError(
+            f"{dataset.root}: the training split holds only good images; classify needs defect types",
+            "add labelled defect images to train, or use --task anomaly",
+        )
     unseen = sorted({s.label for s in dataset.samples} - set(names))
     if unseen:
-        raise DatasetError(f"{dataset.root}: labels {unseen} occur in val/test but not in the training split",
-                           "put some images of every label in train")
+        raise DatasetError(
+            f"{dataset.root}: labels {unseen} occur in val/test but not in the training split",
+            "put some images of every label in train",
+        )
     return names, typer
 
 
@@ -152,11 +158,15 @@ def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
     size = (cfg.image_size, cfg.image_size)
     splits = {name: dataset.select(split=name) for name in ("train", "val", "test")}
     if typer and not splits["val"]:
-        raise DatasetError(f"{dataset.root}: no images in the val split to choose the best epoch on",
-                           "add a val split (class folders are split by a seeded ratio)")
+        raise DatasetError(
+            f"{dataset.root}: no images in the val split to choose the best epoch on",
+            "add a val split (class folders are split by a seeded ratio)",
+        )
     if not typer and (not splits["val"] or not any(s.is_good for s in splits["val"])):
-        raise DatasetError(f"{dataset.root}: no good images in the val split to calibrate the threshold on",
-                           "add good images to the val split")
+        raise DatasetError(
+            f"{dataset.root}: no good images in the val split to calibrate the threshold on",
+            "add good images to the val split",
+        )
     model, spec = build_classifier(cfg.arch, cfg.weights, len(class_names), cfg.image_size)
     images = {name: load_samples(samples, size)[0] for name, samples in splits.items()}
     targets = {name: [index[s.label] for s in samples] for name, samples in splits.items()}
@@ -166,7 +176,9 @@ def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
     train_set = ImageSet(images["train"], targets["train"], pipeline)
     sampler = make_sampler(targets["train"], len(class_names), cfg.balance, seed=cfg.seed, rank=d.rank, world=d.world)
     per_rank = max(1, cfg.batch_size // d.world)
-    loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler, num_workers=0, drop_last=len(sampler) > per_rank)
+    loader = DataLoader(
+        train_set, batch_size=per_rank, sampler=sampler, num_workers=0, drop_last=len(sampler) > per_rank
+    )
     weight = None
     if cfg.balance == "loss":
         weight = torch.tensor(class_weights(targets["train"], len(class_names)), dtype=torch.float32, device=d.device)
@@ -183,9 +195,11 @@ def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
     if checkpoint is not None:
         model_state, best_state, optim_state, state = checkpoint
         if state.get("arch") != cfg.arch or state.get("class_names") != class_names:
-            raise InspectorError(f"--resume {cfg.resume}: the checkpoint is for {state.get('arch')} on classes "
-                                 f"{state.get('class_names')}, not {cfg.arch} on {class_names}",
-                                 "resume with the same --arch and dataset, or start a new run")
+            raise InspectorError(
+                f"--resume {cfg.resume}: the checkpoint is for {state.get('arch')} on classes "
+                f"{state.get('class_names')}, not {cfg.arch} on {class_names}",
+                "resume with the same --arch and dataset, or start a new run",
+            )
         model.load_state_dict(model_state)
         best = best_state
         optimizer.load_state_dict(optim_state)
@@ -204,8 +218,14 @@ def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
         net.train()
         for module in frozen_bn:
             module.eval()
-        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                   disable=not (cfg.progress and d.main), leave=True, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(loader),
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            disable=not (cfg.progress and d.main),
+            leave=True,
+            dynamic_ncols=True,
+        )
         running, seen = 0.0, 0
         for x, y in loader:
             for group in optimizer.param_groups:
@@ -231,11 +251,22 @@ def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
             if improved:
                 state["best_key"], state["best_epoch"] = key, epoch
                 best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            state["history"].append({"epoch": epoch + 1, "train_loss": round(running / max(seen, 1), 5),
-                                     "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
-                                     "val_loss": round(val["loss"], 5), "seconds": round(time.perf_counter() - started, 1)})
-            bar.set_postfix(loss=f"{running / max(seen, 1):.4f}", val_acc=f"{val['accuracy']:.4f}",
-                            val_f1=f"{val['macro_f1'] or 0:.4f}", best=state["best_epoch"] + 1)
+            state["history"].append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": round(running / max(seen, 1), 5),
+                    "val_accuracy": val["accuracy"],
+                    "val_macro_f1": val["macro_f1"],
+                    "val_loss": round(val["loss"], 5),
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            )
+            bar.set_postfix(
+                loss=f"{running / max(seen, 1):.4f}",
+                val_acc=f"{val['accuracy']:.4f}",
+                val_f1=f"{val['macro_f1'] or 0:.4f}",
+                best=state["best_epoch"] + 1,
+            )
             state["epoch"] = epoch + 1
             save_checkpoint(Path(cfg.out) / CHECKPOINT_FILE, model, best, optimizer, state)
             stop = state["epoch"] - 1 - state["best_epoch"] >= cfg.patience
@@ -250,8 +281,19 @@ def _train(cfg: ClassifyConfig, d: Dist) -> RunSummary | None:
     return _finish(cfg, model, spec, state, dataset, splits, images, targets, class_names, pipeline, d)
 
 
-def _finish(cfg: ClassifyConfig, model: torch.nn.Module, spec: dict, state: dict, dataset, splits: dict,
-            images: dict, targets: dict, class_names: list[str], pipeline, d: Dist) -> dict:
+def _finish(
+    cfg: ClassifyConfig,
+    model: torch.nn.Module,
+    spec: dict,
+    state: dict,
+    dataset,
+    splits: dict,
+    images: dict,
+    targets: dict,
+    class_names: list[str],
+    pipeline,
+    d: Dist,
+) -> dict:
     """Threshold on val good scores, test metrics, run folder and report (rank 0)."""
     from training.classify_report import write_classify_report
 
@@ -263,33 +305,62 @@ def _finish(cfg: ClassifyConfig, model: torch.nn.Module, spec: dict, state: dict
         val_good = np.array([t == 0 for t in targets["val"]])
         threshold = conformal_threshold(1.0 - val_probs[val_good, 0], cfg.target_frr)
     val_labels = [class_names[t] for t in targets["val"]]
-    val_m = classification_metrics(val_labels, [class_names[i] for i in val_probs.argmax(1)], _score(val_probs, typer),
-                                   threshold["threshold"], class_names)
+    val_m = classification_metrics(
+        val_labels,
+        [class_names[i] for i in val_probs.argmax(1)],
+        _score(val_probs, typer),
+        threshold["threshold"],
+        class_names,
+    )
     threshold["val_detection_rate"] = val_m["detection_rate"]
     threshold["val_false_reject_rate"] = val_m["false_reject_rate"]
     metrics, test_probs = {}, np.zeros((0, len(class_names)), np.float32)
     if splits["test"]:
         test_probs = predict(model, images["test"], d.device)
-        metrics = classification_metrics([class_names[t] for t in targets["test"]],
-                                         [class_names[i] for i in test_probs.argmax(1)], _score(test_probs, typer),
-                                         threshold["threshold"], class_names)
+        metrics = classification_metrics(
+            [class_names[t] for t in targets["test"]],
+            [class_names[i] for i in test_probs.argmax(1)],
+            _score(test_probs, typer),
+            threshold["threshold"],
+            class_names,
+        )
         threshold["test_detection_rate"] = metrics["detection_rate"]
         threshold["test_false_reject_rate"] = metrics["false_reject_rate"]
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     summary = RunSummary(
-        task="classify", method=spec["kind"], backbone=cfg.arch, model=spec, class_names=class_names,
-        image_size=(cfg.image_size, cfg.image_size), threshold=threshold["threshold"],
-        thresholds={"deployed": threshold}, target_frr=cfg.target_frr, metrics=metrics, seed=cfg.seed,
-        data=str(Path(cfg.data).resolve()), data_layout=dataset.layout, data_fingerprint=dataset.fingerprint(),
-        counts={name: len(samples) for name, samples in splits.items()}, role="typer" if typer else "verdict",
-        details={"val_metrics": val_m, "history": state["history"], "best_epoch": state["best_epoch"] + 1,
-                 "epochs_run": state["epoch"], "train_seconds": round(state["train_seconds"], 1),
-                 "wall_seconds": round(time.perf_counter() - state.pop("wall_start"), 1), "world_size": d.world,
-                 "device": d.device.type, "config": config, "augment_file": AUGMENT_FILE},
+        task="classify",
+        method=spec["kind"],
+        backbone=cfg.arch,
+        model=spec,
+        class_names=class_names,
+        image_size=(cfg.image_size, cfg.image_size),
+        threshold=threshold["threshold"],
+        thresholds={"deployed": threshold},
+        target_frr=cfg.target_frr,
+        metrics=metrics,
+        seed=cfg.seed,
+        data=str(Path(cfg.data).resolve()),
+        data_layout=dataset.layout,
+        data_fingerprint=dataset.fingerprint(),
+        counts={name: len(samples) for name, samples in splits.items()},
+        role="typer" if typer else "verdict",
+        details={
+            "val_metrics": val_m,
+            "history": state["history"],
+            "best_epoch": state["best_epoch"] + 1,
+            "epochs_run": state["epoch"],
+            "train_seconds": round(state["train_seconds"], 1),
+            "wall_seconds": round(time.perf_counter() - state.pop("wall_start"), 1),
+            "world_size": d.world,
+            "device": d.device.type,
+            "config": config,
+            "augment_file": AUGMENT_FILE,
+        },
     )
     out = Path(cfg.out)
     save_classify_run(out, summary, model.cpu())
     (out / AUGMENT_FILE).write_text(augment_json(pipeline))
-    write_classify_report(out, summary, test_probs, [str(s.path) for s in splits["test"]],
-                          [s.label for s in splits["test"]])
+    write_classify_report(
+        out, summary, test_probs, [str(s.path) for s in splits["test"]], [s.label for s in splits["test"]]
+    )
     return summary

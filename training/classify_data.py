@@ -45,8 +45,15 @@ def build_augment(cfg: AugmentConfig) -> A.Compose:
     if cfg.rot90:
         ops.append(A.RandomRotate90(p=0.5))
     if cfg.scale or cfg.translate or cfg.rotate:
-        ops.append(A.Affine(scale=(1 - cfg.scale, 1 + cfg.scale), translate_percent=(-cfg.translate, cfg.translate),
-                            rotate=(-cfg.rotate, cfg.rotate), border_mode=cv2.BORDER_REFLECT_101, p=0.7))
+        ops.append(
+            A.Affine(
+                scale=(1 - cfg.scale, 1 + cfg.scale),
+                translate_percent=(-cfg.translate, cfg.translate),
+                rotate=(-cfg.rotate, cfg.rotate),
+                border_mode=cv2.BORDER_REFLECT_101,
+                p=0.7,
+            )
+        )
     if cfg.brightness or cfg.contrast:
         ops.append(A.RandomBrightnessContrast(brightness_limit=cfg.brightness, contrast_limit=cfg.contrast, p=0.7))
     if tuple(cfg.gamma) != (100, 100):
@@ -67,8 +74,10 @@ def load_augment(spec: str | None, *, flips: bool = True, rot90: bool = True) ->
         return A.Compose([])
     path = Path(spec)
     if not path.is_file():
-        raise InspectorError(f"--augment {spec!r} is neither a preset ({', '.join(PRESETS)}) nor a file",
-                             "pass default, none, or a JSON file (augmentation knobs or an A.to_dict pipeline)")
+        raise InspectorError(
+            f"--augment {spec!r} is neither a preset ({', '.join(PRESETS)}) nor a file",
+            "pass default, none, or a JSON file (augmentation knobs or an A.to_dict pipeline)",
+        )
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -77,8 +86,10 @@ def load_augment(spec: str | None, *, flips: bool = True, rot90: bool = True) ->
         try:
             return A.from_dict(data)
         except (KeyError, TypeError, ValueError) as exc:
-            raise InspectorError(f"--augment file {path} is not a valid albumentations pipeline ({exc})",
-                                 "write it with A.to_dict(pipeline)") from exc
+            raise InspectorError(
+                f"--augment file {path} is not a valid albumentations pipeline ({exc})",
+                "write it with A.to_dict(pipeline)",
+            ) from exc
     known = {f.name for f in fields(AugmentConfig)}
     unknown = sorted(set(data) - known) if isinstance(data, dict) else ["<not an object>"]
     if unknown:
@@ -118,8 +129,9 @@ class WeightedDistributedSampler(DistributedSampler):
 
     def __init__(self, weights: Sequence[float], num_replicas: int = 1, rank: int = 0, seed: int = 0) -> None:
         self.weights = torch.as_tensor(np.asarray(weights), dtype=torch.double)
-        super().__init__(range(len(self.weights)), num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed,
-                         drop_last=False)
+        super().__init__(
+            range(len(self.weights)), num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False
+        )
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -127,8 +139,9 @@ class WeightedDistributedSampler(DistributedSampler):
         return iter(drawn[self.rank : self.total_size : self.num_replicas].tolist())
 
 
-def make_sampler(targets: Sequence[int], num_classes: int, balance: str, *, seed: int, rank: int = 0,
-                 world: int = 1) -> Sampler:
+def make_sampler(
+    targets: Sequence[int], num_classes: int, balance: str, *, seed: int, rank: int = 0, world: int = 1
+) -> Sampler:
     """`sampler`: weighted draws (square-root class balance); else a plain (distributed) shuffle."""
     if balance == "sampler":
         per_class = class_weights(targets, num_classes)

@@ -53,8 +53,10 @@ class CnnClassifier(nn.Module):
         self.backbone = backbone
         classifier = backbone.get_classifier()
         if not isinstance(classifier, nn.Linear):
-            raise InspectorError(f"{type(backbone).__name__} has no linear classifier, so no class-activation map",
-                                 "pick a CNN with an average-pool + linear head (EfficientNet, ResNet, MobileNet)")
+            raise InspectorError(
+                f"{type(backbone).__name__} has no linear classifier, so no class-activation map",
+                "pick a CNN with an average-pool + linear head (EfficientNet, ResNet, MobileNet)",
+            )
 
     def features(self, image: torch.Tensor) -> torch.Tensor:
         return self.backbone.forward_features(self.norm(image))
@@ -77,8 +79,10 @@ class CnnClassifier(nn.Module):
             logits, cams = self.explain(torch.randint(0, 255, (1, size, size, 3), dtype=torch.uint8))
         self.train(was)
         if not torch.allclose(logits, cams.mean((2, 3)), atol=1e-3, rtol=1e-3):
-            raise InspectorError(f"{type(self.backbone).__name__}: its head is not average-pool + linear, so no "
-                                 "class-activation map", "pick an EfficientNet, ResNet or MobileNet-style CNN")
+            raise InspectorError(
+                f"{type(self.backbone).__name__}: its head is not average-pool + linear, so no class-activation map",
+                "pick an EfficientNet, ResNet or MobileNet-style CNN",
+            )
 
 
 class Block(nn.Module):
@@ -91,8 +95,9 @@ class Block(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, int(dim * mlp_ratio)), nn.GELU(), nn.Dropout(drop),
-                                 nn.Linear(int(dim * mlp_ratio), dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, int(dim * mlp_ratio)), nn.GELU(), nn.Dropout(drop), nn.Linear(int(dim * mlp_ratio), dim)
+        )
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,8 +116,19 @@ class AttentionClassifier(nn.Module):
 
     kind = "attention"
 
-    def __init__(self, backbone: nn.Module, stage: int, channels: int, grid: tuple[int, int], num_classes: int,
-                 mean, std, dim: int = 192, depth: int = 2, heads: int = 4) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        stage: int,
+        channels: int,
+        grid: tuple[int, int],
+        num_classes: int,
+        mean,
+        std,
+        dim: int = 192,
+        depth: int = 2,
+        heads: int = 4,
+    ) -> None:
         super().__init__()
         self.norm = Normalise(mean, std)
         self.backbone = backbone
@@ -184,8 +200,11 @@ class ClassifyGraph(nn.Module):
         self.model = model
         self.size = tuple(size)
         self.good_index = good_index  # None: a typer (defect types only), score = 1 - the top probability
-        not_defect = (torch.zeros(1, num_classes) if good_index is None
-                      else F.one_hot(torch.tensor(good_index), num_classes).float().view(1, -1) * 2.0)
+        not_defect = (
+            torch.zeros(1, num_classes)
+            if good_index is None
+            else F.one_hot(torch.tensor(good_index), num_classes).float().view(1, -1) * 2.0
+        )
         self.register_buffer("not_defect", not_defect)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -193,7 +212,9 @@ class ClassifyGraph(nn.Module):
         probs = torch.softmax(logits, dim=1)
         score = 1.0 - (probs.amax(dim=1) if self.good_index is None else probs[:, self.good_index])
         if maps.shape[1] > 1:  # class maps: pick the most probable defect class
-            index = (probs - self.not_defect).argmax(dim=1).view(-1, 1, 1, 1).expand(-1, 1, maps.shape[2], maps.shape[3])
+            index = (
+                (probs - self.not_defect).argmax(dim=1).view(-1, 1, 1, 1).expand(-1, 1, maps.shape[2], maps.shape[3])
+            )
             maps = torch.gather(maps, 1, index)
         maps = F.interpolate(torch.relu(maps), size=self.size, mode="bilinear", align_corners=False)[:, 0]
         peak = maps.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)

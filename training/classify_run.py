@@ -58,10 +58,27 @@ def build_classifier(arch: str, weights: str | None, num_classes: int, size: int
         stride = backbone.feature_info[stage]["reduction"]
         backbone.prune_intermediate_layers(indices=[stage], prune_head=True)
         grid = (size // stride, size // stride)
-        spec = {"backbone": name, "stage": stage, "channels": channels, "grid": list(grid), "dim": 192, "depth": 2,
-                "heads": 4}
-        model = AttentionClassifier(backbone, stage, channels, grid, num_classes, mean, std,
-                                    dim=spec["dim"], depth=spec["depth"], heads=spec["heads"])
+        spec = {
+            "backbone": name,
+            "stage": stage,
+            "channels": channels,
+            "grid": list(grid),
+            "dim": 192,
+            "depth": 2,
+            "heads": 4,
+        }
+        model = AttentionClassifier(
+            backbone,
+            stage,
+            channels,
+            grid,
+            num_classes,
+            mean,
+            std,
+            dim=spec["dim"],
+            depth=spec["depth"],
+            heads=spec["heads"],
+        )
     else:
         backbone = create_backbone(arch, weights)
         backbone.reset_classifier(num_classes)
@@ -77,14 +94,29 @@ def rebuild_classifier(spec: dict, size: int) -> nn.Module:
     """The same module as build_classifier, with no pretrained-weight lookup (weights come from the run)."""
     k = spec["num_classes"]
     if spec["kind"] == "vit":
-        return VitClassifier(timm.create_model(spec["backbone"], pretrained=False, img_size=size, num_classes=k),
-                             spec["mean"], spec["std"])
+        return VitClassifier(
+            timm.create_model(spec["backbone"], pretrained=False, img_size=size, num_classes=k),
+            spec["mean"],
+            spec["std"],
+        )
     if spec["kind"] == "attention":
         backbone = timm.create_model(spec["backbone"], pretrained=False)
         backbone.prune_intermediate_layers(indices=[spec["stage"]], prune_head=True)
-        return AttentionClassifier(backbone, spec["stage"], spec["channels"], tuple(spec["grid"]), k, spec["mean"],
-                                   spec["std"], dim=spec["dim"], depth=spec["depth"], heads=spec["heads"])
-    return CnnClassifier(timm.create_model(spec["backbone"], pretrained=False, num_classes=k), spec["mean"], spec["std"])
+        return AttentionClassifier(
+            backbone,
+            spec["stage"],
+            spec["channels"],
+            tuple(spec["grid"]),
+            k,
+            spec["mean"],
+            spec["std"],
+            dim=spec["dim"],
+            depth=spec["depth"],
+            heads=spec["heads"],
+        )
+    return CnnClassifier(
+        timm.create_model(spec["backbone"], pretrained=False, num_classes=k), spec["mean"], spec["std"]
+    )
 
 
 def freeze_early(model: nn.Module, stages: int) -> list[nn.Module]:
@@ -100,16 +132,21 @@ def freeze_early(model: nn.Module, stages: int) -> list[nn.Module]:
         if name.startswith(stop):
             break
         param.requires_grad_(False)
-    return [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-            and any(True for _ in m.parameters(recurse=False))
-            and not any(p.requires_grad for p in m.parameters(recurse=False))]
+    return [
+        m
+        for m in backbone.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and any(True for _ in m.parameters(recurse=False))
+        and not any(p.requires_grad for p in m.parameters(recurse=False))
+    ]
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: Path, model: nn.Module, best: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                    state: dict) -> None:
+def save_checkpoint(
+    path: Path, model: nn.Module, best: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict
+) -> None:
     """Model, best weights, optimizer moments and the loop state (JSON metadata) in one safetensors file."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
@@ -124,9 +161,11 @@ def save_checkpoint(path: Path, model: nn.Module, best: dict[str, torch.Tensor],
 
 
 def _refuse(path: Path, why: str) -> InspectorError:
-    return InspectorError(f"--resume {path}: {why}",
-                          f"resume from the {CHECKPOINT_FILE} (or the run folder) written by `inspector train "
-                          "--task classify`; pickle checkpoints (.pt/.pth) are never loaded")
+    return InspectorError(
+        f"--resume {path}: {why}",
+        f"resume from the {CHECKPOINT_FILE} (or the run folder) written by `inspector train "
+        "--task classify`; pickle checkpoints (.pt/.pth) are never loaded",
+    )
 
 
 def resolve_checkpoint(path: Path) -> Path:

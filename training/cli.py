@@ -12,8 +12,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from training.config import AnomalyConfig, ClassifyConfig
     from training.options import add_options
 
-    parser.add_argument("--task", choices=["anomaly", "classify"], default="anomaly",
-                        help="anomaly: learn good parts only; classify: learn every labelled class")
+    parser.add_argument(
+        "--task",
+        choices=["anomaly", "classify"],
+        default="anomaly",
+        help="anomaly: learn good parts only; classify: learn every labelled class",
+    )
     added = add_options(parser, AnomalyConfig)
     add_options(parser.add_argument_group("classify (--task classify)"), ClassifyConfig, skip=added)
 
@@ -37,23 +41,33 @@ def run(args: argparse.Namespace) -> int:
 
     summary = train_anomaly(cfg)
     m = summary.metrics
-    print(f"method {summary.method} ({summary.details['method_selection']['rule']}); "
-          f"fit {summary.details['fit_seconds']} s")
+    print(
+        f"method {summary.method} ({summary.details['method_selection']['rule']}); "
+        f"fit {summary.details['fit_seconds']} s"
+    )
     print(f"geometry {summary.geometry['reason']}")
     deployed = summary.thresholds["deployed"]
     low, high = deployed["expected_frr_interval90"]
-    print(f"threshold {summary.threshold:.4f} ({deployed['method']} over {deployed['n_calibration']} good images, "
-          f"target FRR {summary.target_frr}; expected FRR {deployed['expected_frr']:.4f}, 90 % interval "
-          f"{low:.4f}-{high:.4f})")
+    print(
+        f"threshold {summary.threshold:.4f} ({deployed['method']} over {deployed['n_calibration']} good images, "
+        f"target FRR {summary.target_frr}; expected FRR {deployed['expected_frr']:.4f}, 90 % interval "
+        f"{low:.4f}-{high:.4f})"
+    )
     if summary.calibration_warning:
         print(f"WARNING: {summary.calibration_warning}")
     if m:
         points = m.get("operating_points", {})
-        print("test at the deployed threshold and at observed FRR 1 % / 0.1 %: " + json.dumps(
-            {name: {"detection": p["detection_rate"], "frr": p["false_reject_rate"]} for name, p in points.items()}))
+        print(
+            "test at the deployed threshold and at observed FRR 1 % / 0.1 %: "
+            + json.dumps(
+                {name: {"detection": p["detection_rate"], "frr": p["false_reject_rate"]} for name, p in points.items()}
+            )
+        )
         keys = ("image_auroc", "average_precision", "f1", "pixel_auroc", "aupro")
         print("test: " + json.dumps({k: m.get(k) for k in keys}))
-    print(f"run written to {cfg.out} (report.md, metrics.json); export with: inspector export {cfg.out} --out model.onnx")
+    print(
+        f"run written to {cfg.out} (report.md, metrics.json); export with: inspector export {cfg.out} --out model.onnx"
+    )
     return 0
 
 
@@ -68,16 +82,25 @@ def _run_classify(args: argparse.Namespace, size: int) -> int:
     if summary is None:  # a non-zero DDP rank: rank 0 reports
         return 0
     m, details = summary.metrics, summary.details
-    print(f"{summary.method} {summary.backbone}: best epoch {details['best_epoch']} of {details['epochs_run']}; "
-          f"training {details['train_seconds']} s on {details['world_size']} process(es)")
+    print(
+        f"{summary.method} {summary.backbone}: best epoch {details['best_epoch']} of {details['epochs_run']}; "
+        f"training {details['train_seconds']} s on {details['world_size']} process(es)"
+    )
     if summary.role == "typer":
-        print(f"a typer (defect types only: {', '.join(summary.class_names)}): it names the type of NG parts and "
-              "never decides OK/NG; chain it with [model] typer or `inspector batch --typer`")
+        print(
+            f"a typer (defect types only: {', '.join(summary.class_names)}): it names the type of NG parts and "
+            "never decides OK/NG; chain it with [model] typer or `inspector batch --typer`"
+        )
     else:
         print(f"threshold {summary.threshold:.4f} (conformal on 1 - P(good), target FRR {summary.target_frr})")
     if m:
-        keys = ("accuracy", "macro_f1") if summary.role == "typer" else (
-            "accuracy", "macro_f1", "image_auroc", "detection_rate", "false_reject_rate")
+        keys = (
+            ("accuracy", "macro_f1")
+            if summary.role == "typer"
+            else ("accuracy", "macro_f1", "image_auroc", "detection_rate", "false_reject_rate")
+        )
         print("test: " + json.dumps({k: m.get(k) for k in keys}))
-    print(f"run written to {cfg.out} (report.md, metrics.json); export with: inspector export {cfg.out} --out model.onnx")
+    print(
+        f"run written to {cfg.out} (report.md, metrics.json); export with: inspector export {cfg.out} --out model.onnx"
+    )
     return 0

@@ -40,11 +40,19 @@ class AnomalyConfig(TrainConfig):
     backbone: str = option("timm model name", "tf_efficientnet_lite0")
     image_size: int | tuple[int, int] = option(  # a base side (geometry from the data) or an exact (H, W)
         "anomaly: a base side N (the geometry keeps the images' aspect ratio at about N*N pixels, default 256) "
-        "or an exact HxW; classify: the square side (default 224)", 256, type=str, cli_default=None)
-    tile: str | None = option("anomaly tiling: auto (default: tile when one view would shrink parts more than 2x), "
-                              "none, or a tile side / HxW", None)
-    method: str = option("auto: best validation AUROC where validation defects exist, else patchcore", "auto",
-                         choices=("auto", *METHODS))
+        "or an exact HxW; classify: the square side (default 224)",
+        256,
+        type=str,
+        cli_default=None,
+    )
+    tile: str | None = option(
+        "anomaly tiling: auto (default: tile when one view would shrink parts more than 2x), "
+        "none, or a tile side / HxW",
+        None,
+    )
+    method: str = option(
+        "auto: best validation AUROC where validation defects exist, else patchcore", "auto", choices=("auto", *METHODS)
+    )
     coreset_size: int = option("PatchCore memory bank size (upper bound)", 2048)
     batch_size: int = 16  # feature extraction batch (not an option: --batch-size is the classifier's)
     synthetic_defects: int = SYNTHETIC_DEFECTS
@@ -54,9 +62,12 @@ class AnomalyConfig(TrainConfig):
 class ClassifyConfig(TrainConfig):
     """Task `classify`: learn every labelled class (training.classify)."""
 
-    arch: str = option("timm CNN (CAM maps), a timm ViT (e.g. vit_tiny_patch16_224, from scratch unless --weights), "
-                       "or CNN+attention (e.g. tf_efficientnet_lite0+attention: a Transformer over the pretrained "
-                       "CNN's patch features)", "tf_efficientnet_lite0")
+    arch: str = option(
+        "timm CNN (CAM maps), a timm ViT (e.g. vit_tiny_patch16_224, from scratch unless --weights), "
+        "or CNN+attention (e.g. tf_efficientnet_lite0+attention: a Transformer over the pretrained "
+        "CNN's patch features)",
+        "tf_efficientnet_lite0",
+    )
     image_size: int = 224
     epochs: int = option("training epochs", 10)
     batch_size: int = option("global batch size (split across processes)", 32)
@@ -65,18 +76,25 @@ class ClassifyConfig(TrainConfig):
     warmup_epochs: float = 1.0
     label_smoothing: float = option("label smoothing of the cross-entropy", 0.1)
     patience: int = option("early stopping: epochs without val macro-F1 gain", 4)
-    balance: str = option("class imbalance: weighted sampling or weighted loss (square-root inverse frequency)",
-                          "sampler", choices=BALANCES)
+    balance: str = option(
+        "class imbalance: weighted sampling or weighted loss (square-root inverse frequency)",
+        "sampler",
+        choices=BALANCES,
+    )
     freeze_stages: int = option("freeze the pretrained CNN's stem and first N feature stages (0: train all)", 2)
-    augment: str | None = option("default, none, or a JSON file (augmentation knobs or an albumentations A.to_dict)",
-                                 None)
+    augment: str | None = option(
+        "default, none, or a JSON file (augmentation knobs or an albumentations A.to_dict)", None
+    )
     flips: bool = option("no flips (parts with a handedness)", True, flag="--no-flip")
     rot90: bool = option("no 90-degree rotations (parts with an orientation)", True)
-    resume: Path | None = option("continue from a run folder or its checkpoint.safetensors (pickle files are refused)",
-                                 None)
+    resume: Path | None = option(
+        "continue from a run folder or its checkpoint.safetensors (pickle files are refused)", None
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise InspectorError(f"--{name.replace('_', '-')} must be at least 1", "e.g. --epochs 10 --batch-size 32")
+                raise InspectorError(
+                    f"--{name.replace('_', '-')} must be at least 1", "e.g. --epochs 10 --batch-size 32"
+                )

@@ -13,8 +13,13 @@ from training.anomaly_model import to_blocks
 
 
 @torch.inference_mode()
-def extract_features(module: torch.nn.Module, images: Sequence[np.ndarray], batch_size: int = 16,
-                     desc: str = "features", progress: bool = True) -> torch.Tensor:
+def extract_features(
+    module: torch.nn.Module,
+    images: Sequence[np.ndarray],
+    batch_size: int = 16,
+    desc: str = "features",
+    progress: bool = True,
+) -> torch.Tensor:
     """Run `module` over uint8 HxWx3 images (already at model size) in batches -> [N, C, h, w]."""
     chunks = []
     bar = tqdm(total=len(images), desc=desc, unit="img", disable=not progress, leave=False)
@@ -81,8 +86,9 @@ def fit_padim(features: torch.Tensor, block: int, regularisation: float = 0.01) 
 
 
 @torch.inference_mode()
-def greedy_coreset(points: torch.Tensor, size: int, *, projection_dim: int = 64, seed: int = 0,
-                   progress: bool = True) -> torch.Tensor:
+def greedy_coreset(
+    points: torch.Tensor, size: int, *, projection_dim: int = 64, seed: int = 0, progress: bool = True
+) -> torch.Tensor:
     """Indices of a k-center greedy coreset (PatchCore), selected in a random projection."""
     m, c = points.shape
     if size >= m:
@@ -114,8 +120,9 @@ def patch_matrix(features: torch.Tensor) -> torch.Tensor:
     return features.permute(0, 2, 3, 1).reshape(-1, c)
 
 
-def fit_patchcore(features: torch.Tensor, *, bank_size: int, max_candidates: int = 64_000, seed: int = 0,
-                  progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_patchcore(
+    features: torch.Tensor, *, bank_size: int, max_candidates: int = 64_000, seed: int = 0, progress: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Memory bank [M, C] by greedy coreset over (a seeded subsample of) all training patches, and the
     index of each bank row's patch in `features` (row-major over N, h, w: its image is index // (h*w))."""
     patches = patch_matrix(features)

@@ -47,22 +47,27 @@ def image_gates(views: Sequence[np.ndarray], frame_sizes: Sequence[tuple[int, in
         "brightness": [_round(max(0.0, low - margin)), _round(min(255.0, high + margin))],
         "max_clipped": _round(min(1.0, float(clipped.max()) + CLIPPED_MARGIN)),
         "min_focus": _round(FOCUS_FACTOR * float(focus.min())),
-        "calibration": {"images": len(views), "brightness": [_round(low), _round(high)],
-                        "clipped_max": _round(float(clipped.max())), "focus_min": _round(float(focus.min()))},
+        "calibration": {
+            "images": len(views),
+            "brightness": [_round(low), _round(high)],
+            "clipped_max": _round(float(clipped.max())),
+            "focus_min": _round(float(focus.min())),
+        },
     }
     if frame_sizes:
         heights = np.array([h for h, _ in frame_sizes], float)
         widths = np.array([w for _, w in frame_sizes], float)
         aspects = widths / heights
-        gates["frame"] = {"min_size": [max(16, int(SIZE_FACTOR * heights.min())),
-                                       max(16, int(SIZE_FACTOR * widths.min()))],
-                          "aspect": [_round(float(aspects.min()) / ASPECT_FACTOR),
-                                     _round(float(aspects.max()) * ASPECT_FACTOR)]}
+        gates["frame"] = {
+            "min_size": [max(16, int(SIZE_FACTOR * heights.min())), max(16, int(SIZE_FACTOR * widths.min()))],
+            "aspect": [_round(float(aspects.min()) / ASPECT_FACTOR), _round(float(aspects.max()) * ASPECT_FACTOR)],
+        }
     return gates
 
 
-def with_ood_gate(gates: dict[str, Any], threshold: float, good_maps: Sequence[np.ndarray],
-                  defect_maps: Sequence[np.ndarray] = ()) -> dict[str, Any]:
+def with_ood_gate(
+    gates: dict[str, Any], threshold: float, good_maps: Sequence[np.ndarray], defect_maps: Sequence[np.ndarray] = ()
+) -> dict[str, Any]:
     """`gates` plus the out-of-distribution bound from held-out good (and defect) anomaly maps."""
     if not len(good_maps):
         return gates
@@ -72,6 +77,10 @@ def with_ood_gate(gates: dict[str, Any], threshold: float, good_maps: Sequence[n
     bound = top + OOD_MARGINS * max(threshold - top, float(np.ptp(good)), 1e-6 * max(1.0, abs(top)))
     if defects.size:
         bound = max(bound, DEFECT_FACTOR * float(defects.max()))
-    calibration = {**gates.get("calibration", {}), "ood_good_max": _round(top), "ood_good_images": int(good.size),
-                   "ood_defect_max": _round(float(defects.max())) if defects.size else None}
+    calibration = {
+        **gates.get("calibration", {}),
+        "ood_good_max": _round(top),
+        "ood_good_images": int(good.size),
+        "ood_defect_max": _round(float(defects.max())) if defects.size else None,
+    }
     return {**gates, "max_ood": _round(bound), "ood_statistic": "anomaly_map_median", "calibration": calibration}

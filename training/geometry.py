@@ -61,8 +61,14 @@ class Geometry:
     @classmethod
     def from_dict(cls, d: dict) -> Geometry:
         tile = d.get("tile")
-        return cls(tuple(d["input_size"]), d["resize"], None if tile is None else tuple(tile),
-                   tuple(d.get("row_offsets", ())), tuple(d.get("col_offsets", ())), d.get("reason", ""))
+        return cls(
+            tuple(d["input_size"]),
+            d["resize"],
+            None if tile is None else tuple(tile),
+            tuple(d.get("row_offsets", ())),
+            tuple(d.get("col_offsets", ())),
+            d.get("reason", ""),
+        )
 
 
 def _round(value: float, multiple: int = STRIDE) -> int:
@@ -84,12 +90,16 @@ def parse_size(text: str | int | None, what: str) -> tuple[int, int] | int | Non
     else:
         match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", str(text))
         if not match:
-            raise InspectorError(f"{what} {text!r} is not a size", f"use N or HxW in pixels, e.g. {what} 256 or 256x1024")
+            raise InspectorError(
+                f"{what} {text!r} is not a size", f"use N or HxW in pixels, e.g. {what} 256 or 256x1024"
+            )
         sizes = [int(g) for g in match.groups() if g is not None]
     if sizes is None:
         return None
     if any(s < 32 or s % STRIDE for s in sizes):
-        raise InspectorError(f"{what} {text}: each side must be a multiple of {STRIDE}, at least 32", f"e.g. {what} 256 or 256x1024")
+        raise InspectorError(
+            f"{what} {text}: each side must be a multiple of {STRIDE}, at least 32", f"e.g. {what} 256 or 256x1024"
+        )
     return sizes[0] if len(sizes) == 1 else (sizes[0], sizes[1])
 
 
@@ -114,8 +124,9 @@ def _tiled(native: tuple[float, float], tile_side: int, resize: str, why: str) -
     return Geometry(size, resize, tile, rows, cols, reason)
 
 
-def choose_geometry(sizes: list[tuple[int, int]], *, base: int = 256, image_size: tuple[int, int] | None = None,
-                    tile: str | None = None) -> Geometry:
+def choose_geometry(
+    sizes: list[tuple[int, int]], *, base: int = 256, image_size: tuple[int, int] | None = None, tile: str | None = None
+) -> Geometry:
     """The geometry for training images of (height, width) `sizes`; `image_size`/`tile` override the choice.
 
     `tile`: None or "auto" (decide), "none" (never tile) or a tile side/size ("256", "320x320").
@@ -130,8 +141,14 @@ def choose_geometry(sizes: list[tuple[int, int]], *, base: int = 256, image_size
         if image_size is not None:
             rows = tile_offsets(image_size[0], min(side, image_size[0]), side // 8)
             cols = tile_offsets(image_size[1], min(side, image_size[1]), side // 8)
-            return Geometry(image_size, resize, (min(side, image_size[0]), min(side, image_size[1])), rows, cols,
-                            f"{aspect}; tiles of {side} requested")
+            return Geometry(
+                image_size,
+                resize,
+                (min(side, image_size[0]), min(side, image_size[1])),
+                rows,
+                cols,
+                f"{aspect}; tiles of {side} requested",
+            )
         return _tiled(native, side, resize, f"{aspect}; --tile {tile}")
     if image_size is not None:
         return Geometry(image_size, resize, reason=f"{aspect}; --image-size {image_size[0]}x{image_size[1]}")

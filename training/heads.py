@@ -14,8 +14,9 @@ from training.fit import PadimSums, fit_patchcore
 from training.tiling import Tiler
 
 
-def fit_head(method: str, train: torch.Tensor, *, coreset_size: int, seed: int, progress: bool,
-             images: int) -> tuple[torch.nn.Module, dict]:
+def fit_head(
+    method: str, train: torch.Tensor, *, coreset_size: int, seed: int, progress: bool, images: int
+) -> tuple[torch.nn.Module, dict]:
     """The fitted head and what export and out-of-fold scoring need (channels kept, bank sources)."""
     _, c, h, w = train.shape
     if method == "padim":
@@ -31,8 +32,11 @@ def fit_head(method: str, train: torch.Tensor, *, coreset_size: int, seed: int, 
     size = min(coreset_size, max(1, train.shape[0] * h * w // 10))
     bank, source = fit_patchcore(train, bank_size=size, seed=seed, progress=progress)
     per_image = train.shape[0] // images
-    return PatchCoreHead(bank), {"bank_size": int(bank.shape[0]), "channels": None,
-                                 "bank_image": source // (per_image * h * w)}
+    return PatchCoreHead(bank), {
+        "bank_size": int(bank.shape[0]),
+        "channels": None,
+        "bank_image": source // (per_image * h * w),
+    }
 
 
 HEAD_VIEWS = 32
@@ -71,12 +75,22 @@ MAX_OUT_OF_FOLD = 400
 """Training images scored out of fold at most (a seeded sample beyond that bounds the fit time)."""
 
 
-def out_of_fold_scores(method: str, train: torch.Tensor, head: torch.nn.Module, extra: dict, post: AnomalyMap,
-                       tiler: Tiler | None, *, images: int, seed: int) -> np.ndarray:
+def out_of_fold_scores(
+    method: str,
+    train: torch.Tensor,
+    head: torch.nn.Module,
+    extra: dict,
+    post: AnomalyMap,
+    tiler: Tiler | None,
+    *,
+    images: int,
+    seed: int,
+) -> np.ndarray:
     """Training images scored by a model that never saw their fold (CV+), at most MAX_OUT_OF_FOLD of them.
 
-    PaDiM fits on the other folds (from the full fit's sums less the fold's). PatchCore scores against the bank rows drawn from other
-    folds' images (the full coreset less the fold's own rows: a smaller bank, so scores err high).
+    PaDiM fits on the other folds (from the full fit's sums less the fold's). PatchCore scores against the
+    bank rows drawn from other folds' images (the full coreset less the fold's own rows: a smaller bank, so
+    scores err high).
     """
     per = len(train) // images
     scored = np.random.default_rng(seed).permutation(images)[:MAX_OUT_OF_FOLD]

@@ -17,8 +17,9 @@ def _load(sample: Sample, size: tuple[int, int], with_mask: bool, policy: str) -
     try:
         image = read_image(sample.path)
     except ImageReadError as exc:
-        raise DatasetError(f"unreadable image in the dataset: {exc.message}",
-                           "replace or remove the file (and its manifest row)") from exc
+        raise DatasetError(
+            f"unreadable image in the dataset: {exc.message}", "replace or remove the file (and its manifest row)"
+        ) from exc
     mask = None
     if with_mask and sample.mask is not None:
         try:
@@ -35,8 +36,14 @@ def _load(sample: Sample, size: tuple[int, int], with_mask: bool, policy: str) -
     return prepare(image, size, policy), mask
 
 
-def load_samples(samples: Sequence[Sample], size: tuple[int, int], *, with_masks: bool = False,
-                 workers: int = 2, policy: str = "stretch") -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+def load_samples(
+    samples: Sequence[Sample],
+    size: tuple[int, int],
+    *,
+    with_masks: bool = False,
+    workers: int = 2,
+    policy: str = "stretch",
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """Images (uint8 RGB at `size`, placed by the resize `policy`) and masks (bool, None where absent)."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         loaded = list(pool.map(lambda s: _load(s, size, with_masks, policy), samples))

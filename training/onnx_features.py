@@ -23,8 +23,16 @@ def trace_module(features: torch.nn.Module, size: tuple[int, int]) -> onnx.Model
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(features.eval(), (dummy,), buffer, input_names=["image"], output_names=["features"],
-                          dynamic_axes={"image": {0: "N"}, "features": {0: "N"}}, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            features.eval(),
+            (dummy,),
+            buffer,
+            input_names=["image"],
+            output_names=["features"],
+            dynamic_axes={"image": {0: "N"}, "features": {0: "N"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -37,8 +45,9 @@ class OnnxFeatures:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(trace_module(module, tuple(view)).SerializeToString(), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            trace_module(module, tuple(view)).SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         image = np.ascontiguousarray(batch.numpy())

@@ -18,8 +18,9 @@ OPTION = "inspector.option"
 Config = TypeVar("Config")
 
 
-def option(help: str, default: Any = MISSING, *, flag: str | None = None, positional: bool = False,
-           **argparse_kwargs: Any) -> Any:
+def option(
+    help: str, default: Any = MISSING, *, flag: str | None = None, positional: bool = False, **argparse_kwargs: Any
+) -> Any:
     """A config field that is also a command-line option (`argparse_kwargs` override what the field implies,
     e.g. `type=str, cli_default=None` where the command line takes text that the verb parses)."""
     meta = {OPTION: {"help": help, "flag": flag, "positional": positional, **argparse_kwargs}}
@@ -38,8 +39,9 @@ def option_fields(cls: type) -> list[Field]:
     return [f for f in fields(cls) if OPTION in f.metadata]
 
 
-def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *,
-                skip: set[str] | None = None) -> set[str]:
+def add_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *, skip: set[str] | None = None
+) -> set[str]:
     """Add an option for every `option(...)` field of `cls` not named in `skip`; returns the names added."""
     hints = typing.get_type_hints(cls)
     added = set()

@@ -35,8 +35,10 @@ def _plots(out: Path, scores: np.ndarray, labels: list[str], threshold: float) -
     if is_defect.any() and (~is_defect).any():
         fpr, tpr, _ = roc_curve(is_defect, scores)
         precision, recall, _ = pr_curve(is_defect, scores)
-        for name, x, y, xl, yl in (("roc.png", fpr, tpr, "false-positive rate", "true-positive rate"),
-                                   ("pr.png", recall, precision, "recall", "precision")):
+        for name, x, y, xl, yl in (
+            ("roc.png", fpr, tpr, "false-positive rate", "true-positive rate"),
+            ("pr.png", recall, precision, "recall", "precision"),
+        ):
             fig, ax = plt.subplots(figsize=(4, 4))
             ax.plot(x, y)
             ax.set_xlabel(xl)
@@ -53,19 +55,28 @@ def _plots(out: Path, scores: np.ndarray, labels: list[str], threshold: float) -
 def _operating_lines(points: dict) -> list[str]:
     """What the line sees: detection and false rejects at the deployed threshold and at FRR 1 % / 0.1 %."""
     types = sorted({t for p in points.values() for t in p.get("detection_rate_by_type", {})})
-    lines = ["| threshold | value | detection rate | false-reject rate | " + " | ".join(types) + " |",
-             "|---|---|---|---|" + "---|" * len(types)]
+    lines = [
+        "| threshold | value | detection rate | false-reject rate | " + " | ".join(types) + " |",
+        "|---|---|---|---|" + "---|" * len(types),
+    ]
     for name, p in points.items():
         by_type = p.get("detection_rate_by_type", {})
-        lines.append(f"| {name} | {_fmt(p['threshold'])} | {_fmt(p['detection_rate'])} | {_fmt(p['false_reject_rate'])} | "
-                     + " | ".join(_fmt(by_type.get(t, {}).get("rate")) for t in types) + " |")
+        lines.append(
+            f"| {name} | {_fmt(p['threshold'])} | {_fmt(p['detection_rate'])} | {_fmt(p['false_reject_rate'])} | "
+            + " | ".join(_fmt(by_type.get(t, {}).get("rate")) for t in types)
+            + " |"
+        )
     return lines
 
 
 def _selection_lines(selection: dict) -> list[str]:
     keys = ("val_detection_rate", "val_auroc", "synthetic_detection_rate", "synthetic_auroc", "threshold")
-    lines = [f"- rule: {selection['rule']} ({selection.get('synthetic_defects', 0)} synthetic defects)", "",
-             "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    lines = [
+        f"- rule: {selection['rule']} ({selection.get('synthetic_defects', 0)} synthetic defects)",
+        "",
+        "| method | " + " | ".join(keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
     for name, row in selection.get("candidates", {}).items():
         lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
     return lines
@@ -78,37 +89,67 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
     if summary.calibration_warning:
         lines += [f"> **Calibration warning:** {summary.calibration_warning}", ""]
     if m.get("operating_points"):
-        lines += ["## What the line sees (test split)", "", *_operating_lines(m["operating_points"]),
-                  "", f"Image AUROC {_fmt(m.get('image_auroc'))}, AP {_fmt(m.get('average_precision'))}, "
-                  f"pixel AUROC {_fmt(m.get('pixel_auroc'))}, AUPRO {_fmt(m.get('aupro'))}.", ""]
+        lines += [
+            "## What the line sees (test split)",
+            "",
+            *_operating_lines(m["operating_points"]),
+            "",
+            f"Image AUROC {_fmt(m.get('image_auroc'))}, AP {_fmt(m.get('average_precision'))}, "
+            f"pixel AUROC {_fmt(m.get('pixel_auroc'))}, AUPRO {_fmt(m.get('aupro'))}.",
+            "",
+        ]
     low, high = deployed.get("expected_frr_interval90", (None, None))
-    lines += [f"- deployed threshold {deployed['threshold']:.4f}: {deployed['method']} over {deployed['n_calibration']} "
-              f"good images for target FRR {summary.target_frr}; expected FRR {_fmt(deployed.get('expected_frr'))} "
-              f"(90 % interval {_fmt(low)} to {_fmt(high)})",
-              f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; {summary.geometry['reason']}",
-              f"- alignment: {details.get('alignment_rule', 'off')}; parts not found {details.get('parts_not_found')}",
-              f"- backbone: {summary.backbone}, stages {summary.stages}",
-              f"- fit seconds (features + fit + calibration): {details.get('fit_seconds')}",
-              f"- data: {summary.data} ({summary.data_layout}), fingerprint {summary.data_fingerprint[:16]}…",
-              f"- counts: {summary.counts}", "", "## Method selection", ""]
+    lines += [
+        f"- deployed threshold {deployed['threshold']:.4f}: {deployed['method']} over {deployed['n_calibration']} "
+        f"good images for target FRR {summary.target_frr}; expected FRR {_fmt(deployed.get('expected_frr'))} "
+        f"(90 % interval {_fmt(low)} to {_fmt(high)})",
+        f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; {summary.geometry['reason']}",
+        f"- alignment: {details.get('alignment_rule', 'off')}; parts not found {details.get('parts_not_found')}",
+        f"- backbone: {summary.backbone}, stages {summary.stages}",
+        f"- fit seconds (features + fit + calibration): {details.get('fit_seconds')}",
+        f"- data: {summary.data} ({summary.data_layout}), fingerprint {summary.data_fingerprint[:16]}…",
+        f"- counts: {summary.counts}",
+        "",
+        "## Method selection",
+        "",
+    ]
     lines += [*_selection_lines(details.get("method_selection", {"rule": "not recorded"})), "", "## Thresholds", ""]
     for name, info in summary.thresholds.items():
-        lines.append(f"- {name}: {info['method']} threshold {info['threshold']:.4f}; test detection rate "
-                     f"{_fmt(info.get('test_detection_rate'))}, test false-reject rate {_fmt(info.get('test_false_reject_rate'))}")
+        lines.append(
+            f"- {name}: {info['method']} threshold {info['threshold']:.4f}; test detection rate "
+            f"{_fmt(info.get('test_detection_rate'))}, "
+            f"test false-reject rate {_fmt(info.get('test_false_reject_rate'))}"
+        )
     if m:
         lines += ["", "## Test split at the deployed threshold", "", "| metric | value |", "|---|---|"]
-        for key in ("image_auroc", "average_precision", "f1", "precision", "detection_rate", "false_reject_rate",
-                    "pixel_auroc", "aupro"):
+        for key in (
+            "image_auroc",
+            "average_precision",
+            "f1",
+            "precision",
+            "detection_rate",
+            "false_reject_rate",
+            "pixel_auroc",
+            "aupro",
+        ):
             lines.append(f"| {key} | {_fmt(m.get(key))} |")
         comparison = details.get("method_comparison") or {}
         if comparison:
-            lines += ["", "## Methods compared on the test split (each at its own conformal threshold)", "",
-                      "| method | val AUROC | test image AUROC | AP | pixel AUROC | AUPRO | detection rate | false-reject rate |",
-                      "|---|---|---|---|---|---|---|---|"]
+            lines += [
+                "",
+                "## Methods compared on the test split (each at its own conformal threshold)",
+                "",
+                "| method | val AUROC | test image AUROC | AP | pixel AUROC | AUPRO | detection rate "
+                "| false-reject rate |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
             for name, row in comparison.items():
-                lines.append(f"| {name} | {_fmt(row.get('selection', {}).get('val_auroc'))} | {_fmt(row.get('image_auroc'))} | "
-                             f"{_fmt(row.get('average_precision'))} | {_fmt(row.get('pixel_auroc'))} | {_fmt(row.get('aupro'))} | "
-                             f"{_fmt(row.get('detection_rate'))} | {_fmt(row.get('false_reject_rate'))} |")
+                lines.append(
+                    f"| {name} | {_fmt(row.get('selection', {}).get('val_auroc'))} | {_fmt(row.get('image_auroc'))} | "
+                    f"{_fmt(row.get('average_precision'))} | {_fmt(row.get('pixel_auroc'))} | "
+                    f"{_fmt(row.get('aupro'))} | "
+                    f"{_fmt(row.get('detection_rate'))} | {_fmt(row.get('false_reject_rate'))} |"
+                )
         plots = _plots(out, scores, labels, summary.threshold)
         lines += [""] + [f"![{name}]({name})" for name in plots]
     (out / "report.md").write_text("\n".join(lines) + "\n")

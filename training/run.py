@@ -27,8 +27,17 @@ from training.tiling import Tiler
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save_run(out: Path, summary: RunSummary, features: PatchFeatures, head: torch.nn.Module, post: AnomalyMap,
-             test_scores: np.ndarray, test_labels: list[str], test_paths: list[str], tiler=None) -> None:
+def save_run(
+    out: Path,
+    summary: RunSummary,
+    features: PatchFeatures,
+    head: torch.nn.Module,
+    post: AnomalyMap,
+    test_scores: np.ndarray,
+    test_labels: list[str],
+    test_paths: list[str],
+    tiler=None,
+) -> None:
     """Write run.json, model.safetensors, metrics.json and the readable report with plots."""
     from training.report import write_report
 
@@ -47,11 +56,15 @@ def load_run(run_dir: Path) -> tuple[RunSummary, AnomalyModel]:
     run_dir = Path(run_dir)
     summary = load_summary(run_dir)
     if not summary.geometry:
-        raise InspectorError(f"{run_dir} was written by an older version of Inspector (no input geometry)",
-                             "train the run again with this version")
+        raise InspectorError(
+            f"{run_dir} was written by an older version of Inspector (no input geometry)",
+            "train the run again with this version",
+        )
     if summary.stages is None or summary.mean is None or summary.std is None or summary.grid is None:
-        raise InspectorError(f"{run_dir}: run.json lacks the feature stages, normalisation or grid of an anomaly run",
-                             "train the run again with this version")
+        raise InspectorError(
+            f"{run_dir}: run.json lacks the feature stages, normalisation or grid of an anomaly run",
+            "train the run again with this version",
+        )
     state = load_file(str(run_dir / WEIGHTS_FILE))
     geometry = Geometry.from_dict(summary.geometry)
     backbone = timm.create_model(summary.backbone, pretrained=False)
@@ -64,13 +77,19 @@ def load_run(run_dir: Path) -> tuple[RunSummary, AnomalyModel]:
     else:
         head = PatchCoreHead(state["head.bank"])
     post = AnomalyMap(summary.image_size, summary.sigma, tuple(summary.grid))
-    tiler = Tiler(geometry.input_size, geometry.tile, geometry.row_offsets, geometry.col_offsets) if geometry.tiled else None
+    tiler = (
+        Tiler(geometry.input_size, geometry.tile, geometry.row_offsets, geometry.col_offsets)
+        if geometry.tiled
+        else None
+    )
     model = AnomalyModel(features, head, post, tiler)
     if channels is not None:
         model.features.channels = channels
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # torch reports missing/unexpected/mis-shaped tensors this way
-        raise InspectorError(f"{run_dir} was written by another version of Inspector ({str(exc).splitlines()[0]})",
-                             "train the run again with this version") from exc
+        raise InspectorError(
+            f"{run_dir} was written by another version of Inspector ({str(exc).splitlines()[0]})",
+            "train the run again with this version",
+        ) from exc
     return summary, model.eval()

@@ -66,13 +66,25 @@ class RunSummary:
         if self.role not in ROLES:
             raise InspectorError(f"{where} role {self.role!r} is unknown (expected one of {ROLES})", RETRAIN)
         if self.role == "typer":
-            if not (isinstance(names, list) and len(names) >= 2 and "good" not in names
-                    and all(isinstance(n, str) and n for n in names)):
-                raise InspectorError(f"{where} class_names {names!r} of a typer must list two or more defect types "
-                                     "and no 'good'", RETRAIN)
-        elif not (isinstance(names, list) and len(names) >= 2 and names[0] == "good"
-                  and all(isinstance(n, str) and n for n in names)):
-            raise InspectorError(f"{where} class_names {names!r} must list 'good' first and at least one defect", RETRAIN)
+            if not (
+                isinstance(names, list)
+                and len(names) >= 2
+                and "good" not in names
+                and all(isinstance(n, str) and n for n in names)
+            ):
+                raise InspectorError(
+                    f"{where} class_names {names!r} of a typer must list two or more defect types and no 'good'",
+                    RETRAIN,
+                )
+        elif not (
+            isinstance(names, list)
+            and len(names) >= 2
+            and names[0] == "good"
+            and all(isinstance(n, str) and n for n in names)
+        ):
+            raise InspectorError(
+                f"{where} class_names {names!r} must list 'good' first and at least one defect", RETRAIN
+            )
         size = tuple(self.image_size)
         if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 16 for v in size):
             raise InspectorError(f"{where} image_size {self.image_size!r} must be [height, width] >= 16", RETRAIN)
@@ -86,8 +98,9 @@ class RunSummary:
         if not 0 < self.target_frr < 1:
             raise InspectorError(f"{where} target_frr {self.target_frr!r} must be between 0 and 1", RETRAIN)
         if self.resize not in RESIZE_POLICIES:
-            raise InspectorError(f"{where} geometry.resize {self.resize!r} is unknown (expected one of "
-                                 f"{RESIZE_POLICIES})", RETRAIN)
+            raise InspectorError(
+                f"{where} geometry.resize {self.resize!r} is unknown (expected one of {RESIZE_POLICIES})", RETRAIN
+            )
         clash = set(self.details) & {f.name for f in fields(self)}
         if clash:
             raise InspectorError(f"{RUN_FILE} details repeat the fields {sorted(clash)}", "report this as a bug")
@@ -117,8 +130,10 @@ class RunSummary:
             if spec.name not in values and spec.default is MISSING and spec.default_factory is MISSING:
                 raise InspectorError(f"{name}: field {spec.name!r} is missing", RETRAIN)
         try:
-            return cls(**{k: v for k, v in values.items() if k in known},
-                       details={k: v for k, v in values.items() if k not in known})
+            return cls(
+                **{k: v for k, v in values.items() if k in known},
+                details={k: v for k, v in values.items() if k not in known},
+            )
         except TypeError as exc:  # a field of the wrong JSON type (e.g. a number where a list belongs)
             raise InspectorError(f"{name}: {exc}", RETRAIN) from exc
 
@@ -136,7 +151,9 @@ def load_summary(run_dir: Path) -> RunSummary:
     run_dir = Path(run_dir)
     path = run_dir / RUN_FILE
     if not path.is_file():
-        raise InspectorError(f"{run_dir} is not a training run (no {RUN_FILE})", "pass the --out folder of `inspector train`")
+        raise InspectorError(
+            f"{run_dir} is not a training run (no {RUN_FILE})", "pass the --out folder of `inspector train`"
+        )
     try:
         values = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

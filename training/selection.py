@@ -21,8 +21,9 @@ def judge(val_scores: np.ndarray, val_defect: np.ndarray, synthetic_scores: np.n
         row["val_auroc"] = roc_auc(val_defect, val_scores)
     if len(synthetic_scores):
         row["synthetic_detection_rate"] = float(np.mean(synthetic_scores > threshold))
-        row["synthetic_auroc"] = roc_auc(np.r_[np.zeros(len(good), bool), np.ones(len(synthetic_scores), bool)],
-                                         np.r_[good, synthetic_scores])
+        row["synthetic_auroc"] = roc_auc(
+            np.r_[np.zeros(len(good), bool), np.ones(len(synthetic_scores), bool)], np.r_[good, synthetic_scores]
+        )
     return row
 
 
@@ -41,5 +42,9 @@ def choose(rows: dict[str, dict]) -> tuple[str, str]:
     if len(rows) == 1:
         return best, "only candidate"
     if real:
-        return best, "detection at the calibrated threshold on validation defects, then their AUROC (synthetic defects break ties)"
+        return (
+            best,
+            "detection at the calibrated threshold on validation defects, then their AUROC "
+            "(synthetic defects break ties)",
+        )
     return best, "detection at the calibrated threshold on synthetic defects, then their AUROC (no validation defects)"

@@ -51,7 +51,9 @@ def _noise_blend(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarra
     alpha = np.clip((blob * fade - 0.25) * 3.0, 0, 1)[..., None] * rng.uniform(0.5, 0.9)
     region = image[top : top + bh, left : left + bw].astype(np.float32)
     out = image.copy()
-    out[top : top + bh, left : left + bw] = np.clip(region * (1 - alpha) + (255.0 - region) * alpha, 0, 255).astype(np.uint8)
+    out[top : top + bh, left : left + bw] = np.clip(region * (1 - alpha) + (255.0 - region) * alpha, 0, 255).astype(
+        np.uint8
+    )
     return _changed(out, image)
 
 

@@ -25,7 +25,9 @@ def crops(offsets: tuple[int, ...], tile: int, length: int) -> list[tuple[int, i
 class Tiler(nn.Module):
     """uint8 [N, H, W, 3] -> tiles [T*N, th, tw, 3] (tile-major), and distances [T*N, h, w] -> [N, H/8, W/8]."""
 
-    def __init__(self, input_size: tuple[int, int], tile: tuple[int, int], rows: tuple[int, ...], cols: tuple[int, ...]):
+    def __init__(
+        self, input_size: tuple[int, int], tile: tuple[int, int], rows: tuple[int, ...], cols: tuple[int, ...]
+    ):
         super().__init__()
         self.input_size, self.tile = tuple(input_size), tuple(tile)
         self.rows, self.cols = tuple(rows), tuple(cols)

@@ -37,9 +37,15 @@ def time_calls(call: Callable[[], object], *, warmup: int, seconds: float, min_c
 
 def summarise(name: str, batch: int, times: list[float]) -> dict:
     t = np.array(times) * 1000
-    return {"runtime": name, "batch": batch, "calls": len(t), "p50_ms": float(np.percentile(t, 50)),
-            "p99_ms": float(np.percentile(t, 99)), "ms_per_image": float(np.median(t)) / batch,
-            "images_per_s": batch * len(t) / (t.sum() / 1000)}
+    return {
+        "runtime": name,
+        "batch": batch,
+        "calls": len(t),
+        "p50_ms": float(np.percentile(t, 50)),
+        "p99_ms": float(np.percentile(t, 99)),
+        "ms_per_image": float(np.median(t)) / batch,
+        "images_per_s": batch * len(t) / (t.sum() / 1000),
+    }
 
 
 def _providers(text: str | None) -> list[str]:
@@ -62,8 +68,9 @@ def _batches(text: str) -> list[int]:
 Config = tuple[str, str, int, Callable[[], object]]  # (model name, runtime, batch, call)
 
 
-def bundle_configs(path: Path, provider: str, threads: int | None, sizes: list[int], images: np.ndarray,
-                   spin: bool = True) -> list[Config]:
+def bundle_configs(
+    path: Path, provider: str, threads: int | None, sizes: list[int], images: np.ndarray, spin: bool = True
+) -> list[Config]:
     bundle = load_bundle(path, provider=provider, threads=threads, spin=spin)
     names = list(bundle.output_names)
     label = "onnxruntime " + bundle.session.get_providers()[0].replace("ExecutionProvider", "")
@@ -76,8 +83,10 @@ def torch_configs(run_dir: Path, sizes: list[int], images: np.ndarray) -> list[C
         torch = importlib.import_module("torch")
         load_run = importlib.import_module("training.run").load_run
     except ModuleNotFoundError as exc:
-        raise InspectorError(f"--against needs the 'train' extra ({exc.name} is not installed)",
-                             "pip install 'inspector[train]' or drop --against") from exc
+        raise InspectorError(
+            f"--against needs the 'train' extra ({exc.name} is not installed)",
+            "pip install 'inspector[train]' or drop --against",
+        ) from exc
     _, model = load_run(run_dir)
 
     def call(x: object) -> object:
@@ -92,32 +101,50 @@ def measure(configs: list[Config], *, rounds: int, warmup: int, seconds: float, 
     times: dict[int, list[float]] = {i: [] for i in range(len(configs))}
     for r in range(rounds):
         for i, (_, _, _, call) in enumerate(configs):
-            times[i] += time_calls(call, warmup=warmup if r == 0 else 1, seconds=seconds / rounds,
-                                   min_calls=max(1, -(-min_calls // rounds)))
+            times[i] += time_calls(
+                call,
+                warmup=warmup if r == 0 else 1,
+                seconds=seconds / rounds,
+                min_calls=max(1, -(-min_calls // rounds)),
+            )
     return [dict(summarise(runtime, size, times[i]), model=name) for i, (name, runtime, size, _) in enumerate(configs)]
 
 
 def format_table(rows: list[dict]) -> str:
-    header = (f"{'model':<22} {'runtime':<18} {'batch':>5} {'p50 ms':>9} {'p99 ms':>9} {'ms/img':>8} {'img/s':>8} "
-              f"{'vs torch':>9} {'vs 1st':>7}")
+    header = (
+        f"{'model':<22} {'runtime':<18} {'batch':>5} {'p50 ms':>9} {'p99 ms':>9} {'ms/img':>8} {'img/s':>8} "
+        f"{'vs torch':>9} {'vs 1st':>7}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         ratio = f"{r['speedup_vs_torch']:.2f}x" if r.get("speedup_vs_torch") else ""
         first = f"{r['speedup_vs_first']:.2f}x" if r.get("speedup_vs_first") else ""
-        lines.append(f"{r['model'][:22]:<22} {r['runtime']:<18} {r['batch']:>5} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} "
-                     f"{r['ms_per_image']:>8.2f} {r['images_per_s']:>8.1f} {ratio:>9} {first:>7}")
+        lines.append(
+            f"{r['model'][:22]:<22} {r['runtime']:<18} {r['batch']:>5} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} "
+            f"{r['ms_per_image']:>8.2f} {r['images_per_s']:>8.1f} {ratio:>9} {first:>7}"
+        )
     return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, action="append", required=True,
-                        help="model bundle (.onnx); repeat to compare bundles (e.g. fp32 and int8) in one run")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        required=True,
+        help="model bundle (.onnx); repeat to compare bundles (e.g. fp32 and int8) in one run",
+    )
     parser.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default 1,8)")
     parser.add_argument("--provider", default=None, help="comma-separated providers (default: every one installed)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (onnxruntime and torch)")
-    parser.add_argument("--against", type=Path, default=None, metavar="RUN", help="also time RUN's model in torch eager")
-    parser.add_argument("--no-spin", action="store_true",
-                        help="onnxruntime threads do not busy-wait between runs (as `inspector batch` runs them)")
+    parser.add_argument(
+        "--against", type=Path, default=None, metavar="RUN", help="also time RUN's model in torch eager"
+    )
+    parser.add_argument(
+        "--no-spin",
+        action="store_true",
+        help="onnxruntime threads do not busy-wait between runs (as `inspector batch` runs them)",
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds the timed seconds are split into")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing")
@@ -130,8 +157,10 @@ def run(args: argparse.Namespace) -> int:
     height, width = first.input_size
     for path in args.model[1:]:
         if load_bundle(path).input_size != (height, width):
-            raise InspectorError(f"{path} takes {load_bundle(path).input_size}, {args.model[0]} takes {(height, width)}",
-                                 "compare bundles of the same input size")
+            raise InspectorError(
+                f"{path} takes {load_bundle(path).input_size}, {args.model[0]} takes {(height, width)}",
+                "compare bundles of the same input size",
+            )
     images = np.random.default_rng(0).integers(0, 256, (max(sizes), height, width, 3), dtype=np.uint8)
     configs: list[Config] = []
     for path in args.model:
@@ -145,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
         if args.threads:
             torch.set_num_threads(args.threads)  # the same thread budget as onnxruntime; restored below
     try:
-        rows = measure(configs, rounds=max(1, args.rounds), warmup=max(0, args.warmup),
-                       seconds=max(0.0, args.seconds), min_calls=5)
+        rows = measure(
+            configs, rounds=max(1, args.rounds), warmup=max(0, args.warmup), seconds=max(0.0, args.seconds), min_calls=5
+        )
     finally:
         if previous is not None:
             importlib.import_module("torch").set_num_threads(previous)
@@ -158,13 +188,17 @@ def run(args: argparse.Namespace) -> int:
             r["speedup_vs_torch"] = r["images_per_s"] / eager[r["batch"]]["images_per_s"]
         if len(args.model) > 1 and (r["runtime"], r["batch"]) in base:
             r["speedup_vs_first"] = r["images_per_s"] / base[(r["runtime"], r["batch"])]["images_per_s"]
-    print(f"{height}x{width} {first.metadata.method}, threads {args.threads or 'default'}, "
-          f"{args.rounds} interleaved rounds, {args.seconds:g} s per configuration")
+    print(
+        f"{height}x{width} {first.metadata.method}, threads {args.threads or 'default'}, "
+        f"{args.rounds} interleaved rounds, {args.seconds:g} s per configuration"
+    )
     print(format_table(rows))
     for path in args.model:
         best = max((r for r in ort_rows if r["model"] == path.name), key=lambda r: r["images_per_s"])
-        print(f"best onnxruntime throughput of {path.name}: {best['images_per_s']:.1f} images/s "
-              f"({best['runtime']}, batch {best['batch']})")
+        print(
+            f"best onnxruntime throughput of {path.name}: {best['images_per_s']:.1f} images/s "
+            f"({best['runtime']}, batch {best['batch']})"
+        )
     if args.json:
         args.json.write_text(json.dumps({"models": [str(m) for m in args.model], "rows": rows}, indent=2))
     return 0

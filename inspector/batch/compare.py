@@ -28,17 +28,28 @@ def compare(rows_a: list[dict], rows_b: list[dict], key: str = "path") -> tuple[
         va, vb = _verdict(a.get(part)), _verdict(b.get(part))
         transitions[f"{va}->{vb}"] += 1
         if va != vb:
-            diffs.append({"part": part, "verdict_a": va, "verdict_b": vb,
-                          "score_a": (a.get(part) or {}).get("score"), "score_b": (b.get(part) or {}).get("score"),
-                          "label": (a.get(part) or b.get(part) or {}).get("label")})
+            diffs.append(
+                {
+                    "part": part,
+                    "verdict_a": va,
+                    "verdict_b": vb,
+                    "score_a": (a.get(part) or {}).get("score"),
+                    "score_b": (b.get(part) or {}).get("score"),
+                    "label": (a.get(part) or b.get(part) or {}).get("label"),
+                }
+            )
     return diffs, transitions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_a", type=Path, help="output folder of the first (e.g. old model's) batch run")
     parser.add_argument("out_b", type=Path, help="output folder of the second (e.g. new model's) batch run")
-    parser.add_argument("--key", choices=KEYS, default="path",
-                        help="match parts by path (default) or by file SHA-256 (archives moved between runs)")
+    parser.add_argument(
+        "--key",
+        choices=KEYS,
+        default="path",
+        help="match parts by path (default) or by file SHA-256 (archives moved between runs)",
+    )
     parser.add_argument("--csv", type=Path, default=None, help="also write the differences as CSV")
 
 
@@ -55,10 +66,15 @@ def run(args: argparse.Namespace) -> int:
     if diffs:
         print(f"\n{'verdict A':<10} {'verdict B':<10} {'score A':>10} {'score B':>10}  part")
         for d in diffs:
-            print(f"{d['verdict_a']:<10} {d['verdict_b']:<10} {_score(d['score_a']):>10} {_score(d['score_b']):>10}  {d['part']}")
+            print(
+                f"{d['verdict_a']:<10} {d['verdict_b']:<10} "
+                f"{_score(d['score_a']):>10} {_score(d['score_b']):>10}  {d['part']}"
+            )
     if args.csv:
         with args.csv.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["part", "label", "verdict_a", "verdict_b", "score_a", "score_b"])
+            writer = csv.DictWriter(
+                handle, fieldnames=["part", "label", "verdict_a", "verdict_b", "score_a", "score_b"]
+            )
             writer.writeheader()
             writer.writerows(diffs)
     return 0

@@ -85,7 +85,9 @@ def collect(inputs: list[str | Path], split: str | None = None, seed: int = 0) -
     for text in inputs:
         matches = expand(str(text))
         if not matches:
-            raise InspectorError(f"the pattern {text!r} matches no file", "check the glob (quote it to let inspector expand it)")
+            raise InspectorError(
+                f"the pattern {text!r} matches no file", "check the glob (quote it to let inspector expand it)"
+            )
         for path in matches:
             if path.is_dir():
                 items += _folder_items(path, split, seed)
@@ -103,8 +105,7 @@ def collect(inputs: list[str | Path], split: str | None = None, seed: int = 0) -
     return list(unique.values())
 
 
-def load_item(item: Item, prepare: Callable[[np.ndarray], np.ndarray | View],
-              max_pixels: int = MAX_PIXELS) -> Loaded:
+def load_item(item: Item, prepare: Callable[[np.ndarray], np.ndarray | View], max_pixels: int = MAX_PIXELS) -> Loaded:
     """Read, hash, decode and `prepare` (the engine's `view`, or its plain resize) one input; never raises for
     a bad file."""
     start = time.perf_counter()

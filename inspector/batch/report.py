@@ -40,8 +40,9 @@ def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def histogram_svg(scores: np.ndarray, threshold: float, labels: list[str | None], bins: int = 40,
-                  width: int = 640, height: int = 220) -> str:
+def histogram_svg(
+    scores: np.ndarray, threshold: float, labels: list[str | None], bins: int = 40, width: int = 640, height: int = 220
+) -> str:
     """Stacked score histogram (good / defect / unlabelled) with the threshold as a red line."""
     if scores.size == 0:
         return "<p>no scores</p>"
@@ -55,16 +56,20 @@ def histogram_svg(scores: np.ndarray, threshold: float, labels: list[str | None]
     top = max(1, int(np.sum(list(counts.values()), axis=0).max()))  # the tallest stacked bar
     pad, plot_w, plot_h = 40, width - 50, height - 40
     bar_w = plot_w / bins
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
-             f'<line x1="{pad}" y1="{plot_h + 10}" x2="{pad + plot_w}" y2="{plot_h + 10}" stroke="#333"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
+        f'<line x1="{pad}" y1="{plot_h + 10}" x2="{pad + plot_w}" y2="{plot_h + 10}" stroke="#333"/>',
+    ]
     base = np.zeros(bins)
     for group, colour in groups.items():
         for i, c in enumerate(counts[group]):
             if c:
                 h = c / top * plot_h
                 y = plot_h + 10 - base[i] - h
-                parts.append(f'<rect x="{pad + i * bar_w:.1f}" y="{y:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}" '
-                             f'fill="{colour}"><title>{group}: {c}</title></rect>')
+                parts.append(
+                    f'<rect x="{pad + i * bar_w:.1f}" y="{y:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}" '
+                    f'fill="{colour}"><title>{group}: {c}</title></rect>'
+                )
                 base[i] += h
     tx = pad + (threshold - lo) / (hi - lo) * plot_w
     parts.append(f'<line x1="{tx:.1f}" y1="5" x2="{tx:.1f}" y2="{plot_h + 10}" stroke="red" stroke-dasharray="4"/>')
@@ -75,8 +80,10 @@ def histogram_svg(scores: np.ndarray, threshold: float, labels: list[str | None]
     legend_x = pad + 10
     for group, colour in groups.items():
         if counts[group].sum():
-            parts.append(f'<rect x="{legend_x}" y="{height - 20}" width="10" height="10" fill="{colour}"/>'
-                         f'<text x="{legend_x + 14}" y="{height - 11}">{group}</text>')
+            parts.append(
+                f'<rect x="{legend_x}" y="{height - 20}" width="10" height="10" fill="{colour}"/>'
+                f'<text x="{legend_x + 14}" y="{height - 11}">{group}</text>'
+            )
             legend_x += 90
     return "\n".join([*parts, "</svg>"])
 
@@ -93,33 +100,41 @@ def roc_svg(is_defect: np.ndarray, scores: np.ndarray, points: dict[str, dict], 
     for x, y in zip(fpr, tpr, strict=True):
         if not vertices or xy(x, y) != vertices[-1]:
             vertices.append(xy(x, y))
-    parts = [f'<svg class="roc" xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" font-size="11">',
-             f'<rect x="{pad}" y="10" width="{side}" height="{side}" fill="none" stroke="#333"/>',
-             f'<line x1="{pad}" y1="{10 + side}" x2="{pad + side}" y2="10" stroke="#bbb" stroke-dasharray="3"/>',
-             f'<polyline fill="none" stroke="#2c6fbb" stroke-width="1.5" '
-             f'points="{" ".join(f"{x},{y}" for x, y in vertices)}"/>',
-             f'<text x="{pad + side / 2}" y="{size - 22}" text-anchor="middle">false-reject rate (good parts NG)</text>',
-             f'<text x="12" y="{10 + side / 2}" text-anchor="middle" transform="rotate(-90 12 {10 + side / 2})">'
-             "detection rate (defects NG)</text>",
-             f'<text x="{pad}" y="{side + 24}" text-anchor="middle">0</text>',
-             f'<text x="{pad + side}" y="{side + 24}" text-anchor="middle">1</text>',
-             f'<text x="{pad - 4}" y="{side + 12}" text-anchor="end">0</text>',
-             f'<text x="{pad - 4}" y="16" text-anchor="end">1</text>']
+    parts = [
+        f'<svg class="roc" xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" font-size="11">',
+        f'<rect x="{pad}" y="10" width="{side}" height="{side}" fill="none" stroke="#333"/>',
+        f'<line x1="{pad}" y1="{10 + side}" x2="{pad + side}" y2="10" stroke="#bbb" stroke-dasharray="3"/>',
+        f'<polyline fill="none" stroke="#2c6fbb" stroke-width="1.5" '
+        f'points="{" ".join(f"{x},{y}" for x, y in vertices)}"/>',
+        f'<text x="{pad + side / 2}" y="{size - 22}" text-anchor="middle">false-reject rate (good parts NG)</text>',
+        f'<text x="12" y="{10 + side / 2}" text-anchor="middle" transform="rotate(-90 12 {10 + side / 2})">'
+        "detection rate (defects NG)</text>",
+        f'<text x="{pad}" y="{side + 24}" text-anchor="middle">0</text>',
+        f'<text x="{pad + side}" y="{side + 24}" text-anchor="middle">1</text>',
+        f'<text x="{pad - 4}" y="{side + 12}" text-anchor="end">0</text>',
+        f'<text x="{pad - 4}" y="16" text-anchor="end">1</text>',
+    ]
     for name, point in points.items():
         if point.get("detection_rate") is None or point.get("false_reject_rate") is None:
             continue
         cx, cy = xy(point["false_reject_rate"], point["detection_rate"])
         deployed = name == "deployed"
-        title = (f"{_point_name(name)}: threshold {point['threshold']:.4g}, detection {point['detection_rate']:.3f}, "
-                 f"false rejects {point['false_reject_rate']:.3f}")
-        parts.append(f'<circle class="operating-point" data-point="{_esc(name)}" cx="{cx}" cy="{cy}" '
-                     f'r="{5 if deployed else 3.5}" fill="{"red" if deployed else "none"}" '
-                     f'stroke="{"red" if deployed else "#555"}"><title>{_esc(title)}</title></circle>')
+        title = (
+            f"{_point_name(name)}: threshold {point['threshold']:.4g}, detection {point['detection_rate']:.3f}, "
+            f"false rejects {point['false_reject_rate']:.3f}"
+        )
+        parts.append(
+            f'<circle class="operating-point" data-point="{_esc(name)}" cx="{cx}" cy="{cy}" '
+            f'r="{5 if deployed else 3.5}" fill="{"red" if deployed else "none"}" '
+            f'stroke="{"red" if deployed else "#555"}"><title>{_esc(title)}</title></circle>'
+        )
         if deployed:
             anchor = "end" if cx > pad + side * 0.6 else "start"
-            parts.append(f'<text x="{cx + (-8 if anchor == "end" else 8)}" y="{min(cy + 16, side)}" fill="red" '
-                         f'text-anchor="{anchor}">deployed: detection {point["detection_rate"]:.3f}, '
-                         f'FRR {point["false_reject_rate"]:.3f}</text>')
+            parts.append(
+                f'<text x="{cx + (-8 if anchor == "end" else 8)}" y="{min(cy + 16, side)}" fill="red" '
+                f'text-anchor="{anchor}">deployed: detection {point["detection_rate"]:.3f}, '
+                f"FRR {point['false_reject_rate']:.3f}</text>"
+            )
     return "\n".join([*parts, "</svg>"])
 
 
@@ -166,8 +181,10 @@ def _thumbnail(out: Path, row: dict, policy: str) -> str:
     ok, jpg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         return '<div class="nothumb">image not encodable</div>'
-    return (f'<img width="{size[0]}" height="{size[1]}" alt="" '
-            f'src="data:image/jpeg;base64,{base64.b64encode(jpg.tobytes()).decode()}">')
+    return (
+        f'<img width="{size[0]}" height="{size[1]}" alt="" '
+        f'src="data:image/jpeg;base64,{base64.b64encode(jpg.tobytes()).decode()}">'
+    )
 
 
 def _gallery(out: Path, anchor: str, title: str, rows: list[dict], policy: str, order: str, empty: str) -> str:
@@ -177,12 +194,16 @@ def _gallery(out: Path, anchor: str, title: str, rows: list[dict], policy: str, 
     for r in shown:
         label = f"<br>label {_esc(r['label'])}" if r.get("label") else ""
         label += f"<br>UNSURE: {_esc(r['reason'])}" if r.get("reason") else ""
-        cards.append(f'<div class="card" data-path="{_esc(r["path"])}" title="{_esc(r["path"])}">'
-                     f"{_thumbnail(out, r, policy)}<div>{_esc(Path(r['path']).name)}<br>score {r['score']:.4g}"
-                     f"{label}</div></div>")
+        cards.append(
+            f'<div class="card" data-path="{_esc(r["path"])}" title="{_esc(r["path"])}">'
+            f"{_thumbnail(out, r, policy)}<div>{_esc(Path(r['path']).name)}<br>score {r['score']:.4g}"
+            f"{label}</div></div>"
+        )
     body = '<div class="gallery">' + "".join(cards) + "</div>" if cards else f"<p>{_esc(empty)}</p>"
-    return (f'<section id="{anchor}"><h2>{_esc(title)} ({len(rows)} parts{", " + order if rows else ""}{more})</h2>'
-            f"{body}</section>")
+    return (
+        f'<section id="{anchor}"><h2>{_esc(title)} ({len(rows)} parts{", " + order if rows else ""}{more})</h2>'
+        f"{body}</section>"
+    )
 
 
 def _rate(rate: float | None, hits: int | None = None, total: int | None = None) -> str:
@@ -200,35 +221,61 @@ def operating_section(metrics: dict, points: dict[str, dict]) -> str:
     for name, p in points.items():
         det, frr = p.get("detection_rate"), p.get("false_reject_rate")
         by_type = p.get("detection_rate_by_type", {})
-        body.append([_point_name(name), f"{p['threshold']:.4g}" if p.get("threshold") is not None else "n/a",
-                     _rate(det, round(det * n_defect) if det is not None else None, n_defect),
-                     _rate(frr, round(frr * n_good) if frr is not None else None, n_good)]
-                    + [_rate(by_type[t]["rate"], by_type[t]["detected"], by_type[t]["count"]) if t in by_type
-                       else "n/a" for t in types])
+        body.append(
+            [
+                _point_name(name),
+                f"{p['threshold']:.4g}" if p.get("threshold") is not None else "n/a",
+                _rate(det, round(det * n_defect) if det is not None else None, n_defect),
+                _rate(frr, round(frr * n_good) if frr is not None else None, n_good),
+            ]
+            + [
+                _rate(by_type[t]["rate"], by_type[t]["detected"], by_type[t]["count"]) if t in by_type else "n/a"
+                for t in types
+            ]
+        )
     deployed = points.get("deployed", {})
     lines = ["<h2>What the line sees</h2>"]
     if deployed.get("detection_rate") is not None:
         det, frr = deployed["detection_rate"], deployed["false_reject_rate"]
-        lines.append(f"<p class='lead'>At the deployed threshold {deployed['threshold']:.4g}: "
-                     f"<b>{round(det * n_defect)} of {n_defect} defects detected ({100 * det:.1f} %)</b>, "
-                     f"{round(frr * n_good)} of {n_good} good parts rejected ({100 * frr:.1f} %).</p>")
+        lines.append(
+            f"<p class='lead'>At the deployed threshold {deployed['threshold']:.4g}: "
+            f"<b>{round(det * n_defect)} of {n_defect} defects detected ({100 * det:.1f} %)</b>, "
+            f"{round(frr * n_good)} of {n_good} good parts rejected ({100 * frr:.1f} %).</p>"
+        )
     elif not n_defect:
         lines.append("<p>No defective images are labelled in this run: detection rates need some.</p>")
     elif not n_good:
         lines.append("<p>No good images are labelled in this run: false-reject rates need some.</p>")
-    lines.append(_table(["operating point", "threshold", "detection rate", "false-reject rate"] +
-                        [f"detection: {t}" for t in types], body))
-    extra = [f"{name} {_fmt(metrics.get(key))}" for key, name in
-             (("image_auroc", "image AUROC"), ("average_precision", "AP"), ("pixel_auroc", "pixel AUROC"),
-              ("aupro", "AUPRO")) if key in metrics]
+    lines.append(
+        _table(
+            ["operating point", "threshold", "detection rate", "false-reject rate"]
+            + [f"detection: {t}" for t in types],
+            body,
+        )
+    )
+    extra = [
+        f"{name} {_fmt(metrics.get(key))}"
+        for key, name in (
+            ("image_auroc", "image AUROC"),
+            ("average_precision", "AP"),
+            ("pixel_auroc", "pixel AUROC"),
+            ("aupro", "AUPRO"),
+        )
+        if key in metrics
+    ]
     lines.append(f"<p>{_esc(', '.join(extra))}.</p>")
-    notes = [f"{_point_name(name)}: {n_good} good images cannot resolve it (that needs at least "
-             f"{round(1 / (float(name[4:-1]) / 100))}); this row is at the highest good score, observed FRR 0"
-             for name in points if name.startswith("frr_") and n_good and n_good * float(name[4:-1]) / 100 < 1]
+    notes = [
+        f"{_point_name(name)}: {n_good} good images cannot resolve it (that needs at least "
+        f"{round(1 / (float(name[4:-1]) / 100))}); this row is at the highest good score, observed FRR 0"
+        for name in points
+        if name.startswith("frr_") and n_good and n_good * float(name[4:-1]) / 100 < 1
+    ]
     if notes:
         lines.append("<p class='note'>" + "<br>".join(_esc(n) for n in notes) + "</p>")
-    lines.append("<p class='note'>FRR rows use the threshold that gives that false-reject rate on this run's own "
-                 "good images (hindsight, not the deployed setting).</p>")
+    lines.append(
+        "<p class='note'>FRR rows use the threshold that gives that false-reject rate on this run's own "
+        "good images (hindsight, not the deployed setting).</p>"
+    )
     return "".join(lines)
 
 
@@ -268,60 +315,112 @@ def write_report(out: Path, rows: list[dict], summary: dict, metrics: dict | Non
     policy = summary.get("resize") or "stretch"
     counts = Counter(r.get("verdict") or "error" for r in rows)
     labelled = [r for r in scored if r.get("label") is not None]
-    escapes = sorted((r for r in labelled if r["label"] != "good" and r.get("verdict") == "OK"),
-                     key=lambda r: r["score"])
-    false_rejects = sorted((r for r in labelled if r["label"] == "good" and r.get("verdict") == "NG"),
-                           key=lambda r: -r["score"])
+    escapes = sorted(
+        (r for r in labelled if r["label"] != "good" and r.get("verdict") == "OK"), key=lambda r: r["score"]
+    )
+    false_rejects = sorted(
+        (r for r in labelled if r["label"] == "good" and r.get("verdict") == "NG"), key=lambda r: -r["score"]
+    )
     ng = sorted((r for r in scored if r.get("verdict") == "NG"), key=lambda r: -r["score"])
-    unsure = sorted((r for r in scored if r.get("verdict") == "UNSURE"),
-                    key=lambda r: (str(r.get("reason")), -r["score"]))
+    unsure = sorted(
+        (r for r in scored if r.get("verdict") == "UNSURE"), key=lambda r: (str(r.get("reason")), -r["score"])
+    )
     by_reason = Counter(str(r.get("reason")) for r in unsure)
     sections = ["<h1>Batch inspection report</h1>"]
     if labelled:
         labels = [str(r["label"]) for r in labelled]
         scores = np.array([r["score"] for r in labelled], np.float64)
         points = (metrics or {}).get("operating_points") or operating_points(labels, scores, threshold)
-        sections.append(operating_section(metrics or {"n_good": labels.count("good"),
-                                                      "n_defect": len(labels) - labels.count("good")}, points))
+        sections.append(
+            operating_section(
+                metrics or {"n_good": labels.count("good"), "n_defect": len(labels) - labels.count("good")}, points
+            )
+        )
         is_defect = np.array([lab != "good" for lab in labels])
         if is_defect.any() and (~is_defect).any():
             sections += ["<h2>ROC</h2>", roc_svg(is_defect, scores, points)]
     else:
-        sections.append("<p>No labels: detection and false-reject rates need labelled images "
-                        "(a dataset layout or a split.csv manifest).</p>")
+        sections.append(
+            "<p>No labels: detection and false-reject rates need labelled images "
+            "(a dataset layout or a split.csv manifest).</p>"
+        )
     reviews = [("escapes", "escapes", escapes), ("false-rejects", "false rejects", false_rejects)] if labelled else []
     links = [("ng", "NG gallery", ng), ("unsure", "UNSURE gallery", unsure), *reviews]
     sections.append("<p>Galleries: " + " · ".join(f'<a href="#{a}">{t} ({len(g)})</a>' for a, t, g in links) + "</p>")
-    sections += ["<h2>Summary</h2>",
-                 _table(["item", "value"], [[k, v] for k, v in summary.items() if not isinstance(v, (dict, list))]),
-                 "<h2>Counts</h2>", _table(["OK", "NG", "UNSURE", "error", "total"], [[
-                     counts["OK"], counts["NG"], counts["UNSURE"], counts["error"], len(rows)]]),
-                 *(["<h2>UNSURE by reason (docs/verdicts.md)</h2>",
-                    _table(["reason", "parts"], by_reason.most_common())] if unsure else []),
-                 *(["<h2>NG by defect type (Pareto, the typer's names)</h2>",
-                    _table(["defect type", "NG parts", "cumulative"],
-                           [[name, count, f"{share:.0%}"] for name, count, share in
-                            pareto(r.get("defect_type") for r in ng)])] if summary.get("typer") and ng else []),
-                 "<h2>Score histogram</h2>",
-                 histogram_svg(np.array([r["score"] for r in scored], np.float64), threshold,
-                               [r.get("label") for r in scored])]
+    sections += [
+        "<h2>Summary</h2>",
+        _table(["item", "value"], [[k, v] for k, v in summary.items() if not isinstance(v, (dict, list))]),
+        "<h2>Counts</h2>",
+        _table(
+            ["OK", "NG", "UNSURE", "error", "total"],
+            [[counts["OK"], counts["NG"], counts["UNSURE"], counts["error"], len(rows)]],
+        ),
+        *(
+            ["<h2>UNSURE by reason (docs/verdicts.md)</h2>", _table(["reason", "parts"], by_reason.most_common())]
+            if unsure
+            else []
+        ),
+        *(
+            [
+                "<h2>NG by defect type (Pareto, the typer's names)</h2>",
+                _table(
+                    ["defect type", "NG parts", "cumulative"],
+                    [[name, count, f"{share:.0%}"] for name, count, share in pareto(r.get("defect_type") for r in ng)],
+                ),
+            ]
+            if summary.get("typer") and ng
+            else []
+        ),
+        "<h2>Score histogram</h2>",
+        histogram_svg(np.array([r["score"] for r in scored], np.float64), threshold, [r.get("label") for r in scored]),
+    ]
     if any(r.get("label") is not None for r in rows):
         labels_, columns, table = confusion(rows, classify)
-        sections += ["<h2>Confusion matrix (label × " + ("predicted class" if classify else "verdict") + ")</h2>",
-                     _table(["label", *columns], [[lab, *(table[(lab, c)] for c in columns)] for lab in labels_])]
+        sections += [
+            "<h2>Confusion matrix (label × " + ("predicted class" if classify else "verdict") + ")</h2>",
+            _table(["label", *columns], [[lab, *(table[(lab, c)] for c in columns)] for lab in labels_]),
+        ]
     if metrics:
         flat = [[k, _fmt(v)] for k, v in metrics.items() if not isinstance(v, (dict, list))]
         sections += ["<h2>All metrics at the deployed threshold</h2>", _table(["metric", "value"], flat)]
     if labelled:
-        sections += [_gallery(out, "escapes", "Escapes: defects passed as OK", escapes, policy,
-                              "lowest scores first", "No escapes: every labelled defect was NG."),
-                     _gallery(out, "false-rejects", "False rejects: good parts flagged NG", false_rejects, policy,
-                              "highest scores first", "No false rejects: every labelled good part was OK.")]
+        sections += [
+            _gallery(
+                out,
+                "escapes",
+                "Escapes: defects passed as OK",
+                escapes,
+                policy,
+                "lowest scores first",
+                "No escapes: every labelled defect was NG.",
+            ),
+            _gallery(
+                out,
+                "false-rejects",
+                "False rejects: good parts flagged NG",
+                false_rejects,
+                policy,
+                "highest scores first",
+                "No false rejects: every labelled good part was OK.",
+            ),
+        ]
     sections.append(_gallery(out, "ng", "NG gallery", ng, policy, "highest scores first", "No NG parts."))
-    sections.append(_gallery(out, "unsure", "UNSURE gallery: parts that could not be judged", unsure, policy,
-                             "by reason", "No UNSURE parts."))
+    sections.append(
+        _gallery(
+            out,
+            "unsure",
+            "UNSURE gallery: parts that could not be judged",
+            unsure,
+            policy,
+            "by reason",
+            "No UNSURE parts.",
+        )
+    )
     if errors:
-        sections += [f"<h2>Errors ({len(errors)})</h2>", _table(["path", "error"], [[r["path"], r["error"]] for r in errors])]
+        sections += [
+            f"<h2>Errors ({len(errors)})</h2>",
+            _table(["path", "error"], [[r["path"], r["error"]] for r in errors]),
+        ]
     text = _page().substitute(thumb_w=THUMB_W, body="\n".join(sections))
     path = inside(out, "report.html")  # a non-UTF-8 file name is shown with backslash escapes, as in the CSV
     atomic_write(path, text.encode("utf-8", "backslashreplace"), durable=False)  # rebuilt by any rerun

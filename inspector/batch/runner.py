@@ -38,13 +38,26 @@ class Options:
 
 
 def error_row(loaded: Loaded, fingerprint: str) -> dict:
-    return {"path": loaded.item.key, "sha256": loaded.sha256, "label": loaded.item.label, "score": None,
-            "verdict": None, "reason": None, "predicted_class": None, "defect_type": None, "latency_ms": None, "model": fingerprint,
-            "error": loaded.error, "heatmap": None, "decode_ms": round(loaded.decode_ms, 3)}
+    return {
+        "path": loaded.item.key,
+        "sha256": loaded.sha256,
+        "label": loaded.item.label,
+        "score": None,
+        "verdict": None,
+        "reason": None,
+        "predicted_class": None,
+        "defect_type": None,
+        "latency_ms": None,
+        "model": fingerprint,
+        "error": loaded.error,
+        "heatmap": None,
+        "decode_ms": round(loaded.decode_ms, 3),
+    }
 
 
-def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: Heatmaps,
-                   keep_map: Callable[[Item, np.ndarray], None] | None = None) -> list[tuple[dict, bytes | None]]:
+def inspect_loaded(
+    engine: Engine, batch: list[Loaded], heatmaps: Heatmaps, keep_map: Callable[[Item, np.ndarray], None] | None = None
+) -> list[tuple[dict, bytes | None]]:
     """Rows (in input order) for decoded items, with the heatmap overlay PNG where `heatmaps` asks."""
     images = [loaded.view or loaded.image for loaded in batch if loaded.image is not None]  # a view knows its frame
     results = iter(inspect_each(engine, images, prepared=True))  # a NaN is one error row
@@ -60,10 +73,17 @@ def inspect_loaded(engine: Engine, batch: list[Loaded], heatmaps: Heatmaps,
             out.append((error_row(loaded, engine.fingerprint), None))
             continue
         row = error_row(loaded, engine.fingerprint)
-        row.update(score=result.score, verdict=result.verdict.value, reason=result.reason_code or None,
-                   reason_detail=result.reason_detail or None, predicted_class=result.predicted_class,
-                   defect_type=result.defect_type, defect_type_probability=result.defect_type_probability,
-                   latency_ms=round(result.timings_ms.get("inference", 0.0), 3), error="")
+        row.update(
+            score=result.score,
+            verdict=result.verdict.value,
+            reason=result.reason_code or None,
+            reason_detail=result.reason_detail or None,
+            predicted_class=result.predicted_class,
+            defect_type=result.defect_type,
+            defect_type_probability=result.defect_type_probability,
+            latency_ms=round(result.timings_ms.get("inference", 0.0), 3),
+            error="",
+        )
         if result.probs is not None:
             row["probs"] = result.probs
         png = None
@@ -89,11 +109,17 @@ def write_rows(store: ResultsStore, rows: Iterable[tuple[dict, bytes | None]]) -
     return len(kept)
 
 
-def run_local(items: list[Item], engine: Engine, store: ResultsStore, options: Options,
-              on_done: Callable[[int], None] = lambda n: None) -> None:
+def run_local(
+    items: list[Item],
+    engine: Engine,
+    store: ResultsStore,
+    options: Options,
+    on_done: Callable[[int], None] = lambda n: None,
+) -> None:
     """Inspect items not yet in `store`, decoding up to a bounded window ahead of inference."""
     todo = iter([item for item in items if item.key not in store.done])
     ahead = options.batch_size * 2 + options.workers
+
     def keep_map(item: Item, amap: np.ndarray) -> None:
         options.maps[item.key] = amap.astype(np.float16)
 
@@ -130,8 +156,10 @@ def refuse_out_holding_inputs(inputs: list[str], out: Path) -> None:
         for path in expand(str(text)):
             where = real(path)
             if where == root or where.startswith(root.rstrip("/") + "/"):
-                raise InspectorError(f"--out {out} is, or contains, the input {text}",
-                                     "write the results to a folder outside the inputs, e.g. --out results/")
+                raise InspectorError(
+                    f"--out {out} is, or contains, the input {text}",
+                    "write the results to a folder outside the inputs, e.g. --out results/",
+                )
 
 
 def excluded_by_out(items: list[Item], out: Path) -> list[Item]:

@@ -22,8 +22,19 @@ from inspector.errors import InspectorError
 
 RESULTS_JSONL, RESULTS_CSV = "results.jsonl", "results.csv"
 """results.jsonl is the source of truth (every key of a row, e.g. heatmap, probs); results.csv holds FIELDS."""
-FIELDS = ["path", "sha256", "label", "score", "verdict", "reason", "predicted_class", "defect_type", "latency_ms", "model",
-          "error"]  # defect_type: the typer's name for an NG part (--typer), empty otherwise
+FIELDS = [
+    "path",
+    "sha256",
+    "label",
+    "score",
+    "verdict",
+    "reason",
+    "predicted_class",
+    "defect_type",
+    "latency_ms",
+    "model",
+    "error",
+]  # defect_type: the typer's name for an NG part (--typer), empty otherwise
 OWNED = (RESULTS_CSV, RESULTS_JSONL, "metrics.json", "report.html", "run.json", "summary.json")
 HEATMAPS = "heatmaps"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -34,8 +45,10 @@ def inside(out: Path, *parts: str) -> Path:
     root = out.resolve()
     target = root.joinpath(*parts).resolve()
     if target != root and root not in target.parents:
-        raise InspectorError(f"refusing to write {target}: outside the output folder {root}",
-                             "this is a bug or a symlink inside OUT pointing elsewhere; remove the link")
+        raise InspectorError(
+            f"refusing to write {target}: outside the output folder {root}",
+            "this is a bug or a symlink inside OUT pointing elsewhere; remove the link",
+        )
     return target
 
 
@@ -66,8 +79,9 @@ def read_rows(out: Path) -> list[dict]:
     if table.is_file():
         with table.open(newline="", encoding="utf-8") as handle:
             return [{k: (v or None) for k, v in row.items()} for row in csv.DictReader(handle)]
-    raise InspectorError(f"{out} holds no {RESULTS_JSONL} or {RESULTS_CSV}",
-                         "pass the --out folder of an `inspector batch` run")
+    raise InspectorError(
+        f"{out} holds no {RESULTS_JSONL} or {RESULTS_CSV}", "pass the --out folder of an `inspector batch` run"
+    )
 
 
 def csv_row(row: dict) -> dict:
@@ -95,7 +109,9 @@ class ResultsStore:
             out.mkdir(parents=True, exist_ok=True)
             inside(out, HEATMAPS).mkdir(exist_ok=True)
         except OSError as exc:
-            raise InspectorError(f"cannot create the output folder {out} ({exc.strerror})", "pick a writable --out") from exc
+            raise InspectorError(
+                f"cannot create the output folder {out} ({exc.strerror})", "pick a writable --out"
+            ) from exc
         self.jsonl, self.csv = inside(out, RESULTS_JSONL), inside(out, RESULTS_CSV)
         existing = self.jsonl.is_file() or self.csv.is_file()
         self.rows: list[dict] = []
@@ -103,8 +119,10 @@ class ResultsStore:
             self._check_same_run(run_info)
             self.rows = self._dedupe(read_jsonl(self.jsonl) if self.jsonl.is_file() else [])
         elif existing and not overwrite:
-            raise InspectorError(f"{out} already holds results of a batch run",
-                                 "pass --resume to continue it, --overwrite to replace it, or another --out")
+            raise InspectorError(
+                f"{out} already holds results of a batch run",
+                "pass --resume to continue it, --overwrite to replace it, or another --out",
+            )
         elif existing:
             self._remove_previous_run()
         self.resumed = len(self.rows)
@@ -118,7 +136,8 @@ class ResultsStore:
         self._synced = time.monotonic()
 
     def _remove_previous_run(self) -> None:
-        """--overwrite: delete the previous run's files (its own results and the heatmaps its rows name), nothing else."""
+        """--overwrite: delete the previous run's files (its own results and the heatmaps its rows name), nothing
+        else."""
         previous = read_jsonl(self.jsonl) if self.jsonl.is_file() else []
         for row in previous:
             heatmap = row.get("heatmap")
@@ -136,7 +155,8 @@ class ResultsStore:
             if before.get(key) != run_info.get(key):
                 raise InspectorError(
                     f"cannot resume {self.out}: it was run with {key} {before.get(key)!r}, now {run_info.get(key)!r}",
-                    "resume with the same --model and --threshold, or write to a new --out")
+                    "resume with the same --model and --threshold, or write to a new --out",
+                )
 
     @staticmethod
     def _dedupe(rows: list[dict]) -> list[dict]:

@@ -24,6 +24,16 @@ from inspector.bundle.schema import (
 )
 
 __all__ = [
-    "INPUT_NAME", "PRECISIONS", "PREFIX", "RESIZE_POLICIES", "SCHEMA_VERSION", "SUPPORTED_SCHEMAS", "TASKS",
-    "BundleMetadata", "check_threshold", "outputs_for", "upgrade", "validate_values",
+    "INPUT_NAME",
+    "PRECISIONS",
+    "PREFIX",
+    "RESIZE_POLICIES",
+    "SCHEMA_VERSION",
+    "SUPPORTED_SCHEMAS",
+    "TASKS",
+    "BundleMetadata",
+    "check_threshold",
+    "outputs_for",
+    "upgrade",
+    "validate_values",
 ]

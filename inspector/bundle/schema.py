@@ -65,20 +65,33 @@ class BundleMetadata:
             raise BundleError(f"bundle input_size {self.input_size} is invalid", "re-export the model")
         if self.color_order != "RGB":
             raise BundleError(f"bundle colour order {self.color_order!r} is not supported", "re-export as RGB")
-        if self.alignment is not None and not (isinstance(self.alignment, dict) and set(self.alignment) >= ALIGNMENT_KEYS):
-            raise BundleError(f"bundle alignment {self.alignment!r} lacks {sorted(ALIGNMENT_KEYS)}", "re-export the model")
+        if self.alignment is not None and not (
+            isinstance(self.alignment, dict) and set(self.alignment) >= ALIGNMENT_KEYS
+        ):
+            raise BundleError(
+                f"bundle alignment {self.alignment!r} lacks {sorted(ALIGNMENT_KEYS)}", "re-export the model"
+            )
         if self.precision not in PRECISIONS:
-            raise BundleError(f"bundle precision {self.precision!r} is unknown (expected one of {PRECISIONS})",
-                              "upgrade Inspector on this machine or re-export the model with this version")
+            raise BundleError(
+                f"bundle precision {self.precision!r} is unknown (expected one of {PRECISIONS})",
+                "upgrade Inspector on this machine or re-export the model with this version",
+            )
         if self.role not in ROLES:
-            raise BundleError(f"bundle role {self.role!r} is unknown (expected one of {ROLES})",
-                              "upgrade Inspector on this machine or re-export the model with this version")
+            raise BundleError(
+                f"bundle role {self.role!r} is unknown (expected one of {ROLES})",
+                "upgrade Inspector on this machine or re-export the model with this version",
+            )
         if self.role == "typer" and (self.task != "classify" or "good" in self.class_names):
-            raise BundleError(f"a typer bundle must be task classify without a 'good' class (task {self.task!r}, "
-                              f"classes {self.class_names})", "re-export the model")
+            raise BundleError(
+                f"a typer bundle must be task classify without a 'good' class (task {self.task!r}, "
+                f"classes {self.class_names})",
+                "re-export the model",
+            )
         if self.resize not in RESIZE_POLICIES:
-            raise BundleError(f"bundle resize policy {self.resize!r} is unknown (expected one of {RESIZE_POLICIES})",
-                              "upgrade Inspector on this machine or re-export the model with this version")
+            raise BundleError(
+                f"bundle resize policy {self.resize!r} is unknown (expected one of {RESIZE_POLICIES})",
+                "upgrade Inspector on this machine or re-export the model with this version",
+            )
 
     def to_props(self) -> dict[str, str]:
         """Serialise to ONNX metadata_props (string values; JSON for structures)."""
@@ -135,8 +148,11 @@ def check_threshold(value: Any, where: str, fix: str) -> float:
     """A threshold must be a finite number >= 0 (scores are distances or 1 - P(good)); InspectorError otherwise."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
     if not ok:
-        raise BundleError(f"{where}: threshold {value!r} is not a finite number >= 0 "
-                          "(a negative one makes every part NG, NaN makes every frame an error)", fix)
+        raise BundleError(
+            f"{where}: threshold {value!r} is not a finite number >= 0 "
+            "(a negative one makes every part NG, NaN makes every frame an error)",
+            fix,
+        )
     return float(value)
 
 
@@ -147,10 +163,14 @@ def _is_int(value: Any) -> bool:
 # the JSON type (and range) each metadata value must have; a bundle breaking one is refused on load
 _VALUE_CHECKS: dict[str, tuple[str, Any]] = {
     "task": ("one of " + ", ".join(sorted(TASKS)), lambda v: v in TASKS),
-    "class_names": ("a list of at least two names, 'good' first (a typer: defect types only)",
-                    lambda v: isinstance(v, list) and len(v) >= 2 and all(isinstance(c, str) and c for c in v)),
-    "input_size": ("[height, width], two whole numbers from 16 to 8192",
-                   lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and 16 <= x <= 8192 for x in v)),
+    "class_names": (
+        "a list of at least two names, 'good' first (a typer: defect types only)",
+        lambda v: isinstance(v, list) and len(v) >= 2 and all(isinstance(c, str) and c for c in v),
+    ),
+    "input_size": (
+        "[height, width], two whole numbers from 16 to 8192",
+        lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and 16 <= x <= 8192 for x in v),
+    ),
     "threshold_method": ("a JSON object", lambda v: isinstance(v, dict)),
     "metrics": ("a JSON object", lambda v: isinstance(v, dict)),
     "schema_version": ("a whole number", _is_int),
@@ -174,12 +194,20 @@ def _gates_ok(gates: Any) -> bool:
     if not isinstance(gates, dict):
         return False
     frame = gates.get("frame", {})
-    return (all(gates.get(k) is None or _number(gates[k]) for k in GATE_NUMBERS)
-            and (gates.get("brightness") is None or _pair(gates["brightness"]))
-            and isinstance(frame, dict)
-            and (frame.get("min_size") is None or (isinstance(frame["min_size"], list) and len(frame["min_size"]) == 2
-                                                    and all(_is_int(x) and x > 0 for x in frame["min_size"])))
-            and (frame.get("aspect") is None or (_pair(frame["aspect"]) and frame["aspect"][0] > 0)))
+    return (
+        all(gates.get(k) is None or _number(gates[k]) for k in GATE_NUMBERS)
+        and (gates.get("brightness") is None or _pair(gates["brightness"]))
+        and isinstance(frame, dict)
+        and (
+            frame.get("min_size") is None
+            or (
+                isinstance(frame["min_size"], list)
+                and len(frame["min_size"]) == 2
+                and all(_is_int(x) and x > 0 for x in frame["min_size"])
+            )
+        )
+        and (frame.get("aspect") is None or (_pair(frame["aspect"]) and frame["aspect"][0] > 0))
+    )
 
 
 def validate_values(values: dict[str, Any], name: str) -> None:

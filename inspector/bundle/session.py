@@ -60,14 +60,22 @@ def choose_providers(requested: str | None = None) -> list[str]:
         wanted = requested if requested.endswith("ExecutionProvider") else f"{requested}ExecutionProvider"
         match = next((p for p in available if p.lower() == wanted.lower()), None)
         if match is None:
-            raise BundleError(f"provider {requested!r} is not installed (available: {available})",
-                              "pick one of the available providers or install its onnxruntime build")
+            raise BundleError(
+                f"provider {requested!r} is not installed (available: {available})",
+                "pick one of the available providers or install its onnxruntime build",
+            )
         return [match] if match == "CPUExecutionProvider" else [match, "CPUExecutionProvider"]
     return [p for p in PROVIDER_PREFERENCE if p in available] or available
 
 
-def load_bundle(path: str | os.PathLike, *, provider: str | None = None, threads: int | None = None,
-                spin: bool = True, trusted_keys: Sequence[Path] = ()) -> Bundle:
+def load_bundle(
+    path: str | os.PathLike,
+    *,
+    provider: str | None = None,
+    threads: int | None = None,
+    spin: bool = True,
+    trusted_keys: Sequence[Path] = (),
+) -> Bundle:
     """Verify a bundle (checksum, signature when `trusted_keys` are given, single file, schema, I/O) and open
     it; BundleError names what is wrong."""
     path = Path(path)
@@ -75,7 +83,9 @@ def load_bundle(path: str | os.PathLike, *, provider: str | None = None, threads
     data, digest = read_verified(path, trusted_keys)
     meta = check_model(parse_model(data, name), name)
     try:
-        session = ort.InferenceSession(data, sess_options=session_options(threads, spin=spin), providers=choose_providers(provider))
+        session = ort.InferenceSession(
+            data, sess_options=session_options(threads, spin=spin), providers=choose_providers(provider)
+        )
     except Exception as exc:  # onnxruntime raises RuntimeError subclasses of its own
         raise BundleError(f"{name}: onnxruntime cannot load the model ({exc})", "re-export the model") from exc
     return Bundle(path=path, fingerprint=digest, metadata=meta, session=session)

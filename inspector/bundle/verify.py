@@ -48,7 +48,9 @@ def _expected_digest(model_path: Path) -> str:
         )
     text = side.read_text().split()
     if not text or len(text[0]) != 64:
-        raise BundleError(f"{side}: not a SHA-256 checksum file", f"rewrite it: sha256sum {model_path.name} > {side.name}")
+        raise BundleError(
+            f"{side}: not a SHA-256 checksum file", f"rewrite it: sha256sum {model_path.name} > {side.name}"
+        )
     return text[0].lower()
 
 
@@ -111,21 +113,24 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[int | str]:
 def _check_io(model: onnx.ModelProto, meta: BundleMetadata, name: str) -> None:
     inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-        raise BundleError(f"{name}: inputs {[i.name for i in inputs]} do not match the schema (one input 'image')",
-                          SCHEMA_FIX)
+        raise BundleError(
+            f"{name}: inputs {[i.name for i in inputs]} do not match the schema (one input 'image')", SCHEMA_FIX
+        )
     image = inputs[0]
     if image.type.tensor_type.elem_type != onnx.TensorProto.UINT8:
         raise BundleError(f"{name}: input 'image' must be uint8", SCHEMA_FIX)
     dims = _dims(image)
     height, width = meta.input_size
     if len(dims) != 4 or dims[1:] != [height, width, 3] or isinstance(dims[0], int):
-        raise BundleError(f"{name}: input 'image' has shape {dims}, expected [N, {height}, {width}, 3] (NHWC RGB)",
-                          SCHEMA_FIX)
+        raise BundleError(
+            f"{name}: input 'image' has shape {dims}, expected [N, {height}, {width}, 3] (NHWC RGB)", SCHEMA_FIX
+        )
     expected = list(outputs_for(meta.task))
     found = [o.name for o in model.graph.output]
     if found != expected:
-        raise BundleError(f"{name}: outputs {found} do not match the schema {expected} for task {meta.task!r}",
-                          SCHEMA_FIX)
+        raise BundleError(
+            f"{name}: outputs {found} do not match the schema {expected} for task {meta.task!r}", SCHEMA_FIX
+        )
 
 
 def check_model(model: onnx.ModelProto, name: str) -> BundleMetadata:

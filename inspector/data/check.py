@@ -83,10 +83,16 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
         mask_infos = list(pool.map(_inspect_file, [mask for _, mask in masked]))
 
     counts = {label: {split: len(dataset.select(split, label)) for split in SPLITS} for label in dataset.labels}
-    unreadable = [{"path": rel(s.path), "kind": "image", "reason": i["error"]}
-                  for s, i in zip(samples, infos, strict=True) if i["error"]]
-    unreadable += [{"path": rel(mask), "kind": "mask", "reason": i["error"]}
-                   for (_, mask), i in zip(masked, mask_infos, strict=True) if i["error"]]
+    unreadable = [
+        {"path": rel(s.path), "kind": "image", "reason": i["error"]}
+        for s, i in zip(samples, infos, strict=True)
+        if i["error"]
+    ]
+    unreadable += [
+        {"path": rel(mask), "kind": "mask", "reason": i["error"]}
+        for (_, mask), i in zip(masked, mask_infos, strict=True)
+        if i["error"]
+    ]
 
     size_of = {s.path: i["size"] for s, i in zip(samples, infos, strict=True)}
     mask_mismatch = [
@@ -116,16 +122,21 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
     duplicates: list[dict[str, Any]] = []
     for digest, members in sorted(groups.items(), key=lambda kv: rel(kv[1][0].path)):
         if len(members) > 1:
-            duplicates.append({
-                "sha256": digest,
-                "cross_split": len({s.split for s in members}) > 1,
-                "conflicting_labels": len({s.label for s in members}) > 1,
-                "files": [{"path": rel(s.path), "split": s.split, "label": s.label} for s in members],
-            })
+            duplicates.append(
+                {
+                    "sha256": digest,
+                    "cross_split": len({s.split for s in members}) > 1,
+                    "conflicting_labels": len({s.label for s in members}) > 1,
+                    "files": [{"path": rel(s.path), "split": s.split, "label": s.label} for s in members],
+                }
+            )
 
     problems = [f"unreadable {u['kind']}: {u['reason']}" for u in unreadable]
-    problems += [f"mask {m['mask']} is {m['mask_size'][0]}x{m['mask_size'][1]} but image {m['image']} is "
-                 f"{m['image_size'][0]}x{m['image_size'][1]}" for m in mask_mismatch]
+    problems += [
+        f"mask {m['mask']} is {m['mask_size'][0]}x{m['mask_size'][1]} but image {m['image']} is "
+        f"{m['image_size'][0]}x{m['image_size'][1]}"
+        for m in mask_mismatch
+    ]
     warnings: list[str] = []
     for d in duplicates:
         names = ", ".join(f"{f['path']} ({f['split']}/{f['label']})" for f in d["files"])
@@ -136,7 +147,9 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
         else:
             warnings.append(f"duplicate within one split: {names}")
     for label in dataset.labels:  # good needs val (calibration) and test; a defect type needs test
-        missing = [split for split in ("val", "test") if counts[label][split] == 0 and (split == "test" or label == "good")]
+        missing = [
+            split for split in ("val", "test") if counts[label][split] == 0 and (split == "test" or label == "good")
+        ]
         if missing:
             warnings.append(f"label {label!r} has no {' or '.join(missing)} images")
     return {
@@ -157,7 +170,10 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as readable text."""
-    lines = [f"dataset {report['root']}: layout {report['layout']}, {report['samples']} images, {report['masks']} masks", ""]
+    lines = [
+        f"dataset {report['root']}: layout {report['layout']}, {report['samples']} images, {report['masks']} masks",
+        "",
+    ]
     width = max([len("label"), len("total")] + [len(label) for label in report["labels"]])
     header = f"  {'label':<{width}}" + "".join(f"{split:>8}" for split in SPLITS) + f"{'total':>8}"
     lines += [header, "  " + "-" * (len(header) - 2)]
@@ -176,9 +192,11 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"  {im['distinct_sizes']} distinct sizes; most common: {common}")
         depth = ", ".join(f"{n} at {d}-bit" for d, n in im["bit_depth"].items())
         lines.append(f"  {im['grayscale']} grayscale, {im['colour']} colour; {depth}")
-    lines.append(f"  unreadable files: {len(report['unreadable'])}; mask size mismatches: "
-                 f"{len(report['mask_size_mismatch'])}; duplicate groups: {len(report['duplicates'])} "
-                 f"({sum(d['cross_split'] for d in report['duplicates'])} across splits)")
+    lines.append(
+        f"  unreadable files: {len(report['unreadable'])}; mask size mismatches: "
+        f"{len(report['mask_size_mismatch'])}; duplicate groups: {len(report['duplicates'])} "
+        f"({sum(d['cross_split'] for d in report['duplicates'])} across splits)"
+    )
     if report["problems"]:
         lines += ["", f"PROBLEMS ({len(report['problems'])}):"] + [f"  - {p}" for p in report["problems"]]
     if report["warnings"]:

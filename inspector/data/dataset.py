@@ -169,7 +169,9 @@ def _load_manifest(csv_path: Path) -> list[Sample]:
         if not is_image_file(path):
             raise DatasetError(f"{where}: {row['image']} is not an image file", f"list only {_SUFFIXES} files")
         if not path.is_file():
-            raise DatasetError(f"{where}: image {path} does not exist", "fix the path (relative to the CSV) or remove the row")
+            raise DatasetError(
+                f"{where}: image {path} does not exist", "fix the path (relative to the CSV) or remove the row"
+            )
         if path in seen:
             raise DatasetError(f"{where}: image {path} is listed twice (first on line {seen[path]})", "remove one row")
         seen[path] = line
@@ -177,7 +179,9 @@ def _load_manifest(csv_path: Path) -> list[Sample]:
         if row.get("mask"):
             mask = Path(os.path.normpath(base / row["mask"]))
             if not mask.is_file():
-                raise DatasetError(f"{where}: mask {mask} does not exist", "fix the mask path or leave the mask cell empty")
+                raise DatasetError(
+                    f"{where}: mask {mask} does not exist", "fix the mask path or leave the mask cell empty"
+                )
         samples.append(Sample(path, row["label"], split, mask))
     if not samples:
         raise DatasetError(f"{csv_path}: the manifest lists no images", "add one row per image: image,label,split")
@@ -237,7 +241,9 @@ def _load_folders(root: Path, rng: np.random.Generator, val_fraction: float, tes
 
 def _hold_back_val(samples: list[Sample], rng: np.random.Generator, val_fraction: float) -> list[Sample]:
     """Move a seeded share of the good training images to val (at least 1 when there are >= 2)."""
-    train_good = sorted((i for i, s in enumerate(samples) if s.split == "train" and s.is_good), key=lambda i: samples[i].path)
+    train_good = sorted(
+        (i for i, s in enumerate(samples) if s.split == "train" and s.is_good), key=lambda i: samples[i].path
+    )
     if len(train_good) < 2 or val_fraction <= 0:
         return samples
     count = min(max(1, round(len(train_good) * val_fraction)), len(train_good) - 1)
@@ -245,8 +251,9 @@ def _hold_back_val(samples: list[Sample], rng: np.random.Generator, val_fraction
     return [Sample(s.path, s.label, "val", s.mask) if i in chosen else s for i, s in enumerate(samples)]
 
 
-def load_dataset(root: Path | str, *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2,
-                 require_good: bool = True) -> Dataset:
+def load_dataset(
+    root: Path | str, *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2, require_good: bool = True
+) -> Dataset:
     """Find the samples of a dataset folder (or of a manifest CSV given directly). `require_good=False`
     (a defect-type classifier, docs/classification.md#typer) also takes class folders without good/.
 
@@ -263,18 +270,25 @@ def load_dataset(root: Path | str, *, seed: int = 0, val_fraction: float = 0.2, 
     if not root.exists():
         raise DatasetError(f"dataset folder {root} does not exist", "check the --data path")
     if not root.is_dir():
-        raise DatasetError(f"{root} is a file, not a dataset folder", f"pass the folder that holds the images or a {MANIFEST_NAME}")
+        raise DatasetError(
+            f"{root} is a file, not a dataset folder", f"pass the folder that holds the images or a {MANIFEST_NAME}"
+        )
     rng = np.random.default_rng(seed)
     if manifest.is_file():
         layout, samples = "manifest", _load_manifest(manifest)
     elif (root / "train" / GOOD).is_dir():
         layout, samples = "mvtec", _load_mvtec(root)
         if not samples:
-            raise DatasetError(f"{root / 'train' / GOOD}: no images ({_SUFFIXES}) in this MVTec-style dataset", "add the good training images")
+            raise DatasetError(
+                f"{root / 'train' / GOOD}: no images ({_SUFFIXES}) in this MVTec-style dataset",
+                "add the good training images",
+            )
     elif (root / GOOD).is_dir():
         layout, samples = "folders", _load_folders(root, rng, val_fraction, test_fraction)
         if not samples:
-            raise DatasetError(f"{root}: the class folders hold no images ({_SUFFIXES})", "put images in good/ and <defect type>/")
+            raise DatasetError(
+                f"{root}: the class folders hold no images ({_SUFFIXES})", "put images in good/ and <defect type>/"
+            )
     elif not require_good and any(_images_in(f) for f in _subfolders(root) if f.name != MASKS_FOLDER):
         layout, samples = "folders", _load_folders(root, rng, val_fraction, test_fraction)
     elif not _images_in(root):

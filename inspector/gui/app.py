@@ -46,14 +46,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, help="override the bundle's threshold")
     parser.add_argument("--settings", type=Path, default=default_settings_path(), help="GUI settings file (PIN)")
     parser.add_argument("--review-dir", type=Path, help="where wrong verdicts are saved (default: a data folder)")
-    parser.add_argument("--set-pin", action="store_true",
-                        help="set or change the PIN of --role (asks the admin PIN when one is set, else the old PIN; "
-                             "the new one twice) and exit")
-    parser.add_argument("--reset-pin", action="store_true",
-                        help="set the PIN of --role without the old one (needs write access to --settings; how the "
-                             "admin PIN is set) and exit")
-    parser.add_argument("--role", choices=[role.value for role in ROLES], default=Role.ENGINEER.value,
-                        help="whose PIN --set-pin / --reset-pin sets (default: engineer)")
+    parser.add_argument(
+        "--set-pin",
+        action="store_true",
+        help="set or change the PIN of --role (asks the admin PIN when one is set, else the old PIN; "
+        "the new one twice) and exit",
+    )
+    parser.add_argument(
+        "--reset-pin",
+        action="store_true",
+        help="set the PIN of --role without the old one (needs write access to --settings; how the "
+        "admin PIN is set) and exit",
+    )
+    parser.add_argument(
+        "--role",
+        choices=[role.value for role in ROLES],
+        default=Role.ENGINEER.value,
+        help="whose PIN --set-pin / --reset-pin sets (default: engineer)",
+    )
     parser.add_argument("--full-screen", action="store_true", help="start full screen (F11 toggles)")
     parser.add_argument("--lock-after", type=float, default=120.0, help="engineer mode locks after this idle time (s)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
@@ -64,8 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def station_config(args: argparse.Namespace) -> StationConfig:
     if args.config is not None:
         if args.model or args.source:
-            raise InspectorError("--config cannot be combined with --model/--source",
-                                 "either describe the station in the config, or give --model and --source")
+            raise InspectorError(
+                "--config cannot be combined with --model/--source",
+                "either describe the station in the config, or give --model and --source",
+            )
         return load_config(args.config)
     if args.model is None or args.source is None:
         raise InspectorError("nothing to inspect", "give --config station.toml, or --model BUNDLE --source SRC")
@@ -78,8 +90,10 @@ def check_qt_version() -> None:
     import PySide6
 
     if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
-        raise InspectorError("PySide6 6.12.0 crashes on Python 3.11 after a few minutes of drawing (none_dealloc)",
-                             "pip install 'PySide6-Essentials>=6.6,!=6.12.0'")
+        raise InspectorError(
+            "PySide6 6.12.0 crashes on Python 3.11 after a few minutes of drawing (none_dealloc)",
+            "pip install 'PySide6-Essentials>=6.6,!=6.12.0'",
+        )
 
 
 def make_app() -> QApplication:
@@ -96,8 +110,14 @@ def make_app() -> QApplication:
     return app
 
 
-def open_window(config: StationConfig, settings: Settings, review: ReviewQueue, *, lock_after: float = 120.0,
-                full_screen: bool = False) -> MainWindow:
+def open_window(
+    config: StationConfig,
+    settings: Settings,
+    review: ReviewQueue,
+    *,
+    lock_after: float = 120.0,
+    full_screen: bool = False,
+) -> MainWindow:
     """Start the station in the background and show its window (1366x768 where it fits, else maximized)."""
     station = LiveStation(config, disk_paths=[config.data_dir, review.root])
     window = MainWindow(station, EngineerLock(settings, timeout_s=lock_after), review)
@@ -130,8 +150,9 @@ def run(args: argparse.Namespace) -> int:
     if problem := display_problem():
         raise InspectorError(problem, "then start the GUI again")
     app = make_app()
-    window = open_window(config, settings, ReviewQueue(review_root), lock_after=args.lock_after,
-                         full_screen=args.full_screen)
+    window = open_window(
+        config, settings, ReviewQueue(review_root), lock_after=args.lock_after, full_screen=args.full_screen
+    )
     if args.screenshot:
         QTimer.singleShot(int(args.screenshot_after * 1000), lambda: screenshot(window, args.screenshot))
     return _exec(app, window)
@@ -162,13 +183,16 @@ def run_demo(args: argparse.Namespace, model: Path) -> int:
     return _exec(app, window)
 
 
-def _set_pin(settings: Settings, *, reset: bool = False, role: Role = Role.ENGINEER,
-             ask: Callable[[str], str] = getpass.getpass) -> int:
+def _set_pin(
+    settings: Settings, *, reset: bool = False, role: Role = Role.ENGINEER, ask: Callable[[str], str] = getpass.getpass
+) -> int:
     """--set-pin (the admin PIN when one is set and `role` is another, else the old PIN of `role` when one is
     set) or --reset-pin (whoever may write the file: how the admin's own PIN is set)."""
     if reset and settings.path is not None and settings.path.exists() and not os.access(settings.path, os.W_OK):
-        raise InspectorError(f"{settings.path}: not writable by this account, so its PIN cannot be reset here",
-                             "run --reset-pin as the account that owns the settings file (or root)")
+        raise InspectorError(
+            f"{settings.path}: not writable by this account, so its PIN cannot be reset here",
+            "run --reset-pin as the account that owns the settings file (or root)",
+        )
     admin = ask("admin PIN: ") if not reset and settings.needs_admin(role) else None
     old = ask(f"current {role.value} PIN: ") if not reset and admin is None and settings.has_role_pin(role) else None
     first = ask(f"new {role.value} PIN ({MIN_PIN_DIGITS}+ digits): ")

@@ -131,8 +131,11 @@ class CameraView(QWidget):
             p.drawRect(QRectF(self._drag[0], self._drag[1]).normalized())
         if self.editing_roi:
             p.setPen(QColor(theme.WARN))
-            p.drawText(self.rect().adjusted(8, 0, -8, -36), Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter,
-                       "ROI edit: drag a rectangle on the image")
+            p.drawText(
+                self.rect().adjusted(8, 0, -8, -36),
+                Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter,
+                "ROI edit: drag a rectangle on the image",
+            )
         p.end()
 
     def _paint_header(self, p: QPainter) -> None:
@@ -142,17 +145,25 @@ class CameraView(QWidget):
         bold.setBold(True)
         p.setFont(bold)
         p.setPen(QColor(theme.TEXT))
-        p.drawText(QRect(12, 0, self.width() - 12, 26), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self.cam)
+        p.drawText(
+            QRect(12, 0, self.width() - 12, 26), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self.cam
+        )
         p.setFont(self.font())
         p.setPen(QColor(theme.MUTED))
         latency = f"{self.latency_ms:.0f} ms" if self.latency_ms is not None else "-- ms"
-        p.drawText(QRect(0, 0, self.width() - 10, 26), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                   f"{self.fps:4.1f} fps   latency {latency}")
+        p.drawText(
+            QRect(0, 0, self.width() - 10, 26),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+            f"{self.fps:4.1f} fps   latency {latency}",
+        )
 
     def _paint_badge(self, p: QPainter, target: QRectF) -> None:
         state = self.status.state
-        text = state if state in ("DOWN", "STARTING", "STOPPED") else (
-            self.record.result.verdict.value if self.record else "STARTING")
+        text = (
+            state
+            if state in ("DOWN", "STARTING", "STOPPED")
+            else (self.record.result.verdict.value if self.record else "STARTING")
+        )
         colour = theme.verdict_colour(text)
         if text == "UNSURE" and self.record is not None:  # amber, with why: "UNSURE: focus"
             text = f"UNSURE: {self.record.result.reason_code}"
@@ -190,8 +201,11 @@ class CameraView(QWidget):
         p.setPen(QPen(QColor(theme.TEXT), 2))
         p.drawLine(QPointF(mark, bar.y()), QPointF(mark, bar.bottom()))
         p.setPen(QColor(theme.TEXT))
-        p.drawText(QRectF(track.right() + 8, bar.y(), text_w - 8, bar.height()), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                   f"score {result.score:.2f} / {result.threshold:.2f}")
+        p.drawText(
+            QRectF(track.right() + 8, bar.y(), text_w - 8, bar.height()),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+            f"score {result.score:.2f} / {result.threshold:.2f}",
+        )
 
     def _paint_down(self, p: QPainter, target: QRectF) -> None:
         status = self.status
@@ -205,7 +219,9 @@ class CameraView(QWidget):
             lines = ["Starting camera..."]
         p.setPen(QColor(theme.TEXT))
         p.setFont(self.font())
-        p.drawText(target.adjusted(12, 40, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "\n".join(lines))
+        p.drawText(
+            target.adjusted(12, 40, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "\n".join(lines)
+        )
 
     # ------------------------------------------------------------------ input
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)

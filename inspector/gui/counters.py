@@ -13,8 +13,10 @@ from inspector.operator.stats import Count, LineStats
 
 COLUMNS = ("camera", "inspected", "OK", "NG", "UNSURE", "yield")
 HEADERS = ("camera", "parts", "OK", "NG", "?", "yield")  # short enough for the sidebar at any scale
-HEADER_TIPS = {1: "parts inspected since the shift start",
-               4: "UNSURE: parts that could not be judged (a person must look)"}
+HEADER_TIPS = {
+    1: "parts inspected since the shift start",
+    4: "UNSURE: parts that could not be judged (a person must look)",
+}
 
 
 class CountersTable(QTableWidget):
@@ -52,8 +54,14 @@ class CountersTable(QTableWidget):
 
     def _row(self, row: int, name: str, count: Count) -> None:
         yield_pct = count.yield_pct
-        values = (name, str(count.inspected), str(count.ok), str(count.ng), str(count.unsure),
-                  "--" if yield_pct is None else f"{yield_pct:.1f}%")
+        values = (
+            name,
+            str(count.inspected),
+            str(count.ok),
+            str(count.ng),
+            str(count.unsure),
+            "--" if yield_pct is None else f"{yield_pct:.1f}%",
+        )
         for col, value in enumerate(values):
             item = self._cell(row, col)
             if item.text() != value:

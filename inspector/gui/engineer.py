@@ -132,8 +132,13 @@ class EngineerPanel(QStackedWidget):
     roiEdit = Signal(str, bool)  # camera, editing
     exportRequested = Signal()
 
-    def __init__(self, station: LiveStation, lock: EngineerLock, parent: QWidget | None = None,
-                 confirm: Callable[[QWidget, str, str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        station: LiveStation,
+        lock: EngineerLock,
+        parent: QWidget | None = None,
+        confirm: Callable[[QWidget, str, str], bool] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.station, self.lock = station, lock
         self._confirm = confirm or (lambda *_: True)
@@ -264,8 +269,11 @@ class EngineerPanel(QStackedWidget):
             return
         self.remaining.setText(f"Locks after {self.lock.remaining_s():.0f} s without input")
         engine = self.station.engine
-        self.model_label.setText(f"{engine.bundle.path.name} ({engine.bundle.metadata.method}), "
-                                 f"model {engine.fingerprint[:12]}" if engine else "no model running")
+        self.model_label.setText(
+            f"{engine.bundle.path.name} ({engine.bundle.metadata.method}), model {engine.fingerprint[:12]}"
+            if engine
+            else "no model running"
+        )
         deployed = engine.bundle.metadata.threshold_method.get("deployed", {}) if engine else {}
         text, warns = describe_calibration(deployed)
         self.calibration_label.setText(("⚠ " if warns else "") + text)
@@ -314,8 +322,9 @@ class EngineerPanel(QStackedWidget):
         """The unlocked role may do `action`; else say which PIN it needs (the page may be stale)."""
         if self.lock.allows(action):
             return True
-        self.station.messages.append(Message("warning", f"Not done: {action} needs the "
-                                                        f"{required_role(action).value} PIN."))
+        self.station.messages.append(
+            Message("warning", f"Not done: {action} needs the {required_role(action).value} PIN.")
+        )
         return False
 
     def apply_threshold(self, value: float) -> None:
@@ -346,8 +355,11 @@ class EngineerPanel(QStackedWidget):
         changes = self.saved.changes(self.station)
         if not changes or not self.saved.writable_path() or not self._allowed("save_config"):
             return False
-        if not self._confirm(self, "Save to station config", f"Write to {self.saved.path}:\n" + "\n".join(changes)
-                             + "\n\nA restart then starts with these settings."):
+        if not self._confirm(
+            self,
+            "Save to station config",
+            f"Write to {self.saved.path}:\n" + "\n".join(changes) + "\n\nA restart then starts with these settings.",
+        ):
             return False
         try:
             self.saved.save(self.station)

@@ -30,8 +30,13 @@ from inspector.operator.review import ESCAPE, FALSE_REJECT
 THUMB = 96
 
 
-def composite(record: FrameRecord, heatmap: bool = True, opacity: float = 0.55,
-              roi: tuple[int, int, int, int] | None = None, side: int | None = None) -> QImage:
+def composite(
+    record: FrameRecord,
+    heatmap: bool = True,
+    opacity: float = 0.55,
+    roi: tuple[int, int, int, int] | None = None,
+    side: int | None = None,
+) -> QImage:
     """The frame (fitted into side x side when given) with its heatmap over the inspected area."""
     image = record.image if record.image is not None else np.zeros((64, 64, 3), np.uint8)
     size = theme.fit(image.shape, side, side) if side else (image.shape[1], image.shape[0])
@@ -152,8 +157,9 @@ class PartDialog(QDialog):
 
     marked = Signal(object, str, str)  # record, kind, label
 
-    def __init__(self, record: FrameRecord, classes: Sequence[str], parent: QWidget | None = None,
-                 marked_as: str | None = None) -> None:
+    def __init__(
+        self, record: FrameRecord, classes: Sequence[str], parent: QWidget | None = None, marked_as: str | None = None
+    ) -> None:
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.record, self.roi = record, record.roi  # the ROI the model saw, not the camera's current one
@@ -170,14 +176,22 @@ class PartDialog(QDialog):
         self.info = info = QLabel(
             f"<b style='color:{theme.verdict_colour(result.verdict.value)}; font-size:18pt'>{result.verdict.value}"
             f"</b>&nbsp;&nbsp; score <b>{result.score:.3f}</b> (threshold {result.threshold:.3f})<br>"
-            + (f"can't judge: <b>{result.reason_code}</b> ({html.escape(result.reason_detail)})<br>"
-               if result.is_unsure else "") +
-            (f"defect type: <b>{html.escape(result.defect_type)}</b> "
-               f"(p {result.defect_type_probability or 0:.2f})<br>" if result.defect_type else "") +
-            f"class: <b>{result.predicted_class or 'n/a'}</b> &nbsp; camera {record.camera}, frame "
+            + (
+                f"can't judge: <b>{result.reason_code}</b> ({html.escape(result.reason_detail)})<br>"
+                if result.is_unsure
+                else ""
+            )
+            + (
+                f"defect type: <b>{html.escape(result.defect_type)}</b> "
+                f"(p {result.defect_type_probability or 0:.2f})<br>"
+                if result.defect_type
+                else ""
+            )
+            + f"class: <b>{result.predicted_class or 'n/a'}</b> &nbsp; camera {record.camera}, frame "
             f"{record.frame_id}, {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.captured_at))}<br>"
             f"model {result.model_fingerprint[:12]}, inspected "
-            f"{f'ROI {list(record.roi)}' if record.roi else 'the whole frame'}")
+            f"{f'ROI {list(record.roi)}' if record.roi else 'the whole frame'}"
+        )
         info.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(info)
         layout.addWidget(self.heat)

@@ -58,8 +58,9 @@ class LinePanel(QWidget):
         self.recipes = ComboBox()
         self.recipes.addItems(sorted(self.station.config.recipes))
         self.change_button = theme.button("Change recipe", "primary")
-        self.change_button.setToolTip("Engineer PIN. The recipe is verified first; if it is refused the running "
-                                      "recipe keeps going")
+        self.change_button.setToolTip(
+            "Engineer PIN. The recipe is verified first; if it is refused the running recipe keeps going"
+        )
         self.change_button.clicked.connect(lambda: self.select_recipe())
         if not self.station.config.recipes:
             self.recipes.addItem("(no [recipes] in the station config)")
@@ -170,8 +171,12 @@ class AuditViewer(QDialog):
         self.answer = theme.label("", "muted", wrap=True)
         self.answer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QHBoxLayout()
-        for text, slot in (("Reload", self.reload), ("Verify chain", self.verify), ("Export...", self.export),
-                           ("Close", self.close)):
+        for text, slot in (
+            ("Reload", self.reload),
+            ("Verify chain", self.verify),
+            ("Export...", self.export),
+            ("Close", self.close),
+        ):
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, s=slot: s())
             row.addWidget(button)
@@ -206,8 +211,9 @@ class AuditViewer(QDialog):
     def export(self, path: Path | None = None, fmt: str | None = None) -> Path | None:
         """Write every entry to `path` (asked when None) as CSV or JSON (`fmt`; default from the file name)."""
         if path is None:
-            chosen, selected = QFileDialog.getSaveFileName(self, "Export the audit trail", "audit.csv",
-                                                           ";;".join(EXPORT_FORMATS.values()))
+            chosen, selected = QFileDialog.getSaveFileName(
+                self, "Export the audit trail", "audit.csv", ";;".join(EXPORT_FORMATS.values())
+            )
             if not chosen:
                 return None
             path = Path(chosen)

@@ -42,19 +42,33 @@ SLOW_MS = 500
 NOTICE_S = 60.0  # an important outcome stays on screen this long unless dismissed
 PREFERRED_W, PREFERRED_H = 1366, 768
 MIN_W, MIN_H = 800, 460  # fits 1366x768 at QT_SCALE_FACTOR 1.5 (910x512 logical) with a window frame
-SHORTCUTS = (("F11", "full screen on/off"), ("Esc", "leave full screen"), ("H", "heatmap on/off"),
-             ("[ / ]", "heatmap opacity"), ("1-9", "open camera N's current part"), ("G", "go to the rejects"),
-             ("Ctrl+R", "reset counters (asks first)"), ("Ctrl+E", "engineer mode (PIN)"),
-             ("Ctrl+L", "lock engineer mode"), ("F1", "this help"), ("Ctrl+Q", "quit (asks first)"))
+SHORTCUTS = (
+    ("F11", "full screen on/off"),
+    ("Esc", "leave full screen"),
+    ("H", "heatmap on/off"),
+    ("[ / ]", "heatmap opacity"),
+    ("1-9", "open camera N's current part"),
+    ("G", "go to the rejects"),
+    ("Ctrl+R", "reset counters (asks first)"),
+    ("Ctrl+E", "engineer mode (PIN)"),
+    ("Ctrl+L", "lock engineer mode"),
+    ("F1", "this help"),
+    ("Ctrl+Q", "quit (asks first)"),
+)
 _INPUT = {QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.Wheel, QEvent.Type.TouchBegin}
 
 
 class MainWindow(QMainWindow):
     """A view over a LiveStation; the station does the work on its own threads."""
 
-    def __init__(self, station: LiveStation, lock: EngineerLock, review: ReviewQueue,
-                 confirm: Callable[[QWidget, str, str], bool] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        station: LiveStation,
+        lock: EngineerLock,
+        review: ReviewQueue,
+        confirm: Callable[[QWidget, str, str], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.station, self.lock, self.review = station, lock, review
@@ -124,8 +138,14 @@ class MainWindow(QMainWindow):
         self.clock = theme.label("", "muted")
         self.engineer_button = QPushButton("Engineer (Ctrl+E)")
         self.engineer_button.clicked.connect(self.open_engineer)
-        for widget, stretch in ((title, 0), (self.phase_pill, 0), (self.model_label, 1), (self.line_label, 0),
-                                (self.clock, 0), (self.engineer_button, 0)):
+        for widget, stretch in (
+            (title, 0),
+            (self.phase_pill, 0),
+            (self.model_label, 1),
+            (self.line_label, 0),
+            (self.clock, 0),
+            (self.engineer_button, 0),
+        ):
             row.addWidget(widget, stretch)
         return row
 
@@ -166,10 +186,18 @@ class MainWindow(QMainWindow):
 
     def _shortcuts(self) -> None:
         keys: list[tuple[str, Callable[[], object]]] = [
-            ("F11", self.toggle_full_screen), ("Esc", self._leave_full_screen), ("H", self.toggle_heatmap),
-            ("[", lambda: self.change_opacity(-0.1)), ("]", lambda: self.change_opacity(0.1)),
-            ("Ctrl+R", self.reset_counters), ("Ctrl+E", self.open_engineer), ("Ctrl+L", self.lock_engineer),
-            ("F1", self.show_help), ("Ctrl+Q", self.quit), ("G", self._focus_gallery)]
+            ("F11", self.toggle_full_screen),
+            ("Esc", self._leave_full_screen),
+            ("H", self.toggle_heatmap),
+            ("[", lambda: self.change_opacity(-0.1)),
+            ("]", lambda: self.change_opacity(0.1)),
+            ("Ctrl+R", self.reset_counters),
+            ("Ctrl+E", self.open_engineer),
+            ("Ctrl+L", self.lock_engineer),
+            ("F1", self.show_help),
+            ("Ctrl+Q", self.quit),
+            ("G", self._focus_gallery),
+        ]
         keys += [(str(i + 1), partial(self._open_view_part, cam)) for i, cam in enumerate(list(self.views)[:9])]
         self._keys = [QShortcut(QKeySequence(key), self, fn) for key, fn in keys]
 
@@ -207,8 +235,9 @@ class MainWindow(QMainWindow):
         self._show_phase(down)
         self.counters.show_counts(station.stats)
         self.shift.setText(shift_text(station.stats.shift_start))
-        self.trend.set_data({cam: (self.colours[cam], list(station.stats.cameras[cam].trend)) for cam in self.views},
-                            station.threshold)
+        self.trend.set_data(
+            {cam: (self.colours[cam], list(station.stats.cameras[cam].trend)) for cam in self.views}, station.threshold
+        )
         self.gallery.refresh(station.stats.gallery, station.stats.ng_added)
         self.engineer.refresh()
         self.line.refresh()
@@ -231,14 +260,17 @@ class MainWindow(QMainWindow):
         elif phase is Phase.STOPPED:
             colour = theme.DOWN
         if self.phase_pill.text() != label:
-            self.statusBar().showMessage({"RUNNING": f"Inspecting with {len(self.views)} camera(s).",
-                                          "STARTING": "Starting: loading the model and opening the cameras..."}
-                                         .get(label, ""), 0 if label == "STARTING" else 8000)
+            self.statusBar().showMessage(
+                {
+                    "RUNNING": f"Inspecting with {len(self.views)} camera(s).",
+                    "STARTING": "Starting: loading the model and opening the cameras...",
+                }.get(label, ""),
+                0 if label == "STARTING" else 8000,
+            )
         self.phase_pill.setText(label)
         self.phase_pill.setStyleSheet(f"background: {colour};")
         engine = station.engine
-        self.model_label.setText(f"model {engine.bundle.path.name}  threshold {engine.threshold:.3f}"
-                                 if engine else "")
+        self.model_label.setText(f"model {engine.bundle.path.name}  threshold {engine.threshold:.3f}" if engine else "")
         problems = []
         if station.error:
             problems.append((theme.NG, station.error))
@@ -300,8 +332,9 @@ class MainWindow(QMainWindow):
 
         def save() -> None:
             item = self.review.add(record, kind, label=label)  # with the part's own ROI, model and threshold
-            self.station.messages.append(Message("info", f"Saved to the review queue as {item.label} "
-                                                         f"({len(self.review.rows())} parts waiting)."))
+            self.station.messages.append(
+                Message("info", f"Saved to the review queue as {item.label} ({len(self.review.rows())} parts waiting).")
+            )
             log.info("verdict marked wrong", extra={"fields": {"id": item.id, "kind": kind, "label": item.label}})
 
         self.station.submit(save)
@@ -425,5 +458,11 @@ class MainWindow(QMainWindow):
 
 
 def _ask(parent: QWidget, title: str, question: str) -> bool:
-    answer = QMessageBox.question(parent, title, question, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+    answer = QMessageBox.question(
+        parent,
+        title,
+        question,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
     return answer == QMessageBox.StandardButton.Yes

@@ -61,11 +61,20 @@ def apply_theme(app: QApplication) -> None:
     """Fusion style, a dark palette and the stylesheet; a font readable at arm's length."""
     app.setStyle("Fusion")
     palette = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, BG), (QPalette.ColorRole.Base, PANEL), (QPalette.ColorRole.AlternateBase, RAISED),
-                         (QPalette.ColorRole.Text, TEXT), (QPalette.ColorRole.WindowText, TEXT), (QPalette.ColorRole.Button, RAISED),
-                         (QPalette.ColorRole.ButtonText, TEXT), (QPalette.ColorRole.Highlight, ACCENT),
-                         (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.ToolTipBase, RAISED),
-                         (QPalette.ColorRole.ToolTipText, TEXT), (QPalette.ColorRole.PlaceholderText, MUTED)):
+    for role, colour in (
+        (QPalette.ColorRole.Window, BG),
+        (QPalette.ColorRole.Base, PANEL),
+        (QPalette.ColorRole.AlternateBase, RAISED),
+        (QPalette.ColorRole.Text, TEXT),
+        (QPalette.ColorRole.WindowText, TEXT),
+        (QPalette.ColorRole.Button, RAISED),
+        (QPalette.ColorRole.ButtonText, TEXT),
+        (QPalette.ColorRole.Highlight, ACCENT),
+        (QPalette.ColorRole.HighlightedText, "#ffffff"),
+        (QPalette.ColorRole.ToolTipBase, RAISED),
+        (QPalette.ColorRole.ToolTipText, TEXT),
+        (QPalette.ColorRole.PlaceholderText, MUTED),
+    ):
         palette.setColor(role, QColor(colour))
     app.setPalette(palette)
     font = QFont(app.font())
@@ -101,8 +110,9 @@ def to_qimage(rgb: np.ndarray) -> QImage:
 
 
 _STOPS = np.array([[0.0, 255, 230, 0], [0.5, 255, 140, 0], [1.0, 255, 0, 0]], dtype=np.float32)
-_LUT = np.stack([np.interp(np.linspace(0, 1, 256), _STOPS[:, 0], _STOPS[:, i]) for i in (1, 2, 3)],
-                axis=1).astype(np.uint8)
+_LUT = np.stack([np.interp(np.linspace(0, 1, 256), _STOPS[:, 0], _STOPS[:, i]) for i in (1, 2, 3)], axis=1).astype(
+    np.uint8
+)
 
 
 def heatmap_rgba(anomaly_map: np.ndarray, threshold: float, opacity: float) -> np.ndarray:
@@ -121,8 +131,14 @@ def fit(shape: tuple[int, ...], width: float, height: float) -> tuple[int, int]:
     return max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))
 
 
-def render(image: np.ndarray, anomaly_map: np.ndarray | None, threshold: float, opacity: float,
-           roi: tuple[int, int, int, int] | None, size: tuple[int, int]) -> np.ndarray:
+def render(
+    image: np.ndarray,
+    anomaly_map: np.ndarray | None,
+    threshold: float,
+    opacity: float,
+    roi: tuple[int, int, int, int] | None,
+    size: tuple[int, int],
+) -> np.ndarray:
     """The frame resized to `size` (w, h) with the heatmap blended over the inspected area.
 
     The blend runs at the smaller of frame and display size, so a full-HD camera costs no more to
@@ -138,8 +154,7 @@ def render(image: np.ndarray, anomaly_map: np.ndarray | None, threshold: float, 
     rx, ry, rw, rh = roi or (0, 0, iw, ih)
     x0, y0 = min(int(rx * sx), bw - 1), min(int(ry * sy), bh - 1)
     x1, y1 = min(bw, max(x0 + 1, round((rx + rw) * sx))), min(bh, max(y0 + 1, round((ry + rh) * sy)))
-    heat = cv2.resize(heatmap_rgba(anomaly_map, threshold, opacity), (x1 - x0, y1 - y0),
-                      interpolation=cv2.INTER_LINEAR)
+    heat = cv2.resize(heatmap_rgba(anomaly_map, threshold, opacity), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
     alpha = heat[..., 3:4].astype(np.uint16)
     region = out[y0:y1, x0:x1]
     out[y0:y1, x0:x1] = ((region * (255 - alpha) + heat[..., :3] * alpha) // 255).astype(np.uint8)

@@ -16,8 +16,13 @@ from inspector.operator.stats import Bucket
 class TrendView(QWidget):
     """Two strips: NG rate (%) per camera, and mean score per camera against the threshold (dashed)."""
 
-    def __init__(self, span_s: float = 600.0, parent: QWidget | None = None,
-                 wall: Callable[[], float] = time.time, bucket_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        span_s: float = 600.0,
+        parent: QWidget | None = None,
+        wall: Callable[[], float] = time.time,
+        bucket_s: float = 10.0,
+    ) -> None:
         super().__init__(parent)
         self.span_s = span_s
         self.bucket_s = bucket_s
@@ -29,8 +34,7 @@ class TrendView(QWidget):
         self.shown_s = 60.0  # the x axis: grows with the data up to span_s
         self.setMinimumHeight(120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.setToolTip("Trend (up to the last 10 minutes): NG rate (top), mean score against the threshold "
-                        "(bottom)")
+        self.setToolTip("Trend (up to the last 10 minutes): NG rate (top), mean score against the threshold (bottom)")
 
     def set_data(self, series: dict[str, tuple[str, Sequence[Bucket]]], threshold: float | None) -> None:
         self.series, self.threshold = series, threshold
@@ -78,8 +82,11 @@ class TrendView(QWidget):
             p.setPen(QColor(theme.MUTED))
             p.drawText(QPointF(x + 16, 15), cam)
             x += 28 + p.fontMetrics().horizontalAdvance(cam)
-        p.drawText(QRectF(0, 0, self.width() - 10, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                   f"last {self.shown_s / 60:.0f} min" if self.shown_s >= 120 else f"last {self.shown_s:.0f} s")
+        p.drawText(
+            QRectF(0, 0, self.width() - 10, 18),
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            f"last {self.shown_s / 60:.0f} min" if self.shown_s >= 120 else f"last {self.shown_s:.0f} s",
+        )
 
     def _axes(self, p: QPainter, box: QRectF, top: float, label: str) -> None:
         p.setPen(QPen(QColor(theme.RAISED), 1))
@@ -89,13 +96,19 @@ class TrendView(QWidget):
         p.drawText(QRectF(0, box.center().y() - 7, box.left() - 6, 14), Qt.AlignmentFlag.AlignRight, label)
         p.drawText(QRectF(0, box.bottom() - 12, box.left() - 6, 14), Qt.AlignmentFlag.AlignRight, "0")
 
-    def _line(self, p: QPainter, box: QRectF, points: list[tuple[float, float]], top: float, colour: str,
-              now: float) -> None:
+    def _line(
+        self, p: QPainter, box: QRectF, points: list[tuple[float, float]], top: float, colour: str, now: float
+    ) -> None:
         shown = [(t, v) for t, v in points if now - t <= self.shown_s]
         p.setBrush(QColor(colour))
         for run in runs(shown, self.bucket_s * 1.5):  # an outage leaves a gap, not a straight line across it
-            vertices = [QPointF(box.right() - box.width() * (now - t) / self.shown_s,
-                                box.bottom() - box.height() * min(v / top, 1.0)) for t, v in run]
+            vertices = [
+                QPointF(
+                    box.right() - box.width() * (now - t) / self.shown_s,
+                    box.bottom() - box.height() * min(v / top, 1.0),
+                )
+                for t, v in run
+            ]
             poly = QPolygonF(vertices)
             p.setPen(QPen(QColor(colour), 2))
             p.drawPolyline(poly)

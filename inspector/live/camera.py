@@ -111,11 +111,17 @@ def is_blank(image: np.ndarray) -> bool:
 class Camera:
     """Runs one camera; calls `on_frame(Frame)` (which must not block) for every good, wanted frame."""
 
-    def __init__(self, config: CameraConfig, on_frame: Callable[[Frame], None], *,
-                 source_factory: Callable[[], Source] | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None,
-                 wall: Callable[[], float] = time.time,
-                 on_error: Callable[[str], None] = lambda message: None) -> None:
+    def __init__(
+        self,
+        config: CameraConfig,
+        on_frame: Callable[[Frame], None],
+        *,
+        source_factory: Callable[[], Source] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        wall: Callable[[], float] = time.time,
+        on_error: Callable[[str], None] = lambda message: None,
+    ) -> None:
         self.config = config
         self._on_error = on_error
         self.id = config.id
@@ -124,7 +130,8 @@ class Camera:
         self._stopping = threading.Event()
         self._sleep = sleep or self._stopping.wait
         self._factory = source_factory or (
-            lambda: create_source(config.kind, config.source, clock=self._clock, sleep=self._sleep))
+            lambda: create_source(config.kind, config.source, clock=self._clock, sleep=self._sleep)
+        )
         self._trigger = threading.Event()
         self._trigger_at: float | None = None
         self._lock = threading.Lock()
@@ -184,8 +191,11 @@ class Camera:
     def _set_state(self, state: CameraState, reason: str = "") -> None:
         if self.stats.state != state.value:
             level = logging.WARNING if state is CameraState.DOWN else logging.INFO
-            log.log(level, "camera state", extra={"fields": {"camera": self.id, "state": state.value,
-                                                              "reason": redact_url(reason)}})
+            log.log(
+                level,
+                "camera state",
+                extra={"fields": {"camera": self.id, "state": state.value, "reason": redact_url(reason)}},
+            )
         self.stats.state = state.value
 
     def _run(self) -> None:
@@ -210,7 +220,7 @@ class Camera:
                 self._released.append(reader.retire(source.close))
             if self._stopping.is_set():
                 break
-            delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** attempt)
+            delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2**attempt)
             self.stats.backoff_s = delay
             attempt += 1
             self._sleep(delay)
@@ -266,8 +276,12 @@ class Camera:
             self.stats.rejected_blank += 1
             return False
         previous, self._previous = self._previous, image
-        if self.config.reject_repeats and previous is not None and previous.shape == image.shape \
-                and np.array_equal(previous, image):
+        if (
+            self.config.reject_repeats
+            and previous is not None
+            and previous.shape == image.shape
+            and np.array_equal(previous, image)
+        ):
             self.stats.rejected_repeat += 1
             return False
         return True

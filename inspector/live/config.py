@@ -58,8 +58,12 @@ def _as_path(value: Any) -> Any:
 def _key_file(value: Path, info: ValidationInfo) -> Path:
     path = (Path(_context(info).get("config_dir", ".")) / value).resolve()
     if _context(info).get("check_files") and not path.is_file():
-        raise fail((), f"key file {path} not found", "copy the public key there or fix the path (relative to the "
-                   "config file); `inspector keys list` shows the keys")
+        raise fail(
+            (),
+            f"key file {path} not found",
+            "copy the public key there or fix the path (relative to the "
+            "config file); `inspector keys list` shows the keys",
+        )
     return path
 
 
@@ -70,24 +74,43 @@ KeyFile = Annotated[Path, BeforeValidator(_as_path), AfterValidator(_key_file)]
 class ModelSettings(ConfigModel):
     """`[model]`: the bundle and how it runs."""
 
-    path: PathText = setting(help="the bundle `.onnx`; its `.sha256` sidecar must sit beside it "
-                                  "(docs/model-bundle.md); relative to the config file. Must exist")
-    threshold: float | None = setting(None, shown="the bundle's", ge=0,
-                                      help="overrides the bundle's threshold: a score above it is NG",
-                                      problem="{input} is negative: every part would be NG",
-                                      fix="remove it to use the bundle's threshold, or write the score above which "
-                                          "a part is NG")
-    provider: str = setting("", help="onnxruntime provider (`CPU`, `CUDA`, `TensorRT`, `OpenVINO`); "
-                                     "empty = best installed")
-    threads: int = setting(0, ge=0, help="inference threads; `0` = onnxruntime's default",
-                           problem="must be 0 or more, got {input}", fix="set threads = 0 for the default")
-    trusted_keys: list[KeyFile] = setting([], shown="`[]`", help="public keys (ed25519, relative to the config "
-                                          "file) that may sign the bundle; when any is listed, an unsigned bundle "
-                                          "or one signed by another key is refused. Empty = signatures not required")
-    typer: PathText | None = setting(None, shown="none", help="a typer bundle `.onnx` (classify, trained on defect "
-                                     "types only: docs/classification.md#typer) that names the defect type of each "
-                                     "NG part; verified like `path` (sidecar, trusted keys); relative to the config "
-                                     "file. None = no defect type")
+    path: PathText = setting(
+        help="the bundle `.onnx`; its `.sha256` sidecar must sit beside it "
+        "(docs/model-bundle.md); relative to the config file. Must exist"
+    )
+    threshold: float | None = setting(
+        None,
+        shown="the bundle's",
+        ge=0,
+        help="overrides the bundle's threshold: a score above it is NG",
+        problem="{input} is negative: every part would be NG",
+        fix="remove it to use the bundle's threshold, or write the score above which a part is NG",
+    )
+    provider: str = setting(
+        "", help="onnxruntime provider (`CPU`, `CUDA`, `TensorRT`, `OpenVINO`); empty = best installed"
+    )
+    threads: int = setting(
+        0,
+        ge=0,
+        help="inference threads; `0` = onnxruntime's default",
+        problem="must be 0 or more, got {input}",
+        fix="set threads = 0 for the default",
+    )
+    trusted_keys: list[KeyFile] = setting(
+        [],
+        shown="`[]`",
+        help="public keys (ed25519, relative to the config "
+        "file) that may sign the bundle; when any is listed, an unsigned bundle "
+        "or one signed by another key is refused. Empty = signatures not required",
+    )
+    typer: PathText | None = setting(
+        None,
+        shown="none",
+        help="a typer bundle `.onnx` (classify, trained on defect "
+        "types only: docs/classification.md#typer) that names the defect type of each "
+        "NG part; verified like `path` (sidecar, trusted keys); relative to the config "
+        "file. None = no defect type",
+    )
 
     @field_validator("path", "typer")
     @classmethod
@@ -96,46 +119,67 @@ class ModelSettings(ConfigModel):
             return None
         path = (Path(_context(info).get("config_dir", ".")) / value).resolve()
         if _context(info).get("check_model") and not path.is_file():
-            raise fail((), f"model file {path} not found",
-                       f"copy the bundle there or fix model.{info.field_name} (relative to the config file)")
+            raise fail(
+                (),
+                f"model file {path} not found",
+                f"copy the bundle there or fix model.{info.field_name} (relative to the config file)",
+            )
         return path
 
 
 class PipelineSettings(ConfigModel):
     """`[pipeline]`: queues and batching."""
 
-    queue_size: int = setting(1, ge=1, help="frames waiting per camera; when full the **oldest** is dropped (and "
-                                            "counted), so an inspected frame is never older than about one frame "
-                                            "interval plus one inference")
+    queue_size: int = setting(
+        1,
+        ge=1,
+        help="frames waiting per camera; when full the **oldest** is dropped (and "
+        "counted), so an inspected frame is never older than about one frame "
+        "interval plus one inference",
+    )
     max_batch: int = setting(4, ge=1, help="frames inspected together, taken round-robin across cameras")
 
 
 class CameraConfig(ConfigModel):
     """`[[cameras]]`: one camera; `source` is the `[cameras.source]` table less `kind`, checked by its kind."""
 
-    id: str = setting(help="camera name, unique in the station", pattern=_ID,
-                      problem="{input!r} is not a valid id", fix=_ID_FIX)
+    id: str = setting(
+        help="camera name, unique in the station", pattern=_ID, problem="{input!r} is not a valid id", fix=_ID_FIX
+    )
     kind: str = setting("", help="the source kind (written as `source.kind`)", docs=False)
     source: dict[str, Any] = setting(help="`kind` plus that kind's settings, below")
     roi: tuple[int, int, int, int] | None = setting(
-        None, shown="whole frame", help="pixels inspected (clipped to the frame); the saved "
-        "image is the whole frame", problem="expected [x, y, width, height], got {input}",
-        fix="write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]")
+        None,
+        shown="whole frame",
+        help="pixels inspected (clipped to the frame); the saved image is the whole frame",
+        problem="expected [x, y, width, height], got {input}",
+        fix="write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]",
+    )
     max_fps: float = setting(30.0, gt=0, help="inspect at most this many frames per second (free-run)")
     trigger: Literal["free", "mqtt", "opcua", "hardware"] = setting(
-        "free", help="`free`: free-run up to `max_fps`; `mqtt` / `opcua`: inspect the next frame grabbed after each "
+        "free",
+        help="`free`: free-run up to `max_fps`; `mqtt` / `opcua`: inspect the next frame grabbed after each "
         "external trigger (an MQTT message or an OPC UA write); `hardware`: the camera is triggered by the line "
         "(a frame per part), each frame takes the next part id the PLC announced (docs/plc.md)",
-        problem="{input!r} is not a trigger mode", fix=f"use one of {', '.join(TRIGGERS)}")
+        problem="{input!r} is not a trigger mode",
+        fix=f"use one of {', '.join(TRIGGERS)}",
+    )
     open_timeout_s: float = setting(10.0, gt=0, help="an open that takes longer marks the camera DOWN")
-    read_timeout_s: float = setting(2.0, gt=0, help="a read that takes longer, or only blank/repeated frames for "
-                                                    "longer, marks the camera DOWN")
+    read_timeout_s: float = setting(
+        2.0, gt=0, help="a read that takes longer, or only blank/repeated frames for longer, marks the camera DOWN"
+    )
     backoff_initial_s: float = setting(0.5, gt=0, help="first reconnect delay after DOWN")
-    backoff_max_s: float = setting(30.0, gt=0, help="cap of the reconnect delay (at least `backoff_initial_s`), "
-                                                    "which doubles after every failed attempt")
-    reject_repeats: bool = setting(True, help="never inspect a frame bit-identical to the previous one (a stalled "
-                                              "capture), also across reconnects; `false` only for a folder of one "
-                                              "image")
+    backoff_max_s: float = setting(
+        30.0,
+        gt=0,
+        help="cap of the reconnect delay (at least `backoff_initial_s`), which doubles after every failed attempt",
+    )
+    reject_repeats: bool = setting(
+        True,
+        help="never inspect a frame bit-identical to the previous one (a stalled "
+        "capture), also across reconnects; `false` only for a folder of one "
+        "image",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -162,15 +206,19 @@ class CameraConfig(ConfigModel):
     @classmethod
     def _roi_inside(cls, value: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
         if value is not None and (min(value) < 0 or value[2] == 0 or value[3] == 0):
-            raise fail((), f"expected [x, y, width, height], got {list(value)}",
-                       "write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]")
+            raise fail(
+                (),
+                f"expected [x, y, width, height], got {list(value)}",
+                "write four whole pixel numbers, width and height above 0, e.g. roi = [0, 0, 640, 480]",
+            )
         return value
 
     @model_validator(mode="after")
     def _backoff_order(self) -> CameraConfig:
         if self.backoff_max_s < self.backoff_initial_s:
-            raise fail(("backoff_max_s",), "is below backoff_initial_s",
-                       "make backoff_max_s at least backoff_initial_s")
+            raise fail(
+                ("backoff_max_s",), "is below backoff_initial_s", "make backoff_max_s at least backoff_initial_s"
+            )
         return self
 
     def table(self, **changes: Any) -> dict[str, Any]:
@@ -185,23 +233,41 @@ class VerdictSettings(ConfigModel):
     """`[verdict]`: when a frame is UNSURE (docs/verdicts.md). The bounds tighten the bundle's calibrated gates;
     a looser one has no effect (logged at start). Empty: the bundle's gates as they are."""
 
-    unsure_band: float = setting(0.0, ge=0, le=0.5, help="UNSURE (`near_threshold`) when the score lies within this "
-                                 "fraction of the threshold on either side (`0.1`: 0.9-1.1 x threshold); `0` = off",
-                                 problem="{input} is not between 0 and 0.5",
-                                 fix="write a fraction such as 0.1, or 0 for no band")
-    min_brightness: float | None = setting(None, shown="the bundle's", ge=0, le=255,
-                                           help="UNSURE (`dark`) below this mean gray level (0-255)")
-    max_brightness: float | None = setting(None, shown="the bundle's", ge=0, le=255,
-                                           help="UNSURE (`bright`) above this mean gray level (0-255)")
-    max_clipped: float | None = setting(None, shown="the bundle's", ge=0, le=1,
-                                        help="UNSURE (`exposure`) when more than this fraction of pixels is black or "
-                                             "white (gray <= 2 or >= 253)")
-    min_focus: float | None = setting(None, shown="the bundle's", ge=0,
-                                      help="UNSURE (`focus`) below this sharpness (variance of the Laplacian over "
-                                           "the variance of the image, on the model's input)")
-    max_ood: float | None = setting(None, shown="the bundle's", ge=0,
-                                    help="UNSURE (`out_of_distribution`) when the anomaly map's median is above this "
-                                         "(anomaly bundles)")
+    unsure_band: float = setting(
+        0.0,
+        ge=0,
+        le=0.5,
+        help="UNSURE (`near_threshold`) when the score lies within this "
+        "fraction of the threshold on either side (`0.1`: 0.9-1.1 x threshold); `0` = off",
+        problem="{input} is not between 0 and 0.5",
+        fix="write a fraction such as 0.1, or 0 for no band",
+    )
+    min_brightness: float | None = setting(
+        None, shown="the bundle's", ge=0, le=255, help="UNSURE (`dark`) below this mean gray level (0-255)"
+    )
+    max_brightness: float | None = setting(
+        None, shown="the bundle's", ge=0, le=255, help="UNSURE (`bright`) above this mean gray level (0-255)"
+    )
+    max_clipped: float | None = setting(
+        None,
+        shown="the bundle's",
+        ge=0,
+        le=1,
+        help="UNSURE (`exposure`) when more than this fraction of pixels is black or white (gray <= 2 or >= 253)",
+    )
+    min_focus: float | None = setting(
+        None,
+        shown="the bundle's",
+        ge=0,
+        help="UNSURE (`focus`) below this sharpness (variance of the Laplacian over "
+        "the variance of the image, on the model's input)",
+    )
+    max_ood: float | None = setting(
+        None,
+        shown="the bundle's",
+        ge=0,
+        help="UNSURE (`out_of_distribution`) when the anomaly map's median is above this (anomaly bundles)",
+    )
 
     def tightening(self) -> Tightening:
         """What the engine applies to the bundle's gates (inspector.verdict)."""
@@ -212,28 +278,39 @@ class ShadowSettings(ConfigModel):
     """`[shadow]`: a candidate bundle judging the same frames beside production, at lower priority, never
     delaying a verdict (docs/verdicts.md#shadow-mode). Its disagreements go to `<data_dir>/shadow/`."""
 
-    model: PathText = setting(help="the candidate bundle `.onnx` (with its `.sha256`; signed when `[model] "
-                                   "trusted_keys` lists keys), relative to the config file. Must exist")
+    model: PathText = setting(
+        help="the candidate bundle `.onnx` (with its `.sha256`; signed when `[model] "
+        "trusted_keys` lists keys), relative to the config file. Must exist"
+    )
     threshold: float | None = setting(None, shown="the bundle's", ge=0, help="overrides the candidate's threshold")
-    nice: int = setting(10, ge=0, le=19, help="how much lower the shadow thread's OS priority is (0-19; `0` = the "
-                                              "same as production)", problem="{input} is not in 0..19",
-                        fix="write a number from 0 to 19")
+    nice: int = setting(
+        10,
+        ge=0,
+        le=19,
+        help="how much lower the shadow thread's OS priority is (0-19; `0` = the same as production)",
+        problem="{input} is not in 0..19",
+        fix="write a number from 0 to 19",
+    )
 
     @field_validator("model")
     @classmethod
     def _bundle_there(cls, value: Path, info: ValidationInfo) -> Path:
         path = (Path(_context(info).get("config_dir", ".")) / value).resolve()
         if _context(info).get("check_model") and not path.is_file():
-            raise fail((), f"candidate model file {path} not found",
-                       "copy the bundle there, fix shadow.model (relative to the config file) or remove [shadow]")
+            raise fail(
+                (),
+                f"candidate model file {path} not found",
+                "copy the bundle there, fix shadow.model (relative to the config file) or remove [shadow]",
+            )
         return path
 
 
 class StorageSettings(ConfigModel):
     """`[storage]`: where files live."""
 
-    data_dir: PathText = setting(Path(""), shown="the config file's folder",
-                                 help="base of relative sink paths (database, images)")
+    data_dir: PathText = setting(
+        Path(""), shown="the config file's folder", help="base of relative sink paths (database, images)"
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -248,11 +325,17 @@ class LogSettings(ConfigModel):
     """`[log]`: the daemon's log lines."""
 
     level: Literal["debug", "info", "warning", "error"] = setting(
-        "info", help="`debug`, `info`, `warning` or `error` (`debug` logs every committed row)",
-        problem="{input!r} is not a level", fix="use debug, info, warning or error")
-    format: Literal["kv", "json"] = setting("kv", help="`kv` (`ts=… level=info msg=\"camera state\" camera=top "
-                                            "state=DOWN`) or `json`", problem="{input!r} is unknown",
-                                            fix="use kv or json")
+        "info",
+        help="`debug`, `info`, `warning` or `error` (`debug` logs every committed row)",
+        problem="{input!r} is not a level",
+        fix="use debug, info, warning or error",
+    )
+    format: Literal["kv", "json"] = setting(
+        "kv",
+        help='`kv` (`ts=… level=info msg="camera state" camera=top state=DOWN`) or `json`',
+        problem="{input!r} is unknown",
+        fix="use kv or json",
+    )
 
 
 @lru_cache(maxsize=8)
@@ -267,33 +350,51 @@ class StationFile(ConfigModel):
     """The station TOML file: the tables below, nothing else."""
 
     schema_version: int = setting(help=f"version of this schema; must be `{SCHEMA_VERSION}`")
-    station: str = setting(help="station name (letters, digits, `-`, `_`, `.`; at most 64): in every record, MQTT "
-                                "topic and OPC UA node", pattern=_ID, problem="{input!r} is not a valid name",
-                           fix=_ID_FIX)
+    station: str = setting(
+        help="station name (letters, digits, `-`, `_`, `.`; at most 64): in every record, MQTT topic and OPC UA node",
+        pattern=_ID,
+        problem="{input!r} is not a valid name",
+        fix=_ID_FIX,
+    )
     model: ModelSettings = setting(help="the model bundle, below")
-    cameras: list[CameraConfig] = setting(help="one `[[cameras]]` table per camera, at least one", min_length=1,
-                                          problem="no camera configured", fix="add a [[cameras]] table")
-    pipeline: PipelineSettings = setting({}, shown="`{}`",
-                                         help="queues and batching")
+    cameras: list[CameraConfig] = setting(
+        help="one `[[cameras]]` table per camera, at least one",
+        min_length=1,
+        problem="no camera configured",
+        fix="add a [[cameras]] table",
+    )
+    pipeline: PipelineSettings = setting({}, shown="`{}`", help="queues and batching")
     storage: StorageSettings = setting({}, shown="`{}`", help="where files live")
-    sinks: dict[str, SinkSettings] = setting({}, shown="`{}`",
-                                             help="where verdicts go: " + ", ".join(f"`[sinks.{k}]`"
-                                                                                    for k in sink_kinds()))
+    sinks: dict[str, SinkSettings] = setting(
+        {}, shown="`{}`", help="where verdicts go: " + ", ".join(f"`[sinks.{k}]`" for k in sink_kinds())
+    )
     log: LogSettings = setting({}, shown="`{}`", help="daemon log lines")
     verdict: VerdictSettings = setting({}, shown="`{}`", help="when a frame is UNSURE: the gates, tightened")
-    recipe: str = setting("", help="the recipe the station starts with (a `[recipes.<name>]`); empty: `[model]` "
-                                   "and the cameras' `roi` (docs/plc.md#recipes)")
-    recipes: dict[str, RecipeSettings] = setting({}, shown="`{}`", help="one `[recipes.<name>]` table per product, "
-                                                 "below; the PLC, `inspector recipe select` or the GUI switch them")
-    shadow: ShadowSettings | None = setting(None, shown="none", help="a candidate bundle run beside production "
-                                            "(shadow mode), below")
+    recipe: str = setting(
+        "",
+        help="the recipe the station starts with (a `[recipes.<name>]`); empty: `[model]` "
+        "and the cameras' `roi` (docs/plc.md#recipes)",
+    )
+    recipes: dict[str, RecipeSettings] = setting(
+        {},
+        shown="`{}`",
+        help="one `[recipes.<name>]` table per product, "
+        "below; the PLC, `inspector recipe select` or the GUI switch them",
+    )
+    shadow: ShadowSettings | None = setting(
+        None, shown="none", help="a candidate bundle run beside production (shadow mode), below"
+    )
 
     @field_validator("schema_version")
     @classmethod
     def _supported(cls, value: int) -> int:
         if value != SCHEMA_VERSION:
-            raise fail((), f"version {value} is not supported by this Inspector (supports {SCHEMA_VERSION})",
-                       f"set schema_version = {SCHEMA_VERSION} and update the file to this version's schema", value)
+            raise fail(
+                (),
+                f"version {value} is not supported by this Inspector (supports {SCHEMA_VERSION})",
+                f"set schema_version = {SCHEMA_VERSION} and update the file to this version's schema",
+                value,
+            )
         return value
 
     @field_validator("cameras")
@@ -314,11 +415,17 @@ class StationFile(ConfigModel):
                 raise fail(("recipes", name), f"{name!r} is not a valid recipe name", _ID_FIX)
             for cam in recipe.cameras:
                 if cam not in cameras:
-                    raise fail(("recipes", name, "cameras", cam), f"no camera {cam!r} in this station",
-                               f"use one of {sorted(cameras)}")
+                    raise fail(
+                        ("recipes", name, "cameras", cam),
+                        f"no camera {cam!r} in this station",
+                        f"use one of {sorted(cameras)}",
+                    )
         if self.recipe and self.recipe not in self.recipes:
-            raise fail(("recipe",), f"no recipe {self.recipe!r}", f"add [recipes.{self.recipe}] or use one of "
-                       f"{sorted(self.recipes) or 'the recipes you add'}")
+            raise fail(
+                ("recipe",),
+                f"no recipe {self.recipe!r}",
+                f"add [recipes.{self.recipe}] or use one of {sorted(self.recipes) or 'the recipes you add'}",
+            )
         return self
 
     @field_validator("sinks", mode="before")
@@ -334,8 +441,9 @@ class StationFile(ConfigModel):
                 models.append(sink_class(kind).Settings)
             except ModuleNotFoundError as exc:
                 if exc.name and exc.name.startswith("inspector"):
-                    raise fail((kind,), f"this Inspector has no {kind} sink",
-                               f"remove [sinks.{kind}] or update Inspector") from None
+                    raise fail(
+                        (kind,), f"this Inspector has no {kind} sink", f"remove [sinks.{kind}] or update Inspector"
+                    ) from None
                 raise fail((kind,), *missing(kind, exc.name)) from None
             kinds.append(kind)
         storage = info.data.get("storage")
@@ -356,10 +464,12 @@ class StationConfig(StationFile):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        nested = {"model": {"model_path": "path", "threshold": "threshold", "provider": "provider",
-                            "threads": "threads"},
-                  "pipeline": {"queue_size": "queue_size", "max_batch": "max_batch"},
-                  "storage": {"data_dir": "data_dir"}, "log": {"log_level": "level", "log_format": "format"}}
+        nested = {
+            "model": {"model_path": "path", "threshold": "threshold", "provider": "provider", "threads": "threads"},
+            "pipeline": {"queue_size": "queue_size", "max_batch": "max_batch"},
+            "storage": {"data_dir": "data_dir"},
+            "log": {"log_level": "level", "log_format": "format"},
+        }
         for table, names in nested.items():
             moved = {key: data.pop(flat) for flat, key in names.items() if flat in data}
             if moved:
@@ -433,8 +543,9 @@ def parse_config(raw: dict[str, Any], path: Path, *, check_model: bool = True) -
         station = StationFile.model_validate(raw, context=context)
     except ValidationError as exc:
         raise config_error(exc, path) from None
-    return StationConfig.model_construct(path=path, **{name: getattr(station, name)
-                                                      for name in StationFile.model_fields})
+    return StationConfig.model_construct(
+        path=path, **{name: getattr(station, name) for name in StationFile.model_fields}
+    )
 
 
 def check_camera(raw: dict[str, Any], name: str) -> CameraConfig:
@@ -443,4 +554,3 @@ def check_camera(raw: dict[str, Any], name: str) -> CameraConfig:
         return CameraConfig.model_validate(raw)
     except ValidationError as exc:
         raise config_error(exc, name) from None
-

@@ -39,10 +39,18 @@ _NAMES = {int: "integer", float: "number", str: "string", bool: "boolean", Path:
 
 def tables() -> dict[str, type[BaseModel]]:
     """Every table of the file by its block name: top, model, ..., source.<kind>, sinks.<kind>."""
-    out: dict[str, type[BaseModel]] = {"top": StationFile, "model": ModelSettings, "pipeline": PipelineSettings,
-                                       "cameras": CameraConfig, "storage": StorageSettings, "log": LogSettings,
-                                       "verdict": VerdictSettings, "recipes": RecipeSettings,
-                                       "recipes.cameras": RecipeCamera, "shadow": ShadowSettings}
+    out: dict[str, type[BaseModel]] = {
+        "top": StationFile,
+        "model": ModelSettings,
+        "pipeline": PipelineSettings,
+        "cameras": CameraConfig,
+        "storage": StorageSettings,
+        "log": LogSettings,
+        "verdict": VerdictSettings,
+        "recipes": RecipeSettings,
+        "recipes.cameras": RecipeCamera,
+        "shadow": ShadowSettings,
+    }
     out.update({f"source.{kind}": cls.Settings for kind, cls in sorted(SOURCES.items())})
     out.update({f"sinks.{kind}": sink_class(kind).Settings for kind in sink_kinds()})
     return out
@@ -147,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     fresh = render(text)
     if args.check:
         if fresh != text:
-            print(f"{DOC}: tables differ from the config models; run python -m inspector.live.config_docs",
-                  file=sys.stderr)
+            print(
+                f"{DOC}: tables differ from the config models; run python -m inspector.live.config_docs",
+                file=sys.stderr,
+            )
             return 1
         return 0
     DOC.write_text(fresh, encoding="utf-8")

@@ -25,8 +25,11 @@ DEFAULT_URL = "http://127.0.0.1:9108"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     verb = parser.prog.split()[-1]  # "recipe" or "lot"
     sub = parser.add_subparsers(dest="command", required=True)
-    commands = ({"list": "the recipes and which runs", "select": "switch the running station to a recipe"}
-                if verb == "recipe" else {"show": "the lot being inspected", "set": "start a lot (\"\" ends it)"})
+    commands = (
+        {"list": "the recipes and which runs", "select": "switch the running station to a recipe"}
+        if verb == "recipe"
+        else {"show": "the lot being inspected", "set": 'start a lot ("" ends it)'}
+    )
     for name, text in commands.items():
         command = sub.add_parser(name, help=text)
         where = command.add_mutually_exclusive_group()
@@ -50,8 +53,9 @@ def station_url(args: argparse.Namespace) -> str:
     config = load_config(args.config, check_model=False)
     http = config.sinks.get("http")
     if http is None:
-        raise InspectorError(f"{args.config}: no [sinks.http] table", "add [sinks.http] (the control port) or give "
-                             "--url")
+        raise InspectorError(
+            f"{args.config}: no [sinks.http] table", "add [sinks.http] (the control port) or give --url"
+        )
     host = "127.0.0.1" if http.host in ("0.0.0.0", "::", "") else http.host  # type: ignore[attr-defined]
     return f"http://{host}:{http.port}"  # type: ignore[attr-defined]
 
@@ -66,15 +70,19 @@ def call(url: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, 
     except urllib.error.HTTPError as exc:
         text = exc.read()
         if exc.code == 404:
-            raise InspectorError(f"{url}{path}: the station serves no recipe control",
-                                 "set [sinks.http] control = true in the station config (and restart it)") from None
+            raise InspectorError(
+                f"{url}{path}: the station serves no recipe control",
+                "set [sinks.http] control = true in the station config (and restart it)",
+            ) from None
         try:
             return exc.code, json.loads(text)
         except ValueError:
             raise InspectorError(f"{url}{path}: HTTP {exc.code}", text.decode(errors="replace")[:200]) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise InspectorError(f"{url}: no station answers ({getattr(exc, 'reason', exc)})",
-                             "start the daemon, or give the right --url / --config") from None
+        raise InspectorError(
+            f"{url}: no station answers ({getattr(exc, 'reason', exc)})",
+            "start the daemon, or give the right --url / --config",
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"{kind} {args.value!r} running (change {answer['change_id']}, model {answer['model'][:16]})")
         return 0
-    print(f"error {answer.get('error_code', '?')}: {answer.get('error_text') or answer.get('error')}; "
-          f"still running: recipe {answer.get('recipe', '?')!r}, lot {answer.get('lot', '?')!r}", file=sys.stderr)
+    print(
+        f"error {answer.get('error_code', '?')}: {answer.get('error_text') or answer.get('error')}; "
+        f"still running: recipe {answer.get('recipe', '?')!r}, lot {answer.get('lot', '?')!r}",
+        file=sys.stderr,
+    )
     return 1

@@ -70,11 +70,22 @@ class Daemon:
         try:
             engine = self._load_engine(path)
         except Exception as exc:  # noqa: BLE001 (a reload must never take the station down, whatever the loader raises)
-            message, fix = ((exc.message, exc.fix) if isinstance(exc, InspectorError)
-                            else (f"{type(exc).__name__}: {exc}", "re-export the model; report this as a bug"))
-            log.error("model reload refused; the running model keeps going",
-                      extra={"fields": {"path": str(path), "error": message, "fix": fix,
-                                        "running": self.pipeline.engine.fingerprint[:16]}})
+            message, fix = (
+                (exc.message, exc.fix)
+                if isinstance(exc, InspectorError)
+                else (f"{type(exc).__name__}: {exc}", "re-export the model; report this as a bug")
+            )
+            log.error(
+                "model reload refused; the running model keeps going",
+                extra={
+                    "fields": {
+                        "path": str(path),
+                        "error": message,
+                        "fix": fix,
+                        "running": self.pipeline.engine.fingerprint[:16],
+                    }
+                },
+            )
             self._audit("config_reload_refused", str(path), self.pipeline.engine.fingerprint, None, message)
             return False
         warn(threshold_warnings(self.config, engine.bundle))
@@ -87,8 +98,9 @@ class Daemon:
     def _audit(self, action: str, target: str, old: object, new: object, why: str) -> None:
         """One entry of the station's audit trail (<data_dir>/audit.jsonl); a failing write is logged, never fatal."""
         try:
-            AuditLog(self.config.data_dir / "audit.jsonl").record(action, who=f"daemon:{getpass.getuser()}",
-                                                                   target=target, old=old, new=new, why=why)
+            AuditLog(self.config.data_dir / "audit.jsonl").record(
+                action, who=f"daemon:{getpass.getuser()}", target=target, old=old, new=new, why=why
+            )
         except (OSError, InspectorError) as exc:
             log.error("audit entry not written", extra={"fields": {"action": action, "error": str(exc)}})
 
@@ -111,9 +123,16 @@ class Daemon:
         if not self.ready_sent and self.pipeline.ready(startup=True):
             self.ready_sent = True
             self.notifier.send("READY=1", f"STATUS=inspecting {len(self.pipeline.cameras)} camera(s)")
-            log.info("ready", extra={"fields": {"station": self.config.station,
-                                                "model": self.pipeline.engine.fingerprint[:16],
-                                                "cameras": ",".join(self.pipeline.cameras)}})
+            log.info(
+                "ready",
+                extra={
+                    "fields": {
+                        "station": self.config.station,
+                        "model": self.pipeline.engine.fingerprint[:16],
+                        "cameras": ",".join(self.pipeline.cameras),
+                    }
+                },
+            )
         if self.ready_sent and self.notifier.watchdog_interval and self.flowing():
             self.notifier.send("WATCHDOG=1")
         if self.reload_event.is_set():
@@ -121,9 +140,17 @@ class Daemon:
             self.reload_model()
 
     def run(self) -> int:
-        log.info("starting", extra={"fields": {"station": self.config.station, "config": str(self.config.path),
-                                               "model": self.pipeline.engine.fingerprint[:16],
-                                               "sinks": ",".join(s.kind for s in self.sinks) or "none"}})
+        log.info(
+            "starting",
+            extra={
+                "fields": {
+                    "station": self.config.station,
+                    "config": str(self.config.path),
+                    "model": self.pipeline.engine.fingerprint[:16],
+                    "sinks": ",".join(s.kind for s in self.sinks) or "none",
+                }
+            },
+        )
         self.station.start()
         interval = min(self.notifier.watchdog_interval or 1.0, 1.0)
         last_status = time.monotonic()
@@ -146,18 +173,38 @@ class Daemon:
         lost = {sink.kind: sink.stats.lost_at_stop for sink in self.sinks if sink.stats.lost_at_stop}
         clean = clean and not lost
         log_level = logging.INFO if clean else logging.ERROR
-        log.log(log_level, "stopped", extra={"fields": {
-            "clean": clean, "seconds": round(time.monotonic() - start, 3),
-            "not_written": ",".join(f"{k}:{n}" for k, n in lost.items()) or "0",
-            "frames": self.pipeline.snapshot().frames, "run": self.pipeline.run_id,
-            "last_camera": record.camera if record else "", "last_frame_id": record.frame_id if record else 0}})
+        log.log(
+            log_level,
+            "stopped",
+            extra={
+                "fields": {
+                    "clean": clean,
+                    "seconds": round(time.monotonic() - start, 3),
+                    "not_written": ",".join(f"{k}:{n}" for k, n in lost.items()) or "0",
+                    "frames": self.pipeline.snapshot().frames,
+                    "run": self.pipeline.run_id,
+                    "last_camera": record.camera if record else "",
+                    "last_frame_id": record.frame_id if record else 0,
+                }
+            },
+        )
         self.notifier.close()
 
     def _log_status(self) -> None:
         snap = self.pipeline.snapshot()
-        log.info("status", extra={"fields": {"frames": snap.frames, "ok": snap.verdicts.ok, "ng": snap.verdicts.ng,
-                                             "dropped": snap.dropped, "errors": snap.errors,
-                                             "down": ",".join(c for c, cam in snap.cameras.items() if not cam.up)}})
+        log.info(
+            "status",
+            extra={
+                "fields": {
+                    "frames": snap.frames,
+                    "ok": snap.verdicts.ok,
+                    "ng": snap.verdicts.ng,
+                    "dropped": snap.dropped,
+                    "errors": snap.errors,
+                    "down": ",".join(c for c, cam in snap.cameras.items() if not cam.up),
+                }
+            },
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -166,8 +166,18 @@ class _RateChart:
         p = self.params
         width = p.ewma_l * math.sqrt(self.p0 * (1 - self.p0) * p.rate_lambda / (2 - p.rate_lambda))
         source = f"warm-up (n={self.n})"
-        return ChartState(self.ready, source, self.p0, self.ewma, max(0.0, self.p0 - width), self.p0 + width,
-                          self.s, 0.0, self.h, self.p1)
+        return ChartState(
+            self.ready,
+            source,
+            self.p0,
+            self.ewma,
+            max(0.0, self.p0 - width),
+            self.p0 + width,
+            self.s,
+            0.0,
+            self.h,
+            self.p1,
+        )
 
 
 class _ScoreChart:
@@ -203,8 +213,17 @@ class _ScoreChart:
 
     def state(self) -> ChartState:
         source = self.baseline.source if self.baseline else f"warm-up ({len(self._warm)}/{self.params.warmup})"
-        return ChartState(self.baseline is not None, source, 0.0, self.ewma, -self.width, self.width,
-                          self.up, self.down, self.params.h)
+        return ChartState(
+            self.baseline is not None,
+            source,
+            0.0,
+            self.ewma,
+            -self.width,
+            self.width,
+            self.up,
+            self.down,
+            self.params.h,
+        )
 
 
 class _Camera:
@@ -225,8 +244,11 @@ class _Camera:
         self.unsure.observe(verdict == "UNSURE")
         up, down = self.score.alarms(("score_up" in self.active, "score_down" in self.active))
         ng, unsure = self.ng.alarm("ng_rate" in self.active), self.unsure.alarm("unsure_rate" in self.active)
-        now = {name for name, on in (("score_up", up), ("score_down", down), ("ng_rate", ng),
-                                     ("unsure_rate", unsure)) if on}
+        now = {
+            name
+            for name, on in (("score_up", up), ("score_down", down), ("ng_rate", ng), ("unsure_rate", unsure))
+            if on
+        }
         for stat in now - self.active:
             self.raised[stat] = self.raised.get(stat, 0) + 1
         self.active = now
@@ -238,9 +260,17 @@ class _Camera:
             center = threshold * math.exp(base.mean)
             width = self.score.width * base.sd
             limits = (threshold * math.exp(base.mean - width), threshold * math.exp(base.mean + width))
-        return CameraDrift(self.camera, self.parts, self.score.state(), self.ng.state(), self.unsure.state(),
-                           tuple(alarm_name(self.camera, s) for s in STATS if s in self.active), center, limits,
-                           {alarm_name(self.camera, s): n for s, n in sorted(self.raised.items())})
+        return CameraDrift(
+            self.camera,
+            self.parts,
+            self.score.state(),
+            self.ng.state(),
+            self.unsure.state(),
+            tuple(alarm_name(self.camera, s) for s in STATS if s in self.active),
+            center,
+            limits,
+            {alarm_name(self.camera, s): n for s, n in sorted(self.raised.items())},
+        )
 
 
 def alarm_name(camera: str, stat: str) -> str:

@@ -134,9 +134,10 @@ class GoldenSet:
         except FileNotFoundError:
             return []
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InspectorError(f"{self.manifest}: not a golden manifest ({exc})",
-                                 "restore it from a backup, or remove the golden folder and add the samples again"
-                                 ) from exc
+            raise InspectorError(
+                f"{self.manifest}: not a golden manifest ({exc})",
+                "restore it from a backup, or remove the golden folder and add the samples again",
+            ) from exc
 
     def add(self, image: Path, expect: str, engine: Engine, *, tolerance: float = DEFAULT_TOLERANCE) -> Sample:
         """Copy `image` in and record its score; refused when the station does not judge it `expect` now."""
@@ -152,8 +153,10 @@ class GoldenSet:
             raise InspectorError(f"{image}: cannot be read ({exc})", "check the image path") from exc
         got = result.verdict.value
         if got != expect:
-            raise InspectorError(f"{image}: the station judges it {got} (score {result.score:.4g}), not {expect}",
-                                 "add it with the verdict the station gives, or fix the model first")
+            raise InspectorError(
+                f"{image}: the station judges it {got} (score {result.score:.4g}), not {expect}",
+                "add it with the verdict the station gives, or fix the model first",
+            )
         samples = self.samples()
         name = image.name
         taken = {s.name for s in samples}
@@ -163,8 +166,15 @@ class GoldenSet:
             name = f"{stem}-{n}{image.suffix}"
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write(self.folder / name, data)
-        sample = Sample(name, expect, float(result.score), float(tolerance) * float(result.threshold),
-                        engine.fingerprint, _utc(self._wall), str(image.resolve()))
+        sample = Sample(
+            name,
+            expect,
+            float(result.score),
+            float(tolerance) * float(result.threshold),
+            engine.fingerprint,
+            _utc(self._wall),
+            str(image.resolve()),
+        )
         self._write([*samples, sample])
         return sample
 
@@ -179,8 +189,9 @@ class GoldenSet:
         """Inspect every sample with `engine` and log the run (a line of runs.jsonl)."""
         samples = self.samples()
         rows = [_judge(sample, self.folder / sample.name, engine) for sample in samples] if samples else []
-        outcome = GoldenRun(_utc(self._wall), trigger, engine.fingerprint, float(engine.threshold), tuple(rows),
-                            self.recipe)
+        outcome = GoldenRun(
+            _utc(self._wall), trigger, engine.fingerprint, float(engine.threshold), tuple(rows), self.recipe
+        )
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / RUNS, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(outcome.to_dict(), sort_keys=True) + "\n")
@@ -197,16 +208,32 @@ def _judge(sample: Sample, path: Path, engine: Engine) -> Row:
     try:
         result = engine.inspect([read_image(path)])[0]
     except (OSError, InspectorError) as exc:
-        return Row(sample.name, sample.expect, "ERROR", None, sample.score, sample.tolerance, False,
-                   f"{sample.name} cannot be read ({exc})")
+        return Row(
+            sample.name,
+            sample.expect,
+            "ERROR",
+            None,
+            sample.score,
+            sample.tolerance,
+            False,
+            f"{sample.name} cannot be read ({exc})",
+        )
     got, score = result.verdict.value, float(result.score)
     if got != sample.expect:
         problem = f"{sample.name} expected {sample.expect} got {got}"
     elif sample.model != engine.fingerprint:
-        return Row(sample.name, sample.expect, got, score, sample.score, sample.tolerance, True,
-                   "score not compared: recorded with another model")
+        return Row(
+            sample.name,
+            sample.expect,
+            got,
+            score,
+            sample.score,
+            sample.tolerance,
+            True,
+            "score not compared: recorded with another model",
+        )
     elif abs(score - sample.score) > sample.tolerance:
-        problem = (f"{sample.name} score {score:.4g} outside {sample.score:.4g} +/- {sample.tolerance:.4g}")
+        problem = f"{sample.name} score {score:.4g} outside {sample.score:.4g} +/- {sample.tolerance:.4g}"
     else:
         return Row(sample.name, sample.expect, got, score, sample.score, sample.tolerance, True)
     return Row(sample.name, sample.expect, got, score, sample.score, sample.tolerance, False, problem)
@@ -221,8 +248,15 @@ def acknowledge(folder: Path, audit_path: Path, *, who: str, why: str = "") -> d
         return None
     except (OSError, ValueError):
         blocked = {"reason": "unreadable blocked.json"}
-    record_safely(audit_path, "golden_ack", who=who, target="golden self-test", old=blocked.get("reason"),
-                  new="acknowledged", why=why)
+    record_safely(
+        audit_path,
+        "golden_ack",
+        who=who,
+        target="golden self-test",
+        old=blocked.get("reason"),
+        new="acknowledged",
+        why=why,
+    )
     block.unlink(missing_ok=True)
     return blocked
 
@@ -267,24 +301,33 @@ class SelfTest:
             outcome = golden.run(engine, trigger=trigger)
         except (OSError, InspectorError) as exc:
             text = exc.message if isinstance(exc, InspectorError) else str(exc)
-            outcome = GoldenRun(_utc(time.time), trigger, engine.fingerprint, float(engine.threshold),
-                                (Row("golden set", "", "ERROR", None, 0.0, 0.0, False, f"cannot run ({text})"),),
-                                golden.recipe)
+            outcome = GoldenRun(
+                _utc(time.time),
+                trigger,
+                engine.fingerprint,
+                float(engine.threshold),
+                (Row("golden set", "", "ERROR", None, 0.0, 0.0, False, f"cannot run ({text})"),),
+                golden.recipe,
+            )
         with self._lock:
             self.last = outcome
             if outcome.passed:
                 if self._reason:
-                    log.info("golden self-test passed: the earlier block is cleared", extra={"fields": {
-                        "trigger": trigger}})
+                    log.info(
+                        "golden self-test passed: the earlier block is cleared", extra={"fields": {"trigger": trigger}}
+                    )
                 self.block_path.unlink(missing_ok=True)
                 self._reason = ""
             else:
                 self._reason = outcome.reason()
                 self.golden.folder.mkdir(parents=True, exist_ok=True)
-                atomic_write(self.block_path, json.dumps({"reason": self._reason, "run": outcome.to_dict()},
-                                                         sort_keys=True))
-                log.error("golden self-test failed: the station is blocked until acknowledged",
-                          extra={"fields": {"trigger": trigger, "reason": self._reason}})
+                atomic_write(
+                    self.block_path, json.dumps({"reason": self._reason, "run": outcome.to_dict()}, sort_keys=True)
+                )
+                log.error(
+                    "golden self-test failed: the station is blocked until acknowledged",
+                    extra={"fields": {"trigger": trigger, "reason": self._reason}},
+                )
         return outcome
 
     def blocking(self) -> str:
@@ -305,8 +348,15 @@ class SelfTest:
         with self._lock:
             done = acknowledge(self.golden.folder, self.audit_path, who=who, why=why) is not None
             if not done and self._reason:  # blocked in memory only (blocked.json could not be written)
-                record_safely(self.audit_path, "golden_ack", who=who, target="golden self-test", old=self._reason,
-                              new="acknowledged", why=why)
+                record_safely(
+                    self.audit_path,
+                    "golden_ack",
+                    who=who,
+                    target="golden self-test",
+                    old=self._reason,
+                    new="acknowledged",
+                    why=why,
+                )
                 done = True
             self._reason = ""
             return done

@@ -101,11 +101,23 @@ class PlcResult:
 
     def summary(self) -> dict:
         """JSON-ready (what the MQTT `plc/result` topic carries)."""
-        return {"camera": self.camera, "part_id": self.part_id, "job_id": self.job_id, "result": self.code.name,
-                "result_code": int(self.code), "score": round(self.score, 6), "defect_type": self.defect_type,
-                "error_code": int(self.error_code), "error_text": self.error_text, "frame_id": self.frame_id,
-                "run": self.run, "model": self.model, "recipe": self.recipe, "lot": self.lot,
-                "latency_ms": round((self.done_at - self.triggered_at) * 1000, 3)}
+        return {
+            "camera": self.camera,
+            "part_id": self.part_id,
+            "job_id": self.job_id,
+            "result": self.code.name,
+            "result_code": int(self.code),
+            "score": round(self.score, 6),
+            "defect_type": self.defect_type,
+            "error_code": int(self.error_code),
+            "error_text": self.error_text,
+            "frame_id": self.frame_id,
+            "run": self.run,
+            "model": self.model,
+            "recipe": self.recipe,
+            "lot": self.lot,
+            "latency_ms": round((self.done_at - self.triggered_at) * 1000, 3),
+        }
 
 
 @dataclass(frozen=True)
@@ -152,10 +164,16 @@ class _Lane:
 
     def view(self, new_result: bool = False) -> LaneView:
         head = self.results[0] if self.results else None
-        state = (HandshakeState.RESULT_READY if head else
-                 HandshakeState.BUSY if self.in_flight or self.pending else HandshakeState.IDLE)
-        return LaneView(self.camera, state, bool(self.in_flight), len(self.pending), len(self.results), head,
-                        new_result)
+        state = (
+            HandshakeState.RESULT_READY
+            if head
+            else HandshakeState.BUSY
+            if self.in_flight or self.pending
+            else HandshakeState.IDLE
+        )
+        return LaneView(
+            self.camera, state, bool(self.in_flight), len(self.pending), len(self.results), head, new_result
+        )
 
 
 Listener = Callable[[LaneView], None]
@@ -166,9 +184,17 @@ class Handshake:
     """The station's PLC handshake: one lane per camera; thread-safe; listeners are called under its lock and
     must not block (they hand work to their own thread or loop)."""
 
-    def __init__(self, *, release: Release, cameras: Callable[[], list[str]] | None = None,
-                 hardware: Callable[[str], bool] = lambda camera: False, result_timeout_s: float = 2.0,
-                 max_pending: int = 4, heartbeat_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        release: Release,
+        cameras: Callable[[], list[str]] | None = None,
+        hardware: Callable[[str], bool] = lambda camera: False,
+        result_timeout_s: float = 2.0,
+        max_pending: int = 4,
+        heartbeat_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if result_timeout_s <= 0 or max_pending < 0 or heartbeat_s <= 0:
             raise ValueError("result_timeout_s and heartbeat_s must be > 0, max_pending >= 0")
         self._release = release
@@ -213,7 +239,7 @@ class Handshake:
             lane.jobs += 1
             part = _Part(part_id, lane.jobs, self._clock())
             known = self._cameras is None or camera in self._cameras()
-            problem = (None if known else (ErrorCode.UNKNOWN_CAMERA, f"no camera {camera!r} in this station"))
+            problem = None if known else (ErrorCode.UNKNOWN_CAMERA, f"no camera {camera!r} in this station")
             if problem is None and self.blocked is not None and (why := self.blocked()):
                 problem = (ErrorCode.SELF_TEST_FAILED, why[:200])
             if problem is None and not part_id:
@@ -290,15 +316,22 @@ class Handshake:
         now = self._clock()
         with self._lock:
             for lane in self._lanes.values():
-                expired = [p for p in [*lane.in_flight.values(), *lane.pending]
-                           if now - p.triggered_at >= self.result_timeout_s]
+                expired = [
+                    p
+                    for p in [*lane.in_flight.values(), *lane.pending]
+                    if now - p.triggered_at >= self.result_timeout_s
+                ]
                 for part in expired:
                     lane.in_flight.pop(str(part.job_id), None)
                     if part in lane.pending:
                         lane.pending.remove(part)
                     where = "its frame was never inspected" if part.released else "it was still queued"
-                    self._finish(lane, part, ResultCode.TIMEOUT, error=(
-                        ErrorCode.TIMEOUT, f"no verdict within {self.result_timeout_s:g} s ({where})"))
+                    self._finish(
+                        lane,
+                        part,
+                        ResultCode.TIMEOUT,
+                        error=(ErrorCode.TIMEOUT, f"no verdict within {self.result_timeout_s:g} s ({where})"),
+                    )
                 if expired:
                     self._pump(lane)
             if now >= self._next_beat:
@@ -334,15 +367,30 @@ class Handshake:
                     del lane.in_flight[str(part.job_id)]
                     self._finish(lane, part, ResultCode.ERROR, error=(ErrorCode.NOT_RUNNING, str(exc)[:200]))
 
-    def _finish(self, lane: _Lane, part: _Part, code: ResultCode, *, record: FrameRecord | None = None,
-                error: tuple[ErrorCode, str] | None = None) -> PlcResult:
-        result = PlcResult(lane.camera, part.part_id, part.job_id, code, triggered_at=part.triggered_at,
-                           done_at=self._clock())
+    def _finish(
+        self,
+        lane: _Lane,
+        part: _Part,
+        code: ResultCode,
+        *,
+        record: FrameRecord | None = None,
+        error: tuple[ErrorCode, str] | None = None,
+    ) -> PlcResult:
+        result = PlcResult(
+            lane.camera, part.part_id, part.job_id, code, triggered_at=part.triggered_at, done_at=self._clock()
+        )
         if record is not None:
-            result = replace(result, score=float(record.result.score), defect_type=_defect_type(record),
-                             frame_id=record.frame_id, run=record.run, model=record.result.model_fingerprint,
-                             inference_ms=float(record.timings_ms.get("inference", 0.0)),
-                             recipe=record.recipe, lot=record.lot)
+            result = replace(
+                result,
+                score=float(record.result.score),
+                defect_type=_defect_type(record),
+                frame_id=record.frame_id,
+                run=record.run,
+                model=record.result.model_fingerprint,
+                inference_ms=float(record.timings_ms.get("inference", 0.0)),
+                recipe=record.recipe,
+                lot=record.lot,
+            )
         if error is not None:
             result = replace(result, error_code=error[0], error_text=error[1])
         self.stats.results[code.name] += 1
@@ -350,8 +398,12 @@ class Handshake:
         if len(lane.results) > MAX_RESULTS:
             lost = lane.results.popleft()
             self.stats.results_dropped += 1
-            log.error("plc: camera %s: result of part %r dropped unacknowledged (%d waiting)", lane.camera,
-                      lost.part_id, MAX_RESULTS)
+            log.error(
+                "plc: camera %s: result of part %r dropped unacknowledged (%d waiting)",
+                lane.camera,
+                lost.part_id,
+                MAX_RESULTS,
+            )
         self._notify(lane, new_result=len(lane.results) == 1)
         return result
 

@@ -80,8 +80,11 @@ class SnapshotCollector:
         ready, _ = readiness(snap)
         yield GaugeMetricFamily("inspector_ready", "1 when the model is loaded and every camera is up", value=ready)
         yield GaugeMetricFamily("inspector_model_loaded", "1 when the model bundle is loaded", value=snap.model_loaded)
-        yield InfoMetricFamily("inspector_recipe", "The recipe and lot running (docs/plc.md#recipes)",
-                               value={"recipe": snap.recipe, "lot": snap.lot, "model": snap.model_fingerprint[:16]})
+        yield InfoMetricFamily(
+            "inspector_recipe",
+            "The recipe and lot running (docs/plc.md#recipes)",
+            value={"recipe": snap.recipe, "lot": snap.lot, "model": snap.model_fingerprint[:16]},
+        )
         started = self._started_at()
         if started is not None:
             yield GaugeMetricFamily("inspector_start_time_seconds", "Unix time the daemon started", value=started)
@@ -89,34 +92,46 @@ class SnapshotCollector:
         families = (
             (GaugeMetricFamily, "inspector_camera_up", "1 while the camera delivers frames", lambda c: c.up),
             (CounterMetricFamily, "inspector_frames_total", "Frames inspected", lambda c: c.inspected),
-            (CounterMetricFamily, "inspector_dropped_frames_total", "Frames dropped to keep latency bounded",
-             lambda c: c.dropped),
-            (GaugeMetricFamily, "inspector_last_frame_age_seconds",
-             "Seconds since the camera's last good frame (+Inf: none)",
-             lambda c: math.inf if c.last_frame_age_s is None else c.last_frame_age_s),
+            (
+                CounterMetricFamily,
+                "inspector_dropped_frames_total",
+                "Frames dropped to keep latency bounded",
+                lambda c: c.dropped,
+            ),
+            (
+                GaugeMetricFamily,
+                "inspector_last_frame_age_seconds",
+                "Seconds since the camera's last good frame (+Inf: none)",
+                lambda c: math.inf if c.last_frame_age_s is None else c.last_frame_age_s,
+            ),
         )
         for kind, name, help_text, value in families:
             family = kind(name, help_text, labels=["camera"])
             for cam, camera in cams:
                 family.add_metric([_label(cam)], value(camera))
             yield family
-        yield CounterMetricFamily("inspector_errors_total", "Inspection errors (bad frame, inference failure)",
-                                  value=snap.errors)
+        yield CounterMetricFamily(
+            "inspector_errors_total", "Inspection errors (bad frame, inference failure)", value=snap.errors
+        )
         verdicts = CounterMetricFamily("inspector_verdicts_total", "Parts inspected by verdict", labels=["verdict"])
         verdicts.add_metric(["NG"], snap.verdicts.ng)
         verdicts.add_metric(["OK"], snap.verdicts.ok)
         verdicts.add_metric(["UNSURE"], snap.verdicts.unsure)
         yield verdicts
-        unsure = CounterMetricFamily("inspector_unsure_total", "Parts that could not be judged (UNSURE), by reason "
-                                     "(docs/verdicts.md)", labels=["reason"])
+        unsure = CounterMetricFamily(
+            "inspector_unsure_total",
+            "Parts that could not be judged (UNSURE), by reason (docs/verdicts.md)",
+            labels=["reason"],
+        )
         for reason in Reason:  # every reason, zero or not, so a dashboard can rate() each from the start
             unsure.add_metric([reason.value], snap.verdicts.unsure_by_reason.get(reason.value, 0))
         yield unsure
         yield from self._sinks(sorted(snap.sinks.items()))
         if snap.shadow is not None:
             yield from self._shadow(snap.shadow)
-        alarms = GaugeMetricFamily("inspector_alarm", "1 for each active alarm (degraded but running)",
-                                   labels=["alarm"])
+        alarms = GaugeMetricFamily(
+            "inspector_alarm", "1 for each active alarm (degraded but running)", labels=["alarm"]
+        )
         for alarm in snap.alarms:
             alarms.add_metric([_label(alarm)], 1)
         yield alarms
@@ -124,20 +139,31 @@ class SnapshotCollector:
     @staticmethod
     def _shadow(shadow: ShadowSnapshot) -> Iterator[Metric]:
         """Shadow mode: the candidate's frames by outcome, its disagreements by production -> candidate verdict."""
-        frames = CounterMetricFamily("inspector_shadow_frames_total", "Frames offered to the shadow candidate, by "
-                                     "outcome (agree, disagree, skipped while busy, error)", labels=["outcome"])
-        for outcome, value in (("agree", shadow.agree), ("disagree", shadow.disagreements),
-                               ("skipped", shadow.skipped), ("error", shadow.errors)):
+        frames = CounterMetricFamily(
+            "inspector_shadow_frames_total",
+            "Frames offered to the shadow candidate, by outcome (agree, disagree, skipped while busy, error)",
+            labels=["outcome"],
+        )
+        for outcome, value in (
+            ("agree", shadow.agree),
+            ("disagree", shadow.disagreements),
+            ("skipped", shadow.skipped),
+            ("error", shadow.errors),
+        ):
             frames.add_metric([outcome], value)
         yield frames
-        pairs = CounterMetricFamily("inspector_shadow_disagreements_total", "Frames the candidate judged otherwise "
-                                    "than production", labels=["production", "candidate"])
+        pairs = CounterMetricFamily(
+            "inspector_shadow_disagreements_total",
+            "Frames the candidate judged otherwise than production",
+            labels=["production", "candidate"],
+        )
         for pair, value in sorted(shadow.disagree.items()):
             production, candidate = pair.split("->")
             pairs.add_metric([production, candidate], value)
         yield pairs
-        yield GaugeMetricFamily("inspector_shadow_promoted", "1 while the shadow candidate runs in production",
-                                value=shadow.promoted)
+        yield GaugeMetricFamily(
+            "inspector_shadow_promoted", "1 while the shadow candidate runs in production", value=shadow.promoted
+        )
 
     @staticmethod
     def _sinks(sinks: list[tuple[str, SinkSnapshot]]) -> Iterator[Metric]:
@@ -152,8 +178,10 @@ class SnapshotCollector:
                 if (number := value(sink)) is not None:
                     family.add_metric([_label(kind)], number)
             yield family
-        for name, value in (*((n, lambda s, n=n: getattr(s, n)) for n in SINK_GAUGES),
-                            *((n, lambda s, n=n: s.counters.get(n)) for n in KIND_GAUGES)):
+        for name, value in (
+            *((n, lambda s, n=n: getattr(s, n)) for n in SINK_GAUGES),
+            *((n, lambda s, n=n: s.counters.get(n)) for n in KIND_GAUGES),
+        ):
             gauge = GaugeMetricFamily(f"inspector_sink_{name}", f"Sink {name.replace('_', ' ')}", labels=["sink"])
             for kind, sink in sinks:
                 if (number := value(sink)) is not None:
@@ -210,8 +238,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if changeover is None or path not in ("/recipe", "/lot"):
             self.rfile.read(min(length, MAX_BODY))
-            self._send(404, "text/plain; charset=utf-8", b"not found: POST /recipe or /lot (with [sinks.http] "
-                       b"control = true)\n")
+            self._send(
+                404,
+                "text/plain; charset=utf-8",
+                b"not found: POST /recipe or /lot (with [sinks.http] control = true)\n",
+            )
             return
         try:
             if length > MAX_BODY:
@@ -225,8 +256,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, "application/json", json.dumps({"error": f"bad request body: {exc}"}).encode())
             return
         who = f"http:{who}"[:80]
-        outcome = changeover.select(value, who=who, why=why) if kind == "recipe" else changeover.set_lot(
-            value, who=who, why=why)
+        outcome = (
+            changeover.select(value, who=who, why=why)
+            if kind == "recipe"
+            else changeover.set_lot(value, who=who, why=why)
+        )
         self._send(200 if outcome.ok else 409, "application/json", json.dumps(outcome.summary()).encode())
 
     def _shadow_action(self, action: str, length: int) -> None:
@@ -274,8 +308,9 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
         self._requests: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue()
-        self._workers = [threading.Thread(target=self._work, name=f"health-http-{i}", daemon=True)
-                         for i in range(MAX_HTTP_THREADS)]
+        self._workers = [
+            threading.Thread(target=self._work, name=f"health-http-{i}", daemon=True) for i in range(MAX_HTTP_THREADS)
+        ]
         for worker in self._workers:
             worker.start()
 
@@ -311,9 +346,16 @@ class HealthServer:
     (default: a new one, never prometheus_client's process-wide one) gets the snapshot collector; add more
     metrics to it (the HTTP sink's histograms)."""
 
-    def __init__(self, provider: Provider, *, host: str = "127.0.0.1", port: int = 9108,
-                 registry: CollectorRegistry | None = None, control: Control | None = None,
-                 shadow: Control | None = None) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 9108,
+        registry: CollectorRegistry | None = None,
+        control: Control | None = None,
+        shadow: Control | None = None,
+    ) -> None:
         self.provider = provider
         self.control = control
         self.shadow = shadow
@@ -344,8 +386,9 @@ class HealthServer:
         server.shadow_control = self.shadow
         self.started_at = time.time()
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25},
-                                        name="health-http", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.25}, name="health-http", daemon=True
+        )
         self._thread.start()
         log.info("health/metrics server on %s", self.url)
 
@@ -371,11 +414,15 @@ class HttpSettings(SinkSettings):
     """`[sinks.http]`: where the health port listens."""
 
     host: str = setting("127.0.0.1", help="bind address (keep it local unless the network is trusted)")
-    port: int = setting(9108, help="the health port", ge=1, le=65535, problem="{input!r} is not a port",
-                        fix="use 1..65535")
-    control: bool = setting(True, help="also serve GET /recipes, POST /recipe and POST /lot (`inspector recipe`, "
-                                       "`inspector lot`); anyone who reaches the port may switch among the "
-                                       "configured, verified recipes: keep `host` local")
+    port: int = setting(
+        9108, help="the health port", ge=1, le=65535, problem="{input!r} is not a port", fix="use 1..65535"
+    )
+    control: bool = setting(
+        True,
+        help="also serve GET /recipes, POST /recipe and POST /lot (`inspector recipe`, "
+        "`inspector lot`); anyone who reaches the port may switch among the "
+        "configured, verified recipes: keep `host` local",
+    )
 
 
 @register_sink("http")
@@ -386,18 +433,32 @@ class HttpSink(Sink):
     STAGES = ("capture", "queue", "preprocess", "inference")
     Settings = HttpSettings
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 9108,
-                 snapshot: Provider | None = None, control: Control | None = None,
-                 buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S, queue_size: int = 1024,
-                 shadow: Control | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 9108,
+        snapshot: Provider | None = None,
+        control: Control | None = None,
+        buckets_s: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_S,
+        queue_size: int = 1024,
+        shadow: Control | None = None,
+    ) -> None:
         super().__init__(queue_size=queue_size, retries=0)
         registry = CollectorRegistry(auto_describe=False)
-        self.server = HealthServer(snapshot or PipelineSnapshot, host=host, port=port, registry=registry,
-                                   control=control, shadow=shadow)
-        self.latency = Histogram("inspector_latency_seconds", "End-to-end latency, capture to verdict",
-                                 buckets=buckets_s, registry=registry)
-        self.stage_latency = Histogram("inspector_stage_latency_seconds", "Latency per pipeline stage", ["stage"],
-                                       buckets=buckets_s, registry=registry)
+        self.server = HealthServer(
+            snapshot or PipelineSnapshot, host=host, port=port, registry=registry, control=control, shadow=shadow
+        )
+        self.latency = Histogram(
+            "inspector_latency_seconds", "End-to-end latency, capture to verdict", buckets=buckets_s, registry=registry
+        )
+        self.stage_latency = Histogram(
+            "inspector_stage_latency_seconds",
+            "Latency per pipeline stage",
+            ["stage"],
+            buckets=buckets_s,
+            registry=registry,
+        )
 
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> HttpSink:

@@ -56,11 +56,20 @@ def crop(image: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray
 class Pipeline:
     """The live inspection loop shared by the daemon and the GUI; `snapshot()` feeds /metrics."""
 
-    def __init__(self, engine: Engine, cameras: Iterable[CameraConfig], sinks: Iterable[Sink] = (), *,
-                 station: str = "station", queue_size: int = 1, max_batch: int = 4,
-                 clock: Callable[[], float] = time.monotonic,
-                 source_factories: dict[str, Callable[[], Source]] | None = None,
-                 camera_sleep: Callable[[float], None] | None = None, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cameras: Iterable[CameraConfig],
+        sinks: Iterable[Sink] = (),
+        *,
+        station: str = "station",
+        queue_size: int = 1,
+        max_batch: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+        source_factories: dict[str, Callable[[], Source]] | None = None,
+        camera_sleep: Callable[[float], None] | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.engine = engine
         self.run_id = run_id or new_run_id()
         self.station = station
@@ -75,15 +84,23 @@ class Pipeline:
         self._queues: dict[str, deque[Frame]] = {}
         self._roi: dict[str, tuple[int, int, int, int] | None] = {}
         for cfg in cameras:
-            self.cameras[cfg.id] = Camera(cfg, self.offer, source_factory=factories.get(cfg.id),
-                                          clock=clock, sleep=camera_sleep, on_error=self._fail)
+            self.cameras[cfg.id] = Camera(
+                cfg,
+                self.offer,
+                source_factory=factories.get(cfg.id),
+                clock=clock,
+                sleep=camera_sleep,
+                on_error=self._fail,
+            )
             self._queues[cfg.id] = deque(maxlen=max(1, queue_size))
             self._roi[cfg.id] = cfg.roi
         self._order = list(self.cameras)
         self._rr = 0
         self._frames = dict.fromkeys(self.cameras, 0)
         self._drops = dict.fromkeys(self.cameras, 0)
-        self._verdicts: dict[str, Counter[tuple[str, str]]] = {cam: Counter() for cam in self.cameras}  # verdict, reason
+        self._verdicts: dict[str, Counter[tuple[str, str]]] = {
+            cam: Counter() for cam in self.cameras
+        }  # verdict, reason
         self._errors = 0
         self._last_error = ""
         self._latency_ms: deque[float] = deque(maxlen=SAMPLES)
@@ -155,8 +172,13 @@ class Pipeline:
         x, y, w, h = roi
         return (int(x), int(y), int(w), int(h))
 
-    def swap_engine(self, engine: Engine, *, recipe: str | None = None,
-                    rois: dict[str, tuple[int, int, int, int] | None] | None = None) -> None:
+    def swap_engine(
+        self,
+        engine: Engine,
+        *,
+        recipe: str | None = None,
+        rois: dict[str, tuple[int, int, int, int] | None] | None = None,
+    ) -> None:
         """Use a new (already verified) engine from the next batch on; with `recipe` and `rois` (a recipe
         changeover) all three change together: no frame is judged by one recipe's engine and another's ROI."""
         checked = {cam: self._checked_roi(cam, roi) for cam, roi in (rois or {}).items()}
@@ -181,10 +203,16 @@ class Pipeline:
         reasons = [] if self._started else ["pipeline not started"]
         if self.engine is None:
             reasons.append("model not loaded")
-        reasons += [f"camera {cam_id} {camera.state.value.lower()}" for cam_id, camera in self.cameras.items()
-                    if camera.state is not CameraState.UP]
-        reasons += [f"sink {sink.kind}: {problem}" for sink in self.sinks
-                    if (problem := sink.health()) and (sink.dead or not startup)]
+        reasons += [
+            f"camera {cam_id} {camera.state.value.lower()}"
+            for cam_id, camera in self.cameras.items()
+            if camera.state is not CameraState.UP
+        ]
+        reasons += [
+            f"sink {sink.kind}: {problem}"
+            for sink in self.sinks
+            if (problem := sink.health()) and (sink.dead or not startup)
+        ]
         if self._failing:
             reasons.append(f"inspection failing: {self._last_error}")
         if self.holds is not None:
@@ -206,24 +234,38 @@ class Pipeline:
             cameras = {}
             for cam_id, camera in self.cameras.items():
                 snap = camera.snapshot()
-                cameras[cam_id] = CameraSnapshot(**snap, up=snap["state"] == CameraState.UP.value,
-                                                 inspected=self._frames[cam_id], dropped=self._drops[cam_id],
-                                                 verdicts=Verdicts.of(self._verdicts[cam_id]),
-                                                 queued=len(self._queues[cam_id]))
+                cameras[cam_id] = CameraSnapshot(
+                    **snap,
+                    up=snap["state"] == CameraState.UP.value,
+                    inspected=self._frames[cam_id],
+                    dropped=self._drops[cam_id],
+                    verdicts=Verdicts.of(self._verdicts[cam_id]),
+                    queued=len(self._queues[cam_id]),
+                )
             reasons = self.not_ready()
             return PipelineSnapshot(
-                station=self.station, run=self.run_id, ready=bool(self.cameras) and not reasons,
+                station=self.station,
+                run=self.run_id,
+                ready=bool(self.cameras) and not reasons,
                 not_ready=tuple(reasons),
                 model_fingerprint=self.engine.fingerprint if self.engine is not None else "",
-                recipe=self.recipe, lot=self.lot, frames=sum(self._frames.values()),
+                recipe=self.recipe,
+                lot=self.lot,
+                frames=sum(self._frames.values()),
                 verdicts=Verdicts.of(sum(self._verdicts.values(), Counter())),
-                dropped=sum(self._drops.values()), errors=self._errors,
-                consecutive_errors=self._consecutive_errors, last_error=self._last_error,
-                last_frame_age_s=self.last_result_age(), latency_ms=tuple(self._latency_ms),
-                frame_age_s=tuple(self._age_s), inference_ms=tuple(self._inference_ms), cameras=cameras,
+                dropped=sum(self._drops.values()),
+                errors=self._errors,
+                consecutive_errors=self._consecutive_errors,
+                last_error=self._last_error,
+                last_frame_age_s=self.last_result_age(),
+                latency_ms=tuple(self._latency_ms),
+                frame_age_s=tuple(self._age_s),
+                inference_ms=tuple(self._inference_ms),
+                cameras=cameras,
                 sinks={sink.kind: sink.snapshot() for sink in self.sinks},
                 shadow=self.shadow.snapshot() if self.shadow is not None else None,
-                drift=self.drift.state() if self.drift is not None else {})
+                drift=self.drift.state() if self.drift is not None else {},
+            )
 
     # ------------------------------------------------------------------ the inference thread
     def offer(self, frame: Frame) -> None:
@@ -274,9 +316,14 @@ class Pipeline:
                     return
             self.step()
 
-    def _inspect(self, engine: Engine, batch: list[Frame],
-                 rois: dict[str, tuple[int, int, int, int] | None] | None = None, recipe: str = "",
-                 lot: str = "") -> None:
+    def _inspect(
+        self,
+        engine: Engine,
+        batch: list[Frame],
+        rois: dict[str, tuple[int, int, int, int] | None] | None = None,
+        recipe: str = "",
+        lot: str = "",
+    ) -> None:
         rois = dict(self._roi) if rois is None else rois
         taken = self._clock()
         images, kept = [], []
@@ -299,12 +346,26 @@ class Pipeline:
                     self._fail(f"camera {frame.camera} frame {frame.frame_id}: inference failed: {result}")
                     failed.append((frame, f"inference failed: {result}"))
                     continue
-                timings = {"capture": frame.capture_ms, "queue": (taken - frame.captured_mono) * 1000,
-                           **result.timings_ms, "total": (done - frame.captured_mono) * 1000 + frame.capture_ms}
-                record = FrameRecord(station=self.station, camera=frame.camera, frame_id=frame.frame_id,
-                                     captured_at=frame.captured_at, result=result, image=frame.image,
-                                     timings_ms=timings, roi=roi, run=self.run_id, part_id=frame.part_id,
-                                     recipe=recipe, lot=lot)
+                timings = {
+                    "capture": frame.capture_ms,
+                    "queue": (taken - frame.captured_mono) * 1000,
+                    **result.timings_ms,
+                    "total": (done - frame.captured_mono) * 1000 + frame.capture_ms,
+                }
+                record = FrameRecord(
+                    station=self.station,
+                    camera=frame.camera,
+                    frame_id=frame.frame_id,
+                    captured_at=frame.captured_at,
+                    result=result,
+                    image=frame.image,
+                    timings_ms=timings,
+                    roi=roi,
+                    run=self.run_id,
+                    part_id=frame.part_id,
+                    recipe=recipe,
+                    lot=lot,
+                )
                 self._frames[frame.camera] += 1
                 self._verdicts[frame.camera][(result.verdict.value, result.reason_code)] += 1
                 if self.drift is not None:
@@ -338,4 +399,3 @@ class Pipeline:
         self._failing = True
         self._consecutive_errors += 1
         log.error("inspection error", extra={"fields": {"error": message}})
-

@@ -29,10 +29,11 @@ def check_provider(config: StationConfig) -> None:
     if wanted.lower() not in {p.lower() for p in available}:
         shown = ", ".join(p.removesuffix("ExecutionProvider") for p in available)
         known = ", ".join(p.removesuffix("ExecutionProvider") for p in PROVIDER_PREFERENCE)
-        raise ConfigError(f"{config.path}: model.provider: {config.provider!r} is not installed here "
-                          f"(installed: {shown}; known: {known})",
-                          f'write provider = "" for the best installed one, or install its onnxruntime build '
-                          f"(see {DOCS})")
+        raise ConfigError(
+            f"{config.path}: model.provider: {config.provider!r} is not installed here "
+            f"(installed: {shown}; known: {known})",
+            f'write provider = "" for the best installed one, or install its onnxruntime build (see {DOCS})',
+        )
 
 
 def check_http(config: StationConfig) -> None:
@@ -48,9 +49,10 @@ def check_http(config: StationConfig) -> None:
         with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
             sock.bind((http.host, 0))
     except OSError as exc:
-        raise ConfigError(f"{config.path}: sinks.http.host: {http.host!r} cannot be bound on this machine "
-                          f"({exc.strerror or exc})",
-                          f'use an address of this machine, e.g. host = "127.0.0.1" (see {DOCS})') from exc
+        raise ConfigError(
+            f"{config.path}: sinks.http.host: {http.host!r} cannot be bound on this machine ({exc.strerror or exc})",
+            f'use an address of this machine, e.g. host = "127.0.0.1" (see {DOCS})',
+        ) from exc
 
 
 def check_storage(config: StationConfig) -> list[str]:
@@ -63,8 +65,10 @@ def check_storage(config: StationConfig) -> list[str]:
             folder = path.parent if key == "path" else path
             existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
             if existing is not None and not _writable(existing):
-                warnings.append(f"sinks.sqlite.{key}: {existing} is not writable by this user: "
-                                f"{'rows' if key == 'path' else 'images'} cannot be stored there")
+                warnings.append(
+                    f"sinks.sqlite.{key}: {existing} is not writable by this user: "
+                    f"{'rows' if key == 'path' else 'images'} cannot be stored there"
+                )
     return warnings
 
 

@@ -44,9 +44,13 @@ def _path(value: Any) -> Any:
 class RecipeCamera(ConfigModel):
     """`[recipes.<name>.cameras.<camera id>]`: what the recipe changes on one camera."""
 
-    roi: Roi | None = setting(None, shown="whole frame", help="pixels inspected [x, y, width, height] while the "
-                              "recipe runs", problem="expected [x, y, width, height], got {input}",
-                              fix="write four whole pixel numbers, e.g. roi = [0, 0, 640, 480]")
+    roi: Roi | None = setting(
+        None,
+        shown="whole frame",
+        help="pixels inspected [x, y, width, height] while the recipe runs",
+        problem="expected [x, y, width, height], got {input}",
+        fix="write four whole pixel numbers, e.g. roi = [0, 0, 640, 480]",
+    )
 
     @field_validator("roi", mode="before")
     @classmethod
@@ -57,8 +61,11 @@ class RecipeCamera(ConfigModel):
     @classmethod
     def _positive(cls, value: Roi | None) -> Roi | None:
         if value is not None and (min(value) < 0 or value[2] == 0 or value[3] == 0):
-            raise fail((), f"expected [x, y, width, height], got {list(value)}",
-                       "write four whole pixel numbers, width and height above 0")
+            raise fail(
+                (),
+                f"expected [x, y, width, height], got {list(value)}",
+                "write four whole pixel numbers, width and height above 0",
+            )
         return value
 
 
@@ -67,21 +74,28 @@ class RecipeSettings(ConfigModel):
 
     model: Annotated[Path, BeforeValidator(_path)] = setting(
         help="the recipe's bundle `.onnx` (with its `.sha256`; signed when `[model] trusted_keys` lists keys), "
-             "relative to the config file")
+        "relative to the config file"
+    )
     threshold: float | None = setting(None, shown="the bundle's", ge=0, help="overrides the bundle's threshold")
     description: str = setting("", help="the product in words (shown by `inspector recipe list`)")
     cameras: dict[str, RecipeCamera] = setting({}, shown="`{}`", help="per camera id: `roi`")
     golden: list[str] = setting(
-        [], shown="`[]`", help="not set here: a recipe's golden samples are added with `inspector golden add IMAGE "
-                              "--expect OK|NG --recipe NAME` (kept in `<data_dir>/golden/<name>/`, docs/verdicts.md)")
+        [],
+        shown="`[]`",
+        help="not set here: a recipe's golden samples are added with `inspector golden add IMAGE "
+        "--expect OK|NG --recipe NAME` (kept in `<data_dir>/golden/<name>/`, docs/verdicts.md)",
+    )
 
     @field_validator("golden")
     @classmethod
     def _golden_not_listed(cls, value: list[str]) -> list[str]:
         if value:  # an image alone has no expected verdict nor recorded score: it cannot be a golden sample
-            raise fail((), f"golden = {value}: a recipe's golden samples are not listed in the config",
-                       "remove `golden`; add each image with `inspector golden add IMAGE --expect OK|NG --recipe "
-                       "NAME --config ...` (stored in <data_dir>/golden/NAME/)")
+            raise fail(
+                (),
+                f"golden = {value}: a recipe's golden samples are not listed in the config",
+                "remove `golden`; add each image with `inspector golden add IMAGE --expect OK|NG --recipe "
+                "NAME --config ...` (stored in <data_dir>/golden/NAME/)",
+            )
         return value
 
     @field_validator("model")
@@ -127,9 +141,16 @@ class ChangeOutcome:
         return self.error_code is ErrorCode.NONE
 
     def summary(self) -> dict[str, Any]:
-        return {"change_id": self.change_id, "kind": self.kind, "requested": self.requested, "recipe": self.recipe,
-                "lot": self.lot, "error_code": int(self.error_code), "error_text": self.error_text,
-                "model": self.model}
+        return {
+            "change_id": self.change_id,
+            "kind": self.kind,
+            "requested": self.requested,
+            "recipe": self.recipe,
+            "lot": self.lot,
+            "error_code": int(self.error_code),
+            "error_text": self.error_text,
+            "model": self.model,
+        }
 
 
 class StationLike(Protocol):
@@ -140,8 +161,9 @@ class StationLike(Protocol):
     lot: str
     engine: Engine
 
-    def swap_engine(self, engine: Engine, *, recipe: str | None = None,
-                    rois: dict[str, Roi | None] | None = None) -> None: ...
+    def swap_engine(
+        self, engine: Engine, *, recipe: str | None = None, rois: dict[str, Roi | None] | None = None
+    ) -> None: ...
 
     def set_lot(self, lot: str) -> None: ...
 
@@ -153,8 +175,9 @@ class Changeover:
     """The station's recipe and lot switch: thread-safe, one request at a time; listeners (the OPC UA and
     MQTT transports) hear every answer and must not block."""
 
-    def __init__(self, station: StationLike, build: Callable[[StationConfig], Engine], *,
-                 audit_path: Path | None = None) -> None:
+    def __init__(
+        self, station: StationLike, build: Callable[[StationConfig], Engine], *, audit_path: Path | None = None
+    ) -> None:
         self._station = station
         self._build = build
         self._audit_path = audit_path
@@ -177,10 +200,21 @@ class Changeover:
     def describe(self) -> dict[str, Any]:
         """JSON-ready: the running recipe and lot, every recipe, the last answer (GET /recipes)."""
         recipes = self._station.config.recipes
-        return {"recipe": self.recipe, "lot": self.lot, "model": self._station.engine.fingerprint,
-                "recipes": [{"name": name, "model": str(recipes[name].model), "description": recipes[name].description,
-                             "threshold": recipes[name].threshold} for name in self.names()],
-                "last": self.last.summary() if self.last else None}
+        return {
+            "recipe": self.recipe,
+            "lot": self.lot,
+            "model": self._station.engine.fingerprint,
+            "recipes": [
+                {
+                    "name": name,
+                    "model": str(recipes[name].model),
+                    "description": recipes[name].description,
+                    "threshold": recipes[name].threshold,
+                }
+                for name in self.names()
+            ],
+            "last": self.last.summary() if self.last else None,
+        }
 
     def state(self) -> ChangeOutcome:
         """The last answer, or (none yet) the running recipe and lot as change 0."""
@@ -210,15 +244,25 @@ class Changeover:
                     problem = (ErrorCode.RECIPE_REFUSED, f"recipe {name!r}: {text}"[:200])
             if problem is not None or engine is None:
                 code, text = problem or (ErrorCode.RECIPE_REFUSED, "no engine")
-                log.error("recipe change refused; the running recipe keeps going",
-                          extra={"fields": {"requested": name, "running": old, "error": text, "who": who}})
+                log.error(
+                    "recipe change refused; the running recipe keeps going",
+                    extra={"fields": {"requested": name, "running": old, "error": text, "who": who}},
+                )
                 self._audit("recipe_refused", name, old, None, f"{why} (refused: {text})".strip(), who)
                 return self._answer("recipe", name, code, text)
             self._station.swap_engine(engine, recipe=name, rois=recipe_rois(self._station.config, name))
-            self._audit("recipe", name, {"recipe": old, "model": old_model},
-                        {"recipe": name, "model": engine.fingerprint}, why, who)
-            log.info("recipe changed", extra={"fields": {"recipe": name, "was": old, "who": who,
-                                                         "model": engine.fingerprint[:16]}})
+            self._audit(
+                "recipe",
+                name,
+                {"recipe": old, "model": old_model},
+                {"recipe": name, "model": engine.fingerprint},
+                why,
+                who,
+            )
+            log.info(
+                "recipe changed",
+                extra={"fields": {"recipe": name, "was": old, "who": who, "model": engine.fingerprint[:16]}},
+            )
             return self._answer("recipe", name)
 
     def set_lot(self, lot: str, *, who: str, why: str = "") -> ChangeOutcome:
@@ -226,8 +270,9 @@ class Changeover:
         lot = str(lot).strip()
         with self._lock:
             if len(lot) > MAX_LOT or any(ord(ch) < 32 for ch in lot):
-                return self._answer("lot", lot, ErrorCode.BAD_LOT_ID,
-                                    f"a lot id has at most {MAX_LOT} printable characters")
+                return self._answer(
+                    "lot", lot, ErrorCode.BAD_LOT_ID, f"a lot id has at most {MAX_LOT} printable characters"
+                )
             old = self.lot
             self._station.set_lot(lot)
             self._audit("lot", "lot", old, lot, why, who)
@@ -252,8 +297,9 @@ class Changeover:
 
     def _answer(self, kind: str, requested: str, code: ErrorCode = ErrorCode.NONE, text: str = "") -> ChangeOutcome:
         self.change_id += 1
-        outcome = ChangeOutcome(self.change_id, kind, requested, self.recipe, self.lot, code, text,
-                                self._station.engine.fingerprint)
+        outcome = ChangeOutcome(
+            self.change_id, kind, requested, self.recipe, self.lot, code, text, self._station.engine.fingerprint
+        )
         self.last = outcome
         for listener in list(self._listeners):
             try:

@@ -1,10 +1,10 @@
 """`inspector report --db inspections.db`: lot and shift reports from the station's inspection log (SQLite).
 
 One line per group (`--by lot`, `recipe`, `camera`, `shift` or `day`): parts inspected, OK, NG, UNSURE,
-yield (OK / parts) and NG rate (NG / parts), NG by defect type (the station typer's names), first and last time. `--lot`, `--recipe`, `--since`, `--until`
-narrow the rows. Shifts start at the local times of `--shifts` (default 06:00,14:00,22:00); a shift that
-crosses midnight belongs to the day it started. The database is opened read-only, so a running station
-keeps writing.
+yield (OK / parts) and NG rate (NG / parts), NG by defect type (the station typer's names), first and last
+time. `--lot`, `--recipe`, `--since`, `--until` narrow the rows. Shifts start at the local times of
+`--shifts` (default 06:00,14:00,22:00); a shift that crosses midnight belongs to the day it started.
+The database is opened read-only, so a running station keeps writing.
 """
 
 from __future__ import annotations
@@ -46,8 +46,12 @@ class Group:
 
     def row(self) -> dict[str, object]:
         data = asdict(self)
-        data.update(yield_pct=round(self.yield_pct, 3), ng_pct=round(self.ng_pct, 3),
-                    first=_iso(self.first), last=_iso(self.last))
+        data.update(
+            yield_pct=round(self.yield_pct, 3),
+            ng_pct=round(self.ng_pct, 3),
+            first=_iso(self.first),
+            last=_iso(self.last),
+        )
         return data
 
 
@@ -77,9 +81,16 @@ def _time_arg(text: str) -> float:
         raise InspectorError(f"{text!r} is not a date or time", "write it as 2026-12-02 or 2026-12-02T06:00") from None
 
 
-def report(db_path: Path, *, by: str = "lot", lot: str | None = None, recipe: str | None = None,
-           since: float | None = None, until: float | None = None,
-           shifts: list[dt.time] | None = None) -> list[Group]:
+def report(
+    db_path: Path,
+    *,
+    by: str = "lot",
+    lot: str | None = None,
+    recipe: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    shifts: list[dt.time] | None = None,
+) -> list[Group]:
     """The groups of the rows that match, in time order of their first part."""
     if by not in GROUPS:
         raise InspectorError(f"--by {by}: not a grouping", f"use one of {', '.join(GROUPS)}")
@@ -108,11 +119,13 @@ def report(db_path: Path, *, by: str = "lot", lot: str | None = None, recipe: st
             else:
                 key_sql = {"shift": "time", "day": "time"}.get(by, f"COALESCE({by}, '')")
             type_sql = "defect_type" if "defect_type" in columns else "NULL"  # a log from before the typer
-            rows = db.execute(f"SELECT {key_sql}, verdict, time, {type_sql} FROM inspections{clause} ORDER BY time",
-                              params).fetchall()
+            rows = db.execute(
+                f"SELECT {key_sql}, verdict, time, {type_sql} FROM inspections{clause} ORDER BY time", params
+            ).fetchall()
     except sqlite3.Error as exc:
-        raise InspectorError(f"{db_path}: cannot be read ({exc})", "check the file; copy it if the disk is failing"
-                             ) from None
+        raise InspectorError(
+            f"{db_path}: cannot be read ({exc})", "check the file; copy it if the disk is failing"
+        ) from None
     shift = _shift_of(shifts or [dt.time(6), dt.time(14), dt.time(22)])
 
     def key_of(value: object) -> str:
@@ -139,9 +152,10 @@ def report(db_path: Path, *, by: str = "lot", lot: str | None = None, recipe: st
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", required=True, type=Path, help="the station's inspection log ([sinks.sqlite] path)")
-    parser.add_argument("--by", choices=GROUPS, default="lot", help="one line per lot (default), recipe, camera, "
-                        "shift or day")
-    parser.add_argument("--lot", help="only this lot (\"\" = parts without a lot)")
+    parser.add_argument(
+        "--by", choices=GROUPS, default="lot", help="one line per lot (default), recipe, camera, shift or day"
+    )
+    parser.add_argument("--lot", help='only this lot ("" = parts without a lot)')
     parser.add_argument("--recipe", help="only this recipe")
     parser.add_argument("--since", help="from this local date/time (ISO 8601)")
     parser.add_argument("--until", help="before this local date/time")
@@ -154,9 +168,15 @@ def run(args: argparse.Namespace) -> int:
         shifts = [dt.time.fromisoformat(text.strip()) for text in args.shifts.split(",") if text.strip()]
     except ValueError:
         raise InspectorError(f"--shifts {args.shifts}: not a list of times", "write e.g. 06:00,14:00,22:00") from None
-    groups = report(args.db, by=args.by, lot=args.lot, recipe=args.recipe,
-                    since=_time_arg(args.since) if args.since else None,
-                    until=_time_arg(args.until) if args.until else None, shifts=shifts)
+    groups = report(
+        args.db,
+        by=args.by,
+        lot=args.lot,
+        recipe=args.recipe,
+        since=_time_arg(args.since) if args.since else None,
+        until=_time_arg(args.until) if args.until else None,
+        shifts=shifts,
+    )
     rows = [group.row() for group in groups]
     if args.format == "json":
         print(json.dumps(rows, indent=1))
@@ -167,12 +187,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{args.by:<28} {'parts':>8} {'OK':>8} {'NG':>7} {'UNSURE':>7} {'yield %':>8} {'NG %':>7}  first .. last")
         for group in groups:
-            print(f"{group.key or '(none)':<28} {group.parts:>8} {group.ok:>8} {group.ng:>7} {group.unsure:>7} "
-                  f"{group.yield_pct:>8.2f} {group.ng_pct:>7.2f}  {_iso(group.first)} .. {_iso(group.last)}")
-        total = Group("total", sum(g.parts for g in groups), sum(g.ok for g in groups), sum(g.ng for g in groups),
-                      sum(g.unsure for g in groups))
-        print(f"{'total':<28} {total.parts:>8} {total.ok:>8} {total.ng:>7} {total.unsure:>7} "
-              f"{total.yield_pct:>8.2f} {total.ng_pct:>7.2f}")
+            print(
+                f"{group.key or '(none)':<28} {group.parts:>8} {group.ok:>8} {group.ng:>7} {group.unsure:>7} "
+                f"{group.yield_pct:>8.2f} {group.ng_pct:>7.2f}  {_iso(group.first)} .. {_iso(group.last)}"
+            )
+        total = Group(
+            "total",
+            sum(g.parts for g in groups),
+            sum(g.ok for g in groups),
+            sum(g.ng for g in groups),
+            sum(g.unsure for g in groups),
+        )
+        print(
+            f"{'total':<28} {total.parts:>8} {total.ok:>8} {total.ng:>7} {total.unsure:>7} "
+            f"{total.yield_pct:>8.2f} {total.ng_pct:>7.2f}"
+        )
         types = [kind for g in groups for kind, count in g.ng_by_type.items() for _ in range(count)]
         if any(kind != "untyped" for kind in types):
             print("\nNG by defect type (Pareto)")

@@ -37,12 +37,21 @@ MAX_FRAME_SIDE = 16384  # pixels: no camera delivers more (a 16K frame is alread
 ERROR = "config"  # the pydantic error type of an explained error: ctx holds problem and fix
 
 
-def setting(default: Any = ..., *, help: str, problem: str | None = None, fix: str | None = None,
-            shown: str | None = None, docs: bool = True, **constraints: Any) -> Any:
+def setting(
+    default: Any = ...,
+    *,
+    help: str,
+    problem: str | None = None,
+    fix: str | None = None,
+    shown: str | None = None,
+    docs: bool = True,
+    **constraints: Any,
+) -> Any:
     """A `Field` with the help line (docs and messages), optional own wording of its value errors, the default
     as the docs show it (`shown`), and `docs=False` for a field that is not a key of the file."""
-    extra: dict[str, Any] = {key: value for key, value in (("problem", problem), ("fix", fix), ("shown", shown))
-                             if value}
+    extra: dict[str, Any] = {
+        key: value for key, value in (("problem", problem), ("fix", fix), ("shown", shown)) if value
+    }
     if not docs:
         extra["docs"] = False
     if "default_factory" in constraints:
@@ -59,8 +68,9 @@ def fail(loc: tuple[str | int, ...], problem: str, fix: str, value: Any = None) 
 class ConfigModel(BaseModel):
     """A closed table of the station config; `what` names it in "unknown key" messages."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, validate_default=True,
-                              frozen=True, hide_input_in_errors=False)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, validate_default=True, frozen=True, hide_input_in_errors=False
+    )
     what: ClassVar[str] = ""
 
     @model_validator(mode="wrap")
@@ -71,16 +81,40 @@ class ConfigModel(BaseModel):
         try:
             return handler(data)
         except ValidationError as exc:
-            lines: list[Any] = [{"type": PydanticCustomError(ERROR, "{problem}", explain(cls, error, data)),
-                      "loc": error["loc"], "input": error.get("input")} for error in exc.errors()]
+            lines: list[Any] = [
+                {
+                    "type": PydanticCustomError(ERROR, "{problem}", explain(cls, error, data)),
+                    "loc": error["loc"],
+                    "input": error.get("input"),
+                }
+                for error in exc.errors()
+            ]
             raise ValidationError.from_exception_data(exc.title, lines) from None
 
 
 # --------------------------------------------------------------------------- the wording of pydantic's errors
-_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-               tuple: "a list", dict: "a table", Path: "a string (a path)", SecretStr: "a string"}
-_EXAMPLES = {bool: "true", int: "30", float: "0.5", str: '"text"', list: "[...]", tuple: "[...]", dict: "{...}",
-             Path: '"path"', SecretStr: '"..."'}
+_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    tuple: "a list",
+    dict: "a table",
+    Path: "a string (a path)",
+    SecretStr: "a string",
+}
+_EXAMPLES = {
+    bool: "true",
+    int: "30",
+    float: "0.5",
+    str: '"text"',
+    list: "[...]",
+    tuple: "[...]",
+    dict: "{...}",
+    Path: '"path"',
+    SecretStr: '"..."',
+}
 
 
 def explain(cls: type[ConfigModel], error: Any, data: Any) -> dict[str, str]:
@@ -96,8 +130,10 @@ def explain(cls: type[ConfigModel], error: Any, data: Any) -> dict[str, str]:
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(name, list(cls.model_fields), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return {"problem": f"unknown key{cls.what} (known: {', '.join(sorted(cls.model_fields))})",
-                "fix": f"{hint}remove it or fix its spelling"}
+        return {
+            "problem": f"unknown key{cls.what} (known: {', '.join(sorted(cls.model_fields))})",
+            "fix": f"{hint}remove it or fix its spelling",
+        }
     if kind == "missing":
         return {"problem": "missing", "fix": f"add {name} = ...{about}"}
     base = _base_type(info.annotation) if info is not None else None
@@ -112,12 +148,18 @@ def explain(cls: type[ConfigModel], error: Any, data: Any) -> dict[str, str]:
     if extra.get("problem"):
         return {"problem": str(extra["problem"]).format(input=value), "fix": str(extra.get("fix", help_text))}
     ctx = error.get("ctx") or {}
-    ranges = {"greater_than": ("must be positive" if ctx.get("gt") == 0 else f"must be above {ctx.get('gt')}",
-                               "use a positive number" if ctx.get("gt") == 0 else f"use a value above {ctx.get('gt')}"),
-              "greater_than_equal": ("must be 0 or more" if ctx.get("ge") == 0 else f"must be at least {ctx.get('ge')}",
-                                     f"use {ctx.get('ge')} or more"),
-              "less_than": (f"must be below {ctx.get('lt')}", f"use less than {ctx.get('lt')}"),
-              "less_than_equal": (f"must be at most {ctx.get('le')}", f"use {ctx.get('le')} or less")}
+    ranges = {
+        "greater_than": (
+            "must be positive" if ctx.get("gt") == 0 else f"must be above {ctx.get('gt')}",
+            "use a positive number" if ctx.get("gt") == 0 else f"use a value above {ctx.get('gt')}",
+        ),
+        "greater_than_equal": (
+            "must be 0 or more" if ctx.get("ge") == 0 else f"must be at least {ctx.get('ge')}",
+            f"use {ctx.get('ge')} or more",
+        ),
+        "less_than": (f"must be below {ctx.get('lt')}", f"use less than {ctx.get('lt')}"),
+        "less_than_equal": (f"must be at most {ctx.get('le')}", f"use {ctx.get('le')} or less"),
+    }
     if kind in ranges:
         problem, fix = ranges[kind]
         return {"problem": f"{problem}, got {value}", "fix": f"{fix}{about}"}
@@ -161,9 +203,11 @@ def _config_path(value: str, info: ValidationInfo) -> str:
     context = _context(info)
     path = (Path(context.get("config_dir", ".")) / value).resolve()
     if context.get("check_files") and not path.is_file():
-        raise PydanticCustomError(ERROR, "{problem}", {"problem": f"file {path} not found",
-                                                       "fix": "create it or fix the path (relative to the config "
-                                                              "file)"})
+        raise PydanticCustomError(
+            ERROR,
+            "{problem}",
+            {"problem": f"file {path} not found", "fix": "create it or fix the path (relative to the config file)"},
+        )
     return str(path)
 
 
@@ -181,13 +225,18 @@ def check_secret(model: BaseModel, name: str) -> None:
     """At most one of `<name>`, `<name>_file`, `<name>_env`; a named environment variable must be set."""
     given = [key for key in (name, f"{name}_file", f"{name}_env") if getattr(model, key)]
     if len(given) > 1:
-        raise fail((given[1],), f"{' and '.join(given)} are both set",
-                   f"keep one of them ({name}_file or {name}_env keep the secret out of this file)")
+        raise fail(
+            (given[1],),
+            f"{' and '.join(given)} are both set",
+            f"keep one of them ({name}_file or {name}_env keep the secret out of this file)",
+        )
     env = getattr(model, f"{name}_env")
     if env and env not in os.environ:
-        raise fail((f"{name}_env",), f"environment variable {env!r} is not set",
-                   f"set it in the daemon's environment (e.g. systemd Environment=/EnvironmentFile=) or use "
-                   f"{name}_file")
+        raise fail(
+            (f"{name}_env",),
+            f"environment variable {env!r} is not set",
+            f"set it in the daemon's environment (e.g. systemd Environment=/EnvironmentFile=) or use {name}_file",
+        )
 
 
 def secret(model: BaseModel, name: str) -> SecretStr | None:

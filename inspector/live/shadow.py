@@ -62,12 +62,27 @@ def lower_priority(nice: int) -> bool:
 
 def _row(path: str, sha256: str, result: InspectionResult, record: FrameRecord) -> dict[str, object]:
     """One side of a disagreement as a batch results row (inspector.batch.store.FIELDS) plus where it came from."""
-    return {"path": path, "sha256": sha256, "label": None, "score": float(result.score),
-            "verdict": result.verdict.value, "reason": result.reason_code or None,
-            "predicted_class": result.predicted_class, "latency_ms": result.timings_ms.get("total"),
-            "model": result.model_fingerprint, "error": None, "threshold": float(result.threshold),
-            "station": record.station, "camera": record.camera, "run": record.run, "frame_id": record.frame_id,
-            "part_id": record.part_id, "recipe": record.recipe, "lot": record.lot, "time": record.captured_at}
+    return {
+        "path": path,
+        "sha256": sha256,
+        "label": None,
+        "score": float(result.score),
+        "verdict": result.verdict.value,
+        "reason": result.reason_code or None,
+        "predicted_class": result.predicted_class,
+        "latency_ms": result.timings_ms.get("total"),
+        "model": result.model_fingerprint,
+        "error": None,
+        "threshold": float(result.threshold),
+        "station": record.station,
+        "camera": record.camera,
+        "run": record.run,
+        "frame_id": record.frame_id,
+        "part_id": record.part_id,
+        "recipe": record.recipe,
+        "lot": record.lot,
+        "time": record.captured_at,
+    }
 
 
 class DisagreementStore:
@@ -211,9 +226,18 @@ class Shadow:
             disagree = {key: n for key, n in sorted(self._outcomes.items()) if key.split("->")[0] != key.split("->")[1]}
             return ShadowSnapshot(
                 model_fingerprint=self._engine.fingerprint if self._engine is not None else "",
-                offered=self._offered, agree=agree, disagree=disagree, skipped=self._skipped, errors=self._errors,
-                pending=int(self._pending is not None), busy=int(self._busy), stored=self._stored,
-                store_errors=self._store_errors, promoted=self.promoted, last_error=self.last_error)
+                offered=self._offered,
+                agree=agree,
+                disagree=disagree,
+                skipped=self._skipped,
+                errors=self._errors,
+                pending=int(self._pending is not None),
+                busy=int(self._busy),
+                stored=self._stored,
+                store_errors=self._store_errors,
+                promoted=self.promoted,
+                last_error=self.last_error,
+            )
 
 
 # ---------------------------------------------------------------------- promotion and rollback
@@ -254,8 +278,14 @@ class ShadowControl:
     """The station's shadow mode: the worker, and promotion (golden test on the candidate first) and rollback,
     one request at a time, each an audit entry."""
 
-    def __init__(self, station: StationLike, worker: Shadow, build: Callable[[StationConfig], Engine], *,
-                 audit_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        station: StationLike,
+        worker: Shadow,
+        build: Callable[[StationConfig], Engine],
+        *,
+        audit_path: Path | None = None,
+    ) -> None:
         settings = station.config.shadow
         if settings is None:
             raise ValueError("ShadowControl needs a station config with [shadow]")
@@ -271,10 +301,15 @@ class ShadowControl:
     def status(self) -> dict[str, Any]:
         """JSON-ready: the candidate, the counts, whether a rollback is possible (GET /shadow)."""
         snap = self.worker.snapshot()
-        return {"candidate": str(self.settings.model), "production_model": self._station.engine.fingerprint,
-                "rollback_to": self._previous.fingerprint if self._previous is not None else "",
-                "folder": str(self.worker.store.folder), **dataclasses.asdict(snap),
-                "compared": snap.compared, "disagreements": snap.disagreements}
+        return {
+            "candidate": str(self.settings.model),
+            "production_model": self._station.engine.fingerprint,
+            "rollback_to": self._previous.fingerprint if self._previous is not None else "",
+            "folder": str(self.worker.store.folder),
+            **dataclasses.asdict(snap),
+            "compared": snap.compared,
+            "disagreements": snap.disagreements,
+        }
 
     def promote(self, *, who: str, why: str = "") -> ShadowOutcome:
         """Build the candidate as production runs it, run the golden set on it, and swap only when it passes."""
@@ -285,8 +320,13 @@ class ShadowControl:
                 return self._refuse("promote", "the candidate already runs in production (roll back first)", who, why)
             golden = station.self_test.golden_for(station.recipe)  # the running recipe's set, else the station's
             if not golden.samples():
-                return self._refuse("promote", "no golden samples to check the candidate with", who, why,
-                                    fix="add some with `inspector golden add`, then promote")
+                return self._refuse(
+                    "promote",
+                    "no golden samples to check the candidate with",
+                    who,
+                    why,
+                    fix="add some with `inspector golden add`, then promote",
+                )
             try:
                 engine = self._build(candidate_config(station.config, self.settings))
             except Exception as exc:  # noqa: BLE001 (any bundle that cannot be used is refused)
@@ -294,36 +334,50 @@ class ShadowControl:
                 return self._refuse("promote", f"the candidate cannot be loaded: {text}", who, why)
             run = golden.run(engine, trigger="shadow promote")
             if not run.passed:
-                return self._refuse("promote", f"the candidate fails the {run.reason()}", who, why,
-                                    golden=run.to_dict())
+                return self._refuse(
+                    "promote", f"the candidate fails the {run.reason()}", who, why, golden=run.to_dict()
+                )
             previous = station.engine
             station.swap_engine(engine)
             self._previous, self._candidate = previous, self.worker.engine
             self.worker.set_engine(None, promoted=True)
-            self._audit("shadow_promote", {"model": old}, {"model": engine.fingerprint,
-                                                           "golden": f"passed {len(run.rows)} samples"}, why, who)
+            self._audit(
+                "shadow_promote",
+                {"model": old},
+                {"model": engine.fingerprint, "golden": f"passed {len(run.rows)} samples"},
+                why,
+                who,
+            )
             log.info("shadow candidate promoted", extra={"fields": {"model": engine.fingerprint[:16], "who": who}})
-            return ShadowOutcome("promote", True, f"candidate promoted ({len(run.rows)} golden samples pass)",
-                                 engine.fingerprint, run.to_dict())
+            return ShadowOutcome(
+                "promote",
+                True,
+                f"candidate promoted ({len(run.rows)} golden samples pass)",
+                engine.fingerprint,
+                run.to_dict(),
+            )
 
     def rollback(self, *, who: str, why: str = "") -> ShadowOutcome:
         """Put the production bundle from before the promotion back; the candidate returns to shadow mode."""
         with self._lock:
             previous = self._previous
             if previous is None:
-                return self._refuse("rollback", "nothing to roll back: no promotion since the station started",
-                                    who, why)
+                return self._refuse(
+                    "rollback", "nothing to roll back: no promotion since the station started", who, why
+                )
             current = self._station.engine.fingerprint
             self._station.swap_engine(previous)
             self.worker.set_engine(self._candidate, promoted=False)
             self._previous = self._candidate = None
             self._audit("shadow_rollback", {"model": current}, {"model": previous.fingerprint}, why, who)
-            log.warning("shadow promotion rolled back", extra={"fields": {"model": previous.fingerprint[:16],
-                                                                          "who": who}})
+            log.warning(
+                "shadow promotion rolled back", extra={"fields": {"model": previous.fingerprint[:16], "who": who}}
+            )
             return ShadowOutcome("rollback", True, "previous bundle back in production", previous.fingerprint)
 
-    def _refuse(self, action: str, text: str, who: str, why: str, *, fix: str = "",
-                golden: dict[str, Any] | None = None) -> ShadowOutcome:
+    def _refuse(
+        self, action: str, text: str, who: str, why: str, *, fix: str = "", golden: dict[str, Any] | None = None
+    ) -> ShadowOutcome:
         full = f"{text}: {fix}" if fix else text
         log.error(f"shadow {action} refused", extra={"fields": {"error": full, "who": who}})
         self._audit(f"shadow_{action}_refused", None, None, f"{why} (refused: {full})".strip(), who)
@@ -331,5 +385,4 @@ class ShadowControl:
 
     def _audit(self, action: str, old: object, new: object, why: str, who: str) -> None:
         if self._audit_path is not None:
-            record_safely(self._audit_path, action, who=who, target=str(self.settings.model), old=old, new=new,
-                          why=why)
+            record_safely(self._audit_path, action, who=who, target=str(self.settings.model), old=old, new=new, why=why)

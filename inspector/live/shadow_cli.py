@@ -21,9 +21,11 @@ from inspector.live.control import DEFAULT_URL, call, station_url
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
-    texts = {"status": "the candidate and how its verdicts compare with production's",
-             "promote": "swap the candidate into production (only when the golden samples pass on it)",
-             "rollback": "put the bundle from before the promotion back"}
+    texts = {
+        "status": "the candidate and how its verdicts compare with production's",
+        "promote": "swap the candidate into production (only when the golden samples pass on it)",
+        "rollback": "put the bundle from before the promotion back",
+    }
     for name, text in texts.items():
         command = sub.add_parser(name, help=text)
         where = command.add_mutually_exclusive_group()
@@ -40,9 +42,11 @@ def _call(url: str, path: str, body: dict[str, str] | None = None) -> tuple[int,
         return call(url, path, body)
     except InspectorError as exc:
         if "serves no recipe control" in exc.message:
-            raise InspectorError(f"{url}{path}: the station runs no shadow candidate",
-                                 "add [shadow] model = \"candidate.onnx\" to the station config and restart it "
-                                 "([sinks.http] control = true)") from None
+            raise InspectorError(
+                f"{url}{path}: the station runs no shadow candidate",
+                'add [shadow] model = "candidate.onnx" to the station config and restart it '
+                "([sinks.http] control = true)",
+            ) from None
         raise
 
 
@@ -55,12 +59,16 @@ def run(args: argparse.Namespace) -> int:
             return 0
         running = "promoted (runs in production)" if state["promoted"] else state["model_fingerprint"][:16]
         print(f"candidate {state['candidate']}: {running}")
-        print(f"  compared {state['compared']}: agree {state['agree']}, disagree {state['disagreements']}, "
-              f"skipped {state['skipped']} (busy), errors {state['errors']}")
+        print(
+            f"  compared {state['compared']}: agree {state['agree']}, disagree {state['disagreements']}, "
+            f"skipped {state['skipped']} (busy), errors {state['errors']}"
+        )
         for pair, count in sorted(state["disagree"].items()):
             print(f"  production->candidate {pair:<14} {count}")
-        print(f"  disagreements stored in {state['folder']} ({state['stored']}): inspector compare "
-              f"{state['folder']}/production {state['folder']}/candidate")
+        print(
+            f"  disagreements stored in {state['folder']} ({state['stored']}): inspector compare "
+            f"{state['folder']}/production {state['folder']}/candidate"
+        )
         if state["rollback_to"]:
             print(f"  rollback would restore {state['rollback_to'][:16]}")
         return 0
@@ -71,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"{answer['text']}; production model {answer['model'][:16]}")
         return 0
-    print(f"refused: {answer.get('text') or answer.get('error')}; production model "
-          f"{str(answer.get('model', '?'))[:16]} keeps running", file=sys.stderr)
+    print(
+        f"refused: {answer.get('text') or answer.get('error')}; production model "
+        f"{str(answer.get('model', '?'))[:16]} keeps running",
+        file=sys.stderr,
+    )
     return 1

@@ -94,8 +94,20 @@ class CameraSnapshot:
             raise ValueError(f"CameraSnapshot.state must be one of {CAMERA_STATES}, got {self.state!r}")
         if self.up != (self.state == "UP"):
             raise ValueError(f"CameraSnapshot.up={self.up} disagrees with state {self.state}")
-        _check_counts(self, "frames", "inspected", "dropped", "queued", "rejected_blank", "rejected_repeat",
-                      "skipped", "triggers", "connects", "failures", "bad_frames")
+        _check_counts(
+            self,
+            "frames",
+            "inspected",
+            "dropped",
+            "queued",
+            "rejected_blank",
+            "rejected_repeat",
+            "skipped",
+            "triggers",
+            "connects",
+            "failures",
+            "bad_frames",
+        )
         if self.verdicts.total != self.inspected:
             raise ValueError(f"CameraSnapshot: {self.verdicts.total} verdicts for {self.inspected} inspected frames")
         _check_seconds(self, "backoff_s")
@@ -121,15 +133,25 @@ class SinkSnapshot:
     degraded: bool = False  # running, but cannot do all of its job (disk full, read-only folder): an alarm
     counters: Mapping[str, int] = field(default_factory=dict)
 
-    BASE = ("submitted", "written", "dropped", "lost", "lost_at_stop", "failures", "images_shed", "queued",
-            "queued_image_bytes")
+    BASE = (
+        "submitted",
+        "written",
+        "dropped",
+        "lost",
+        "lost_at_stop",
+        "failures",
+        "images_shed",
+        "queued",
+        "queued_image_bytes",
+    )
 
     def __post_init__(self) -> None:
         _check_counts(self, *self.BASE)
         for name, value in self.counters.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"SinkSnapshot({self.kind}).counters[{name!r}] must be a non-negative integer, "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"SinkSnapshot({self.kind}).counters[{name!r}] must be a non-negative integer, got {value!r}"
+                )
 
     @classmethod
     def of(cls, kind: str, stats: SinkStats) -> SinkSnapshot:
@@ -166,8 +188,10 @@ class ShadowSnapshot:
         if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in self.disagree.values()):
             raise ValueError(f"ShadowSnapshot.disagree must hold non-negative integers, got {dict(self.disagree)}")
         if self.compared + self.skipped + self.errors > self.offered:
-            raise ValueError(f"ShadowSnapshot: {self.compared} compared, {self.skipped} skipped and {self.errors} "
-                             f"failed of {self.offered} offered")
+            raise ValueError(
+                f"ShadowSnapshot: {self.compared} compared, {self.skipped} skipped and {self.errors} "
+                f"failed of {self.offered} offered"
+            )
 
     @property
     def disagreements(self) -> int:
@@ -226,9 +250,14 @@ class PipelineSnapshot:
 
     @property
     def alarms(self) -> list[str]:
-        """Active alarms (degraded but running), e.g. `sqlite_degraded`, `drift_cam0_score_up` (docs/verdicts.md#drift)."""
-        return sorted([*(f"{kind}_degraded" for kind, sink in self.sinks.items() if sink.degraded),
-                       *(alarm for camera in self.drift.values() for alarm in camera.alarms)])
+        """Active alarms (degraded but running), e.g. `sqlite_degraded`, `drift_cam0_score_up`
+        (docs/verdicts.md#drift)."""
+        return sorted(
+            [
+                *(f"{kind}_degraded" for kind, sink in self.sinks.items() if sink.degraded),
+                *(alarm for camera in self.drift.values() for alarm in camera.alarms),
+            ]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (nested dicts and lists)."""

@@ -40,15 +40,30 @@ def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
     """Verify the bundle at `path` (default: the config's; signed by a trusted key when the config lists any)
     and the `[model] typer` (verified the same way), and wrap them in an engine."""
     check_provider(config)
-    bundle = load_bundle(path or config.model_path, provider=config.provider or None, threads=config.threads or None,
-                         trusted_keys=config.model.trusted_keys)  # listed keys: signed bundles only
+    bundle = load_bundle(
+        path or config.model_path,
+        provider=config.provider or None,
+        threads=config.threads or None,
+        trusted_keys=config.model.trusted_keys,
+    )  # listed keys: signed bundles only
     typer = None
     if config.model.typer is not None:
-        typer = Typer(load_bundle(config.model.typer, provider=config.provider or None,
-                                  threads=config.threads or None, trusted_keys=config.model.trusted_keys),
-                      max_batch=config.max_batch)
-    engine = Engine(bundle, threshold=config.threshold, max_batch=config.max_batch,
-                    tightening=config.verdict.tightening(), typer=typer)
+        typer = Typer(
+            load_bundle(
+                config.model.typer,
+                provider=config.provider or None,
+                threads=config.threads or None,
+                trusted_keys=config.model.trusted_keys,
+            ),
+            max_batch=config.max_batch,
+        )
+    engine = Engine(
+        bundle,
+        threshold=config.threshold,
+        max_batch=config.max_batch,
+        tightening=config.verdict.tightening(),
+        typer=typer,
+    )
     for ignored in engine.gates.ignored:  # [verdict] may only tighten the bundle's gates
         log.warning("verdict setting has no effect", extra={"fields": {"setting": ignored}})
     return engine
@@ -61,8 +76,10 @@ def build_sinks(config: StationConfig, context: SinkContext) -> list[Sink]:
         try:
             cls = sink_class(kind)
         except KeyError as exc:
-            raise InspectorError(f"{config.path}: sinks.{kind}: this Inspector has no {kind} sink",
-                                 f"remove [sinks.{kind}] or update Inspector") from exc
+            raise InspectorError(
+                f"{config.path}: sinks.{kind}: this Inspector has no {kind} sink",
+                f"remove [sinks.{kind}] or update Inspector",
+            ) from exc
         except ModuleNotFoundError as exc:
             problem, fix = missing(kind, exc.name)
             raise InspectorError(f"{config.path}: sinks.{kind}: {problem}", fix) from exc
@@ -74,10 +91,19 @@ class Station:
     """A station's engine, sinks and current pipeline. `context` is the stable object the sinks hold: it
     survives restarts and model swaps, and always answers for `pipeline` (the running one)."""
 
-    def __init__(self, config: StationConfig, engine: Engine, sinks: Sequence[Sink], context: SinkContext, *,
-                 cameras: Iterable[CameraConfig] | None = None, clock: Callable[[], float] = time.monotonic,
-                 source_factories: dict[str, Callable[[], Source]] | None = None,
-                 camera_sleep: Callable[[float], None] | None = None, shadow: Shadow | None = None) -> None:
+    def __init__(
+        self,
+        config: StationConfig,
+        engine: Engine,
+        sinks: Sequence[Sink],
+        context: SinkContext,
+        *,
+        cameras: Iterable[CameraConfig] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        source_factories: dict[str, Callable[[], Source]] | None = None,
+        camera_sleep: Callable[[float], None] | None = None,
+        shadow: Shadow | None = None,
+    ) -> None:
         self.config = config
         self.engine = engine
         self.sinks = list(sinks)
@@ -102,9 +128,17 @@ class Station:
         context.recipes = self.changeover
 
     def _new_pipeline(self, cameras: list[CameraConfig]) -> Pipeline:
-        pipeline = Pipeline(self.engine, cameras, self.sinks, station=self.config.station,
-                            queue_size=self.config.queue_size, max_batch=self.config.max_batch, clock=self._clock,
-                            source_factories=self._source_factories, camera_sleep=self._camera_sleep)
+        pipeline = Pipeline(
+            self.engine,
+            cameras,
+            self.sinks,
+            station=self.config.station,
+            queue_size=self.config.queue_size,
+            max_batch=self.config.max_batch,
+            clock=self._clock,
+            source_factories=self._source_factories,
+            camera_sleep=self._camera_sleep,
+        )
         pipeline.recipe, pipeline.lot = self.recipe, self.lot
         pipeline.holds = self.self_test.reasons
         pipeline.drift = self.drift
@@ -137,8 +171,9 @@ class Station:
         self.start()
         return clean
 
-    def swap_engine(self, engine: Engine, *, recipe: str | None = None,
-                    rois: dict[str, Roi | None] | None = None) -> None:
+    def swap_engine(
+        self, engine: Engine, *, recipe: str | None = None, rois: dict[str, Roi | None] | None = None
+    ) -> None:
         """Use a new (already verified) engine from the next batch on; kept across restarts. A recipe
         changeover (`self.changeover.select`) passes its name and ROIs too: all three change at once."""
         self.pipeline.swap_engine(engine, recipe=recipe, rois=rois)
@@ -173,11 +208,17 @@ class Station:
         return self.pipeline.snapshot()
 
 
-def build_station(config: StationConfig, *, engine: Engine | None = None, extra_sinks: Sequence[Sink] = (),
-                  config_sinks: bool = True, cameras: Iterable[CameraConfig] | None = None,
-                  clock: Callable[[], float] = time.monotonic,
-                  source_factories: dict[str, Callable[[], Source]] | None = None,
-                  camera_sleep: Callable[[float], None] | None = None) -> Station:
+def build_station(
+    config: StationConfig,
+    *,
+    engine: Engine | None = None,
+    extra_sinks: Sequence[Sink] = (),
+    config_sinks: bool = True,
+    cameras: Iterable[CameraConfig] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    source_factories: dict[str, Callable[[], Source]] | None = None,
+    camera_sleep: Callable[[float], None] | None = None,
+) -> Station:
     """Build a station from `config`: the engine (unless given), `extra_sinks` (the GUI's) plus the config's
     `[sinks.*]` (unless `config_sinks` is False), their context and a pipeline bound to it (not started).
     Raises InspectorError for a sink that cannot be built and BundleError for a model that cannot be used."""
@@ -186,7 +227,19 @@ def build_station(config: StationConfig, *, engine: Engine | None = None, extra_
     sinks = [*extra_sinks, *(build_sinks(config, context) if config_sinks else [])]
     shadow = None
     if config.shadow is not None:  # the candidate: one onnxruntime thread, at lower OS priority
-        shadow = Shadow(build_engine(candidate_config(config, config.shadow, threads=1)),
-                        config.data_dir / "shadow", nice=config.shadow.nice)
-    return Station(config, engine, sinks, context, cameras=cameras, clock=clock,
-                   source_factories=source_factories, camera_sleep=camera_sleep, shadow=shadow)
+        shadow = Shadow(
+            build_engine(candidate_config(config, config.shadow, threads=1)),
+            config.data_dir / "shadow",
+            nice=config.shadow.nice,
+        )
+    return Station(
+        config,
+        engine,
+        sinks,
+        context,
+        cameras=cameras,
+        clock=clock,
+        source_factories=source_factories,
+        camera_sleep=camera_sleep,
+        shadow=shadow,
+    )

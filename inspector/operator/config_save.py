@@ -28,12 +28,17 @@ _HEADER = re.compile(r"^\s*\[")
 
 def _value_line(key: str, value: object, old: str | None = None) -> str:
     """`key = value`, keeping the indent and the trailing comment of `old`."""
-    text = (repr(float(value)) if isinstance(value, float) else str(list(value)) if isinstance(value, tuple)
-            else repr(value))
+    text = (
+        repr(float(value))
+        if isinstance(value, float)
+        else str(list(value))
+        if isinstance(value, tuple)
+        else repr(value)
+    )
     if old is None:
         return f"{key} = {text}"
     indent = old[: len(old) - len(old.lstrip())]
-    comment = old[old.index("#"):] if "#" in old else ""  # threshold and roi values hold no '#'
+    comment = old[old.index("#") :] if "#" in old else ""  # threshold and roi values hold no '#'
     return f"{indent}{key} = {text}" + (f"  {comment}" if comment else "")
 
 
@@ -81,8 +86,9 @@ def edit_text(text: str, threshold: float | None, rois: dict[str, Roi]) -> str:
 def hand_lines(threshold: float | None, rois: dict[str, Roi]) -> str:
     """The settings as a person would copy them into the file."""
     parts = [f"[model] threshold = {threshold!r}" if threshold is not None else "[model]: no threshold line"]
-    parts += [f"[[cameras]] id = {cam!r}: " + (f"roi = {list(roi)}" if roi else "no roi line")
-              for cam, roi in rois.items()]
+    parts += [
+        f"[[cameras]] id = {cam!r}: " + (f"roi = {list(roi)}" if roi else "no roi line") for cam, roi in rois.items()
+    ]
     return "; ".join(parts)
 
 
@@ -127,12 +133,20 @@ def save_station_settings(path: Path, threshold: float | None, rois: dict[str, R
     try:
         atomic_write(path, new_text, mode=mode)
     except OSError as exc:
-        raise InspectorError(f"{path}: cannot be written by this account ({exc.strerror})",
-                             f"ask who manages the station to {by_hand}") from exc
-    log.info("audit: station config saved from the GUI", extra={"fields": {
-        "path": str(path), "user": os.environ.get("USER", str(os.getuid())),
-        "threshold": f"{before.threshold} -> {after.threshold}",
-        "roi": ", ".join(f"{c}: {list(r) if r else None}" for c, r in rois.items())}})
+        raise InspectorError(
+            f"{path}: cannot be written by this account ({exc.strerror})", f"ask who manages the station to {by_hand}"
+        ) from exc
+    log.info(
+        "audit: station config saved from the GUI",
+        extra={
+            "fields": {
+                "path": str(path),
+                "user": os.environ.get("USER", str(os.getuid())),
+                "threshold": f"{before.threshold} -> {after.threshold}",
+                "roi": ", ".join(f"{c}: {list(r) if r else None}" for c, r in rois.items()),
+            }
+        },
+    )
     return after
 
 
@@ -173,8 +187,9 @@ class SavedSettings:
         """The running settings the file does not hold, in plain words."""
         changes = []
         if self.threshold_changed(station):
-            changes.append(f"threshold {_shown(self.running_threshold(station))} "
-                           f"(station config: {_shown(self.threshold)})")
+            changes.append(
+                f"threshold {_shown(self.running_threshold(station))} (station config: {_shown(self.threshold)})"
+            )
         for cam, cfg in station.cameras.items():
             if cfg.roi != self.rois.get(cam):
                 changes.append(f"{cam} ROI {_area(cfg.roi)} (station config: {_area(self.rois.get(cam))})")
@@ -182,20 +197,31 @@ class SavedSettings:
 
     def describe(self, changes: list[str]) -> str:
         if not changes:
-            return f"Threshold and ROIs are as in {self.path.name}." if self.writable_path() else \
-                "Threshold and ROIs as started."
+            return (
+                f"Threshold and ROIs are as in {self.path.name}."
+                if self.writable_path()
+                else "Threshold and ROIs as started."
+            )
         head = "TEMPORARY until restart: " + "; ".join(changes) + ". "
         if self.writable_path():
             return head + f"Save to station config ({self.path}) to keep them."
-        return head + "This GUI was started without a station config (--model/--source): start it with --config " \
-                      "to keep settings."
+        return (
+            head + "This GUI was started without a station config (--model/--source): start it with --config "
+            "to keep settings."
+        )
 
     def save(self, station) -> None:
         """Write the running threshold and every camera's ROI; InspectorError (nothing written) when refused."""
         threshold = self.running_threshold(station) if station.engine is not None else self.threshold
         rois = {cam: cfg.roi for cam, cfg in station.cameras.items()}
         save_station_settings(self.path, threshold, rois)
-        record_safely(self.audit_path, "config_save", who=f"gui:{operator_name()}", target=str(self.path),
-                      old={"threshold": self.threshold, "rois": self.rois}, new={"threshold": threshold, "rois": rois},
-                      why="engineer panel: save to station config")
+        record_safely(
+            self.audit_path,
+            "config_save",
+            who=f"gui:{operator_name()}",
+            target=str(self.path),
+            old={"threshold": self.threshold, "rois": self.rois},
+            new={"threshold": threshold, "rois": rois},
+            why="engineer panel: save to station config",
+        )
         self.threshold, self.rois = threshold, rois

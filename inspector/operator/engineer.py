@@ -23,8 +23,7 @@ def threshold_warning(station: LiveStation, threshold: float | None = None) -> s
     if engine is None:
         return ""
     meta = engine.bundle.metadata
-    return override_warning(engine.threshold if threshold is None else threshold, meta.threshold,
-                            meta.threshold_method)
+    return override_warning(engine.threshold if threshold is None else threshold, meta.threshold, meta.threshold_method)
 
 
 class ThresholdCandidate:

@@ -28,11 +28,14 @@ def gui_user(role: str = "") -> str:
 def outcome_text(outcome: ChangeOutcome) -> str:
     """A recipe or lot answer in plain words: what runs now, or the refusal's code and reason."""
     if outcome.ok:
-        return f"Recipe {outcome.recipe} running." if outcome.kind == "recipe" else \
-            f"Lot {outcome.lot or '(none)'} set."
+        return (
+            f"Recipe {outcome.recipe} running." if outcome.kind == "recipe" else f"Lot {outcome.lot or '(none)'} set."
+        )
     keeps = f" Recipe {outcome.recipe or '(station default)'} keeps running." if outcome.kind == "recipe" else ""
-    return (f"{outcome.kind.capitalize()} {outcome.requested!r} refused (error {int(outcome.error_code)} "
-            f"{outcome.error_code.name}): {outcome.error_text}.{keeps}")
+    return (
+        f"{outcome.kind.capitalize()} {outcome.requested!r} refused (error {int(outcome.error_code)} "
+        f"{outcome.error_code.name}): {outcome.error_text}.{keeps}"
+    )
 
 
 def running_line(live: LiveStation) -> tuple[str, str]:
@@ -78,9 +81,19 @@ class AuditTrail:
         """Every entry, oldest first ([] without a log). InspectorError for a line that is not an entry."""
         if self.path is None:
             return []
-        return [AuditRow(int(e.get("seq", 0)), str(e.get("time", "")), str(e.get("who", "")),
-                         str(e.get("action", "")), str(e.get("target", "")), _compact(e.get("old")),
-                         _compact(e.get("new")), str(e.get("why", ""))) for e in AuditLog(self.path).entries()]
+        return [
+            AuditRow(
+                int(e.get("seq", 0)),
+                str(e.get("time", "")),
+                str(e.get("who", "")),
+                str(e.get("action", "")),
+                str(e.get("target", "")),
+                _compact(e.get("old")),
+                _compact(e.get("new")),
+                str(e.get("why", "")),
+            )
+            for e in AuditLog(self.path).entries()
+        ]
 
     def verify(self) -> tuple[bool, str]:
         """(chain intact, plain words naming the first bad entry), as `inspector audit verify` says it."""
@@ -102,6 +115,7 @@ class AuditTrail:
             with open(out, "w", newline="", encoding="utf-8") as handle:
                 export_entries(entries, handle, fmt)
         except OSError as exc:
-            raise InspectorError(f"cannot write {out}: {exc.strerror or exc}", "choose a folder you may write to"
-                                 ) from None
+            raise InspectorError(
+                f"cannot write {out}: {exc.strerror or exc}", "choose a folder you may write to"
+            ) from None
         return len(entries)

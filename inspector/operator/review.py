@@ -25,8 +25,23 @@ from inspector.live.record import FrameRecord
 
 FALSE_REJECT = "false_reject"  # the model said NG, the part is good
 ESCAPE = "escape"  # the model said OK, the part is defective
-FIELDS = ("id", "time", "station", "camera", "frame_id", "kind", "label", "verdict", "score", "threshold",
-          "class", "model", "roi", "image", "full_image")
+FIELDS = (
+    "id",
+    "time",
+    "station",
+    "camera",
+    "frame_id",
+    "kind",
+    "label",
+    "verdict",
+    "score",
+    "threshold",
+    "class",
+    "model",
+    "roi",
+    "image",
+    "full_image",
+)
 
 
 def default_review_dir() -> Path:
@@ -76,12 +91,23 @@ class ReviewQueue:
                 _write_png(full_path, record.image)
                 full = full_path.relative_to(self.root).as_posix()
             result = record.result
-            row = {"id": item_id, "time": f"{record.captured_at:.3f}", "station": record.station,
-                   "camera": record.camera, "frame_id": record.frame_id, "kind": kind, "label": label,
-                   "verdict": result.verdict.value, "score": f"{result.score:.6g}",
-                   "threshold": f"{result.threshold:.6g}", "class": result.predicted_class or "",
-                   "model": result.model_fingerprint[:16], "roi": " ".join(map(str, roi)) if roi else "",
-                   "image": image_path.relative_to(self.root).as_posix(), "full_image": full}
+            row = {
+                "id": item_id,
+                "time": f"{record.captured_at:.3f}",
+                "station": record.station,
+                "camera": record.camera,
+                "frame_id": record.frame_id,
+                "kind": kind,
+                "label": label,
+                "verdict": result.verdict.value,
+                "score": f"{result.score:.6g}",
+                "threshold": f"{result.threshold:.6g}",
+                "class": result.predicted_class or "",
+                "model": result.model_fingerprint[:16],
+                "roi": " ".join(map(str, roi)) if roi else "",
+                "image": image_path.relative_to(self.root).as_posix(),
+                "full_image": full,
+            }
             with self._lock:
                 rows = [r for r in self._read() if r["id"] != item_id] + [row]
                 tmp = self.csv.with_suffix(".tmp")
@@ -91,8 +117,10 @@ class ReviewQueue:
                     writer.writerows(rows)
                 tmp.replace(self.csv)
         except OSError as exc:
-            raise InspectorError(f"cannot save to the review folder {self.root} ({exc.strerror or exc})",
-                                 "free disk space or check the folder's permissions") from exc
+            raise InspectorError(
+                f"cannot save to the review folder {self.root} ({exc.strerror or exc})",
+                "free disk space or check the folder's permissions",
+            ) from exc
         return ReviewItem(item_id, kind, label, image_path)
 
     def rows(self) -> list[dict[str, str]]:
@@ -132,8 +160,10 @@ class ReviewQueue:
                 kept.append(row)
         good = sorted((r for r in kept if r["label"] == "good"), key=lambda r: r["id"])
         if not good:
-            raise InspectorError("the review queue holds no false rejects, and a training data set needs good parts",
-                                 "mark at least one false reject (a good part the model rejected) before exporting")
+            raise InspectorError(
+                "the review queue holds no false rejects, and a training data set needs good parts",
+                "mark at least one false reject (a good part the model rejected) before exporting",
+            )
         val = {r["id"] for i, r in enumerate(good) if i % 5 == 4}  # the first good part always trains
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "w", newline="", encoding="utf-8") as f:

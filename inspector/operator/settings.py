@@ -55,8 +55,9 @@ def check_pin(pin: str, stored: dict[str, Any]) -> bool:
 def check_new_pin(pin: str) -> None:
     """Refuse a PIN shorter than MIN_PIN_DIGITS or not made of digits (the PIN pad has only digits)."""
     if len(pin) < MIN_PIN_DIGITS or not pin.isdigit():
-        raise InspectorError(f"the PIN must be at least {MIN_PIN_DIGITS} digits",
-                             f"choose a PIN of {MIN_PIN_DIGITS} or more digits")
+        raise InspectorError(
+            f"the PIN must be at least {MIN_PIN_DIGITS} digits", f"choose a PIN of {MIN_PIN_DIGITS} or more digits"
+        )
 
 
 class Settings:
@@ -74,11 +75,15 @@ class Settings:
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise InspectorError(f"{path}: the GUI settings file cannot be read ({exc})",
-                                     "fix or delete it (the PINs must then be set again)") from exc
+                raise InspectorError(
+                    f"{path}: the GUI settings file cannot be read ({exc})",
+                    "fix or delete it (the PINs must then be set again)",
+                ) from exc
             if not isinstance(data, dict):
-                raise InspectorError(f"{path}: the GUI settings file is not a JSON object",
-                                     "fix or delete it (the PINs must then be set again)")
+                raise InspectorError(
+                    f"{path}: the GUI settings file is not a JSON object",
+                    "fix or delete it (the PINs must then be set again)",
+                )
             self.data = _migrate(data)
 
     def pin_record(self, role: Role = Role.ENGINEER) -> dict[str, Any] | None:
@@ -108,24 +113,29 @@ class Settings:
         """Setting `role`'s PIN needs the admin PIN: an admin PIN is set and `role` is another role."""
         return role is not Role.ADMIN and self.has_role_pin(Role.ADMIN)
 
-    def set_pin(self, pin: str, *, old: str | None = None, role: Role = Role.ENGINEER,
-                admin_pin: str | None = None) -> None:
+    def set_pin(
+        self, pin: str, *, old: str | None = None, role: Role = Role.ENGINEER, admin_pin: str | None = None
+    ) -> None:
         """Set `role`'s PIN. Once an admin PIN is set, the admin sets the other roles' PINs (`admin_pin`);
         otherwise a PIN set already needs the `old` one to change. Wrong PINs count towards the lockout of
         the role they were tried for; `reset_pin` is the path for the settings file's owner."""
         check_new_pin(pin)
         if self.needs_admin(role):
             if admin_pin is None:
-                raise InspectorError(f"an admin PIN is set: the admin sets the {role.value} PIN",
-                                     "give the admin PIN, or, as the settings file's owner, use --reset-pin")
+                raise InspectorError(
+                    f"an admin PIN is set: the admin sets the {role.value} PIN",
+                    "give the admin PIN, or, as the settings file's owner, use --reset-pin",
+                )
             ok, why = PinLockout(self, role=Role.ADMIN).check(admin_pin)
             if not ok:
                 raise InspectorError(f"PIN not changed: admin PIN: {why}", "give the admin PIN (or use --reset-pin)")
             how = "set by the admin"
         elif self.has_role_pin(role):
             if old is None:
-                raise InspectorError(f"an {role.value} PIN is set already: changing it needs the old one",
-                                     "give the old PIN, or, as the settings file's owner, use --reset-pin")
+                raise InspectorError(
+                    f"an {role.value} PIN is set already: changing it needs the old one",
+                    "give the old PIN, or, as the settings file's owner, use --reset-pin",
+                )
             ok, why = PinLockout(self, role=role).check(old)
             if not ok:
                 raise InspectorError(f"PIN not changed: {why}", "give the current PIN (or use --reset-pin)")
@@ -139,8 +149,14 @@ class Settings:
     def _audit(self, why: str, role: Role) -> None:
         """A PIN change in `<settings folder>/audit.jsonl`, with its role (never the PIN or its hash)."""
         if self.path is not None:
-            record_safely(self.path.with_name("audit.jsonl"), "pin", who=f"gui:{operator_name()}",
-                          target=str(self.path), new={"role": role.value}, why=why)
+            record_safely(
+                self.path.with_name("audit.jsonl"),
+                "pin",
+                who=f"gui:{operator_name()}",
+                target=str(self.path),
+                new={"role": role.value},
+                why=why,
+            )
 
     def reset_pin(self, pin: str, *, role: Role = Role.ENGINEER) -> None:
         """The settings file owner's path: set `role`'s PIN without the old one and clear its lockout. It
@@ -151,8 +167,10 @@ class Settings:
         self.data.get("pin_lockouts", {}).pop(role.value, None)
         self.save()
         self._audit("reset without the old PIN (admin)", role)
-        log.warning("PIN reset without the old one", extra={"fields": {"settings": str(self.path), "role": role.value,
-                                                                       "uid": os.getuid()}})
+        log.warning(
+            "PIN reset without the old one",
+            extra={"fields": {"settings": str(self.path), "role": role.value, "uid": os.getuid()}},
+        )
 
 
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -168,8 +186,9 @@ class PinLockout:
     """Wrong-PIN counting of one role persisted in the settings file: `failures` in a row, `lockouts` since
     the last right PIN, `blocked_until` as wall-clock time (so it survives restarts; clock injected)."""
 
-    def __init__(self, settings: Settings, wall: Callable[[], float] = time.time, *,
-                 role: Role = Role.ENGINEER) -> None:
+    def __init__(
+        self, settings: Settings, wall: Callable[[], float] = time.time, *, role: Role = Role.ENGINEER
+    ) -> None:
         self.settings = settings
         self._wall = wall
         self.role = role
@@ -197,8 +216,9 @@ class PinLockout:
             return False, f"{exc.message}. Fix: {exc.fix}."
         record = self.settings.pin_record(self.role)
         if record is None:
-            return False, (f"No {self.role.value} PIN is set. Set one with: inspector gui --set-pin "
-                           f"--role {self.role.value}")
+            return False, (
+                f"No {self.role.value} PIN is set. Set one with: inspector gui --set-pin --role {self.role.value}"
+            )
         if (wait := self.blocked_for()) > 0:
             return False, f"Too many wrong PINs. Try again in {wait:.0f} s."
         state = self.state
@@ -221,8 +241,10 @@ class PinLockout:
         try:
             self.settings.save()
         except OSError as exc:  # still counted in memory; say loudly that a restart would forget it
-            log.error("the PIN lockout cannot be saved; a restart would forget it",
-                      extra={"fields": {"settings": str(self.settings.path), "error": str(exc)}})
+            log.error(
+                "the PIN lockout cannot be saved; a restart would forget it",
+                extra={"fields": {"settings": str(self.settings.path), "error": str(exc)}},
+            )
 
 
 class EngineerLock:
@@ -231,8 +253,14 @@ class EngineerLock:
     persisted lockouts). `unlocked` means engineer mode (the engineer or admin role is open); `allows`
     answers for any action of `inspector.operator.roles.ACTIONS`."""
 
-    def __init__(self, settings: Settings, *, timeout_s: float = 120.0,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timeout_s: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.timeout_s = timeout_s
         self._clock = clock

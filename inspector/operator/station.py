@@ -34,9 +34,14 @@ from inspector.operator.stats import LineStats
 
 log = logging.getLogger("inspector.gui")
 MIN_ROI = 16
-_HINTS = {"device": "check the camera's cable and power", "url": "check the network and the camera's address",
-          "genicam": "check the camera's cable, power and network", "video": "check the video file",
-          "folder": "check the image folder", "synthetic": "the simulated line stopped"}
+_HINTS = {
+    "device": "check the camera's cable and power",
+    "url": "check the network and the camera's address",
+    "genicam": "check the camera's cable, power and network",
+    "video": "check the video file",
+    "folder": "check the image folder",
+    "synthetic": "the simulated line stopped",
+}
 
 
 class GuiSink(Sink):
@@ -74,12 +79,20 @@ class LiveStation:
     """Runs the station the GUI shows (wired by `build_station`); every method is called from the UI thread
     and returns at once."""
 
-    def __init__(self, config: StationConfig, *, config_sinks: bool = True,
-                 engine_factory: Callable[[StationConfig, Path | None], Engine] = build_engine,
-                 source_factories: dict[str, Callable[[], Source]] | None = None,
-                 camera_sleep: Callable[[float], None] | None = None, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, disk_paths: list[Path] | None = None,
-                 disk_usage: Callable[[str], Any] = shutil.disk_usage, min_free_mb: float = 500.0) -> None:
+    def __init__(
+        self,
+        config: StationConfig,
+        *,
+        config_sinks: bool = True,
+        engine_factory: Callable[[StationConfig, Path | None], Engine] = build_engine,
+        source_factories: dict[str, Callable[[], Source]] | None = None,
+        camera_sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        disk_paths: list[Path] | None = None,
+        disk_usage: Callable[[str], Any] = shutil.disk_usage,
+        min_free_mb: float = 500.0,
+    ) -> None:
         self.config = config
         self.cameras: dict[str, CameraConfig] = {c.id: c for c in config.cameras}
         self._calibrated_roi = {c.id: c.roi for c in config.cameras}  # the geometry the station was set up with
@@ -133,10 +146,16 @@ class LiveStation:
 
     def _launch(self, engine: Engine) -> None:
         try:
-            station = build_station(self.config, engine=engine, extra_sinks=[self.sink],
-                                    config_sinks=self._config_sinks, cameras=list(self.cameras.values()),
-                                    clock=self._clock, source_factories=self._source_factories,
-                                    camera_sleep=self._camera_sleep)
+            station = build_station(
+                self.config,
+                engine=engine,
+                extra_sinks=[self.sink],
+                config_sinks=self._config_sinks,
+                cameras=list(self.cameras.values()),
+                clock=self._clock,
+                source_factories=self._source_factories,
+                camera_sleep=self._camera_sleep,
+            )
         except InspectorError as exc:
             log.error("sinks refused", extra={"fields": {"error": exc.message, "fix": exc.fix}})
             self.phase, self.error = Phase.ERROR, f"The station config cannot be used: {exc.message} ({exc.fix})"
@@ -147,8 +166,10 @@ class LiveStation:
             self.station = station
             station.start()
         self.phase, self.error = Phase.RUNNING, ""
-        log.info("gui pipeline started", extra={"fields": {"model": engine.fingerprint[:16],
-                                                           "cameras": ",".join(self.cameras)}})
+        log.info(
+            "gui pipeline started",
+            extra={"fields": {"model": engine.fingerprint[:16], "cameras": ",".join(self.cameras)}},
+        )
 
     @property
     def pipeline(self) -> Pipeline | None:
@@ -213,8 +234,11 @@ class LiveStation:
             if snap_errors > self._errors_seen:
                 self._errors_seen = snap_errors
                 if "inference failed" in last:
-                    self.messages.append(Message("error", "The model failed on a frame; the line keeps running. "
-                                                          "See the log for details."))
+                    self.messages.append(
+                        Message(
+                            "error", "The model failed on a frame; the line keeps running. See the log for details."
+                        )
+                    )
                 else:
                     self.messages.append(Message("warning", f"A frame could not be inspected: {last}"))
             self._follow_model_health(snap)
@@ -230,10 +254,12 @@ class LiveStation:
         if failing and self.phase is Phase.RUNNING:
             log.error("model failing", extra={"fields": {"error": snap.last_error}})
             self.phase = Phase.MODEL_ERROR
-            self.error = (f"The model fails on every frame: {snap.last_error}. Fix: load another model, or "
-                          "re-export this one.")
-        elif not failing and self.phase is Phase.MODEL_ERROR and self.engine is not None \
-                and not snap.consecutive_errors:
+            self.error = (
+                f"The model fails on every frame: {snap.last_error}. Fix: load another model, or re-export this one."
+            )
+        elif (
+            not failing and self.phase is Phase.MODEL_ERROR and self.engine is not None and not snap.consecutive_errors
+        ):
             self.phase, self.error = Phase.RUNNING, ""
 
     def _follow_self_test(self) -> None:
@@ -242,8 +268,10 @@ class LiveStation:
         blocked = station.self_test.blocking() if station is not None else ""
         if blocked and self.phase is Phase.RUNNING:
             self.phase = Phase.SELF_TEST_FAILED
-            self.error = (f"Self-test failed: {blocked.removeprefix('golden self-test failed: ')}. Do not run the "
-                          "line: an engineer checks the model and acknowledges (inspector golden ack).")
+            self.error = (
+                f"Self-test failed: {blocked.removeprefix('golden self-test failed: ')}. Do not run the "
+                "line: an engineer checks the model and acknowledges (inspector golden ack)."
+            )
         elif not blocked and self.phase is Phase.SELF_TEST_FAILED:
             self.phase, self.error = Phase.RUNNING, ""
 
@@ -285,8 +313,10 @@ class LiveStation:
                 continue
             free_mb = self._disk_usage(str(existing)).free / 1e6
             if free_mb < self._min_free_mb:
-                warnings.append(f"Disk almost full: {free_mb:.0f} MB free at {existing}. "
-                                "Rejected images may not be saved; free some space.")
+                warnings.append(
+                    f"Disk almost full: {free_mb:.0f} MB free at {existing}. "
+                    "Rejected images may not be saved; free some space."
+                )
         warning = " ".join(warnings)
         if warning and warning != self.disk_warning:
             log.warning("disk almost full", extra={"fields": {"detail": warning}})
@@ -303,8 +333,15 @@ class LiveStation:
         if self.station is None:
             raise InspectorError("no model is running", "load a model first")
         running = self.station.engine
-        self.station.swap_engine(Engine(running.bundle, threshold=threshold, max_batch=running.max_batch,
-                                        tightening=running.tightening, typer=running.typer))  # keeps the typer
+        self.station.swap_engine(
+            Engine(
+                running.bundle,
+                threshold=threshold,
+                max_batch=running.max_batch,
+                tightening=running.tightening,
+                typer=running.typer,
+            )
+        )  # keeps the typer
         self._audit("threshold", target=running.fingerprint[:16], old=running.threshold, new=threshold)
         log.info("threshold changed", extra={"fields": {"threshold": threshold}})
 
@@ -326,8 +363,7 @@ class LiveStation:
         """An engineer's change in the station's audit trail (`<data_dir>/audit.jsonl`); a GUI started without
         a station config (--model/--source) changes nothing that outlives it and keeps no trail."""
         if (path := self.audit_path) is not None:
-            record_safely(path, action, who=f"gui:{operator_name()}",
-                          why="engineer panel", **entry)  # type: ignore[arg-type]
+            record_safely(path, action, who=f"gui:{operator_name()}", why="engineer panel", **entry)  # type: ignore[arg-type]
 
     def roi_warning(self, cam: str, roi: tuple[int, int, int, int] | None) -> str:
         """Plain words when `roi` is not the geometry the model was calibrated with (the station config's)."""
@@ -336,9 +372,11 @@ class LiveStation:
             return ""
         was = "whole frames" if calibrated is None else f"ROI {list(calibrated)}"
         now = "the whole frame" if roi is None else f"ROI {list(roi)} ({roi[2]}x{roi[3]} pixels)"
-        return (f"The model's threshold was calibrated on {was} of camera {cam}. With {now} the scores change and "
-                "many parts may turn NG. Watch the verdicts, set the threshold again (Threshold, above) or retrain "
-                "on this ROI.")
+        return (
+            f"The model's threshold was calibrated on {was} of camera {cam}. With {now} the scores change and "
+            "many parts may turn NG. Watch the verdicts, set the threshold again (Threshold, above) or retrain "
+            "on this ROI."
+        )
 
     def load_bundle(self, path: Path) -> Future:
         """Verify a bundle in the background and swap it in; on failure the running model keeps going."""
@@ -348,8 +386,10 @@ class LiveStation:
         try:
             engine = self._engine_factory(self.config, path)
         except BundleError as exc:
-            log.error("bundle refused; the running model keeps going",
-                      extra={"fields": {"path": str(path), "error": exc.message, "fix": exc.fix}})
+            log.error(
+                "bundle refused; the running model keeps going",
+                extra={"fields": {"path": str(path), "error": exc.message, "fix": exc.fix}},
+            )
             keeps = " The running model keeps going." if self.pipeline is not None else ""
             self.messages.append(Message("error", f"Model {path.name} refused: {exc.message}.{keeps}"))
             return False
@@ -373,8 +413,9 @@ class LiveStation:
         except InspectorError as exc:
             message = exc.message.replace("cameras[0].", "")
             log.warning("camera settings refused", extra={"fields": {"camera": cam, "error": message}})
-            raise InspectorError(f"Camera settings not applied: {message}",
-                                 f"{exc.fix}; {cam} keeps its running settings") from exc
+            raise InspectorError(
+                f"Camera settings not applied: {message}", f"{exc.fix}; {cam} keeps its running settings"
+            ) from exc
         self.cameras[cam] = checked
         return self.submit(self._restart)
 

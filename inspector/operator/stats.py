@@ -95,9 +95,16 @@ class CameraStats:
 class LineStats:
     """Counters since the shift start, the NG gallery, the trend and recent scores for the threshold preview."""
 
-    def __init__(self, cameras: Iterable[str], *, gallery_size: int = 24, recent: int = 500,
-                 bucket_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        cameras: Iterable[str],
+        *,
+        gallery_size: int = 24,
+        recent: int = 500,
+        bucket_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._clock, self._wall = clock, wall
         self.bucket_s = bucket_s
         self.cameras: dict[str, CameraStats] = {}
@@ -145,9 +152,11 @@ class LineStats:
         bucket.score_max = max(bucket.score_max, record.result.score)
 
     def total(self) -> Count:
-        return Count(ok=sum(c.counts.ok for c in self.cameras.values()),
-                     ng=sum(c.counts.ng for c in self.cameras.values()),
-                     unsure=sum(c.counts.unsure for c in self.cameras.values()))
+        return Count(
+            ok=sum(c.counts.ok for c in self.cameras.values()),
+            ng=sum(c.counts.ng for c in self.cameras.values()),
+            unsure=sum(c.counts.unsure for c in self.cameras.values()),
+        )
 
     def reset(self) -> None:
         """A new shift: counters and trend start from zero; the gallery and recent scores stay."""

@@ -22,7 +22,11 @@ from inspector.cli import main
 from inspector.errors import InspectorError
 
 REPO = Path(__file__).resolve().parents[2]
-DROP_READ_CAPS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+DROP_READ_CAPS = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--inh-caps=-dac_override,-dac_read_search",
+]
 
 
 def rows_of(out: Path) -> dict[str, dict]:
@@ -81,12 +85,36 @@ def bad_inputs_run(patchcore_bundle, tmp_path_factory) -> dict:
             permission_skip = "running as root and setpriv cannot drop CAP_DAC_OVERRIDE here: root reads any file"
     before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
     out = folder.parent / "out"
-    proc = subprocess.run([*prefix, sys.executable, "-m", "inspector", "batch", str(folder), "--model", str(bundle),
-                           "--out", str(out), "--save-heatmaps", "all"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            *prefix,
+            sys.executable,
+            "-m",
+            "inspector",
+            "batch",
+            str(folder),
+            "--model",
+            str(bundle),
+            "--out",
+            str(out),
+            "--save-heatmaps",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
     after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
-    return {"proc": proc, "rows": rows_of(out), "out": out, "before": before, "after": after,
-            "permission_skip": permission_skip}
+    return {
+        "proc": proc,
+        "rows": rows_of(out),
+        "out": out,
+        "before": before,
+        "after": after,
+        "permission_skip": permission_skip,
+    }
 
 
 def test_bad_inputs_do_not_stop_the_run_and_exit_1(bad_inputs_run) -> None:
@@ -98,10 +126,17 @@ def test_bad_inputs_do_not_stop_the_run_and_exit_1(bad_inputs_run) -> None:
     assert (bad_inputs_run["out"] / "report.html").is_file()
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("truncated.jpg", "corrupt"), ("bad_crc.png", "corrupt"), ("empty.jpg", "empty file"),
-    ("text.jpg", "not a readable image"), ("bomb.png", "pixels"), ("fifo.png", "not a regular file"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("truncated.jpg", "corrupt"),
+        ("bad_crc.png", "corrupt"),
+        ("empty.jpg", "empty file"),
+        ("text.jpg", "not a readable image"),
+        ("bomb.png", "pixels"),
+        ("fifo.png", "not a regular file"),
+    ],
+)
 def test_each_bad_input_gets_an_error_row_with_its_reason(bad_inputs_run, name: str, reason: str) -> None:
     row = bad_inputs_run["rows"][name]
     assert row["verdict"] == "" and row["score"] == ""
@@ -123,7 +158,9 @@ def test_a_16_bit_tiff_is_inspected_like_its_8_bit_original(bad_inputs_run) -> N
     assert len(rows["deep16.tif"]["sha256"]) == 64 and rows["deep16.tif"]["model"]
 
 
-def test_outputs_stay_in_out_with_colliding_names_and_dotted_paths(patchcore_bundle, synthetic_data: Path, tmp_path: Path) -> None:
+def test_outputs_stay_in_out_with_colliding_names_and_dotted_paths(
+    patchcore_bundle, synthetic_data: Path, tmp_path: Path
+) -> None:
     _, bundle = patchcore_bundle
     source = sorted((synthetic_data / "images").rglob("*.png"))[:3]
     inputs = tmp_path / "in"
@@ -136,8 +173,23 @@ def test_outputs_stay_in_out_with_colliding_names_and_dotted_paths(patchcore_bun
     listing = lambda: sorted(str(p) for p in tmp_path.rglob("*") if out not in p.parents and p != out)  # noqa: E731
     before = listing()
     dotted = str(inputs / "a" / ".." / "b" / "same_0.png")  # the same file as b/same_0.png
-    assert main(["batch", str(inputs), dotted, "--model", str(bundle), "--out", str(out), "--save-heatmaps", "all",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "batch",
+                str(inputs),
+                dotted,
+                "--model",
+                str(bundle),
+                "--out",
+                str(out),
+                "--save-heatmaps",
+                "all",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert listing() == before, "nothing may be written outside OUT"
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == 10
@@ -150,7 +202,9 @@ def test_outputs_stay_in_out_with_colliding_names_and_dotted_paths(patchcore_bun
         inside(out, "..", "escape.txt")
 
 
-def test_report_summary_histogram_gallery_and_confusion(patchcore_bundle, synthetic_data: Path, tmp_path: Path, capsys) -> None:
+def test_report_summary_histogram_gallery_and_confusion(
+    patchcore_bundle, synthetic_data: Path, tmp_path: Path, capsys
+) -> None:
     _, bundle = patchcore_bundle
     out = tmp_path / "out"
     assert main(["batch", str(synthetic_data), "--split", "test", "--model", str(bundle), "--out", str(out)]) == 0
@@ -167,11 +221,27 @@ def test_report_summary_histogram_gallery_and_confusion(patchcore_bundle, synthe
     assert summary["images"] == len(rows) and summary["images_per_s"] > 0
 
 
-def test_manifest_glob_and_file_inputs_and_refusal_to_overwrite(patchcore_bundle, synthetic_data: Path, tmp_path: Path) -> None:
+def test_manifest_glob_and_file_inputs_and_refusal_to_overwrite(
+    patchcore_bundle, synthetic_data: Path, tmp_path: Path
+) -> None:
     _, bundle = patchcore_bundle
     manifest_out, glob_out = tmp_path / "m", tmp_path / "g"
-    assert main(["batch", str(synthetic_data / "split.csv"), "--split", "test", "--model", str(bundle),
-                 "--out", str(manifest_out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "batch",
+                str(synthetic_data / "split.csv"),
+                "--split",
+                "test",
+                "--model",
+                str(bundle),
+                "--out",
+                str(manifest_out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert all(r["label"] for r in rows_of(manifest_out).values())
     pattern = str(synthetic_data / "images" / "**" / "*.png")
     one = sorted((synthetic_data / "images").rglob("*.png"))[0]
@@ -180,7 +250,9 @@ def test_manifest_glob_and_file_inputs_and_refusal_to_overwrite(patchcore_bundle
     assert main(["batch", str(one), "--model", str(bundle), "--out", str(glob_out), "--no-progress"]) == 2
 
 
-def test_compare_lists_parts_whose_verdict_differs(patchcore_bundle, synthetic_data: Path, tmp_path: Path, capsys) -> None:
+def test_compare_lists_parts_whose_verdict_differs(
+    patchcore_bundle, synthetic_data: Path, tmp_path: Path, capsys
+) -> None:
     from inspector.batch.compare import compare
     from inspector.batch.store import read_rows as load_rows
 

@@ -18,8 +18,13 @@ DEMO = REPO / "assets" / "demo.onnx"
 
 
 def batch(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inspector", "batch", *map(str, args), "--no-progress"],
-                          cwd=REPO, capture_output=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "batch", *map(str, args), "--no-progress"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def images(folder: Path, n: int, value: int | None = None) -> list[Path]:
@@ -27,8 +32,11 @@ def images(folder: Path, n: int, value: int | None = None) -> list[Path]:
     paths = []
     for i in range(n):
         rng = np.random.default_rng(i)
-        pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) if value is None else \
-            np.full((32, 32, 3), value, np.uint8) + rng.integers(0, 3, (32, 32, 3), dtype=np.uint8)
+        pixels = (
+            rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+            if value is None
+            else np.full((32, 32, 3), value, np.uint8) + rng.integers(0, 3, (32, 32, 3), dtype=np.uint8)
+        )
         paths.append(folder / f"{i}.png")
         Image.fromarray(pixels).save(paths[-1])
     return paths
@@ -89,7 +97,9 @@ def test_overwrite_deletes_only_what_the_run_wrote(tmp_path: Path) -> None:
     assert len(written) == 2
     mine = out / "heatmaps" / "my-notes.txt"
     mine.write_text("the engineer's own file")
-    assert batch(tmp_path / "in", "--model", DEMO, "--out", out, "--overwrite", "--save-heatmaps", "none").returncode == 0
+    assert (
+        batch(tmp_path / "in", "--model", DEMO, "--out", out, "--overwrite", "--save-heatmaps", "none").returncode == 0
+    )
     assert mine.read_text() == "the engineer's own file" and not any(p.exists() for p in written)
 
 
@@ -112,8 +122,9 @@ def test_whole_files_are_written_through_one_durable_helper(tmp_path: Path, monk
 
     synced: list[str] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(atomic.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-                        or real_fsync(fd))
+    monkeypatch.setattr(
+        atomic.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd)
+    )
     store = ResultsStore(tmp_path / "out", {"model_fingerprint": "f", "threshold": 1.0})
     store.close()
     names = {Path(p).name for p in synced}

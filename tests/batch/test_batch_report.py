@@ -31,8 +31,10 @@ def gallery(page: str, anchor: str) -> list[str]:
 
 def thumbnails(page: str, anchor: str) -> list[np.ndarray]:
     section = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S).group(1)
-    return [cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR)
-            for b64 in re.findall(r'src="data:image/jpeg;base64,([^"]+)"', section)]
+    return [
+        cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR)
+        for b64 in re.findall(r'src="data:image/jpeg;base64,([^"]+)"', section)
+    ]
 
 
 def part(height: int, width: int, seed: int) -> np.ndarray:
@@ -45,9 +47,16 @@ def _run(tmp_path: Path, policy: str = "stretch") -> tuple[Path, list[dict]]:
     500x1250 (W x H) parts, overlays at a 256x256 model input, heatmaps saved for NG parts only."""
     out = tmp_path / "out"
     (out / "heatmaps").mkdir(parents=True)
-    cases = [("good_a", "good", 0.10), ("good_b", "good", 0.30), ("good_fr", "good", 0.70),
-             ("scratch_hit", "scratch", 0.90), ("scratch_miss", "scratch", 0.20),
-             ("spot_hit", "spot", 0.80), ("spot_hit2", "spot", 0.60), ("spot_miss", "spot", 0.40)]
+    cases = [
+        ("good_a", "good", 0.10),
+        ("good_b", "good", 0.30),
+        ("good_fr", "good", 0.70),
+        ("scratch_hit", "scratch", 0.90),
+        ("scratch_miss", "scratch", 0.20),
+        ("spot_hit", "spot", 0.80),
+        ("spot_hit2", "spot", 0.60),
+        ("spot_miss", "spot", 0.40),
+    ]
     rows = []
     for i, (name, label, score) in enumerate(cases):
         path = tmp_path / "in" / f"{name}.png"
@@ -86,9 +95,16 @@ def test_report_leads_with_operating_points_per_defect_type(tmp_path: Path) -> N
     lead = page.index("What the line sees")
     assert lead < page.index("<h2>Summary</h2>") < page.index("Score histogram")
     assert "3 of 5 defects detected (60.0 %)" in page and "1 of 3 good parts rejected (33.3 %)" in page
-    for text in ("FRR 1 %", "FRR 0.1 %", "detection: scratch", "detection: spot", "0.500 (1/2)", "0.667 (2/3)",
-                 "image AUROC"):
-        assert text in page[lead:page.index("<h2>Summary</h2>")], text
+    for text in (
+        "FRR 1 %",
+        "FRR 0.1 %",
+        "detection: scratch",
+        "detection: spot",
+        "0.500 (1/2)",
+        "0.667 (2/3)",
+        "image AUROC",
+    ):
+        assert text in page[lead : page.index("<h2>Summary</h2>")], text
     assert "3 good images cannot resolve it" in page  # honest about what 3 good images can tell
 
 
@@ -96,10 +112,12 @@ def test_roc_marks_the_deployed_operating_point_on_the_curve(tmp_path: Path) -> 
     out, rows = _run(tmp_path)
     page = (out / "report.html").read_text()
     svg = re.search(r'<svg class="roc".*?</svg>', page, re.S).group(0)
-    vertices = {tuple(map(float, p.split(","))) for p in
-                re.search(r'<polyline[^>]*points="([^"]*)"', svg).group(1).split()}
-    marks = {m[0]: (float(m[1]), float(m[2])) for m in
-             re.findall(r'data-point="([^"]+)" cx="([\d.]+)" cy="([\d.]+)"', svg)}
+    vertices = {
+        tuple(map(float, p.split(","))) for p in re.search(r'<polyline[^>]*points="([^"]*)"', svg).group(1).split()
+    }
+    marks = {
+        m[0]: (float(m[1]), float(m[2])) for m in re.findall(r'data-point="([^"]+)" cx="([\d.]+)" cy="([\d.]+)"', svg)
+    }
     assert set(marks) == {"deployed", "frr_1%", "frr_0.1%"}
     assert all(mark in vertices for mark in marks.values())  # every operating point lies on the curve
     conf = confusion_at([r["label"] != "good" for r in rows], [r["score"] for r in rows], THRESHOLD)
@@ -159,17 +177,21 @@ def test_operating_first_puts_what_the_line_sees_first() -> None:
 def _galleries_match_results(out: Path) -> tuple[list[str], list[str]]:
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     page = (out / "report.html").read_text()
-    escapes = [r["path"] for r in sorted(rows, key=lambda r: r["score"]) if r["label"] != "good" and r["verdict"] == "OK"]
-    false_rejects = [r["path"] for r in sorted(rows, key=lambda r: -r["score"])
-                     if r["label"] == "good" and r["verdict"] == "NG"]
+    escapes = [
+        r["path"] for r in sorted(rows, key=lambda r: r["score"]) if r["label"] != "good" and r["verdict"] == "OK"
+    ]
+    false_rejects = [
+        r["path"] for r in sorted(rows, key=lambda r: -r["score"]) if r["label"] == "good" and r["verdict"] == "NG"
+    ]
     assert gallery(page, "escapes") == escapes
     assert gallery(page, "false-rejects") == false_rejects
     assert 'data-point="deployed"' in page and "What the line sees" in page
     return escapes, false_rejects
 
 
-def test_batch_run_metrics_json_and_report_agree_with_results(patchcore_bundle, synthetic_data: Path,
-                                                               tmp_path: Path) -> None:
+def test_batch_run_metrics_json_and_report_agree_with_results(
+    patchcore_bundle, synthetic_data: Path, tmp_path: Path
+) -> None:
     _, bundle = patchcore_bundle
     out = tmp_path / "out"
     args = ["batch", str(synthetic_data), "--split", "test", "--model", str(bundle), "--out", str(out), "--no-progress"]

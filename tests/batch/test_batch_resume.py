@@ -22,7 +22,9 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.is_file() else 0
 
 
-def test_resume_after_kill_9_gives_every_input_exactly_once(patchcore_bundle, synthetic_data: Path, tmp_path: Path) -> None:
+def test_resume_after_kill_9_gives_every_input_exactly_once(
+    patchcore_bundle, synthetic_data: Path, tmp_path: Path
+) -> None:
     _, bundle = patchcore_bundle
     source = sorted((synthetic_data / "images").rglob("*.png"))
     folder = tmp_path / "in"
@@ -30,10 +32,25 @@ def test_resume_after_kill_9_gives_every_input_exactly_once(patchcore_bundle, sy
     for i in range(N_IMAGES):
         shutil.copy(source[i % len(source)], folder / f"part_{i:04d}.png")
     out = tmp_path / "out"
-    args = [str(folder), "--model", str(bundle), "--out", str(out), "--batch-size", "2", "--workers", "1",
-            "--threads", "1", "--save-heatmaps", "all", "--no-progress"]
-    proc = subprocess.Popen([sys.executable, "-m", "inspector", "batch", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    args = [
+        str(folder),
+        "--model",
+        str(bundle),
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+        "--save-heatmaps",
+        "all",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inspector", "batch", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while _lines(out / "results.jsonl") < 6 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
@@ -56,7 +73,9 @@ def test_resume_after_kill_9_gives_every_input_exactly_once(patchcore_bundle, sy
     assert len(list((out / "heatmaps").iterdir())) == N_IMAGES
 
 
-def test_resume_drops_a_line_cut_mid_write_and_redoes_only_that_item(patchcore_bundle, synthetic_data: Path, tmp_path: Path) -> None:
+def test_resume_drops_a_line_cut_mid_write_and_redoes_only_that_item(
+    patchcore_bundle, synthetic_data: Path, tmp_path: Path
+) -> None:
     _, bundle = patchcore_bundle
     out = tmp_path / "out"
     args = [str(synthetic_data), "--split", "test", "--model", str(bundle), "--out", str(out), "--no-progress"]

@@ -13,14 +13,29 @@ from inspector.errors import InspectorError
 
 
 def row(name: str, score: float | None, verdict: str | None, error: str = "") -> dict:
-    return {"path": f"/parts/{name}.png", "sha256": name * 4, "label": None, "score": score, "verdict": verdict,
-            "predicted_class": None, "latency_ms": 1.5, "model": "f", "error": error, "heatmap": None}
+    return {
+        "path": f"/parts/{name}.png",
+        "sha256": name * 4,
+        "label": None,
+        "score": score,
+        "verdict": verdict,
+        "predicted_class": None,
+        "latency_ms": 1.5,
+        "model": "f",
+        "error": error,
+        "heatmap": None,
+    }
 
 
 def test_jsonl_keeps_complete_rows_and_drops_a_cut_line_and_non_rows(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    lines = [json.dumps(row("a", 0.1, "OK")), json.dumps({"note": "not a row"}), "[1, 2]",
-             json.dumps(row("b", 0.9, "NG"))[:30], json.dumps(row("c", 0.2, "OK"))]
+    lines = [
+        json.dumps(row("a", 0.1, "OK")),
+        json.dumps({"note": "not a row"}),
+        "[1, 2]",
+        json.dumps(row("b", 0.9, "NG"))[:30],
+        json.dumps(row("c", 0.2, "OK")),
+    ]
     path.write_text("\n".join(lines))  # the last row complete but without its newline
     assert [r["path"] for r in read_jsonl(path)] == ["/parts/a.png", "/parts/c.png"]
 

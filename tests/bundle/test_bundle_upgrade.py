@@ -57,9 +57,18 @@ def test_an_unknown_resize_policy_is_refused(tmp_path) -> None:
 
 
 def test_the_current_schema_round_trips() -> None:
-    meta = BundleMetadata(task="anomaly", class_names=["good", "scratch"], input_size=(64, 384), threshold=1.5,
-                          threshold_method={}, backbone="b", method="patchcore", data_fingerprint="f",
-                          resize="letterbox", geometry={"tile": [64, 64], "num_tiles": 7})
+    meta = BundleMetadata(
+        task="anomaly",
+        class_names=["good", "scratch"],
+        input_size=(64, 384),
+        threshold=1.5,
+        threshold_method={},
+        backbone="b",
+        method="patchcore",
+        data_fingerprint="f",
+        resize="letterbox",
+        geometry={"tile": [64, 64], "num_tiles": 7},
+    )
     again = BundleMetadata.from_props(meta.to_props())
     assert again == meta
 

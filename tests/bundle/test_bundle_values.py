@@ -41,7 +41,23 @@ def test_malformed_metadata_is_refused_with_the_field_named(tmp_path: Path, valu
 def test_batch_with_malformed_metadata_exits_2_without_traceback(tmp_path: Path) -> None:
     bad = with_props(DEMO, tmp_path / "bad.onnx", input_size="128")
     Image.fromarray(np.full((32, 32, 3), 100, np.uint8)).save(tmp_path / "a.png")
-    proc = subprocess.run([sys.executable, "-m", "inspector", "batch", str(tmp_path / "a.png"), "--model", str(bad),
-                           "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inspector",
+            "batch",
+            str(tmp_path / "a.png"),
+            "--model",
+            str(bad),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "inspector.input_size" in proc.stderr and "fix:" in proc.stderr

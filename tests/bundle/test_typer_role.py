@@ -11,8 +11,17 @@ from inspector.errors import BundleError
 
 
 def meta(**changes) -> BundleMetadata:
-    values = {"task": "classify", "class_names": ["crack", "scratch"], "input_size": (64, 64), "threshold": 1.0,
-              "threshold_method": {}, "backbone": "b", "method": "cnn", "data_fingerprint": "d", "role": "typer"}
+    values = {
+        "task": "classify",
+        "class_names": ["crack", "scratch"],
+        "input_size": (64, 64),
+        "threshold": 1.0,
+        "threshold_method": {},
+        "backbone": "b",
+        "method": "cnn",
+        "data_fingerprint": "d",
+        "role": "typer",
+    }
     return BundleMetadata(**{**values, **changes})
 
 
@@ -25,11 +34,14 @@ def test_a_typer_round_trips_and_an_older_bundle_is_a_verdict_model() -> None:
     assert loaded.role == "verdict" and not loaded.is_typer
 
 
-@pytest.mark.parametrize(("changes", "says"), [
-    ({"class_names": ["good", "crack"]}, "typer"),
-    ({"task": "anomaly"}, "typer"),
-    ({"role": "judge"}, "role"),
-])
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"class_names": ["good", "crack"]}, "typer"),
+        ({"task": "anomaly"}, "typer"),
+        ({"role": "judge"}, "role"),
+    ],
+)
 def test_an_inconsistent_role_is_refused(changes: dict, says: str) -> None:
     with pytest.raises(BundleError, match=says):
         meta(**changes)

@@ -31,9 +31,21 @@ def test_bundle_is_one_self_describing_file(fixture: str, request) -> None:
     run, bundle = request.getfixturevalue(fixture)
     model = onnx.load(str(bundle), load_external_data=False)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
-    props = {p.key[len(PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(PREFIX)}
-    for key in ("schema_version", "task", "class_names", "input_size", "color_order", "threshold", "threshold_method",
-                "backbone", "data_fingerprint", "metrics", "created", "package_version"):
+    props = {p.key[len(PREFIX) :]: p.value for p in model.metadata_props if p.key.startswith(PREFIX)}
+    for key in (
+        "schema_version",
+        "task",
+        "class_names",
+        "input_size",
+        "color_order",
+        "threshold",
+        "threshold_method",
+        "backbone",
+        "data_fingerprint",
+        "metrics",
+        "created",
+        "package_version",
+    ):
         assert key in props, key
     summary = json.loads((run / "run.json").read_text())
     assert json.loads(props["threshold"]) == pytest.approx(summary["threshold"])

@@ -25,14 +25,22 @@ def _optimised_ops(model: onnx.ModelProto, tmp_path: Path) -> collections.Counte
 def _mahalanobis_graph(inv_cov: np.ndarray) -> onnx.ModelProto:
     """d2[G, M] = sum((x @ inv_cov) * x) as the PaDiM head writes it (head/... names, a 3-D constant)."""
     groups, _, channels = inv_cov.shape
-    nodes = [helper.make_node("MatMul", ["x", "inv_cov"], ["weighted"], name="head/MatMul_1"),
-             helper.make_node("Mul", ["weighted", "x"], ["prod"], name="head/Mul_2"),
-             helper.make_node("ReduceSum", ["prod", "axes"], ["d2"], name="head/ReduceSum_3", keepdims=0)]
+    nodes = [
+        helper.make_node("MatMul", ["x", "inv_cov"], ["weighted"], name="head/MatMul_1"),
+        helper.make_node("Mul", ["weighted", "x"], ["prod"], name="head/Mul_2"),
+        helper.make_node("ReduceSum", ["prod", "axes"], ["d2"], name="head/ReduceSum_3", keepdims=0),
+    ]
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [groups, "M", channels])
-    graph = helper.make_graph(nodes, "head", [x],
-                              [helper.make_tensor_value_info("d2", TensorProto.FLOAT, [groups, "M"])],
-                              initializer=[numpy_helper.from_array(inv_cov, "inv_cov"),
-                                           numpy_helper.from_array(np.array([2], np.int64), "axes")])
+    graph = helper.make_graph(
+        nodes,
+        "head",
+        [x],
+        [helper.make_tensor_value_info("d2", TensorProto.FLOAT, [groups, "M"])],
+        initializer=[
+            numpy_helper.from_array(inv_cov, "inv_cov"),
+            numpy_helper.from_array(np.array([2], np.int64), "axes"),
+        ],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
@@ -89,6 +97,10 @@ def test_int8_padim_runs_convs_activations_adds_and_head_in_int8(padim_bundle, t
     assert ops["QuantizeLinear"] == 1  # one fp32 -> int8 boundary: into stride 4; no round trips inside
     assert ops["DynamicQuantizeMatMul"] + ops["MatMulInteger"] == 1
     batch = np.stack(images)
-    ref, got = (ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-                .run(["score"], {"image": batch})[0] for m in (fp32, int8))
+    ref, got = (
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            ["score"], {"image": batch}
+        )[0]
+        for m in (fp32, int8)
+    )
     assert np.corrcoef(ref, got)[0, 1] > 0.9

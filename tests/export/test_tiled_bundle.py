@@ -58,7 +58,10 @@ def test_batch_runs_the_tiled_bundle(tiled_bundle, tmp_path) -> None:
     cv2.imwrite(str(folder / "seam.png"), cv2.cvtColor(seam, cv2.COLOR_RGB2BGR))
     short = make_part(np.random.default_rng(9), size=(64, 300)).image  # a shorter strip: letterboxed, not stretched
     cv2.imwrite(str(folder / "short.png"), cv2.cvtColor(short, cv2.COLOR_RGB2BGR))
-    assert main(["batch", str(folder), "--model", str(path), "--out", str(tmp_path / "out"), "--save-heatmaps", "all"]) == 0
+    assert (
+        main(["batch", str(folder), "--model", str(path), "--out", str(tmp_path / "out"), "--save-heatmaps", "all"])
+        == 0
+    )
     with open(tmp_path / "out" / "results.csv") as f:
         rows = {Path(r["path"]).name: r for r in csv.DictReader(f)}
     assert set(rows) == {"seam.png", "short.png"} and all(not r["error"] for r in rows.values())

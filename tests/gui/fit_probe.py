@@ -31,23 +31,37 @@ def main() -> None:
     config = single_camera_config(DEMO, [camera("cam1"), camera("cam2", seed=1)], station="test-line")
     window = open_window(config, Settings(None), ReviewQueue(Path(sys.argv[2])), full_screen=full_screen)
     station = window.station
-    station.messages.append(Message("error", "Model tampered.onnx refused: the checksum differs from its sidecar "
-                                             "tampered.onnx.sha256. The running model keeps going."))
+    station.messages.append(
+        Message(
+            "error",
+            "Model tampered.onnx refused: the checksum differs from its sidecar "
+            "tampered.onnx.sha256. The running model keeps going.",
+        )
+    )
     window.slow_tick()
     for _ in range(20):
         app.processEvents()
     header = window.counters.horizontalHeader()
-    widgets = {"status bar": window.statusBar(), "engineer button": window.engineer_button,
-               "reset button": next(b for b in window.findChildren(QPushButton) if b.text().startswith("Reset")), "trend": window.trend, "counters": window.counters,
-               "notice": window.notice, "tabs": window.tabs, **{f"camera {c}": v for c, v in window.views.items()}}
-    result = {"screen": QRect(window.screen().availableGeometry()).getRect(),
-              "frame": window.frameGeometry().getRect(),
-              "widgets": {name: on_screen(w) for name, w in widgets.items()},
-              "visible": {name: w.isVisible() for name, w in widgets.items()},
-              "columns": [header.sectionViewportPosition(i) + header.sectionSize(i) for i in range(header.count())],
-              "counters_width": window.counters.viewport().width(),
-              "notice_fits": window.notice.heightForWidth(window.notice.width()) <= window.notice.height(),
-              "notice_text": window.notice.text()}
+    widgets = {
+        "status bar": window.statusBar(),
+        "engineer button": window.engineer_button,
+        "reset button": next(b for b in window.findChildren(QPushButton) if b.text().startswith("Reset")),
+        "trend": window.trend,
+        "counters": window.counters,
+        "notice": window.notice,
+        "tabs": window.tabs,
+        **{f"camera {c}": v for c, v in window.views.items()},
+    }
+    result = {
+        "screen": QRect(window.screen().availableGeometry()).getRect(),
+        "frame": window.frameGeometry().getRect(),
+        "widgets": {name: on_screen(w) for name, w in widgets.items()},
+        "visible": {name: w.isVisible() for name, w in widgets.items()},
+        "columns": [header.sectionViewportPosition(i) + header.sectionSize(i) for i in range(header.count())],
+        "counters_width": window.counters.viewport().width(),
+        "notice_fits": window.notice.heightForWidth(window.notice.width()) <= window.notice.height(),
+        "notice_text": window.notice.text(),
+    }
     print(json.dumps(result))
     window.close_now()  # the window as `inspector gui` opens it (station started), closed without asking
 

@@ -67,8 +67,14 @@ def make_window(qtbot, no_leaks, tmp_path: Path) -> Iterator[Callable[..., MainW
     """Build, show and start a window; every window still open is closed (threads joined) at teardown."""
     windows: list[MainWindow] = []
 
-    def build(cameras: list[CameraConfig] | None = None, *, clock: FakeClock | None = None,
-              source_factories: dict | None = None, confirm: Callable | None = None, **station_kw) -> MainWindow:
+    def build(
+        cameras: list[CameraConfig] | None = None,
+        *,
+        clock: FakeClock | None = None,
+        source_factories: dict | None = None,
+        confirm: Callable | None = None,
+        **station_kw,
+    ) -> MainWindow:
         config = single_camera_config(DEMO, cameras or [camera("cam1")], station="test-line")
         settings = Settings(tmp_path / "gui.json")
         if not settings.has_pin:
@@ -113,8 +119,9 @@ def open_station(qtbot, no_leaks, tmp_path: Path) -> Iterator[Callable[..., Main
         if not settings.has_pin:
             settings.set_pin(PIN)
         station = LiveStation(config, disk_paths=[tmp_path])
-        window = MainWindow(station, EngineerLock(settings, timeout_s=60.0), ReviewQueue(tmp_path / "review"),
-                            confirm=lambda *a: True)
+        window = MainWindow(
+            station, EngineerLock(settings, timeout_s=60.0), ReviewQueue(tmp_path / "review"), confirm=lambda *a: True
+        )
         window.resize(1366, 768)
         window.show()
         station.start()

@@ -26,8 +26,9 @@ def theme_font(qapp):
 def test_reject_captions_of_default_camera_ids_fit_with_their_score_line(qtbot, theme_font) -> None:
     gallery = NgGallery()
     qtbot.addWidget(gallery)
-    parts = [record(12.345, cam=cam, frame_id=i, at=1_700_000_000.0 + 3600 * i) for i, cam in
-             enumerate(["cam1", "cam2"] * 3)]
+    parts = [
+        record(12.345, cam=cam, frame_id=i, at=1_700_000_000.0 + 3600 * i) for i, cam in enumerate(["cam1", "cam2"] * 3)
+    ]
     gallery.refresh(parts, len(parts))
     metrics, grid = gallery.fontMetrics(), gallery.gridSize()
     assert grid.height() >= THUMB + 2 * metrics.lineSpacing() + 8

@@ -33,8 +33,9 @@ ng_rate = 0.3
 """
 
 
-def test_edits_are_temporary_until_saved_and_a_restart_keeps_what_was_saved(qtbot, open_station,
-                                                                              tmp_path: Path) -> None:
+def test_edits_are_temporary_until_saved_and_a_restart_keeps_what_was_saved(
+    qtbot, open_station, tmp_path: Path
+) -> None:
     path = tmp_path / "station.toml"
     path.write_text(STATION)
     path.chmod(0o640)
@@ -70,11 +71,11 @@ def test_edits_are_temporary_until_saved_and_a_restart_keeps_what_was_saved(qtbo
     assert "threshold =" not in path.read_text() and load_config(path).threshold is None
 
 
-def test_a_layout_that_cannot_be_edited_safely_is_refused_and_left_alone(qtbot, open_station,
-                                                                         tmp_path: Path) -> None:
+def test_a_layout_that_cannot_be_edited_safely_is_refused_and_left_alone(qtbot, open_station, tmp_path: Path) -> None:
     path = tmp_path / "station.toml"
-    inline = STATION.replace(f'[model]\npath = "{DEMO}"  # the bundle\nthreads = 1\n',
-                             f'model = {{ path = "{DEMO}", threads = 1 }}\n')
+    inline = STATION.replace(
+        f'[model]\npath = "{DEMO}"  # the bundle\nthreads = 1\n', f'model = {{ path = "{DEMO}", threads = 1 }}\n'
+    )
     path.write_text(inline)
     window = open_station(load_config(path))
     unlock(window)
@@ -82,8 +83,10 @@ def test_a_layout_that_cannot_be_edited_safely_is_refused_and_left_alone(qtbot, 
     window.engineer.apply.click()
     assert not window.engineer.save_to_config()
     assert path.read_text() == inline
-    assert "Not saved" in window.engineer.unsaved_label.text() and "[model] threshold = 31.0" in \
-        window.engineer.unsaved_label.text()  # the line to write by hand
+    assert (
+        "Not saved" in window.engineer.unsaved_label.text()
+        and "[model] threshold = 31.0" in window.engineer.unsaved_label.text()
+    )  # the line to write by hand
 
 
 def test_without_a_station_config_the_gui_says_edits_end_with_it(qtbot, make_window) -> None:
@@ -98,9 +101,13 @@ def test_without_a_station_config_the_gui_says_edits_end_with_it(qtbot, make_win
 
 
 def test_a_threshold_outside_the_calibration_scores_is_warned_with_the_share_rejected(
-        qtbot, open_station, tmp_path: Path) -> None:
-    scored = with_props(DEMO, tmp_path / "scored.onnx", threshold_method='{"deployed": {"threshold": 28.7, '
-                        '"good_scores": [20.0, 22.0, 24.0, 26.0, 28.0]}}')
+    qtbot, open_station, tmp_path: Path
+) -> None:
+    scored = with_props(
+        DEMO,
+        tmp_path / "scored.onnx",
+        threshold_method='{"deployed": {"threshold": 28.7, "good_scores": [20.0, 22.0, 24.0, 26.0, 28.0]}}',
+    )
     window = open_station(single_camera_config(scored, [camera("cam1")], threshold=18.0))
     window.slow_tick()  # the override from the config: the operator sees it too
     assert window.banner.isVisible() and "would reject 100% of the good calibration images" in window.banner.text()

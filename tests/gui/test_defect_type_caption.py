@@ -15,9 +15,15 @@ from inspector.verdict import Verdict
 
 
 def ng(frame_id: int, defect_type: str | None) -> FrameRecord:
-    result = InspectionResult(score=2.0, threshold=1.0, verdict=Verdict.NG, model_fingerprint="f" * 64,
-                              anomaly_map=np.full((32, 32), 0.5, np.float32), defect_type=defect_type,
-                              defect_type_probability=0.87 if defect_type else None)
+    result = InspectionResult(
+        score=2.0,
+        threshold=1.0,
+        verdict=Verdict.NG,
+        model_fingerprint="f" * 64,
+        anomaly_map=np.full((32, 32), 0.5, np.float32),
+        defect_type=defect_type,
+        defect_type_probability=0.87 if defect_type else None,
+    )
     image = np.random.default_rng(frame_id).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     return FrameRecord("s", "cam1", frame_id, time.time(), result, image, {"total": 5.0})
 

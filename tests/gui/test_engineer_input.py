@@ -12,8 +12,16 @@ from qt_helpers import FakeClock, camera, record, unlock, wait_records
 def wheel(widget, steps: int = 1) -> None:
     """Wheel `steps` notches down over `widget`, as a mouse over it would."""
     pos = QPointF(widget.rect().center())
-    event = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, -120 * steps), Qt.NoButton,
-                        Qt.NoModifier, Qt.NoScrollPhase, False)
+    event = QWheelEvent(
+        pos,
+        widget.mapToGlobal(pos),
+        QPoint(0, 0),
+        QPoint(0, -120 * steps),
+        Qt.NoButton,
+        Qt.NoModifier,
+        Qt.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(widget, event)
 
 
@@ -75,7 +83,9 @@ def test_bad_camera_settings_are_refused_and_the_old_ones_kept(qtbot, make_windo
     panel._fields["source.size"].setValue(kept.source["size"])
     panel._fields["source.style"].setText("plaid")
     assert panel.apply_camera() is False
-    assert "'plaid' is not a surface style" in panel.camera_error.text() and "brushed, woven" in panel.camera_error.text()
+    assert (
+        "'plaid' is not a surface style" in panel.camera_error.text() and "brushed, woven" in panel.camera_error.text()
+    )
     assert window.station.cameras["cam1"] == kept and window.station.pipeline is pipeline
     panel._fields["source.style"].setText("woven")
     assert panel.apply_camera() is True
@@ -117,10 +127,21 @@ def test_the_threshold_control_says_what_the_calibration_can_guarantee(qtbot, ma
     text, warns = describe_calibration(deployed)
     assert window.engineer.calibration_label.text().endswith(text)
     assert window.engineer.calibration_label.objectName() == ("warning" if warns else "muted")
-    tiny = {"n_calibration": 20, "target_frr": 0.01, "guaranteed": False,
-            "warning": "20 good images can guarantee a false-reject rate of 4.8 %; add 79 more for the 1 % you asked."}
+    tiny = {
+        "n_calibration": 20,
+        "target_frr": 0.01,
+        "guaranteed": False,
+        "warning": "20 good images can guarantee a false-reject rate of 4.8 %; add 79 more for the 1 % you asked.",
+    }
     assert describe_calibration(tiny) == (tiny["warning"], True)
-    honest = {"n_calibration": 761, "target_frr": 0.01, "expected_frr": 0.0092,
-              "expected_frr_interval90": [0.0043, 0.0155], "guaranteed": True}
+    honest = {
+        "n_calibration": 761,
+        "target_frr": 0.01,
+        "expected_frr": 0.0092,
+        "expected_frr_interval90": [0.0043, 0.0155],
+        "guaranteed": True,
+    }
     assert describe_calibration(honest) == (
-        "Calibrated on 761 good images for a false-reject rate of 1 %; expected 0.92 % (90 % interval 0.43-1.6 %).", False)
+        "Calibrated on 761 good images for a false-reject rate of 1 %; expected 0.92 % (90 % interval 0.43-1.6 %).",
+        False,
+    )

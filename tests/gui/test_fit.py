@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-SCREEN = {"windowFrameMargins": True, "screens": [{"name": "line", "x": 0, "y": 0, "width": 1366, "height": 768,
-                                                   "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}
+SCREEN = {
+    "windowFrameMargins": True,
+    "screens": [
+        {"name": "line", "x": 0, "y": 0, "width": 1366, "height": 768, "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
+    ],
+}
 
 
 def inside(rect: list[int], area: list[int], slack: int = 1) -> bool:
@@ -22,14 +26,21 @@ def inside(rect: list[int], area: list[int], slack: int = 1) -> bool:
     return x >= ax - slack and y >= ay - slack and x + w <= ax + aw + slack and y + h <= ay + ah + slack
 
 
-@pytest.mark.parametrize(("scale", "mode"), [("1.0", "normal"), ("1.25", "normal"), ("1.5", "normal"),
-                                             ("1.0", "full"), ("1.5", "full")])
+@pytest.mark.parametrize(
+    ("scale", "mode"), [("1.0", "normal"), ("1.25", "normal"), ("1.5", "normal"), ("1.0", "full"), ("1.5", "full")]
+)
 def test_the_window_fits_1366x768_at_every_scale(tmp_path: Path, scale: str, mode: str) -> None:
     config = tmp_path / "screen.json"
     config.write_text(json.dumps(SCREEN))
     env = {**os.environ, "QT_SCALE_FACTOR": scale, "QT_QPA_PLATFORM": f"offscreen:configfile={config}"}
-    probe = subprocess.run([sys.executable, str(HERE / "fit_probe.py"), mode, str(tmp_path / "review")], env=env,
-                           capture_output=True, text=True, timeout=60, check=False)
+    probe = subprocess.run(
+        [sys.executable, str(HERE / "fit_probe.py"), mode, str(tmp_path / "review")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert probe.returncode == 0, probe.stderr[-2000:]
     seen = json.loads(probe.stdout.strip().splitlines()[-1])
     screen = seen["screen"]

@@ -69,8 +69,10 @@ def write_station(folder: Path) -> Path:
 def newest_record(qtbot, window: MainWindow, **expected: object):
     """Wait until the camera view shows a record with `expected` fields (drawn by the frame timer)."""
     view = window.views["cam1"]
-    qtbot.waitUntil(lambda: view.record is not None
-                    and all(getattr(view.record, k) == v for k, v in expected.items()), timeout=20000)
+    qtbot.waitUntil(
+        lambda: view.record is not None and all(getattr(view.record, k) == v for k, v in expected.items()),
+        timeout=20000,
+    )
     return view.record
 
 
@@ -78,8 +80,9 @@ def pin_dialog(window: MainWindow) -> PinDialog:
     return next(d for d in window.findChildren(PinDialog) if d.isVisible())
 
 
-def test_the_engineer_selects_a_recipe_and_a_bad_one_is_refused_with_the_old_kept(qtbot, open_station,
-                                                                                 tmp_path: Path) -> None:
+def test_the_engineer_selects_a_recipe_and_a_bad_one_is_refused_with_the_old_kept(
+    qtbot, open_station, tmp_path: Path
+) -> None:
     window = open_station(load_config(write_station(tmp_path)))
     line = window.line
     window.slow_tick()
@@ -144,8 +147,9 @@ def test_the_operator_sets_the_lot_with_the_operator_pin(qtbot, open_station, tm
     assert pin_dialog(window).windowTitle() == "Engineer PIN" and window.station.station.recipe == "A"
 
 
-def test_the_audit_viewer_shows_entries_verifies_and_catches_an_edited_entry(qtbot, open_station,
-                                                                            tmp_path: Path) -> None:
+def test_the_audit_viewer_shows_entries_verifies_and_catches_an_edited_entry(
+    qtbot, open_station, tmp_path: Path
+) -> None:
     window = open_station(load_config(write_station(tmp_path)))
     line = window.line
     for lot in ("L1", "L2"):
@@ -177,8 +181,10 @@ def test_the_audit_viewer_shows_entries_verifies_and_catches_an_edited_entry(qtb
     viewer.reload()
     assert viewer.table.item(0, 5).text() == "L9"
     assert not viewer.verify()
-    assert viewer.answer.text() == ("TAMPERED: line 1: entry seq=1: its content does not match its hash (the entry "
-                                    "was edited) (0 entries before it check).")
+    assert viewer.answer.text() == (
+        "TAMPERED: line 1: entry seq=1: its content does not match its hash (the entry "
+        "was edited) (0 entries before it check)."
+    )
     viewer.close()
 
 

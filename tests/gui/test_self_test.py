@@ -35,8 +35,9 @@ size = 128
 """
 
 
-def test_a_flipped_golden_verdict_shows_self_test_failed_until_acknowledged(qtbot, open_station,
-                                                                           tmp_path: Path) -> None:
+def test_a_flipped_golden_verdict_shows_self_test_failed_until_acknowledged(
+    qtbot, open_station, tmp_path: Path
+) -> None:
     import cv2
 
     part = make_part(np.random.default_rng(3), size=(128, 128)).image

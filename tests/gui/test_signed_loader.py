@@ -35,7 +35,8 @@ size = 128
 def _station(tmp_path: Path) -> tuple[Path, Path, str]:
     shutil.copy(DEMO, tmp_path / "model.onnx")
     (tmp_path / "model.onnx.sha256").write_text(
-        DEMO.with_name("demo.onnx.sha256").read_text().replace("demo.onnx", "model.onnx"))
+        DEMO.with_name("demo.onnx.sha256").read_text().replace("demo.onnx", "model.onnx")
+    )
     (tmp_path / "station.toml").write_text(STATION)
     key, _, ident = new_key(tmp_path / "keys", "plant")
     return tmp_path / "station.toml", key, ident
@@ -49,8 +50,9 @@ def test_an_unsigned_bundle_is_model_error_at_start(qtbot, open_station, tmp_pat
     assert "not signed" in window.banner.text() and f"{ident} (plant.pub)" in window.banner.text()
 
 
-def test_the_model_loader_refuses_a_foreign_signature_and_takes_a_trusted_one(qtbot, open_station, tmp_path: Path,
-                                                                              monkeypatch) -> None:
+def test_the_model_loader_refuses_a_foreign_signature_and_takes_a_trusted_one(
+    qtbot, open_station, tmp_path: Path, monkeypatch
+) -> None:
     config, key, ident = _station(tmp_path)
     sign_bundle(tmp_path / "model.onnx", key)
     window = open_station(load_config(config))

@@ -28,11 +28,18 @@ def test_the_leak_checks_catch_a_thread_and_a_widget(qapp) -> None:
 
 
 def test_cli_gui_needs_something_to_inspect_and_demo_headless_still_prints() -> None:
-    gui = subprocess.run([sys.executable, "-m", "inspector", "gui"], capture_output=True, text=True, cwd=REPO,
-                         check=False)
+    gui = subprocess.run(
+        [sys.executable, "-m", "inspector", "gui"], capture_output=True, text=True, cwd=REPO, check=False
+    )
     assert gui.returncode == 2 and "nothing to inspect" in gui.stderr
-    demo = subprocess.run([sys.executable, "-m", "inspector", "demo", "--headless", "--parts", "3", "--quiet"],
-                          capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    demo = subprocess.run(
+        [sys.executable, "-m", "inspector", "demo", "--headless", "--parts", "3", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert demo.returncode == 0 and "inspected 3 parts" in demo.stdout
 
 
@@ -41,8 +48,14 @@ def test_inspector_demo_opens_the_gui_and_stops_cleanly_on_sigterm(tmp_path: Pat
     import signal
 
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "inspector", "demo"], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inspector", "demo"],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     lines: list[str] = []
     try:
         # Wait for both cameras (not a fixed time: a loaded 2-core machine starts slowly), then stop it.

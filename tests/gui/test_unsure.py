@@ -20,9 +20,15 @@ from inspector.verdict import Reason, Verdict
 
 
 def make(frame_id: int, verdict: Verdict, score: float, reason: Reason | None = None) -> FrameRecord:
-    result = InspectionResult(score=score, threshold=1.0, verdict=verdict, model_fingerprint="f" * 64,
-                              anomaly_map=np.full((32, 32), score / 4, np.float32), reason=reason,
-                              reason_detail="focus 0.1 below 2" if reason else "")
+    result = InspectionResult(
+        score=score,
+        threshold=1.0,
+        verdict=verdict,
+        model_fingerprint="f" * 64,
+        anomaly_map=np.full((32, 32), score / 4, np.float32),
+        reason=reason,
+        reason_detail="focus 0.1 below 2" if reason else "",
+    )
     image = np.random.default_rng(frame_id).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     return FrameRecord("s", "cam1", frame_id, time.time(), result, image, {"total": 5.0})
 

@@ -35,8 +35,9 @@ def test_window_starts_on_the_synthetic_line_and_verdicts_arrive(qtbot, make_win
         assert view.record.result.verdict.value in ("OK", "NG")
     total = window.station.stats.total()
     assert window.counters.cell_text("total", "inspected") == str(total.inspected)
-    assert int(window.counters.cell_text("cam1", "OK")) + int(window.counters.cell_text("cam1", "NG")) == \
-        int(window.counters.cell_text("cam1", "inspected"))
+    assert int(window.counters.cell_text("cam1", "OK")) + int(window.counters.cell_text("cam1", "NG")) == int(
+        window.counters.cell_text("cam1", "inspected")
+    )
     assert window.counters.cell_text("total", "yield").endswith("%")
 
 

@@ -41,9 +41,16 @@ def make_tiny_bundle(path: Path, *, threshold: float = 0.3, size: int = TINY_SIZ
     graph = helper.make_graph(nodes, "tiny_anomaly", [image], [score, amap], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
-    meta = BundleMetadata(task="anomaly", class_names=["good", "defect"], input_size=(size, size),
-                          threshold=threshold, threshold_method={"method": "fixed"}, backbone="none",
-                          method="tiny-deviation", data_fingerprint="test")
+    meta = BundleMetadata(
+        task="anomaly",
+        class_names=["good", "defect"],
+        input_size=(size, size),
+        threshold=threshold,
+        threshold_method={"method": "fixed"},
+        backbone="none",
+        method="tiny-deviation",
+        data_fingerprint="test",
+    )
     helper.set_model_props(model, meta.to_props())
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,5 +86,3 @@ def tiny_engine(tiny_bundle_path: Path) -> Engine:
 @pytest.fixture()
 def python() -> str:
     return sys.executable
-
-

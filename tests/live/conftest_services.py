@@ -65,7 +65,8 @@ class Broker:
 
 def _mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+    )
 
 
 class MosquittoProcess:
@@ -76,8 +77,9 @@ class MosquittoProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         if not wait_for_port(self.port, timeout=10):
             self.stop()
             pytest.fail("mosquitto did not start listening within 10 s")
@@ -104,22 +106,27 @@ def make_mosquitto(folder: Path) -> tuple[MosquittoProcess, Broker]:
     if binary is None or passwd_tool is None:
         pytest.skip("mosquitto is not installed (run .ci/services.sh or `apt-get install -y mosquitto`)")
     passwd = folder / "passwd"
-    subprocess.run([passwd_tool, "-b", "-c", str(passwd), MQTT_USER, MQTT_PASSWORD], check=True,
-                   capture_output=True, timeout=10)
+    subprocess.run(
+        [passwd_tool, "-b", "-c", str(passwd), MQTT_USER, MQTT_PASSWORD], check=True, capture_output=True, timeout=10
+    )
     passwd.chmod(0o600)
     port = free_port()
     log_path = folder / "mosquitto.log"
     conf = folder / "mosquitto.conf"
-    conf.write_text("\n".join([
-        f"user {getpass.getuser()}",  # stay the current user when run as root (else it switches to `mosquitto`)
-        f"listener {port} 127.0.0.1",
-        "allow_anonymous false",
-        f"password_file {passwd}",
-        "persistence false",
-        f"log_dest file {log_path}",
-        "log_type all",
-        "",
-    ]))
+    conf.write_text(
+        "\n".join(
+            [
+                f"user {getpass.getuser()}",  # stay the current user when run as root (else it switches to `mosquitto`)
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous false",
+                f"password_file {passwd}",
+                "persistence false",
+                f"log_dest file {log_path}",
+                "log_type all",
+                "",
+            ]
+        )
+    )
     return MosquittoProcess(binary, conf, port), Broker("127.0.0.1", port, MQTT_USER, MQTT_PASSWORD, log_path)
 
 

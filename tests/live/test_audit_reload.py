@@ -25,6 +25,8 @@ def test_reload_is_audited(tmp_path: Path, tiny_bundle_path: Path) -> None:
     log = AuditLog(config.data_dir / "audit.jsonl")
     entries = list(log.entries())
     assert [(e["action"], e["old"], e["target"]) for e in entries] == [
-        ("config_reload_refused", running, str(tampered)), ("config_reload", running, str(tiny_bundle_path))]
+        ("config_reload_refused", running, str(tampered)),
+        ("config_reload", running, str(tiny_bundle_path)),
+    ]
     assert entries[0]["who"].startswith("daemon:") and entries[1]["new"] == daemon.pipeline.engine.fingerprint
     assert log.verify() == (2, None)

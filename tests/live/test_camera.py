@@ -66,8 +66,16 @@ class ScriptedSource(Source):
 
 
 def cam_config(**overrides) -> CameraConfig:
-    base = {"id": "cam1", "kind": "synthetic", "source": {}, "max_fps": 1000.0, "read_timeout_s": 0.3, "open_timeout_s": 1.0,
-                "backoff_initial_s": 0.05, "backoff_max_s": 0.2}
+    base = {
+        "id": "cam1",
+        "kind": "synthetic",
+        "source": {},
+        "max_fps": 1000.0,
+        "read_timeout_s": 0.3,
+        "open_timeout_s": 1.0,
+        "backoff_initial_s": 0.05,
+        "backoff_max_s": 0.2,
+    }
     base.update(overrides)
     return CameraConfig(**base)
 
@@ -114,8 +122,9 @@ def test_reconnect_backoff_doubles_and_is_capped_on_an_injected_clock() -> None:
             camera.request_stop()
             stop_after.set()
 
-    camera = Camera(cam_config(backoff_initial_s=0.5, backoff_max_s=4.0), Collector(), source_factory=Dead,
-                    clock=clock, sleep=sleep)
+    camera = Camera(
+        cam_config(backoff_initial_s=0.5, backoff_max_s=4.0), Collector(), source_factory=Dead, clock=clock, sleep=sleep
+    )
     camera.start()
     assert stop_after.wait(5.0)
     camera.stop(2.0)
@@ -147,8 +156,14 @@ def test_colour_order_stays_rgb_after_reconnect(tmp_path: Path) -> None:
 
 def test_free_run_is_capped_at_max_fps() -> None:
     got = Collector()
-    camera = Camera(cam_config(kind="synthetic", source={"fps": 0.0, "size": 32, "ng_rate": 0.0, "seed": 0,
-                                                         "style": "brushed"}, max_fps=20.0), got)
+    camera = Camera(
+        cam_config(
+            kind="synthetic",
+            source={"fps": 0.0, "size": 32, "ng_rate": 0.0, "seed": 0, "style": "brushed"},
+            max_fps=20.0,
+        ),
+        got,
+    )
     camera.start()
     time.sleep(1.0)
     camera.stop()
@@ -157,8 +172,14 @@ def test_free_run_is_capped_at_max_fps() -> None:
 
 def test_external_trigger_inspects_only_the_next_frame_after_each_trigger() -> None:
     got = Collector()
-    camera = Camera(cam_config(kind="synthetic", trigger="mqtt",
-                               source={"fps": 50.0, "size": 32, "ng_rate": 0.0, "seed": 0, "style": "brushed"}), got)
+    camera = Camera(
+        cam_config(
+            kind="synthetic",
+            trigger="mqtt",
+            source={"fps": 50.0, "size": 32, "ng_rate": 0.0, "seed": 0, "style": "brushed"},
+        ),
+        got,
+    )
     camera.start()
     try:
         assert wait_for(lambda: camera.state is CameraState.UP)
@@ -180,8 +201,10 @@ def test_credentialed_url_is_never_printed(capfd: pytest.CaptureFixture[str]) ->
     stream = io.StringIO()
     handler = setup_logging("debug", "kv", stream)
     url = "rtsp://operator:hunter2@127.0.0.1:1/live"
-    camera = Camera(cam_config(kind="url", source={"url": url, "open_timeout_s": 1.0}, backoff_initial_s=0.05,
-                               open_timeout_s=2.0), Collector())
+    camera = Camera(
+        cam_config(kind="url", source={"url": url, "open_timeout_s": 1.0}, backoff_initial_s=0.05, open_timeout_s=2.0),
+        Collector(),
+    )
     try:
         camera.start()
         assert wait_for(lambda: camera.stats.failures >= 1, 8.0)

@@ -20,8 +20,11 @@ def test_every_table_of_the_schema_is_in_the_doc() -> None:
     assert sorted(blocks) == sorted(tables()), "a model without a table (or a table without a model)"
     for name, model in tables().items():
         body = text.split(f"<!-- generated: {name} -->", 1)[1].split("<!-- end generated -->", 1)[0]
-        shown = [f for f, info in model.model_fields.items()
-                 if not (isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("docs") is False)]
+        shown = [
+            f
+            for f, info in model.model_fields.items()
+            if not (isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("docs") is False)
+        ]
         assert all(f"| `{field}` |" in body for field in shown), (name, shown)
 
 

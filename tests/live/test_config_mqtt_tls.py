@@ -37,25 +37,41 @@ from inspector.live.sinks.base import SINKS, SinkContext
 pytestmark = pytest.mark.timeout(90)
 
 
-def _write_cert(folder: Path, name: str, subject: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
-                | None, *, ca: bool = False, ip: str | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _write_cert(
+    folder: Path,
+    name: str,
+    subject: str,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool = False,
+    ip: str | None = None,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     subject_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     issuer_cert, issuer_key = issuer if issuer is not None else (None, key)
-    builder = (x509.CertificateBuilder().subject_name(subject_name)
-               .issuer_name(issuer_cert.subject if issuer_cert is not None else subject_name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject_name)
+        .issuer_name(issuer_cert.subject if issuer_cert is not None else subject_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if ip is not None:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip)),
-                                                                     x509.DNSName("localhost")]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip)), x509.DNSName("localhost")]),
+            critical=False,
+        )
     cert = builder.sign(issuer_key, hashes.SHA256())
     (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                           serialization.PrivateFormat.TraditionalOpenSSL,
-                                                           serialization.NoEncryption()))
+    (folder / f"{name}.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
     (folder / f"{name}.key").chmod(0o600)
     return cert, key
 
@@ -68,20 +84,24 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory):
     ca = _write_cert(folder, "ca", "Inspector test CA", None, ca=True)
     _write_cert(folder, "broker", "127.0.0.1", ca, ip="127.0.0.1")
     _write_cert(folder, "client", "inspector-station", ca)
-    process.conf.write_text("\n".join([
-        f"user {getpass.getuser()}",
-        f"listener {broker.port} 127.0.0.1",
-        f"cafile {folder / 'ca.pem'}",
-        f"certfile {folder / 'broker.pem'}",
-        f"keyfile {folder / 'broker.key'}",
-        "require_certificate true",
-        "allow_anonymous false",
-        f"password_file {folder / 'passwd'}",
-        "persistence false",
-        f"log_dest file {broker.log_path}",
-        "log_type all",
-        "",
-    ]))
+    process.conf.write_text(
+        "\n".join(
+            [
+                f"user {getpass.getuser()}",
+                f"listener {broker.port} 127.0.0.1",
+                f"cafile {folder / 'ca.pem'}",
+                f"certfile {folder / 'broker.pem'}",
+                f"keyfile {folder / 'broker.key'}",
+                "require_certificate true",
+                "allow_anonymous false",
+                f"password_file {folder / 'passwd'}",
+                "persistence false",
+                f"log_dest file {broker.log_path}",
+                "log_type all",
+                "",
+            ]
+        )
+    )
     process = MosquittoProcess(process.binary, process.conf, broker.port)
     process.start()
     try:
@@ -124,8 +144,9 @@ class TlsSubscriber:
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-subscriber")
         self.client.username_pw_set(MQTT_USER, MQTT_PASSWORD)
-        self.client.tls_set(ca_certs=str(certs / "ca.pem"), certfile=str(certs / "client.pem"),
-                            keyfile=str(certs / "client.key"))
+        self.client.tls_set(
+            ca_certs=str(certs / "ca.pem"), certfile=str(certs / "client.pem"), keyfile=str(certs / "client.key")
+        )
         self.client.on_connect = lambda c, u, f, reason, p: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *args: self._subscribed.set()
         self.client.on_message = lambda c, u, message: self.messages.append(json.loads(message.payload))
@@ -138,12 +159,14 @@ class TlsSubscriber:
         self.client.loop_stop()
 
 
-def test_tls_and_credentials_from_the_config_publish_to_a_real_broker(tmp_path: Path, tls_broker,
-                                                                      tiny_bundle_path: Path) -> None:
+def test_tls_and_credentials_from_the_config_publish_to_a_real_broker(
+    tmp_path: Path, tls_broker, tiny_bundle_path: Path
+) -> None:
     certs, broker = tls_broker
     (tmp_path / "mqtt.pass").write_text(MQTT_PASSWORD + "\n")
-    config = load_config(station(tmp_path, certs, broker.port, tiny_bundle_path, 'password_file = "mqtt.pass"',
-                                 "tls-ok"))
+    config = load_config(
+        station(tmp_path, certs, broker.port, tiny_bundle_path, 'password_file = "mqtt.pass"', "tls-ok")
+    )
     settings = config.sinks["mqtt"]
     assert settings.ca_file == str(tmp_path / "ca.pem") and settings.tls and MQTT_PASSWORD not in repr(settings)
     subscriber = TlsSubscriber(certs, broker.port, "inspector/tls-ok/+/result")
@@ -162,12 +185,16 @@ def test_tls_and_credentials_from_the_config_publish_to_a_real_broker(tmp_path: 
     assert MQTT_PASSWORD not in broker.log_text()
 
 
-def test_a_wrong_password_is_named_in_the_sink_health(tmp_path: Path, tls_broker, tiny_bundle_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_password_is_named_in_the_sink_health(
+    tmp_path: Path, tls_broker, tiny_bundle_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     certs, broker = tls_broker
     monkeypatch.setenv("INSPECTOR_TEST_MQTT_PASSWORD", "not-the-password")
-    config = load_config(station(tmp_path, certs, broker.port, tiny_bundle_path,
-                                 'password_env = "INSPECTOR_TEST_MQTT_PASSWORD"', "tls-bad"))
+    config = load_config(
+        station(
+            tmp_path, certs, broker.port, tiny_bundle_path, 'password_env = "INSPECTOR_TEST_MQTT_PASSWORD"', "tls-bad"
+        )
+    )
     sink = SINKS["mqtt"].from_config(config.sinks["mqtt"], SinkContext(station="tls-bad"))
     sink.start()
     try:
@@ -186,8 +213,9 @@ def test_secret_sources_are_checked_at_load(tmp_path: Path, tiny_bundle_path: Pa
     for part in ("ca.pem", "client.pem", "client.key"):
         (certs / part).write_text("-")
     cases = {
-        'password_env = "INSPECTOR_TEST_UNSET_VARIABLE"': ("sinks.mqtt.password_env: environment variable "
-                                                           "'INSPECTOR_TEST_UNSET_VARIABLE' is not set"),
+        'password_env = "INSPECTOR_TEST_UNSET_VARIABLE"': (
+            "sinks.mqtt.password_env: environment variable 'INSPECTOR_TEST_UNSET_VARIABLE' is not set"
+        ),
         'password_file = "nowhere.pass"': "sinks.mqtt.password_file: file",
         'password = "inline"\npassword_file = "p"': "password and password_file are both set",
         'pasword_file = "p"': "did you mean 'password_file'?",

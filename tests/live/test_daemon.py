@@ -62,9 +62,13 @@ class Daemonised:
     """`python -m inspector daemon` in a subprocess, its stderr lines collected by a thread."""
 
     def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "inspector", "daemon", "--config", str(config),
-                                      "--log-level", "debug"], cwd=REPO, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "inspector", "daemon", "--config", str(config), "--log-level", "debug"],
+            cwd=REPO,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

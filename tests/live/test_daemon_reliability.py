@@ -24,8 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo.onnx"
 
 
-def test_sigterm_with_a_stuck_sink_says_clean_false_and_counts_what_it_lost(tmp_path: Path,
-                                                                             tiny_bundle_path: Path) -> None:
+def test_sigterm_with_a_stuck_sink_says_clean_false_and_counts_what_it_lost(
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
     dead_broker = free_port()  # nothing listens there: every MQTT record waits in the queue
     config = station(tmp_path, tiny_bundle_path, f'[sinks.mqtt]\nhost = "127.0.0.1"\nport = {dead_broker}\n')
     daemon = Daemonised(config)
@@ -57,9 +58,9 @@ BAD_CONFIGS = {
 
 
 @pytest.mark.parametrize("case", BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
-def test_check_refuses_what_would_start_a_dead_station(tmp_path: Path, tiny_bundle_path: Path,
-                                                       capsys: pytest.CaptureFixture[str],
-                                                       case: tuple[str, str, str]) -> None:
+def test_check_refuses_what_would_start_a_dead_station(
+    tmp_path: Path, tiny_bundle_path: Path, capsys: pytest.CaptureFixture[str], case: tuple[str, str, str]
+) -> None:
     old, new, field = case
     config = station(tmp_path, tiny_bundle_path)
     text = config.read_text()
@@ -89,8 +90,12 @@ def test_reload_refuses_malformed_and_nan_bundles_and_keeps_running(tmp_path: Pa
             shutil.copy(staged, tmp_path / "model.onnx")
             shutil.copy(staged.with_name("model.onnx.sha256"), tmp_path / "model.onnx.sha256")
             daemon.proc.send_signal(signal.SIGHUP)
-            assert wait_for(lambda n=n: sum("model reload refused" in line for line in daemon.lines) >= n
-                            or daemon.proc.poll() is not None, 15.0), daemon.lines[-5:]
+            assert wait_for(
+                lambda n=n: (
+                    sum("model reload refused" in line for line in daemon.lines) >= n or daemon.proc.poll() is not None
+                ),
+                15.0,
+            ), daemon.lines[-5:]
             assert daemon.proc.poll() is None, "\n".join(daemon.lines[-20:])
         before = len(daemon.committed())
         assert wait_for(lambda: len(daemon.committed()) > before + 5, 15.0)  # the running model goes on
@@ -109,17 +114,33 @@ def test_shipped_example_has_no_far_override_and_far_overrides_are_warned(tmp_pa
     assert "\nthreshold = " not in example.read_text()
     shutil.copy(DEMO, tmp_path / "model.onnx")
     shutil.copy(DEMO.with_name("demo.onnx.sha256"), tmp_path / "model.onnx.sha256")
-    (tmp_path / "model.onnx.sha256").write_text((tmp_path / "model.onnx.sha256").read_text().replace("demo.onnx",
-                                                                                                     "model.onnx"))
+    (tmp_path / "model.onnx.sha256").write_text(
+        (tmp_path / "model.onnx.sha256").read_text().replace("demo.onnx", "model.onnx")
+    )
     config = tmp_path / "station.toml"
     config.write_text(STATION.replace("threads = 1", "threads = 1\nthreshold = 0.42"))
-    out = subprocess.run([sys.executable, "-m", "inspector", "daemon", "--config", str(config), "--check"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "inspector", "daemon", "--config", str(config), "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert "warning:" in out.stdout and "model.threshold" in out.stdout and "far below" in out.stdout, out.stdout
-    scored = with_props(DEMO, tmp_path / "model.onnx", threshold_method='{"deployed": {"threshold": 28.7, '
-                        '"good_scores": [20.0, 22.0, 24.0, 26.0, 28.0]}}')
+    scored = with_props(
+        DEMO,
+        tmp_path / "model.onnx",
+        threshold_method='{"deployed": {"threshold": 28.7, "good_scores": [20.0, 22.0, 24.0, 26.0, 28.0]}}',
+    )
     assert scored.is_file()
-    out = subprocess.run([sys.executable, "-m", "inspector", "daemon", "--config", str(config), "--check"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "inspector", "daemon", "--config", str(config), "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert "it would reject 100% of the good calibration images" in out.stdout, out.stdout

@@ -29,16 +29,22 @@ def gray(score: float, size: int = 64) -> np.ndarray:
 
 
 def drift_alarms(text: str) -> dict[str, float]:
-    return {dict(labels)["alarm"]: value for (name, labels), value in parse_prometheus(text).items()
-            if name == "inspector_alarm" and dict(labels).get("alarm", "").startswith("drift_")}
+    return {
+        dict(labels)["alarm"]: value
+        for (name, labels), value in parse_prometheus(text).items()
+        if name == "inspector_alarm" and dict(labels).get("alarm", "").startswith("drift_")
+    }
 
 
 def test_a_score_shift_raises_the_prometheus_drift_alarm(tmp_path: Path) -> None:
     rng = np.random.default_rng(11)
     calibration = np.exp(rng.normal(np.log(0.12), SD, 400))
     deployed = {"threshold": THRESHOLD, "good_scores": np.quantile(calibration, np.linspace(0, 1, 256)).tolist()}
-    model = with_props(make_tiny_bundle(tmp_path / "plain.onnx", threshold=THRESHOLD), tmp_path / "model.onnx",
-                       threshold_method=json.dumps({"deployed": deployed}))
+    model = with_props(
+        make_tiny_bundle(tmp_path / "plain.onnx", threshold=THRESHOLD),
+        tmp_path / "model.onnx",
+        threshold_method=json.dumps({"deployed": deployed}),
+    )
     station = build_station(load_config(write_config(tmp_path, model)))
     pipeline = station.pipeline
 

@@ -23,13 +23,16 @@ def source(**options):
     return create_source("genicam", {"cti": str(VIKY), **options})
 
 
-@pytest.mark.parametrize(("channels", "pixel_format", "expected"), [
-    (1, "Mono8", (9, 9, 9)),
-    (3, "RGB8", (1, 2, 3)),
-    (3, "BGR8", (3, 2, 1)),
-    (4, "RGBa8", (1, 2, 3)),
-    (4, "BGRa8", (3, 2, 1)),
-])
+@pytest.mark.parametrize(
+    ("channels", "pixel_format", "expected"),
+    [
+        (1, "Mono8", (9, 9, 9)),
+        (3, "RGB8", (1, 2, 3)),
+        (3, "BGR8", (3, 2, 1)),
+        (4, "RGBa8", (1, 2, 3)),
+        (4, "BGRa8", (3, 2, 1)),
+    ],
+)
 def test_pixel_formats_become_rgb(channels: int, pixel_format: str, expected: tuple[int, int, int]) -> None:
     values = [9] if channels == 1 else [1, 2, 3, 255][:channels]
     data = np.tile(np.array(values, np.uint8), (4, 6, 1))

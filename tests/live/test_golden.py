@@ -33,7 +33,7 @@ def write_config(folder: Path, bundle: Path, *, threshold: float | None = None, 
     model = f'path = "{bundle}"\n' + (f"threshold = {threshold}\n" if threshold is not None else "")
     http = f"[sinks.http]\nport = {port}\n" if port else ""
     path = folder / ("tampered.toml" if threshold is not None else "station.toml")
-    path.write_text(f'''schema_version = 1
+    path.write_text(f"""schema_version = 1
 station = "gold"
 [model]
 {model}[[cameras]]
@@ -43,7 +43,7 @@ trigger = "mqtt"
 kind = "synthetic"
 size = 64
 [sinks.plc]
-{http}''')
+{http}""")
     return path
 
 
@@ -73,8 +73,14 @@ def readyz(port: int) -> tuple[int, dict]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inspector", "golden", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "golden", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_a_flipped_verdict_blocks_the_station_until_acknowledged(tmp_path: Path, tiny_bundle_path: Path) -> None:
@@ -121,7 +127,8 @@ def test_a_flipped_verdict_blocks_the_station_until_acknowledged(tmp_path: Path,
 
 
 def test_a_model_swap_reruns_the_self_test_and_the_cli_ack_clears_a_running_station(
-        tmp_path: Path, tiny_bundle_path: Path) -> None:
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
     config = load_config(write_config(tmp_path, tiny_bundle_path))
     good, bad = parts(tmp_path / "src")
     station = build_station(config)
@@ -181,7 +188,9 @@ def test_cli_add_list_run_and_bad_input(tmp_path: Path, tiny_bundle_path: Path) 
     listed = cli("list", "--config", str(config))
     assert listed.returncode == 0 and "good.png" in listed.stdout and "scratch.png  NG" in listed.stdout
     assert {s["name"] for s in json.loads(cli("list", "--json", "--config", str(config)).stdout)} == {
-        "good.png", "scratch.png"}
+        "good.png",
+        "scratch.png",
+    }
     passed = cli("run", "--config", str(config))
     assert passed.returncode == 0 and "golden self-test: PASS" in passed.stdout
     failed = cli("run", "--config", str(tampered))  # same data_dir, threshold 0.6

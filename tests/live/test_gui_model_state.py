@@ -17,8 +17,16 @@ from inspector.operator.station import LiveStation
 
 
 def config_for(model: Path) -> StationConfig:
-    return StationConfig(path=Path("<test>"), station="gui", model_path=model, threshold=None, provider="",
-                         threads=1, cameras=[synthetic_camera("cam1")], data_dir=model.parent)
+    return StationConfig(
+        path=Path("<test>"),
+        station="gui",
+        model_path=model,
+        threshold=None,
+        provider="",
+        threads=1,
+        cameras=[synthetic_camera("cam1")],
+        data_dir=model.parent,
+    )
 
 
 def test_malformed_metadata_is_model_error_with_the_field_named(tmp_path: Path, tiny_bundle_path: Path) -> None:

@@ -18,17 +18,35 @@ class Clock:
 
 
 def record(camera: str, part_id: str, score: float, frame_id: int = 1) -> FrameRecord:
-    result = InspectionResult(score=score, threshold=0.5, verdict=verdict_for(score, 0.5), model_fingerprint="m1",
-                              predicted_class="scratch" if score > 0.5 else None)
-    return FrameRecord(station="st", camera=camera, frame_id=frame_id, captured_at=0.0, result=result,
-                       timings_ms={"inference": 3.0}, part_id=part_id)
+    result = InspectionResult(
+        score=score,
+        threshold=0.5,
+        verdict=verdict_for(score, 0.5),
+        model_fingerprint="m1",
+        predicted_class="scratch" if score > 0.5 else None,
+    )
+    return FrameRecord(
+        station="st",
+        camera=camera,
+        frame_id=frame_id,
+        captured_at=0.0,
+        result=result,
+        timings_ms={"inference": 3.0},
+        part_id=part_id,
+    )
 
 
 @pytest.fixture()
 def setup() -> tuple[Handshake, Clock, list[str], list[LaneView]]:
     clock, released, views = Clock(), [], []
-    handshake = Handshake(release=released.append, cameras=lambda: ["cam", "hw"], hardware=lambda c: c == "hw",
-                          result_timeout_s=1.0, max_pending=2, clock=clock)
+    handshake = Handshake(
+        release=released.append,
+        cameras=lambda: ["cam", "hw"],
+        hardware=lambda c: c == "hw",
+        result_timeout_s=1.0,
+        max_pending=2,
+        clock=clock,
+    )
     handshake.subscribe(views.append)
     return handshake, clock, released, views
 
@@ -86,12 +104,20 @@ def test_inspection_failure_is_an_error_result(setup) -> None:
     handshake.failed("cam", handshake.claim("cam"), "inference failed: NaN score")
     result = handshake.view("cam").result
     assert (result.code, result.error_code, result.error_text) == (
-        ResultCode.ERROR, ErrorCode.INSPECTION_FAILED, "inference failed: NaN score")
+        ResultCode.ERROR,
+        ErrorCode.INSPECTION_FAILED,
+        "inference failed: NaN score",
+    )
 
 
-@pytest.mark.parametrize(("camera", "part", "error"), [("cam", "", ErrorCode.BAD_PART_ID),
-                                                       ("cam", "x" * 200, ErrorCode.BAD_PART_ID),
-                                                       ("nope", "P1", ErrorCode.UNKNOWN_CAMERA)])
+@pytest.mark.parametrize(
+    ("camera", "part", "error"),
+    [
+        ("cam", "", ErrorCode.BAD_PART_ID),
+        ("cam", "x" * 200, ErrorCode.BAD_PART_ID),
+        ("nope", "P1", ErrorCode.UNKNOWN_CAMERA),
+    ],
+)
 def test_bad_triggers_are_answered_with_an_error(setup, camera: str, part: str, error: ErrorCode) -> None:
     handshake, _, released, _ = setup
     result = handshake.trigger(camera, part)

@@ -43,7 +43,7 @@ size = 64
 
 
 def test_roi_outside_the_frame_is_not_ready_and_starves_the_watchdog(tmp_path: Path, tiny_bundle_path: Path) -> None:
-    config_path = write_station(tmp_path, "roi", tiny_bundle_path, 'roi = [500, 500, 64, 64]', fps=30)
+    config_path = write_station(tmp_path, "roi", tiny_bundle_path, "roi = [500, 500, 64, 64]", fps=30)
     sock_path = tmp_path / "n.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
@@ -135,8 +135,7 @@ def test_a_corrupt_file_is_one_error_and_the_folder_goes_on(tmp_path: Path) -> N
     errors: list[str] = []
     got = Collector()
     config = cam_config(kind="folder", source={"path": str(tmp_path), "fps": 0, "loop": False}, read_timeout_s=2.0)
-    camera = Camera(config, got, on_error=errors.append,
-                    source_factory=lambda: create_source("folder", config.source))
+    camera = Camera(config, got, on_error=errors.append, source_factory=lambda: create_source("folder", config.source))
     camera.start()
     try:
         assert wait_for(lambda: camera.stats.failures >= 1, 5.0)  # DOWN only at the end of the folder
@@ -156,8 +155,9 @@ def test_results_are_unique_across_restarts(tmp_path: Path, tiny_bundle_path: Pa
         daemon.shutdown()
     with sqlite3.connect(tmp_path / "log.db") as con:
         total = con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0]
-        unique = con.execute("SELECT COUNT(*) FROM (SELECT DISTINCT station, camera, run, frame_id "
-                             "FROM inspections)").fetchone()[0]
+        unique = con.execute(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT station, camera, run, frame_id FROM inspections)"
+        ).fetchone()[0]
         runs = con.execute("SELECT COUNT(DISTINCT run) FROM inspections").fetchone()[0]
         firsts = con.execute("SELECT COUNT(*) FROM inspections WHERE frame_id = 1").fetchone()[0]
     assert runs == 2 and firsts == 2 and unique == total  # frame ids restart; (run, frame_id) does not repeat

@@ -43,21 +43,34 @@ def parse_prometheus(text: str) -> Samples:
     return samples
 
 
-def camera(up: bool = True, inspected: int = 0, dropped: int = 0, ng: int = 0,
-           age: float | None = None) -> CameraSnapshot:
-    return CameraSnapshot(state="UP" if up else "DOWN", up=up, frames=inspected + dropped, inspected=inspected,
-                          dropped=dropped, verdicts=Verdicts(inspected - ng, ng), last_frame_age_s=age)
+def camera(
+    up: bool = True, inspected: int = 0, dropped: int = 0, ng: int = 0, age: float | None = None
+) -> CameraSnapshot:
+    return CameraSnapshot(
+        state="UP" if up else "DOWN",
+        up=up,
+        frames=inspected + dropped,
+        inspected=inspected,
+        dropped=dropped,
+        verdicts=Verdicts(inspected - ng, ng),
+        last_frame_age_s=age,
+    )
 
 
 def snapshot(cameras: dict[str, CameraSnapshot], *, model: str = "f" * 64, **fields) -> PipelineSnapshot:
     """A consistent snapshot: totals from the cameras, ready when every camera is up."""
     reasons = tuple(f"camera {cam} down" for cam, c in cameras.items() if not c.up) + fields.pop("not_ready", ())
     return PipelineSnapshot(
-        station="st", model_fingerprint=model, cameras=cameras, not_ready=reasons,
+        station="st",
+        model_fingerprint=model,
+        cameras=cameras,
+        not_ready=reasons,
         ready=bool(cameras) and bool(model) and not reasons,
-        frames=sum(c.inspected for c in cameras.values()), dropped=sum(c.dropped for c in cameras.values()),
+        frames=sum(c.inspected for c in cameras.values()),
+        dropped=sum(c.dropped for c in cameras.values()),
         verdicts=Verdicts(sum(c.verdicts.ok for c in cameras.values()), sum(c.verdicts.ng for c in cameras.values())),
-        **fields)
+        **fields,
+    )
 
 
 def get(server: HealthServer, path: str, host: str = "127.0.0.1") -> tuple[int, str, str]:
@@ -113,8 +126,10 @@ def test_metrics_parse_as_prometheus_text(served: tuple[HealthServer, State]) ->
     server, state = served
     sqlite = SinkSnapshot(kind="sqlite", degraded=True, counters={"rows_lost": 0, "disk_full_events": 2})
     state.snap = snapshot(
-        {"cam0": camera(True, 120, 3, ng=5, age=0.05), "cam1": camera(False, 7, 0, ng=2)}, errors=4,
-        sinks={"mqtt": SinkSnapshot(kind="mqtt", failures=2, dropped=1, lost=3, queued=5), "sqlite": sqlite})
+        {"cam0": camera(True, 120, 3, ng=5, age=0.05), "cam1": camera(False, 7, 0, ng=2)},
+        errors=4,
+        sinks={"mqtt": SinkSnapshot(kind="mqtt", failures=2, dropped=1, lost=3, queued=5), "sqlite": sqlite},
+    )
     status, ctype, text = get(server, "/metrics")
     assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
     m = parse_prometheus(text)
@@ -146,8 +161,7 @@ def test_bound_to_loopback_only(served: tuple[HealthServer, State]) -> None:
         socket.create_connection(("127.0.0.2", server.port), timeout=2).close()
 
 
-def test_no_credentials_in_output_or_logs(served: tuple[HealthServer, State],
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_no_credentials_in_output_or_logs(served: tuple[HealthServer, State], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     server, state = served
     cam = f"rtsp://admin:{SECRET}@10.0.0.5/stream1"  # a careless config using the URL as camera id
@@ -165,8 +179,9 @@ def test_no_credentials_in_output_or_logs(served: tuple[HealthServer, State],
 
 def record(timings: dict[str, float], frame_id: int = 1) -> FrameRecord:
     result = InspectionResult(score=0.1, threshold=0.5, verdict=verdict_for(0.1, 0.5), model_fingerprint="f")
-    return FrameRecord(station="st", camera="cam0", frame_id=frame_id, captured_at=0.0, result=result,
-                       timings_ms=timings)
+    return FrameRecord(
+        station="st", camera="cam0", frame_id=frame_id, captured_at=0.0, result=result, timings_ms=timings
+    )
 
 
 def test_latency_histograms_bucket_the_records() -> None:
@@ -174,8 +189,9 @@ def test_latency_histograms_bucket_the_records() -> None:
     for ms in (50.0, 100.0, 500.0, 3000.0):
         sink.write(record({"total": ms, "inference": ms / 2}))
     m = parse_prometheus(prometheus_client.generate_latest(sink.server.registry).decode())
-    buckets = {dict(labels)["le"]: value for (name, labels), value in m.items()
-               if name == "inspector_latency_seconds_bucket"}
+    buckets = {
+        dict(labels)["le"]: value for (name, labels), value in m.items() if name == "inspector_latency_seconds_bucket"
+    }
     assert buckets == {"0.1": 2, "1.0": 3, "+Inf": 4}
     assert m[("inspector_latency_seconds_count", frozenset())] == 4
     assert m[("inspector_latency_seconds_sum", frozenset())] == pytest.approx(3.65)
@@ -197,8 +213,11 @@ class BoundPipeline:
     def snapshot(self) -> PipelineSnapshot:
         mqtt = SinkSnapshot(kind="mqtt", submitted=3, written=1, dropped=1, failures=2)
         sqlite = SinkSnapshot(kind="sqlite", degraded=True)
-        return snapshot({"cam0": camera(self.up, 42, 2, ng=2, age=0.03 if self.up else None)}, errors=1,
-                        sinks={"mqtt": mqtt, "sqlite": sqlite})
+        return snapshot(
+            {"cam0": camera(self.up, 42, 2, ng=2, age=0.03 if self.up else None)},
+            errors=1,
+            sinks={"mqtt": mqtt, "sqlite": sqlite},
+        )
 
     def ready(self) -> bool:
         return self.up

@@ -30,8 +30,14 @@ pytestmark = pytest.mark.timeout(30)
 
 def record(camera: str, frame_id: int, score: float, station: str = "st") -> FrameRecord:
     result = InspectionResult(score=score, threshold=0.5, verdict=verdict_for(score, 0.5), model_fingerprint="abc123")
-    return FrameRecord(station=station, camera=camera, frame_id=frame_id, captured_at=1700000000.0 + frame_id,
-                       result=result, timings_ms={"inference": 4.2, "total": 7.5})
+    return FrameRecord(
+        station=station,
+        camera=camera,
+        frame_id=frame_id,
+        captured_at=1700000000.0 + frame_id,
+        result=result,
+        timings_ms={"inference": 4.2, "total": 7.5},
+    )
 
 
 class Subscriber:
@@ -67,8 +73,14 @@ class Subscriber:
 
 
 def make_sink(broker: Broker, station: str, **kwargs) -> MqttSink:
-    sink = MqttSink(station=station, host=broker.host, port=broker.port, username=broker.username,
-                    password=broker.password, **kwargs)
+    sink = MqttSink(
+        station=station,
+        host=broker.host,
+        port=broker.port,
+        username=broker.username,
+        password=broker.password,
+        **kwargs,
+    )
     sink.start()
     assert sink.wait_connected(5), "sink did not connect"
     return sink
@@ -85,8 +97,9 @@ def test_results_arrive_as_json_qos1_with_retained_status(mosquitto: Broker) -> 
         records = [record("cam0", 1, 0.1, "line1"), record("cam1", 2, 0.9, "line1"), record("cam0", 3, 0.2, "line1")]
         for r in records:
             sink.submit(r)
-        assert wait_until(lambda: len(sub.on("inspector/line1/cam0/result")) == 2
-                          and len(sub.on("inspector/line1/cam1/result")) == 1)
+        assert wait_until(
+            lambda: len(sub.on("inspector/line1/cam0/result")) == 2 and len(sub.on("inspector/line1/cam1/result")) == 1
+        )
         cam0 = sub.on("inspector/line1/cam0/result")
         assert [json.loads(m.payload) for m in cam0] == [records[0].summary(), records[2].summary()]
         assert all(m.qos == 1 for m in cam0)
@@ -135,8 +148,7 @@ def test_last_will_offline_when_the_station_dies_uncleanly(mosquitto: Broker, tm
     env = dict(os.environ, MQTT_URL=f"mqtt://{mosquitto.username}:{mosquitto.password}@127.0.0.1:{mosquitto.port}")
     stderr_path = tmp_path / "station.stderr"
     with open(stderr_path, "wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-c", STATION_SCRIPT], env=env, stdout=subprocess.PIPE,
-                                stderr=stderr)
+        proc = subprocess.Popen([sys.executable, "-c", STATION_SCRIPT], env=env, stdout=subprocess.PIPE, stderr=stderr)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == b"READY", stderr_path.read_text()
@@ -190,8 +202,12 @@ def test_credentials_never_logged(mosquitto: Broker, caplog: pytest.LogCaptureFi
         assert wait_until(lambda: sink.stats.written == 1)
     finally:
         sink.stop()
-    bad = MqttSink(url=f"mqtt://{mosquitto.username}:wrong-{mosquitto.password}@127.0.0.1:{mosquitto.port}",
-                   station="secret2", reconnect_min_s=1, reconnect_max_s=1)
+    bad = MqttSink(
+        url=f"mqtt://{mosquitto.username}:wrong-{mosquitto.password}@127.0.0.1:{mosquitto.port}",
+        station="secret2",
+        reconnect_min_s=1,
+        reconnect_max_s=1,
+    )
     bad.start()
     try:
         assert not bad.wait_connected(1.5)  # refused: not authorised
@@ -247,8 +263,15 @@ class TriggerLog:
 def test_from_station_config_uses_the_daemon_context(mosquitto: Broker) -> None:
     triggered: list[str | None] = []
     context = SinkContext(station="cfg")
-    settings = {"host": mosquitto.host, "port": mosquitto.port, "topic_prefix": "plant", "qos": 1, "client_id": "",
-                "username": mosquitto.username, "password": mosquitto.password}
+    settings = {
+        "host": mosquitto.host,
+        "port": mosquitto.port,
+        "topic_prefix": "plant",
+        "qos": 1,
+        "client_id": "",
+        "username": mosquitto.username,
+        "password": mosquitto.password,
+    }
     sink = SINKS["mqtt"].from_config(settings, context)
     context.bind(TriggerLog(triggered))  # the station builder binds the pipeline after building the sinks
     sub = Subscriber(mosquitto, "plant/cfg/#")

@@ -20,9 +20,18 @@ pytestmark = pytest.mark.timeout(60)
 
 def test_an_outage_longer_than_the_retries_loses_nothing(tmp_path: Path) -> None:
     process, broker = make_mosquitto(tmp_path)
-    sink = MqttSink(station="outage", host=broker.host, port=broker.port, username=broker.username,
-                    password=broker.password, publish_timeout=0.2, retries=1, retry_delay=0.05,
-                    reconnect_min_s=1, reconnect_max_s=1)
+    sink = MqttSink(
+        station="outage",
+        host=broker.host,
+        port=broker.port,
+        username=broker.username,
+        password=broker.password,
+        publish_timeout=0.2,
+        retries=1,
+        retry_delay=0.05,
+        reconnect_min_s=1,
+        reconnect_max_s=1,
+    )
     sink.start()  # the broker is not there yet
     try:
         for i in range(1, 11):
@@ -31,8 +40,11 @@ def test_an_outage_longer_than_the_retries_loses_nothing(tmp_path: Path) -> None
         assert sink.health().startswith("unavailable")
         process.start()
         assert wait_until(lambda: sink.stats.written == 10, 20), vars(sink.stats)
-        published = [line for line in broker.log_text().splitlines()
-                     if "Received PUBLISH from inspector-outage" in line and "inspector/outage/cam0/result" in line]
+        published = [
+            line
+            for line in broker.log_text().splitlines()
+            if "Received PUBLISH from inspector-outage" in line and "inspector/outage/cam0/result" in line
+        ]
         assert len(published) >= 10  # the broker itself took every result (at-least-once)
         assert sink.stats.lost == 0 and sink.health() == ""
     finally:
@@ -55,8 +67,9 @@ def test_reconnect_backoff_is_capped_at_five_seconds() -> None:
     assert MqttSink(station="x")._reconnect == (1, 5)
 
 
-def test_broker_credentials_come_from_the_station_config(tmp_path: Path, mosquitto: Broker,
-                                                         tiny_bundle_path: Path) -> None:
+def test_broker_credentials_come_from_the_station_config(
+    tmp_path: Path, mosquitto: Broker, tiny_bundle_path: Path
+) -> None:
     (tmp_path / "mqtt.pass").write_text(mosquitto.password + "\n")
     (tmp_path / "station.toml").write_text(f'''schema_version = 1
 station = "creds"

@@ -67,7 +67,8 @@ def pipeline() -> Pipeline:
 def server(pipeline: Pipeline) -> Iterator[tuple[OpcUaSink, Triggers]]:
     context = SinkContext(station="st")  # the station builder builds the sinks first, then binds the pipeline
     sink = SINKS["opcua"].from_config(
-        {"endpoint": f"opc.tcp://127.0.0.1:{free_port()}/inspector/", "heartbeat_s": 0.2}, context)
+        {"endpoint": f"opc.tcp://127.0.0.1:{free_port()}/inspector/", "heartbeat_s": 0.2}, context
+    )
     context.bind(pipeline)
     triggers = pipeline.triggers
     sink.start()
@@ -110,21 +111,46 @@ def test_client_reads_verdicts_and_counts(server: tuple[OpcUaSink, Triggers], pi
     time.sleep(0.5)
 
     async def work(client: Client, ns: int) -> dict:
-        names = ["Ready", "LastCamera", "LastVerdict", "LastScore", "LastFrameId", "PartCount", "NGCount",
-                 "cam0.PartCount", "cam0.NGCount", "cam1.LastVerdict", "cam1.PartCount"]
+        names = [
+            "Ready",
+            "LastCamera",
+            "LastVerdict",
+            "LastScore",
+            "LastFrameId",
+            "PartCount",
+            "NGCount",
+            "cam0.PartCount",
+            "cam0.NGCount",
+            "cam1.LastVerdict",
+            "cam1.PartCount",
+        ]
         values = {name: await read(client, ns, name) for name in names}
-        types = {name: await client.get_node(ua.NodeId(f"Inspector.{name}", ns)).read_data_type_as_variant_type()
-                 for name in ("PartCount", "LastScore", "LastVerdict", "Ready")}
+        types = {
+            name: await client.get_node(ua.NodeId(f"Inspector.{name}", ns)).read_data_type_as_variant_type()
+            for name in ("PartCount", "LastScore", "LastVerdict", "Ready")
+        }
         return {"values": values, "types": types}
 
     got = client_session(sink.endpoint, work)
     assert got["values"] == {
-        "Ready": True, "LastCamera": "cam0", "LastVerdict": "NG", "LastScore": pytest.approx(0.9),
-        "LastFrameId": 3, "PartCount": before + 3, "NGCount": 2,
-        "cam0.PartCount": 2, "cam0.NGCount": 1, "cam1.LastVerdict": "NG", "cam1.PartCount": 1,
+        "Ready": True,
+        "LastCamera": "cam0",
+        "LastVerdict": "NG",
+        "LastScore": pytest.approx(0.9),
+        "LastFrameId": 3,
+        "PartCount": before + 3,
+        "NGCount": 2,
+        "cam0.PartCount": 2,
+        "cam0.NGCount": 1,
+        "cam1.LastVerdict": "NG",
+        "cam1.PartCount": 1,
     }
-    assert got["types"] == {"PartCount": ua.VariantType.Int64, "LastScore": ua.VariantType.Double,
-                            "LastVerdict": ua.VariantType.String, "Ready": ua.VariantType.Boolean}
+    assert got["types"] == {
+        "PartCount": ua.VariantType.Int64,
+        "LastScore": ua.VariantType.Double,
+        "LastVerdict": ua.VariantType.String,
+        "Ready": ua.VariantType.Boolean,
+    }
 
 
 def test_plc_write_of_trigger_calls_on_trigger(server: tuple[OpcUaSink, Triggers]) -> None:

@@ -132,8 +132,9 @@ def test_trigger_routes_to_external_cameras_only(tiny_engine: Engine) -> None:
     assert sum(r.camera == "plc" for r in sink.records) <= 2
 
 
-@pytest.mark.parametrize(("roi", "shape"), [(None, (50, 60, 3)), ((10, 5, 20, 30), (30, 20, 3)),
-                                            ((40, 20, 100, 100), (30, 20, 3))])
+@pytest.mark.parametrize(
+    ("roi", "shape"), [(None, (50, 60, 3)), ((10, 5, 20, 30), (30, 20, 3)), ((40, 20, 100, 100), (30, 20, 3))]
+)
 def test_crop(roi, shape) -> None:
     assert crop(np.zeros((50, 60, 3), np.uint8), roi).shape == shape
 

@@ -95,8 +95,9 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="module")
-def line(tmp_path_factory: pytest.TempPathFactory, tiny_bundle_path: Path,
-         mosquitto: Broker) -> Iterator[tuple[Station, str, queue.Queue[int]]]:
+def line(
+    tmp_path_factory: pytest.TempPathFactory, tiny_bundle_path: Path, mosquitto: Broker
+) -> Iterator[tuple[Station, str, queue.Queue[int]]]:
     folder = tmp_path_factory.mktemp("line")
     recipe_b = make_tiny_bundle(folder / "b.onnx", threshold=0.2)  # recipe B: another bundle, another threshold
     tampered = folder / "bad.onnx"  # recipe "bad": its bundle no longer matches its checksum
@@ -104,7 +105,8 @@ def line(tmp_path_factory: pytest.TempPathFactory, tiny_bundle_path: Path,
     shutil.copy(f"{tiny_bundle_path}.sha256", f"{tampered}.sha256")
     tampered.write_bytes(tampered.read_bytes() + b"\0")
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/inspector/"
-    cameras = "".join(f'''
+    cameras = "".join(
+        f'''
 [[cameras]]
 id = "{cam}"
 trigger = "{trigger}"
@@ -113,7 +115,9 @@ read_timeout_s = 30
 kind = "synthetic"
 fps = 0
 size = {SIZE}
-''' for cam, trigger in (("ua", "opcua"), ("mq", "mqtt"), ("hw", "hardware")))
+'''
+        for cam, trigger in (("ua", "opcua"), ("mq", "mqtt"), ("hw", "hardware"))
+    )
     (folder / "station.toml").write_text(f'''schema_version = 1
 station = "line"
 recipe = "A"
@@ -144,8 +148,10 @@ path = "log.db"
 save_ok_every = 0
 ''')
     pulses: queue.Queue[int] = queue.Queue()
-    station = build_station(load_config(folder / "station.toml"), source_factories={
-        "ua": EncodedLine, "mq": EncodedLine, "hw": lambda: EncodedLine(pulses)})
+    station = build_station(
+        load_config(folder / "station.toml"),
+        source_factories={"ua": EncodedLine, "mq": EncodedLine, "hw": lambda: EncodedLine(pulses)},
+    )
     station.start()
     sinks = {sink.kind: sink for sink in station.sinks}
     assert sinks["opcua"].wait_started(20) and sinks["mqtt"].wait_connected(10)
@@ -167,8 +173,10 @@ class MqttPlcClient:
         subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.client.username_pw_set(broker.username, broker.password)
-        topics = [(f"inspector/line/{cam}/plc/result", 1) for cam in cameras] + [("inspector/line/plc/heartbeat", 0),
-                                                                               ("inspector/line/plc/change", 1)]
+        topics = [(f"inspector/line/{cam}/plc/result", 1) for cam in cameras] + [
+            ("inspector/line/plc/heartbeat", 0),
+            ("inspector/line/plc/change", 1),
+        ]
         self.client.on_connect = lambda c, u, f, rc, p: (no_delay(c), c.subscribe(topics))
         self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.on_message = self._on_message
@@ -195,8 +203,9 @@ class MqttPlcClient:
             if answer["requested"] == value and answer["kind"] == verb:
                 return answer
 
-    def run(self, camera: str, parts: list[str], window: int = 3,
-            on_result: Callable[[int], None] | None = None) -> list[dict]:
+    def run(
+        self, camera: str, parts: list[str], window: int = 3, on_result: Callable[[int], None] | None = None
+    ) -> list[dict]:
         results: list[dict] = []
         sent = 0
         while len(results) < len(parts):
@@ -288,7 +297,8 @@ def test_mqtt_plc_runs_1000_parts(line, mosquitto: Broker) -> None:
     check_results(parts, [(r["part_id"], r["result_code"], r["score"]) for r in results])
     assert wait_until(lambda: len(logged(station, "mq")) >= PARTS, 10)
     assert {part: verdict for part, (verdict, _) in logged(station, "mq").items()} == {
-        r["part_id"]: r["result"] for r in results}
+        r["part_id"]: r["result"] for r in results
+    }
 
 
 def test_slow_inspection_gives_timeouts_and_a_full_lane_busy_then_recovers(line, mosquitto: Broker) -> None:
@@ -358,7 +368,7 @@ def test_lot_and_a_wrong_recipe_over_opcua_are_answered(line, mosquitto: Broker)
             nodes = [client.get_node(f"ns={ns};s=Inspector.{name}") for name in names]
             answers = []
             for node, value in (("LotSelect", "LOT-7"), ("RecipeSelect", "nope")):
-                before = (await nodes[0].read_value())
+                before = await nodes[0].read_value()
                 await client.get_node(f"ns={ns};s=Inspector.{node}").write_value(value)
                 for _ in range(500):
                     values = dict(zip(names, await client.read_values(nodes), strict=True))
@@ -370,8 +380,11 @@ def test_lot_and_a_wrong_recipe_over_opcua_are_answered(line, mosquitto: Broker)
 
     lot, wrong = asyncio.run(plc())
     assert (lot["ChangeRequest"], lot["ChangeErrorCode"], lot["Lot"]) == ("LOT-7", 0, "LOT-7")
-    assert (wrong["ChangeRequest"], wrong["ChangeErrorCode"], wrong["Recipe"]) == ("nope", ErrorCode.UNKNOWN_RECIPE,
-                                                                                   "A")
+    assert (wrong["ChangeRequest"], wrong["ChangeErrorCode"], wrong["Recipe"]) == (
+        "nope",
+        ErrorCode.UNKNOWN_RECIPE,
+        "A",
+    )
     assert "no recipe 'nope'" in wrong["ChangeErrorText"]
     results = asyncio.run(opcua_plc(endpoint, "ua", ["LOT7-0", "LOT7-1"]))
     assert [r["ResultPartId"] for r in results] == ["LOT7-0", "LOT7-1"]
@@ -395,8 +408,11 @@ def test_recipe_changeover_in_the_middle_of_1000_parts_a_bad_recipe_refused(line
 
     def change_at_500(done: int) -> None:
         if done == 500:  # on its own thread: the PLC keeps triggering parts through the changeover
-            changer.append(threading.Thread(target=lambda: answers.extend(
-                [plc.command("recipe", "bad"), plc.command("recipe", "B")])))
+            changer.append(
+                threading.Thread(
+                    target=lambda: answers.extend([plc.command("recipe", "bad"), plc.command("recipe", "B")])
+                )
+            )
             changer[0].start()
 
     try:

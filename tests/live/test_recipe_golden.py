@@ -46,12 +46,19 @@ threshold = {b_threshold}
 
 
 def golden(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inspector", "golden", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "golden", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_a_changeover_to_a_recipe_whose_golden_sample_flips_blocks_naming_the_recipe(
-        tmp_path: Path, tiny_bundle_path: Path) -> None:
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
     good, bad = parts(tmp_path / "src")  # scores ~0.002 and ~0.5
     path = write(tmp_path, tiny_bundle_path, b_threshold=0.3)
     for recipe, image, expect in (("A", good, "OK"), ("B", bad, "NG")):
@@ -77,8 +84,10 @@ def test_a_changeover_to_a_recipe_whose_golden_sample_flips_blocks_naming_the_re
         assert station.snapshot().ready and station.context.handshake.trigger("cam", "P-2") is None
     finally:
         station.stop(5.0)
-    runs = {name: [json.loads(line) for line in (config.data_dir / "golden" / name / "runs.jsonl").open()]
-            for name in ("A", "B")}
+    runs = {
+        name: [json.loads(line) for line in (config.data_dir / "golden" / name / "runs.jsonl").open()]
+        for name in ("A", "B")
+    }
     assert [(r["trigger"], r["passed"]) for r in runs["A"]] == [("start", True), ("recipe changeover", True)]
     assert [(r["trigger"], r["recipe"], r["passed"]) for r in runs["B"]] == [("recipe changeover", "B", False)]
 

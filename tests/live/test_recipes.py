@@ -63,16 +63,18 @@ def inspect_one(station: Station, value: int = 180) -> dict:
     try:
         image = np.full((64, 64, 3), 128, np.uint8)
         image[40, 40] = value  # outside recipe B's ROI [0, 0, 32, 32]
-        station.pipeline.offer(Frame(camera="cam", frame_id=1, image=image, captured_at=0.0, captured_mono=0.0,
-                                     capture_ms=0.0))
+        station.pipeline.offer(
+            Frame(camera="cam", frame_id=1, image=image, captured_at=0.0, captured_mono=0.0, capture_ms=0.0)
+        )
         station.pipeline.step()
     finally:
         station.pipeline.sinks.pop()
     return got[0].summary() | {"roi": got[0].roi}
 
 
-def test_a_recipe_is_verified_before_the_switch_and_every_request_is_audited(tmp_path: Path,
-                                                                              tiny_bundle_path: Path) -> None:
+def test_a_recipe_is_verified_before_the_switch_and_every_request_is_audited(
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
     station = build_station(load_config(write(tmp_path, tiny_bundle_path)), config_sinks=False)
     change = station.changeover
     first = inspect_one(station)
@@ -93,8 +95,11 @@ def test_a_recipe_is_verified_before_the_switch_and_every_request_is_audited(tmp
     assert after["model"] != model_a and after["threshold"] == pytest.approx(0.2)
     audit = AuditLog(tmp_path / "audit.jsonl")
     assert [(e["action"], e["target"], e["who"]) for e in audit.entries()] == [
-        ("recipe_refused", "Z", "alice"), ("recipe_refused", "bad", "alice"), ("recipe", "B", "alice"),
-        ("lot", "lot", "bob")]
+        ("recipe_refused", "Z", "alice"),
+        ("recipe_refused", "bad", "alice"),
+        ("recipe", "B", "alice"),
+        ("lot", "lot", "bob"),
+    ]
     assert audit.verify() == (4, None)
 
 
@@ -107,25 +112,34 @@ def test_first_frame_verdicts_follow_the_threshold_of_the_recipe(tmp_path: Path,
     assert inspect_one(station, 230)["verdict"] == "NG"  # 0.402 > 0.3
 
 
-@pytest.mark.parametrize(("top", "extra", "message"), [
-    ('recipe = "nope"', "", "recipe: no recipe 'nope'"),
-    ('recipe = "A"', '[recipes.C]\nmodel = "b.onnx"\n[recipes.C.cameras.side]\nroi = [0, 0, 9, 9]',
-     "recipes.C.cameras.side: no camera 'side' in this station"),
-    ('recipe = "A"', '[recipes.D]\nmodel = "missing.onnx"', "missing.onnx not found"),
-])
-def test_bad_recipe_config_names_the_field(tmp_path: Path, tiny_bundle_path: Path, top: str, extra: str,
-                                           message: str) -> None:
+@pytest.mark.parametrize(
+    ("top", "extra", "message"),
+    [
+        ('recipe = "nope"', "", "recipe: no recipe 'nope'"),
+        (
+            'recipe = "A"',
+            '[recipes.C]\nmodel = "b.onnx"\n[recipes.C.cameras.side]\nroi = [0, 0, 9, 9]',
+            "recipes.C.cameras.side: no camera 'side' in this station",
+        ),
+        ('recipe = "A"', '[recipes.D]\nmodel = "missing.onnx"', "missing.onnx not found"),
+    ],
+)
+def test_bad_recipe_config_names_the_field(
+    tmp_path: Path, tiny_bundle_path: Path, top: str, extra: str, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load_config(write(tmp_path, tiny_bundle_path, extra, top=top))
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inspector", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", *args], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
-def test_cli_selects_recipes_and_lots_on_a_running_station_and_reports_the_lot(tmp_path: Path,
-                                                                               tiny_bundle_path: Path) -> None:
+def test_cli_selects_recipes_and_lots_on_a_running_station_and_reports_the_lot(
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
     port = free_port()
     sinks = f'[sinks.http]\nport = {port}\n[sinks.sqlite]\npath = "log.db"\nsave_ok_every = 0\n'
     config = write(tmp_path, tiny_bundle_path, sinks=sinks)
@@ -136,7 +150,9 @@ def test_cli_selects_recipes_and_lots_on_a_running_station_and_reports_the_lot(t
         listed = cli("recipe", "list", "--config", str(config))
         assert listed.returncode == 0 and "* A" in listed.stdout and "product A" in listed.stdout
         refused = cli("recipe", "select", "bad", "--config", str(config), "--who", "carol")
-        assert refused.returncode == 1 and "error 108" in refused.stderr and "still running: recipe 'A'" in refused.stderr
+        assert (
+            refused.returncode == 1 and "error 108" in refused.stderr and "still running: recipe 'A'" in refused.stderr
+        )
         assert cli("lot", "set", "LOT-1", "--url", f"http://127.0.0.1:{port}").returncode == 0
         for n in range(1, 4):
             station.pipeline.trigger("cam")

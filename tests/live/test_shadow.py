@@ -46,8 +46,9 @@ def frames(folder: Path) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("shadow-bundles")
-    return make_tiny_bundle(root / "production.onnx", threshold=0.3), make_tiny_bundle(root / "candidate.onnx",
-                                                                                       threshold=0.2)
+    return make_tiny_bundle(root / "production.onnx", threshold=0.3), make_tiny_bundle(
+        root / "candidate.onnx", threshold=0.2
+    )
 
 
 def write_config(folder: Path, production: Path, candidate: Path, *, shadow_threshold: float | None = None) -> Path:
@@ -63,7 +64,7 @@ reject_repeats = false
 max_fps = 200
 [cameras.source]
 kind = "folder"
-path = "{folder / 'line'}"
+path = "{folder / "line"}"
 fps = 200
 [shadow]
 model = "{candidate}"
@@ -72,8 +73,7 @@ nice = 5
     return path
 
 
-def test_disagreements_are_counted_and_stored_for_inspector_compare(tmp_path: Path,
-                                                                    bundles: tuple[Path, Path]) -> None:
+def test_disagreements_are_counted_and_stored_for_inspector_compare(tmp_path: Path, bundles: tuple[Path, Path]) -> None:
     production = Engine(load_bundle(bundles[0], threads=1))
     shadow = Shadow(Engine(load_bundle(bundles[1], threads=1)), tmp_path / "shadow", nice=0)
     images = frames(tmp_path / "line")
@@ -81,28 +81,43 @@ def test_disagreements_are_counted_and_stored_for_inspector_compare(tmp_path: Pa
         result = production.inspect([image])[0]
         shadow.offer(FrameRecord("s", "cam", i, 1.0e9 + i, result, image=image, run="r1"))
         assert shadow.step() == {"a-good": "OK->OK", "b-mid": "OK->NG", "c-scratch": "NG->NG"}[name]
-    record = FrameRecord("s", "cam", 9, 2.0e9, production.inspect([images["b-mid"]])[0], image=images["b-mid"],
-                         run="r1")
+    record = FrameRecord(
+        "s", "cam", 9, 2.0e9, production.inspect([images["b-mid"]])[0], image=images["b-mid"], run="r1"
+    )
     shadow.offer(record)
     shadow.offer(record)  # the worker did not take the first: it is skipped, never waited for
     assert shadow.step() == "OK->NG" and shadow.step() is None
     snap = shadow.snapshot()
     assert (snap.offered, snap.agree, dict(snap.disagree), snap.skipped, snap.stored) == (5, 2, {"OK->NG": 2}, 1, 2)
 
-    diffs, transitions = compare(read_rows(tmp_path / "shadow" / "production"),
-                                 read_rows(tmp_path / "shadow" / "candidate"))
+    diffs, transitions = compare(
+        read_rows(tmp_path / "shadow" / "production"), read_rows(tmp_path / "shadow" / "candidate")
+    )
     assert transitions == {"OK->NG": 2}
     assert [d["part"] for d in diffs] == ["images/r1_cam_00000002.png", "images/r1_cam_00000009.png"]
     assert all((tmp_path / "shadow" / d["part"]).is_file() for d in diffs)
     assert diffs[0]["score_a"] == pytest.approx(0.2529, abs=1e-3) == diffs[0]["score_b"]
-    text = subprocess.run([sys.executable, "-m", "inspector", "compare", str(tmp_path / "shadow" / "production"),
-                           str(tmp_path / "shadow" / "candidate")], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, check=False)
+    text = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inspector",
+            "compare",
+            str(tmp_path / "shadow" / "production"),
+            str(tmp_path / "shadow" / "candidate"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert text.returncode == 0 and "2 parts; 2 with a different verdict" in text.stdout, text.stderr
 
 
-def test_a_live_station_compares_promotes_after_the_golden_test_and_rolls_back(tmp_path: Path,
-                                                                              bundles: tuple[Path, Path]) -> None:
+def test_a_live_station_compares_promotes_after_the_golden_test_and_rolls_back(
+    tmp_path: Path, bundles: tuple[Path, Path]
+) -> None:
     frames(tmp_path / "line")
     config = load_config(write_config(tmp_path, *bundles))
     golden = GoldenSet(config.data_dir / "golden")
@@ -140,9 +155,13 @@ def test_a_live_station_compares_promotes_after_the_golden_test_and_rolls_back(t
     finally:
         assert station.stop(5.0)
     actions = [(e["action"], e["who"]) for e in AuditLog(config.data_dir / "audit.jsonl").entries()]
-    assert actions == [("shadow_promote_refused", "eng"), ("shadow_promote", "eng-anna"),
-                       ("shadow_promote_refused", "eng-anna"), ("shadow_rollback", "eng-anna"),
-                       ("shadow_rollback_refused", "eng-anna")]
+    assert actions == [
+        ("shadow_promote_refused", "eng"),
+        ("shadow_promote", "eng-anna"),
+        ("shadow_promote_refused", "eng-anna"),
+        ("shadow_rollback", "eng-anna"),
+        ("shadow_rollback_refused", "eng-anna"),
+    ]
     assert read_rows(config.data_dir / "shadow" / "candidate")[0]["verdict"] == "NG"
 
 
@@ -164,12 +183,19 @@ def test_a_candidate_failing_the_golden_test_is_not_promoted(tmp_path: Path, bun
 
 
 def shadow_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inspector", "shadow", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "shadow", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
-def test_inspector_shadow_status_promote_rollback_through_the_health_port(tmp_path: Path,
-                                                                         bundles: tuple[Path, Path]) -> None:
+def test_inspector_shadow_status_promote_rollback_through_the_health_port(
+    tmp_path: Path, bundles: tuple[Path, Path]
+) -> None:
     frames(tmp_path / "line")
     path = write_config(tmp_path, *bundles)
     port = free_port()

@@ -42,14 +42,21 @@ def install(model: Path, target: Path) -> None:
 def test_an_unsigned_bundle_is_refused_at_check_and_at_start(tmp_path: Path, tiny_bundle_path: Path) -> None:
     config, _, ident = signed_station(tmp_path, tiny_bundle_path)
     for flags in (["--check"], []):
-        out = subprocess.run([sys.executable, "-m", "inspector", "daemon", "--config", str(config), *flags],
-                             cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+        out = subprocess.run(
+            [sys.executable, "-m", "inspector", "daemon", "--config", str(config), *flags],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert out.returncode == 2, out.stderr
         assert "not signed" in out.stderr and f"{ident} (plant.pub)" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_sighup_refuses_unsigned_and_foreign_bundles_and_takes_a_trusted_one(tmp_path: Path,
-                                                                             tiny_bundle_path: Path) -> None:
+def test_sighup_refuses_unsigned_and_foreign_bundles_and_takes_a_trusted_one(
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
     config, key, ident = signed_station(tmp_path, tiny_bundle_path)
     model = tmp_path / "model.onnx"
     sign_bundle(model, key)
@@ -57,8 +64,7 @@ def test_sighup_refuses_unsigned_and_foreign_bundles_and_takes_a_trusted_one(tmp
     staged = tmp_path / "staged" / "model.onnx"
     daemon = Daemonised(config)
     try:
-        assert wait_for(lambda: len(daemon.committed()) >= 5 or daemon.proc.poll() is not None, 30.0), \
-            daemon.lines[-5:]
+        assert wait_for(lambda: len(daemon.committed()) >= 5 or daemon.proc.poll() is not None, 30.0), daemon.lines[-5:]
         with_props(tiny_bundle_path, staged, threshold="0.31")  # a new model, not signed
         signature_path(staged).unlink(missing_ok=True)
         install(staged, model)
@@ -85,8 +91,9 @@ def test_sighup_refuses_unsigned_and_foreign_bundles_and_takes_a_trusted_one(tmp
     assert any("bundle signature verified" in line and ident in line for line in daemon.lines)
 
 
-def test_the_gui_station_refuses_an_unsigned_model_at_start_and_in_its_loader(tmp_path: Path,
-                                                                               tiny_bundle_path: Path) -> None:
+def test_the_gui_station_refuses_an_unsigned_model_at_start_and_in_its_loader(
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
     config_path, key, ident = signed_station(tmp_path, tiny_bundle_path)
     config = load_config(config_path)
     unsigned = LiveStation(config, config_sinks=False, disk_paths=[])

@@ -31,8 +31,10 @@ from inspector.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 
-SINKS = {"mqtt": ("paho", '[sinks.mqtt]\nhost = "127.0.0.1"\nport = 1\n'),
-         "opcua": ("asyncua", '[sinks.opcua]\nendpoint = "opc.tcp://127.0.0.1:1/inspector/"\n')}
+SINKS = {
+    "mqtt": ("paho", '[sinks.mqtt]\nhost = "127.0.0.1"\nport = 1\n'),
+    "opcua": ("asyncua", '[sinks.opcua]\nendpoint = "opc.tcp://127.0.0.1:1/inspector/"\n'),
+}
 
 
 def station(folder: Path, sinks: str) -> Path:
@@ -52,8 +54,14 @@ size = 64
 
 
 def without(package: str, *args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CHILD, package, *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, package, *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(SINKS))
@@ -91,7 +99,11 @@ for make in (lambda: MqttSink(station="s"), lambda: OpcUaSink(station="s")):
     except InspectorError as exc:
         print(exc.message)
 """
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["the mqtt sink needs `pip install inspector[mqtt]` (paho-mqtt is not installed)",
-                                        "the opcua sink needs `pip install inspector[opcua]` (asyncua is not installed)"]
+    assert proc.stdout.splitlines() == [
+        "the mqtt sink needs `pip install inspector[mqtt]` (paho-mqtt is not installed)",
+        "the opcua sink needs `pip install inspector[opcua]` (asyncua is not installed)",
+    ]

@@ -143,13 +143,16 @@ def test_pacer_spaces_calls_without_bursting() -> None:
     assert clock.sleeps == [0.1, 0.1]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("rtsp://admin:s3cret@10.0.0.5:554/stream1", "rtsp://***@10.0.0.5:554/stream1"),
-    ("rtsp://user:p@ss@cam/x", "rtsp://***@cam/x"),
-    ("http://token@host/mjpg and rtsp://a:b@c/", "http://***@host/mjpg and rtsp://***@c/"),
-    ("rtsp://10.0.0.5/stream1", "rtsp://10.0.0.5/stream1"),
-    ("no url here", "no url here"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rtsp://admin:s3cret@10.0.0.5:554/stream1", "rtsp://***@10.0.0.5:554/stream1"),
+        ("rtsp://user:p@ss@cam/x", "rtsp://***@cam/x"),
+        ("http://token@host/mjpg and rtsp://a:b@c/", "http://***@host/mjpg and rtsp://***@c/"),
+        ("rtsp://10.0.0.5/stream1", "rtsp://10.0.0.5/stream1"),
+        ("no url here", "no url here"),
+    ],
+)
 def test_redact_url(text: str, expected: str) -> None:
     assert redact_url(text) == expected
 

@@ -20,8 +20,15 @@ from inspector.result import InspectionResult, verdict_for
 def record(frame_id: int, score: float, *, camera: str = "cam1", seed: int = 0) -> FrameRecord:
     image = np.random.default_rng(seed + frame_id).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     result = InspectionResult(score=score, threshold=0.5, verdict=verdict_for(score, 0.5), model_fingerprint="f" * 64)
-    return FrameRecord(station="s1", camera=camera, frame_id=frame_id, captured_at=1_700_000_000.0 + frame_id,
-                       result=result, image=image, timings_ms={"capture": 1.0, "inference": 2.0, "total": 4.0})
+    return FrameRecord(
+        station="s1",
+        camera=camera,
+        frame_id=frame_id,
+        captured_at=1_700_000_000.0 + frame_id,
+        result=result,
+        image=image,
+        timings_ms={"capture": 1.0, "inference": 2.0, "total": 4.0},
+    )
 
 
 def rows(db: Path) -> list[tuple]:
@@ -44,8 +51,9 @@ def test_registered_and_writes_wal_log_with_images(tmp_path: Path) -> None:
         assert (tmp_path / "img" / path).is_file()
     with sqlite3.connect(tmp_path / "log.db") as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        row = con.execute("SELECT station, camera, score, verdict, model, timings FROM inspections "
-                          "WHERE frame_id=2").fetchone()
+        row = con.execute(
+            "SELECT station, camera, score, verdict, model, timings FROM inspections WHERE frame_id=2"
+        ).fetchone()
         assert row[:2] == ("s1", "cam1") and row[3] == "NG" and row[4] == "f" * 64 and '"inference": 2.0' in row[5]
     assert sink.stats.rows == 7 and sink.stats.images_saved == 3 and not sink.stats.degraded
     assert not list((tmp_path / "img").rglob(".*.tmp"))
@@ -88,8 +96,14 @@ def test_disk_full_degrades_with_alarm_no_partial_file_and_recovers(tmp_path: Pa
             raise OSError(errno.ENOSPC, "No space left on device")
         return os.write(fd, data)
 
-    sink = SqliteSink(path=tmp_path / "log.db", image_dir=tmp_path / "img", save_ok_every=1, retry_after_s=60.0,
-                      clock=clock, write_bytes=write_bytes)
+    sink = SqliteSink(
+        path=tmp_path / "log.db",
+        image_dir=tmp_path / "img",
+        save_ok_every=1,
+        retry_after_s=60.0,
+        clock=clock,
+        write_bytes=write_bytes,
+    )
     sink.start()
     for i in range(1, 6):
         sink.submit(record(i, 0.9))

@@ -19,8 +19,14 @@ from inspector.verdict import Verdict
 
 def typed_record(frame_id: int, defect_type: str | None, score: float = 3.0) -> FrameRecord:
     verdict = Verdict.NG if score > 1.0 else Verdict.OK
-    result = InspectionResult(score=score, threshold=1.0, verdict=verdict, model_fingerprint="f" * 64,
-                              defect_type=defect_type, defect_type_probability=0.9 if defect_type else None)
+    result = InspectionResult(
+        score=score,
+        threshold=1.0,
+        verdict=verdict,
+        model_fingerprint="f" * 64,
+        defect_type=defect_type,
+        defect_type_probability=0.9 if defect_type else None,
+    )
     return FrameRecord("s", "cam1", frame_id, time.time(), result, None, {"total": 5.0})
 
 
@@ -37,8 +43,14 @@ def test_an_old_database_gets_the_defect_type_column_and_the_report_a_pareto(tmp
     sink.stop(5.0)
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT frame_id, verdict, defect_type FROM inspections ORDER BY frame_id").fetchall()
-    assert rows == [(1, "OK", None), (2, "NG", None), (3, "NG", "crack"), (4, "NG", "scratch"), (5, "NG", "crack"),
-                    (6, "OK", None)]
+    assert rows == [
+        (1, "OK", None),
+        (2, "NG", None),
+        (3, "NG", "crack"),
+        (4, "NG", "scratch"),
+        (5, "NG", "crack"),
+        (6, "OK", None),
+    ]
     (group,) = report(db, by="camera")
     assert group.ng == 4 and group.ng_by_type == {"untyped": 1, "crack": 2, "scratch": 1}
 
@@ -52,4 +64,7 @@ def test_pareto_orders_by_count_with_the_cumulative_share() -> None:
     from inspector.typer import pareto
 
     assert pareto(["spot", "crack", None, "crack", "crack", "spot"]) == [
-        ("crack", 3, 0.5), ("spot", 2, 5 / 6), ("untyped", 1, 1.0)]
+        ("crack", 3, 0.5),
+        ("spot", 2, 5 / 6),
+        ("untyped", 1, 1.0),
+    ]

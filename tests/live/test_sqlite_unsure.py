@@ -29,8 +29,14 @@ VALUES (1.0, 's', 'cam1', 1, 0.5, 1.0, 'OK', 'f', '{}'), (2.0, 's', 'cam1', 2, 1
 
 
 def unsure_record(frame_id: int) -> FrameRecord:
-    result = InspectionResult(score=3.0, threshold=1.0, verdict=Verdict.UNSURE, model_fingerprint="f" * 64,
-                              reason=Reason.FOCUS, reason_detail="focus 0.1 below 2")
+    result = InspectionResult(
+        score=3.0,
+        threshold=1.0,
+        verdict=Verdict.UNSURE,
+        model_fingerprint="f" * 64,
+        reason=Reason.FOCUS,
+        reason_detail="focus 0.1 below 2",
+    )
     image = np.random.default_rng(frame_id).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     return FrameRecord("s", "cam1", frame_id, time.time(), result, image, {"total": 5.0})
 
@@ -53,5 +59,7 @@ def test_an_old_database_is_migrated_and_takes_unsure_with_its_reason_and_image(
     assert "inspections_time" in tables and "inspections_before_unsure" not in tables
     assert "'UNSURE'" in with_check
     with sqlite3.connect(db) as con, pytest.raises(sqlite3.IntegrityError):
-        con.execute("INSERT INTO inspections (time, station, camera, frame_id, score, threshold, verdict, model, "
-                    "timings) VALUES (1, 's', 'c', 9, 1, 1, 'MAYBE', 'f', '{}')")  # the CHECK still holds
+        con.execute(
+            "INSERT INTO inspections (time, station, camera, frame_id, score, threshold, verdict, model, "
+            "timings) VALUES (1, 's', 'c', 9, 1, 1, 'MAYBE', 'f', '{}')"
+        )  # the CHECK still holds

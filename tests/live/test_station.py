@@ -58,8 +58,9 @@ def frames_metric(port: int) -> float | None:
     return parse_prometheus(text).get(("inspector_frames_total", frozenset({("camera", "cam1")})))
 
 
-def test_gui_camera_change_keeps_readyz_and_metrics_on_the_running_pipeline(tmp_path: Path,
-                                                                            tiny_bundle_path: Path) -> None:
+def test_gui_camera_change_keeps_readyz_and_metrics_on_the_running_pipeline(
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
     port = free_port()
     config = load_config(write_config(tmp_path, tiny_bundle_path, sinks=f"[sinks.http]\nport = {port}\n"))
     station = LiveStation(config, disk_paths=[])
@@ -80,15 +81,15 @@ def test_gui_camera_change_keeps_readyz_and_metrics_on_the_running_pipeline(tmp_
         metrics = parse_prometheus(get(port, "/metrics")[1])
         assert metrics[("inspector_camera_up", frozenset({("camera", "cam1")}))] == 1
         assert metrics[("inspector_ready", frozenset())] == 1
-        assert metrics[("inspector_frames_total", frozenset({("camera", "cam1")}))] <= \
-            station.pipeline.snapshot().frames
+        assert (
+            metrics[("inspector_frames_total", frozenset({("camera", "cam1")}))] <= station.pipeline.snapshot().frames
+        )
     finally:
         assert station.close(5.0)
     assert get(port, "/healthz")[0] == 0  # the HTTP sink stopped with the station
 
 
-def test_context_follows_restarts_and_model_swaps(tmp_path: Path, tiny_bundle_path: Path,
-                                                  tiny_engine: Engine) -> None:
+def test_context_follows_restarts_and_model_swaps(tmp_path: Path, tiny_bundle_path: Path, tiny_engine: Engine) -> None:
     config = load_config(write_config(tmp_path, tiny_bundle_path, trigger="opcua"))
     station = build_station(config, engine=tiny_engine)
     context = station.context
@@ -113,8 +114,9 @@ def test_context_follows_restarts_and_model_swaps(tmp_path: Path, tiny_bundle_pa
         assert station.stop(5.0)
 
 
-def test_set_roi_applies_to_the_next_frame_and_names_unknown_cameras(tmp_path: Path, tiny_bundle_path: Path,
-                                                                     tiny_engine: Engine) -> None:
+def test_set_roi_applies_to_the_next_frame_and_names_unknown_cameras(
+    tmp_path: Path, tiny_bundle_path: Path, tiny_engine: Engine
+) -> None:
     config = load_config(write_config(tmp_path, tiny_bundle_path))
     station = build_station(config, engine=tiny_engine)
     station.pipeline.set_roi("cam1", (8, 8, 40, 40))

@@ -26,8 +26,16 @@ from inspector.result import InspectionResult, verdict_for
 def record(frame_id: int, score: float, side: int = 32) -> FrameRecord:
     image = np.random.default_rng(frame_id).integers(0, 255, (side, side, 3), dtype=np.uint8)
     result = InspectionResult(score=score, threshold=0.5, verdict=verdict_for(score, 0.5), model_fingerprint="f" * 64)
-    return FrameRecord(station="s1", camera="cam1", frame_id=frame_id, captured_at=1_700_000_000.0 + frame_id,
-                       result=result, image=image, timings_ms={"total": 4.0}, run="run-a")
+    return FrameRecord(
+        station="s1",
+        camera="cam1",
+        frame_id=frame_id,
+        captured_at=1_700_000_000.0 + frame_id,
+        result=result,
+        image=image,
+        timings_ms={"total": 4.0},
+        run="run-a",
+    )
 
 
 def _mount(args: list[str]) -> None:
@@ -65,7 +73,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def rows(db: Path) -> list[tuple]:
     con = sqlite3.connect(db)
     try:
-        return con.execute("SELECT frame_id, verdict, image_path, image_error, run FROM inspections ORDER BY id").fetchall()
+        return con.execute(
+            "SELECT frame_id, verdict, image_path, image_error, run FROM inspections ORDER BY id"
+        ).fetchall()
     finally:
         con.close()  # an open database keeps the tmpfs busy
 
@@ -91,7 +101,7 @@ def test_read_only_existing_image_folder_marks_the_absence_per_row(tmp_path: Pat
     sink.open()
     sink.write(record(1, 0.9))
     sink.close()
-    (frame_id, verdict, path, error, run), = rows(tmp_path / "log.db")
+    ((frame_id, verdict, path, error, run),) = rows(tmp_path / "log.db")
     assert (frame_id, verdict, path, run) == (1, "NG", None, "run-a") and "Read-only file system" in error
     assert sink.stats.image_failures == 1 and sink.stats.alarm
 
@@ -105,8 +115,9 @@ def test_database_that_cannot_open_is_a_dead_sink(read_only_dir: Path) -> None:
 
 
 def test_db_and_images_on_one_full_disk_lose_no_row(small_disk: Path, request: pytest.FixtureRequest) -> None:
-    sink = SqliteSink(path=small_disk / "log.db", image_dir=small_disk / "img", save_ok_every=1, clock=FakeClock(),
-                      reserve_mb=1.5)
+    sink = SqliteSink(
+        path=small_disk / "log.db", image_dir=small_disk / "img", save_ok_every=1, clock=FakeClock(), reserve_mb=1.5
+    )
     sink.open()
     request.addfinalizer(sink.close)  # a failed assertion must not leave the database open on the mount
     n = 0
@@ -128,8 +139,9 @@ def test_db_and_images_on_one_full_disk_lose_no_row(small_disk: Path, request: p
 
 def test_queued_images_are_bounded_in_bytes_and_shedding_keeps_rows(tmp_path: Path) -> None:
     budget = 8 * 1024 * 1024
-    sink = SqliteSink(path=tmp_path / "log.db", image_dir=tmp_path / "img", save_ok_every=100,
-                      max_image_bytes=budget, queue_size=1024)
+    sink = SqliteSink(
+        path=tmp_path / "log.db", image_dir=tmp_path / "img", save_ok_every=100, max_image_bytes=budget, queue_size=1024
+    )
     frames = [record(i, 0.9 if i % 10 == 0 else 0.1, side=1024) for i in range(1, 101)]
     for frame in frames:  # the worker is not started: a sink stuck for good
         sink.submit(frame)

@@ -23,8 +23,9 @@ def test_the_live_pipeline_runs_the_tiled_bundle(tiled_bundle, tmp_path) -> None
         part = make_part(np.random.default_rng(200 + i), size=size).image
         cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(part, cv2.COLOR_RGB2BGR))
     sink = ListSink()
-    camera = CameraConfig(id="strip", kind="folder", source={"path": str(folder), "fps": 20.0, "loop": True},
-                          max_fps=1000.0)
+    camera = CameraConfig(
+        id="strip", kind="folder", source={"path": str(folder), "fps": 20.0, "loop": True}, max_fps=1000.0
+    )
     pipeline = Pipeline(Engine(load_bundle(path)), [camera], [sink], station="t")
     pipeline.start()
     try:

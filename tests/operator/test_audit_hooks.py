@@ -19,7 +19,7 @@ from inspector.operator.station import LiveStation
 def test_threshold_roi_and_save_are_audited(tmp_path: Path) -> None:
     shutil.copy(DEMO, tmp_path / "model.onnx")
     shutil.copy(f"{DEMO}.sha256", tmp_path / "model.onnx.sha256")
-    (tmp_path / "station.toml").write_text('''schema_version = 1
+    (tmp_path / "station.toml").write_text("""schema_version = 1
 station = "audited"
 [model]
 path = "model.onnx"
@@ -28,7 +28,7 @@ id = "cam1"
 [cameras.source]
 kind = "synthetic"
 fps = 2
-''')
+""")
     live = LiveStation(load_config(tmp_path / "station.toml"), config_sinks=False, disk_paths=[])
     live.start().result(60)
     try:
@@ -42,7 +42,9 @@ fps = 2
     log = AuditLog(tmp_path / "audit.jsonl")
     entries = list(log.entries())
     assert [(e["action"], e["old"], e["new"]) for e in entries[:2]] == [
-        ("threshold", old, 30.5), ("roi", None, [8, 8, 96, 96])]
+        ("threshold", old, 30.5),
+        ("roi", None, [8, 8, 96, 96]),
+    ]
     assert entries[2]["action"] == "config_save" and entries[2]["new"]["threshold"] == 30.5
     assert all(e["who"].startswith("gui:") for e in entries) and log.verify() == (3, None)
 
@@ -55,7 +57,10 @@ def test_pin_changes_are_audited_without_the_pin(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.jsonl")
     entries = list(log.entries())
     assert [(e["action"], e["why"]) for e in entries] == [
-        ("pin", "first PIN set"), ("pin", "changed with the old PIN"), ("pin", "reset without the old PIN (admin)")]
+        ("pin", "first PIN set"),
+        ("pin", "changed with the old PIN"),
+        ("pin", "reset without the old PIN (admin)"),
+    ]
     text = (tmp_path / "audit.jsonl").read_text()
     assert "123456" not in text and "654321" not in text and settings.data["pins"]["engineer"]["hash"] not in text
     assert log.verify() == (3, None)

@@ -47,8 +47,9 @@ def test_only_the_threshold_and_roi_lines_change(tmp_path: Path) -> None:
 
 def test_a_layout_that_cannot_be_edited_line_by_line_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "station.toml"
-    inline = STATION.replace(f'[model]\npath = "{DEMO}"  # the bundle\nthreads = 1\n',
-                             f'model = {{ path = "{DEMO}", threads = 1 }}\n')
+    inline = STATION.replace(
+        f'[model]\npath = "{DEMO}"  # the bundle\nthreads = 1\n', f'model = {{ path = "{DEMO}", threads = 1 }}\n'
+    )
     path.write_text(inline)
     with pytest.raises(InspectorError) as refused:
         save_station_settings(path, 31.0, {"cam1": None})
@@ -63,7 +64,10 @@ def test_saved_settings_name_what_a_restart_would_lose(station: LiveStation) -> 
     station.set_threshold(30.5)
     station.set_roi("cam1", (8, 8, 96, 96))
     changes = saved.changes(station)
-    assert changes == ["threshold 30.5 (station config: the bundle's own)",
-                       "cam1 ROI [8, 8, 96, 96] (station config: whole frame)"]
-    assert saved.describe(changes).startswith("TEMPORARY until restart: ") and "start it with --config" in \
-        saved.describe(changes)
+    assert changes == [
+        "threshold 30.5 (station config: the bundle's own)",
+        "cam1 ROI [8, 8, 96, 96] (station config: whole frame)",
+    ]
+    assert saved.describe(changes).startswith(
+        "TEMPORARY until restart: "
+    ) and "start it with --config" in saved.describe(changes)

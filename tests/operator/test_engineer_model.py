@@ -52,8 +52,9 @@ def test_slider_positions_map_onto_a_scale_that_holds_the_recent_scores(station:
 
 def test_the_preview_counts_the_recent_parts_a_candidate_would_flip(station: LiveStation) -> None:
     running = station.threshold
-    station.stats.ingest([record(running * s, frame_id=i, threshold=running)
-                          for i, s in enumerate([0.5, 0.95, 1.05, 1.5])])
+    station.stats.ingest(
+        [record(running * s, frame_id=i, threshold=running) for i, s in enumerate([0.5, 0.95, 1.05, 1.5])]
+    )
     candidate = ThresholdCandidate(station)
     candidate.set(running * 0.9)
     assert candidate.preview() == "Of the last 4 parts, 1 OK would become NG and 0 NG would become OK."

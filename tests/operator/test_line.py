@@ -58,8 +58,9 @@ def test_recipe_and_lot_requests_answer_in_plain_words_and_are_audited(live: Liv
     unknown = live.select_recipe("C", who=who).result(30)
     assert unknown.error_code is ErrorCode.UNKNOWN_RECIPE and live.station.recipe == "A"
     assert live.messages[-1].level == "error"
-    assert live.messages[-1].text == ("Recipe 'C' refused (error 107 UNKNOWN_RECIPE): no recipe 'C' (recipes: A, B). "
-                                      "Recipe A keeps running.")
+    assert live.messages[-1].text == (
+        "Recipe 'C' refused (error 107 UNKNOWN_RECIPE): no recipe 'C' (recipes: A, B). Recipe A keeps running."
+    )
     assert live.select_recipe("B", who=who, why="changeover").result(60).ok
     assert (live.station.recipe, live.threshold) == ("B", 0.6)
     assert live.messages[-1].text == "Recipe B running."
@@ -70,8 +71,11 @@ def test_recipe_and_lot_requests_answer_in_plain_words_and_are_audited(live: Liv
     trail = AuditTrail(live.audit_path)
     assert live.audit_path == tmp_path / "audit.jsonl"
     rows = trail.rows()
-    assert [(r.seq, r.action, r.target) for r in rows] == [(1, "recipe_refused", "C"), (2, "recipe", "B"),
-                                                           (3, "lot", "lot")]
+    assert [(r.seq, r.action, r.target) for r in rows] == [
+        (1, "recipe_refused", "C"),
+        (2, "recipe", "B"),
+        (3, "lot", "lot"),
+    ]
     assert json.loads(rows[1].new)["recipe"] == "B" and rows[1].why == "changeover"
     assert (rows[2].old, rows[2].new, rows[2].who) == ("", "L-17", gui_user())
     assert trail.verify() == (True, "OK: 3 entries, chain intact.")
@@ -84,8 +88,10 @@ def test_a_request_before_the_model_loaded_is_refused_in_words(live: LiveStation
 
 def test_the_audit_trail_without_a_log_and_bad_exports_say_what_to_do(tmp_path: Path) -> None:
     assert AuditTrail(None).rows() == []
-    assert AuditTrail(None).verify() == (False, "No audit trail: this GUI was not started from a station config "
-                                                "(--config).")
+    assert AuditTrail(None).verify() == (
+        False,
+        "No audit trail: this GUI was not started from a station config (--config).",
+    )
     empty = AuditTrail(tmp_path / "audit.jsonl")
     assert empty.verify() == (True, f"OK: no entries yet ({tmp_path / 'audit.jsonl'}).")
     with pytest.raises(InspectorError, match="unknown export format 'xml'"):
@@ -96,5 +102,7 @@ def test_the_audit_trail_without_a_log_and_bad_exports_say_what_to_do(tmp_path: 
     (tmp_path / "audit.jsonl").write_text("not json\n")
     with pytest.raises(InspectorError, match="line 1 is not an audit entry"):
         empty.rows()
-    assert empty.verify() == (False, "TAMPERED: line 1: an entry: not valid JSON (edited or cut) (0 entries before "
-                                     "it check).")
+    assert empty.verify() == (
+        False,
+        "TAMPERED: line 1: an entry: not valid JSON (edited or cut) (0 entries before it check).",
+    )

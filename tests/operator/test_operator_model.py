@@ -92,7 +92,7 @@ def test_the_rate_meter_is_right_at_every_line_rate(fps: float) -> None:
         for _ in range(4):  # read it between parts, as the 500 ms timer does at any phase
             clock.advance(1 / fps / 4)
             readings.append(meter.rate())
-    steady = readings[len(readings) // 2:]
+    steady = readings[len(readings) // 2 :]
     assert min(steady) >= fps * 0.97 and max(steady) <= fps * 1.03, (min(steady), max(steady))
     clock.advance(2.5)
     assert meter.rate() < fps * 0.75  # the line stopped half a window ago: the reading falls

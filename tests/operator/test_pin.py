@@ -37,10 +37,18 @@ class Wall:
 
 def _unlock_in_a_new_process(settings: Path, pin: str) -> str:
     """Unlock with `pin` in a fresh Python process, as a restarted GUI would (the real clock)."""
-    code = ("import sys; from pathlib import Path; from inspector.operator.settings import EngineerLock, Settings; "
-            "print(EngineerLock(Settings(Path(sys.argv[1]))).unlock(sys.argv[2]))")
-    out = subprocess.run([sys.executable, "-c", code, str(settings), pin], cwd=REPO, capture_output=True,
-                         text=True, timeout=60, check=False)
+    code = (
+        "import sys; from pathlib import Path; from inspector.operator.settings import EngineerLock, Settings; "
+        "print(EngineerLock(Settings(Path(sys.argv[1]))).unlock(sys.argv[2]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(settings), pin],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -58,7 +66,11 @@ def test_the_lockout_survives_a_restart(tmp_path: Path) -> None:
     assert "Too many wrong PINs" in _unlock_in_a_new_process(path, PIN)  # a new process, the real clock
     wall.now += LOCKOUT_S + 1
     assert EngineerLock(Settings(path), wall=wall).unlock(PIN) == (True, "")
-    assert json.loads(path.read_text())["pin_lockouts"]["engineer"] == {"failures": 0, "lockouts": 0, "blocked_until": 0.0}
+    assert json.loads(path.read_text())["pin_lockouts"]["engineer"] == {
+        "failures": 0,
+        "lockouts": 0,
+        "blocked_until": 0.0,
+    }
     assert path.stat().st_mode & 0o777 == 0o600
 
 
@@ -97,9 +109,17 @@ def test_changing_the_pin_needs_the_old_one(tmp_path: Path) -> None:
 def _cli(path: Path, *flags: str, typed: str) -> subprocess.CompletedProcess:
     """`inspector gui --set-pin` in a real process, detached from any terminal so getpass reads stdin."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run([sys.executable, "-m", "inspector", "gui", "--settings", str(path), *flags],
-                          cwd=REPO, input=typed, capture_output=True, text=True, timeout=120, env=env,
-                          start_new_session=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "gui", "--settings", str(path), *flags],
+        cwd=REPO,
+        input=typed,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        start_new_session=True,
+        check=False,
+    )
 
 
 def test_set_pin_on_the_command_line_refuses_a_wrong_old_pin(tmp_path: Path) -> None:

@@ -28,13 +28,16 @@ print(json.dumps({"modules": names, "blocked": blocked, "pyside6": loaded}))
 
 
 def test_every_operator_module_imports_without_pyside6() -> None:
-    out = subprocess.run([sys.executable, "-c", CODE], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", CODE], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["blocked"], "a GUI module imported with PySide6 blocked: the check would not catch Qt"
     assert report["pyside6"] == []
-    expected = {f"inspector.operator.{p.stem}" for p in (REPO / "inspector" / "operator").glob("*.py")
-                if p.stem != "__init__"}
-    assert set(report["modules"]) == expected and {"inspector.operator.station", "inspector.operator.settings"} \
-        <= expected
+    expected = {
+        f"inspector.operator.{p.stem}" for p in (REPO / "inspector" / "operator").glob("*.py") if p.stem != "__init__"
+    }
+    assert (
+        set(report["modules"]) == expected and {"inspector.operator.station", "inspector.operator.settings"} <= expected
+    )

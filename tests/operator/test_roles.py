@@ -29,8 +29,9 @@ def _three_roles(path: Path) -> Settings:
 
 def test_a_single_pin_file_is_read_as_the_engineer_pin_with_its_lockout(tmp_path: Path) -> None:
     path = tmp_path / "gui.json"
-    path.write_text(json.dumps({"pin": hash_pin("314159"), "pin_lockout": {"failures": 3, "lockouts": 0,
-                                                                            "blocked_until": 0.0}}))
+    path.write_text(
+        json.dumps({"pin": hash_pin("314159"), "pin_lockout": {"failures": 3, "lockouts": 0, "blocked_until": 0.0}})
+    )
     lock = EngineerLock(Settings(path))
     assert lock.unlock("314159", Role.OPERATOR)[0] is False  # the old PIN is the engineer's only
     assert lock.unlock("000000") == (False, "Wrong PIN.")  # 4th failure in a row: the old count goes on
@@ -105,7 +106,8 @@ def test_the_admin_sets_the_other_pins_and_every_change_is_audited_with_its_role
         ("pin", {"role": "admin"}, "reset without the old PIN (admin)"),
         ("pin", {"role": "engineer"}, "set by the admin"),
         ("pin", {"role": "operator"}, "set by the admin"),
-        ("pin", {"role": "admin"}, "changed with the old PIN")]
+        ("pin", {"role": "admin"}, "changed with the old PIN"),
+    ]
     text = (tmp_path / "audit.jsonl").read_text()
     assert not any(pin in text for pin in ("777888", "121212", "999000", PINS[Role.ADMIN]))
     assert log.verify() == (5, None)

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.usefixtures("synthetic_data")
 
 
 @pytest.mark.parametrize("fixture", ["patchcore_bundle", "padim_bundle"])
-def test_train_export_batch_detects_synthetic_defects(fixture: str, request, synthetic_data: Path, tmp_path: Path) -> None:
+def test_train_export_batch_detects_synthetic_defects(
+    fixture: str, request, synthetic_data: Path, tmp_path: Path
+) -> None:
     run, bundle = request.getfixturevalue(fixture)
     summary = json.loads((run / "run.json").read_text())
     assert (run / "report.md").is_file() and (run / "roc.png").is_file() and (run / "score_histogram.png").is_file()
@@ -34,7 +36,9 @@ def test_train_export_batch_detects_synthetic_defects(fixture: str, request, syn
     assert metrics["detection_rate"] == pytest.approx(summary["metrics"]["detection_rate"], abs=1e-6)
 
 
-def test_batch_on_a_plain_folder_writes_rows_without_labels(patchcore_bundle, synthetic_data: Path, tmp_path: Path) -> None:
+def test_batch_on_a_plain_folder_writes_rows_without_labels(
+    patchcore_bundle, synthetic_data: Path, tmp_path: Path
+) -> None:
     _, bundle = patchcore_bundle
     folder = synthetic_data / "images" / "crack"
     out = tmp_path / "out"
@@ -64,6 +68,21 @@ def test_batch_reports_a_corrupt_image_as_an_error_row(patchcore_bundle, tmp_pat
 def test_threshold_override_changes_verdicts(patchcore_bundle, synthetic_data: Path, tmp_path: Path) -> None:
     _, bundle = patchcore_bundle
     out = tmp_path / "out"
-    assert main(["batch", str(synthetic_data), "--model", str(bundle), "--out", str(out), "--split", "test",
-                 "--threshold", "1e9"]) == 0
+    assert (
+        main(
+            [
+                "batch",
+                str(synthetic_data),
+                "--model",
+                str(bundle),
+                "--out",
+                str(out),
+                "--split",
+                "test",
+                "--threshold",
+                "1e9",
+            ]
+        )
+        == 0
+    )
     assert {r["verdict"] for r in csv.DictReader((out / "results.csv").open())} == {"OK"}

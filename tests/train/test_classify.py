@@ -22,13 +22,38 @@ def classify_data(tmp_path_factory) -> Path:
     """Class folders good/crack/scratch/spot (split per class by a seeded ratio: train, val and test)."""
     from inspector.synthetic import write_dataset
 
-    return write_dataset(tmp_path_factory.mktemp("classify") / "data", layout="folders", size=(80, 96), n_train=8,
-                         n_val=3, n_test=3, n_defect=5, seed=1)
+    return write_dataset(
+        tmp_path_factory.mktemp("classify") / "data",
+        layout="folders",
+        size=(80, 96),
+        n_train=8,
+        n_val=3,
+        n_test=3,
+        n_defect=5,
+        seed=1,
+    )
 
 
 def _train(data: Path, out: Path, *extra: str) -> int:
-    return main(["train", "--data", str(data), "--task", "classify", "--out", str(out), "--image-size", str(SIZE),
-                 "--batch-size", "8", "--target-frr", "0.2", "--no-progress", *extra])
+    return main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--task",
+            "classify",
+            "--out",
+            str(out),
+            "--image-size",
+            str(SIZE),
+            "--batch-size",
+            "8",
+            "--target-frr",
+            "0.2",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +76,15 @@ def test_train_export_batch_end_to_end(arch: str, request, classify_data: Path, 
         assert (run / name).is_file(), name
     assert "transform" in json.loads((run / "augment.json").read_text())  # A.to_dict of the pipeline
     metrics = summary["metrics"]
-    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix", "detection_rate", "false_reject_rate",
-            "image_auroc"} <= set(metrics)
+    assert {
+        "accuracy",
+        "macro_f1",
+        "per_class",
+        "confusion_matrix",
+        "detection_rate",
+        "false_reject_rate",
+        "image_auroc",
+    } <= set(metrics)
 
     bundle = tmp_path / "model.onnx"
     assert main(["export", str(run), "--out", str(bundle)]) == 0
@@ -127,8 +159,11 @@ def test_mixed_sizes_and_grayscale_reach_the_model_as_rgb_at_its_size(tmp_path: 
     from training.classify_data import ImageSet, load_augment
     from training.images import load_samples
 
-    files = {"gray.png": np.full((50, 70), 90, np.uint8), "rgb.jpg": np.full((90, 60, 3), 200, np.uint8),
-             "gray16.tif": np.full((40, 40), 30000, np.uint16)}
+    files = {
+        "gray.png": np.full((50, 70), 90, np.uint8),
+        "rgb.jpg": np.full((90, 60, 3), 200, np.uint8),
+        "gray16.tif": np.full((40, 40), 30000, np.uint16),
+    }
     for name, array in files.items():
         cv2.imwrite(str(tmp_path / name), array)
     samples = [Sample(tmp_path / name, "good", "train") for name in files]
@@ -143,7 +178,9 @@ def test_augment_file_of_knobs_and_bad_preset(tmp_path: Path) -> None:
 
     knobs = tmp_path / "aug.json"
     knobs.write_text(json.dumps({"rot90": False, "hflip": False, "vflip": False, "noise_p": 0.0}))
-    names = [t["__class_fullname__"] for t in json.loads(augment_json(load_augment(str(knobs))))["transform"]["transforms"]]
+    names = [
+        t["__class_fullname__"] for t in json.loads(augment_json(load_augment(str(knobs))))["transform"]["transforms"]
+    ]
     assert "RandomRotate90" not in names and "HorizontalFlip" not in names and "GaussNoise" not in names
     saved = tmp_path / "saved.json"
     saved.write_text(augment_json(load_augment(None)))

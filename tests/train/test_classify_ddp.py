@@ -17,13 +17,44 @@ REPO = Path(__file__).resolve().parents[2]
 def test_torchrun_two_cpu_processes_train_a_classifier(tmp_path: Path) -> None:
     from inspector.synthetic import write_dataset
 
-    data = write_dataset(tmp_path / "data", layout="folders", size=(64, 64), n_train=6, n_val=3, n_test=3,
-                         n_defect=4, defect_types=("scratch", "spot"), seed=2)
+    data = write_dataset(
+        tmp_path / "data",
+        layout="folders",
+        size=(64, 64),
+        n_train=6,
+        n_val=3,
+        n_test=3,
+        n_defect=4,
+        defect_types=("scratch", "spot"),
+        seed=2,
+    )
     run = tmp_path / "run"
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "training",
-           "--data", str(data), "--task", "classify", "--out", str(run), "--image-size", "64", "--epochs", "2",
-           "--batch-size", "8", "--target-frr", "0.2", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "training",
+        "--data",
+        str(data),
+        "--task",
+        "classify",
+        "--out",
+        str(run),
+        "--image-size",
+        "64",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--target-frr",
+        "0.2",
+        "--no-progress",
+    ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((run / "run.json").read_text())

@@ -13,10 +13,24 @@ from training.run_summary import RUN_FILE, RunSummary, load_summary
 
 
 def _summary(**changes) -> RunSummary:
-    values = {"task": "anomaly", "method": "patchcore", "backbone": "b", "class_names": ["good", "crack"], "image_size": (64, 96),
-                  "threshold": 1.5, "thresholds": {"deployed": {"threshold": 1.5}}, "target_frr": 0.01, "metrics": {}, "seed": 0,
-                  "data": "/d", "data_layout": "mvtec", "data_fingerprint": "f", "geometry": {"resize": "letterbox"},
-                  "stages": [1, 2], "details": {"fit_seconds": {"patchcore": 1.0}}}
+    values = {
+        "task": "anomaly",
+        "method": "patchcore",
+        "backbone": "b",
+        "class_names": ["good", "crack"],
+        "image_size": (64, 96),
+        "threshold": 1.5,
+        "thresholds": {"deployed": {"threshold": 1.5}},
+        "target_frr": 0.01,
+        "metrics": {},
+        "seed": 0,
+        "data": "/d",
+        "data_layout": "mvtec",
+        "data_fingerprint": "f",
+        "geometry": {"resize": "letterbox"},
+        "stages": [1, 2],
+        "details": {"fit_seconds": {"patchcore": 1.0}},
+    }
     return RunSummary(**{**values, **changes})
 
 
@@ -29,14 +43,17 @@ def test_a_summary_round_trips_through_a_flat_run_json(tmp_path: Path) -> None:
     assert again == summary and again.resize == "letterbox" and again.image_size == (64, 96)
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"task": "segment"}, "task 'segment' is unknown"),
-    ({"class_names": ["crack", "good"]}, "'good' first"),
-    ({"threshold": float("nan")}, "finite number"),
-    ({"target_frr": 1.5}, "between 0 and 1"),
-    ({"thresholds": {}}, "'deployed'"),
-    ({"geometry": {"resize": "fisheye"}}, "resize 'fisheye' is unknown"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"task": "segment"}, "task 'segment' is unknown"),
+        ({"class_names": ["crack", "good"]}, "'good' first"),
+        ({"threshold": float("nan")}, "finite number"),
+        ({"target_frr": 1.5}, "between 0 and 1"),
+        ({"thresholds": {}}, "'deployed'"),
+        ({"geometry": {"resize": "fisheye"}}, "resize 'fisheye' is unknown"),
+    ],
+)
 def test_a_bad_summary_names_the_field(changes: dict, message: str) -> None:
     with pytest.raises(InspectorError, match=message):
         _summary(**changes)

@@ -75,21 +75,35 @@ CASES = [
 @pytest.mark.parametrize("case,breaker,extra", CASES, ids=[c[0] for c in CASES])
 def test_bad_dataset_is_one_message(small_data: Path, tmp_path: Path, capsys, case, breaker, extra) -> None:
     named = breaker(small_data)
-    code = main(["train", "--data", str(small_data), "--out", str(tmp_path / "run"), "--image-size", "64",
-                 "--no-progress", *extra])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(small_data),
+            "--out",
+            str(tmp_path / "run"),
+            "--image-size",
+            "64",
+            "--no-progress",
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert named in err
     assert "Traceback" not in err and err.startswith("error: ")
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--backbone", "no_such_net"], "'no_such_net' is not a timm model"),
-    (["--backbone", "resnet18"], "no offline pretrained weights for backbone 'resnet18'"),
-    (["--method", "knn"], "invalid choice"),
-    (["--image-size", "100"], "multiple of 32"),
-    (["--target-frr", "1.5"], "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--backbone", "no_such_net"], "'no_such_net' is not a timm model"),
+        (["--backbone", "resnet18"], "no offline pretrained weights for backbone 'resnet18'"),
+        (["--method", "knn"], "invalid choice"),
+        (["--image-size", "100"], "multiple of 32"),
+        (["--target-frr", "1.5"], "between 0 and 1"),
+    ],
+)
 def test_bad_options_are_named(small_data: Path, tmp_path: Path, capsys, args, expected) -> None:
     try:
         code = main(["train", "--data", str(small_data), "--out", str(tmp_path / "run"), "--no-progress", *args])
@@ -104,8 +118,20 @@ def test_weights_that_do_not_fit_are_named(small_data: Path, tmp_path: Path, cap
 
     weights = tmp_path / "wrong.safetensors"
     save_file({"conv.weight": torch.zeros(3, 3, 3, 3)}, str(weights))
-    code = main(["train", "--data", str(small_data), "--out", str(tmp_path / "run"), "--weights", str(weights),
-                 "--image-size", "64", "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(small_data),
+            "--out",
+            str(tmp_path / "run"),
+            "--weights",
+            str(weights),
+            "--image-size",
+            "64",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "do not fit backbone tf_efficientnet_lite0" in err and "wrong.safetensors" in err
 
@@ -115,8 +141,20 @@ def test_pickled_weights_are_refused(small_data: Path, tmp_path: Path, capsys) -
 
     weights = tmp_path / "evil.pth"
     weights.write_bytes(pickle.dumps({"weight": object()}))
-    code = main(["train", "--data", str(small_data), "--out", str(tmp_path / "run"), "--weights", str(weights),
-                 "--image-size", "64", "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(small_data),
+            "--out",
+            str(tmp_path / "run"),
+            "--weights",
+            str(weights),
+            "--image-size",
+            "64",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "not a plain tensor state dict" in err
 
@@ -128,8 +166,25 @@ def test_same_seed_gives_the_same_model(small_data: Path, tmp_path: Path) -> Non
     graphs = []
     for name in ("a", "b"):
         run = tmp_path / name
-        assert main(["train", "--data", str(small_data), "--out", str(run), "--image-size", "64", "--no-progress",
-                     "--method", "patchcore", "--seed", "3"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    str(small_data),
+                    "--out",
+                    str(run),
+                    "--image-size",
+                    "64",
+                    "--no-progress",
+                    "--method",
+                    "patchcore",
+                    "--seed",
+                    "3",
+                ]
+            )
+            == 0
+        )
         summary, model = load_run(run)
         graphs.append(build_bundle(summary, model).graph.SerializeToString())
         assert (run / "model.safetensors").read_bytes() == (tmp_path / "a" / "model.safetensors").read_bytes()

@@ -26,8 +26,16 @@ def typer_data(tmp_path_factory) -> Path:
     """Class folders crack/scratch/spot and no good/ (a steel-surface set of defect types only)."""
     from inspector.synthetic import write_dataset
 
-    data = write_dataset(tmp_path_factory.mktemp("typer") / "data", layout="folders", size=(96, 96), n_train=1,
-                         n_val=1, n_test=1, n_defect=5, seed=2)
+    data = write_dataset(
+        tmp_path_factory.mktemp("typer") / "data",
+        layout="folders",
+        size=(96, 96),
+        n_train=1,
+        n_val=1,
+        n_test=1,
+        n_defect=5,
+        seed=2,
+    )
     shutil.rmtree(data / "good")
     return data
 
@@ -35,8 +43,27 @@ def typer_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def typer_bundle(tmp_path_factory, typer_data) -> Path:
     run = tmp_path_factory.mktemp("typer_run") / "run"
-    assert main(["train", "--data", str(typer_data), "--task", "classify", "--out", str(run), "--image-size",
-                 str(SIZE), "--batch-size", "8", "--epochs", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(typer_data),
+                "--task",
+                "classify",
+                "--out",
+                str(run),
+                "--image-size",
+                str(SIZE),
+                "--batch-size",
+                "8",
+                "--epochs",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     bundle = run.parent / "typer.onnx"
     assert main(["export", str(run), "--out", str(bundle)]) == 0
     return bundle
@@ -73,11 +100,28 @@ def test_a_verdict_bundle_is_not_accepted_as_a_typer(patchcore_bundle) -> None:
         Typer(load_bundle(patchcore_bundle[1]))
 
 
-def test_batch_chained_gives_a_type_for_each_ng_part_and_none_for_ok(patchcore_bundle, typer_bundle: Path,
-                                                                     synthetic_data: Path, tmp_path: Path) -> None:
+def test_batch_chained_gives_a_type_for_each_ng_part_and_none_for_ok(
+    patchcore_bundle, typer_bundle: Path, synthetic_data: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    assert main(["batch", str(synthetic_data), "--model", str(patchcore_bundle[1]), "--typer", str(typer_bundle),
-                 "--out", str(out), "--split", "test", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "batch",
+                str(synthetic_data),
+                "--model",
+                str(patchcore_bundle[1]),
+                "--typer",
+                str(typer_bundle),
+                "--out",
+                str(out),
+                "--split",
+                "test",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     with (out / "results.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     ng = [r for r in rows if r["verdict"] == "NG"]
@@ -90,16 +134,20 @@ def test_batch_chained_gives_a_type_for_each_ng_part_and_none_for_ok(patchcore_b
     assert sum(pareto.values()) == len(ng) and list(pareto.values()) == sorted(pareto.values(), reverse=True)
 
 
-def test_batch_refuses_a_typer_as_the_model(typer_bundle: Path, synthetic_data: Path, tmp_path: Path,
-                                            capsys) -> None:
-    assert main(["batch", str(synthetic_data), "--model", str(typer_bundle), "--out", str(tmp_path / "o"),
-                 "--no-progress"]) == 2
+def test_batch_refuses_a_typer_as_the_model(typer_bundle: Path, synthetic_data: Path, tmp_path: Path, capsys) -> None:
+    assert (
+        main(
+            ["batch", str(synthetic_data), "--model", str(typer_bundle), "--out", str(tmp_path / "o"), "--no-progress"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "typer" in err and "--typer" in err and "Traceback" not in err
 
 
-def test_live_station_chained_types_ng_parts_in_records_sqlite_and_report(patchcore_bundle, typer_bundle: Path,
-                                                                        tmp_path: Path, capsys) -> None:
+def test_live_station_chained_types_ng_parts_in_records_sqlite_and_report(
+    patchcore_bundle, typer_bundle: Path, tmp_path: Path, capsys
+) -> None:
     from inspector.live.camera import Frame
     from inspector.live.config import load_config
     from inspector.live.record import FrameRecord

@@ -11,9 +11,13 @@ import importlib
 from inspector.live.sinks.base import SINKS, Sink
 from inspector.live.sinks.extras import check_installed
 
-SINK_MODULES = {"sqlite": "inspector.live.sinks.sqlite", "mqtt": "inspector.live.sinks.mqtt",
-                "opcua": "inspector.live.sinks.opcua", "http": "inspector.live.http",
-                "plc": "inspector.live.sinks.plc"}
+SINK_MODULES = {
+    "sqlite": "inspector.live.sinks.sqlite",
+    "mqtt": "inspector.live.sinks.mqtt",
+    "opcua": "inspector.live.sinks.opcua",
+    "http": "inspector.live.http",
+    "plc": "inspector.live.sinks.plc",
+}
 
 
 def sink_kinds() -> list[str]:

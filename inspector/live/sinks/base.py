@@ -137,8 +137,14 @@ class Sink:
     kind = "base"
     Settings: type[SinkSettings] = SinkSettings
 
-    def __init__(self, *, queue_size: int = 256, retries: int = 3, retry_delay: float = 0.5,
-                 max_image_bytes: int = DEFAULT_IMAGE_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        queue_size: int = 256,
+        retries: int = 3,
+        retry_delay: float = 0.5,
+        max_image_bytes: int = DEFAULT_IMAGE_BYTES,
+    ) -> None:
         self._queue: deque[FrameRecord] = deque()
         self._queue_size = max(1, int(queue_size))
         self._max_image_bytes = int(max_image_bytes)
@@ -305,8 +311,14 @@ class Sink:
                 if attempt > self._retries or not self._wait(self._retry_delay):
                     if attempt > self._retries:
                         self.stats.lost += 1
-                        log.error("sink %s lost camera %s frame %d after %d attempts: %s", self.kind,
-                                  record.camera, record.frame_id, attempt, exc)
+                        log.error(
+                            "sink %s lost camera %s frame %d after %d attempts: %s",
+                            self.kind,
+                            record.camera,
+                            record.frame_id,
+                            attempt,
+                            exc,
+                        )
                     return
                 continue
             self.stats.written += 1

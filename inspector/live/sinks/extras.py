@@ -19,9 +19,11 @@ def missing(kind: str, name: str | None = None) -> tuple[str, str]:
     """(problem, fix) when the `kind` sink's package (or `name`, a module it needs) is not installed."""
     if kind not in EXTRAS:
         return f"the {kind} sink needs the {name} package", f"pip install {name}"
-    return (f"the {kind} sink needs `pip install inspector[{kind}]` ({EXTRAS[kind][1]} is not installed)",
-            f"pip install 'inspector[{kind}]' ('inspector[plant]' installs MQTT and OPC UA), "
-            f"or remove [sinks.{kind}] from the station config")
+    return (
+        f"the {kind} sink needs `pip install inspector[{kind}]` ({EXTRAS[kind][1]} is not installed)",
+        f"pip install 'inspector[{kind}]' ('inspector[plant]' installs MQTT and OPC UA), "
+        f"or remove [sinks.{kind}] from the station config",
+    )
 
 
 def check_installed(kind: str) -> None:

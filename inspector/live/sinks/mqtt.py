@@ -77,24 +77,40 @@ class MqttSettings(SinkSettings):
     """`[sinks.mqtt]`: the broker, topics, credentials and TLS. File paths are relative to the config file."""
 
     host: str = setting(help="broker host")
-    port: int | None = setting(None, help="broker port", ge=1, le=65535, shown="`1883`; `8883` with `tls`",
-                               problem="{input!r} is not a port", fix="use 1..65535")
+    port: int | None = setting(
+        None,
+        help="broker port",
+        ge=1,
+        le=65535,
+        shown="`1883`; `8883` with `tls`",
+        problem="{input!r} is not a port",
+        fix="use 1..65535",
+    )
     topic_prefix: str = setting("inspector", help="topics are `<topic_prefix>/<station>/...`")
-    qos: int = setting(1, help="MQTT QoS", ge=0, le=2, problem="{input!r} is not a QoS",
-                       fix="use 0, 1 or 2 (1 recommended)")
+    qos: int = setting(
+        1, help="MQTT QoS", ge=0, le=2, problem="{input!r} is not a QoS", fix="use 0, 1 or 2 (1 recommended)"
+    )
     client_id: str = setting("", help="client id; empty = `inspector-<station>`")
     username: str = setting("", help="broker user; empty = anonymous")
-    password: SecretStr | None = setting(None, shown="none", help="the broker password written here; prefer "
-                                         "`password_file` or `password_env`, which keep it out of this file")
+    password: SecretStr | None = setting(
+        None,
+        shown="none",
+        help="the broker password written here; prefer "
+        "`password_file` or `password_env`, which keep it out of this file",
+    )
     password_file: ConfigFile = setting("", help="file holding the broker password (e.g. a systemd credential)")
     password_env: str = setting("", help="environment variable holding the broker password")
     tls: bool = setting(False, help="connect with TLS")
-    ca_file: ConfigFile = setting("", help="CA certificate(s) that signed the broker's certificate (PEM); "
-                                           "empty = the system's CAs")
+    ca_file: ConfigFile = setting(
+        "", help="CA certificate(s) that signed the broker's certificate (PEM); empty = the system's CAs"
+    )
     cert_file: ConfigFile = setting("", help="client certificate (PEM), for a broker that asks for one")
     key_file: ConfigFile = setting("", help="the client certificate's private key (PEM)")
-    tls_insecure: bool = setting(False, help="do not check that the broker's certificate names `host` (the "
-                                 "certificate itself is still checked against `ca_file`); for tests only")
+    tls_insecure: bool = setting(
+        False,
+        help="do not check that the broker's certificate names `host` (the "
+        "certificate itself is still checked against `ca_file`); for tests only",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:
@@ -106,8 +122,9 @@ class MqttSettings(SinkSettings):
                 raise fail((key,), "is set but tls is off", "add tls = true (and port = 8883 by convention)")
         if bool(self.cert_file) != bool(self.key_file):
             missing = "key_file" if self.cert_file else "cert_file"
-            raise fail((missing,), "missing: a client certificate needs both cert_file and key_file",
-                       f'add {missing} = "..."')
+            raise fail(
+                (missing,), "missing: a client certificate needs both cert_file and key_file", f'add {missing} = "..."'
+            )
         return self
 
 
@@ -123,16 +140,36 @@ class MqttSink(Sink):
 
     Settings = MqttSettings
 
-    def __init__(self, *, station: str, host: str = "127.0.0.1", port: int | None = None,
-                 url: str | None = None, username: str | None = None, password: str | None = None,
-                 password_file: str | None = None, prefix: str = "inspector",
-                 cameras: Iterable[str] | Callable[[], Iterable[str]] = (), tls: bool = False,
-                 ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
-                 tls_insecure: bool = False, client_id: str | None = None, keepalive: int = 30, qos: int = 1,
-                 publish_timeout: float = 5.0, reconnect_min_s: int = 1, reconnect_max_s: int = 5,
-                 on_trigger: TriggerCallback | None = None, queue_size: int = 256, retries: int = 3,
-                 retry_delay: float = 0.5, handshake: Callable[[], Any] | None = None,
-                 recipes: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        station: str,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        url: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        password_file: str | None = None,
+        prefix: str = "inspector",
+        cameras: Iterable[str] | Callable[[], Iterable[str]] = (),
+        tls: bool = False,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        tls_insecure: bool = False,
+        client_id: str | None = None,
+        keepalive: int = 30,
+        qos: int = 1,
+        publish_timeout: float = 5.0,
+        reconnect_min_s: int = 1,
+        reconnect_max_s: int = 5,
+        on_trigger: TriggerCallback | None = None,
+        queue_size: int = 256,
+        retries: int = 3,
+        retry_delay: float = 0.5,
+        handshake: Callable[[], Any] | None = None,
+        recipes: Callable[[], Any] | None = None,
+    ) -> None:
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
         if url:
             parts = urlsplit(url)
@@ -185,8 +222,14 @@ class MqttSink(Sink):
         for key in ("client_id", "username", "ca_file", "cert_file", "key_file"):
             options[key] = options[key] or None
         # the context's methods go to whichever pipeline runs at the time (it is rebound after a restart)
-        return cls(station=context.station, on_trigger=context.trigger, cameras=context.cameras,
-                   handshake=lambda: context.handshake, recipes=lambda: context.recipes, **options)
+        return cls(
+            station=context.station,
+            on_trigger=context.trigger,
+            cameras=context.cameras,
+            handshake=lambda: context.handshake,
+            recipes=lambda: context.recipes,
+            **options,
+        )
 
     # topics -------------------------------------------------------------------------------------------
     @property
@@ -214,7 +257,7 @@ class MqttSink(Sink):
         if not self._refused:
             return ""
         check = "username and password" if self._username else "whether the broker allows anonymous clients"
-        return (f"broker {self.describe()} refused the connection ({self._refused}): check [sinks.mqtt] {check}")
+        return f"broker {self.describe()} refused the connection ({self._refused}): check [sinks.mqtt] {check}"
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -229,8 +272,9 @@ class MqttSink(Sink):
         if self._password_file and self._password is None:
             self._password = Path(self._password_file).read_text(encoding="utf-8").strip()
         mqtt = self._mqtt
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id,
-                             protocol=mqtt.MQTTv311, clean_session=True)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv311, clean_session=True
+        )
         client.enable_logger(logging.getLogger("inspector.live.sinks.mqtt.paho"))
         if self._username:
             client.username_pw_set(self._username, self._password)
@@ -255,8 +299,9 @@ class MqttSink(Sink):
         client.connect_async(self.host, self.port, keepalive=self.keepalive)
         client.loop_start()  # paho's network thread: keeps the session alive and reconnects with backoff
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
+    ) -> None:
         if getattr(reason, "is_failure", False):
             self._refused = str(reason)
             self._problem = self.refusal()
@@ -273,8 +318,9 @@ class MqttSink(Sink):
         self._connected.set()
         log.info("mqtt sink connected to %s", self.describe())
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                       properties: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
+    ) -> None:
         self._connected.clear()
         if getattr(reason, "is_failure", True):
             log.warning("mqtt sink lost %s: %s (reconnecting)", self.describe(), reason)

@@ -83,10 +83,29 @@ _STATION_VARS: dict[str, tuple[Any, str]] = {  # node -> (initial value, the nam
     "LastReasonCode": (0, "Int32"),
     "UnsureCount": (0, "Int64"),
 }
-_CAMERA_VARS = {k: _STATION_VARS[k] for k in ("LastVerdict", "LastScore", "LastFrameId", "PartCount", "NGCount",
-                                              "LastResultCode", "LastReason", "LastReasonCode", "UnsureCount")}
-Policy = Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt", "Aes128Sha256RsaOaep_Sign",
-                 "Aes128Sha256RsaOaep_SignAndEncrypt", "Aes256Sha256RsaPss_Sign", "Aes256Sha256RsaPss_SignAndEncrypt"]
+_CAMERA_VARS = {
+    k: _STATION_VARS[k]
+    for k in (
+        "LastVerdict",
+        "LastScore",
+        "LastFrameId",
+        "PartCount",
+        "NGCount",
+        "LastResultCode",
+        "LastReason",
+        "LastReasonCode",
+        "UnsureCount",
+    )
+}
+Policy = Literal[
+    "None",
+    "Basic256Sha256_Sign",
+    "Basic256Sha256_SignAndEncrypt",
+    "Aes128Sha256RsaOaep_Sign",
+    "Aes128Sha256RsaOaep_SignAndEncrypt",
+    "Aes256Sha256RsaPss_Sign",
+    "Aes256Sha256RsaPss_SignAndEncrypt",
+]
 
 
 class OpcUaSettings(SinkSettings):
@@ -95,14 +114,19 @@ class OpcUaSettings(SinkSettings):
     endpoint: str = setting(help="server endpoint, must start with `opc.tcp://`")
     namespace: str = setting("urn:inspector", help="namespace URI of the Inspector nodes")
     heartbeat_s: float = setting(1.0, gt=0, help="seconds between Heartbeat increments (and Ready updates)")
-    security_policies: list[Policy] = setting(["None"], min_length=1, help="endpoints offered: `None` "
-                                              "(unsecured) and/or signing policies such as "
-                                              "`Basic256Sha256_SignAndEncrypt` (need `certificate`)")
+    security_policies: list[Policy] = setting(
+        ["None"],
+        min_length=1,
+        help="endpoints offered: `None` "
+        "(unsecured) and/or signing policies such as "
+        "`Basic256Sha256_SignAndEncrypt` (need `certificate`)",
+    )
     certificate: ConfigFile = setting("", help="the server's certificate (DER or PEM)")
     private_key: ConfigFile = setting("", help="the server certificate's private key (PEM)")
     username: str = setting("", help="the one user clients must log in as; empty = anonymous clients")
-    password: SecretStr | None = setting(None, shown="none", help="that user's password written here; prefer "
-                                         "`password_file` or `password_env`")
+    password: SecretStr | None = setting(
+        None, shown="none", help="that user's password written here; prefer `password_file` or `password_env`"
+    )
     password_file: ConfigFile = setting("", help="file holding that user's password")
     password_env: str = setting("", help="environment variable holding that user's password")
 
@@ -119,17 +143,26 @@ class OpcUaSettings(SinkSettings):
         signed = [p for p in self.security_policies if p != "None"]
         if bool(self.certificate) != bool(self.private_key):
             missing = "private_key" if self.certificate else "certificate"
-            raise fail((missing,), "missing: the server certificate needs both certificate and private_key",
-                       f'add {missing} = "..."')
+            raise fail(
+                (missing,),
+                "missing: the server certificate needs both certificate and private_key",
+                f'add {missing} = "..."',
+            )
         if (signed or self.username) and not self.certificate:
             why = f"security policy {signed[0]}" if signed else "a username (its password is sent encrypted)"
-            raise fail(("certificate",), f"missing: {why} needs the server's certificate and private_key",
-                       'add certificate = "server.der" and private_key = "server.pem"')
+            raise fail(
+                ("certificate",),
+                f"missing: {why} needs the server's certificate and private_key",
+                'add certificate = "server.der" and private_key = "server.pem"',
+            )
         has_password = bool(self.password or self.password_file or self.password_env)
         if bool(self.username) != has_password:
             key = "password_file" if self.username else "username"
-            raise fail((key,), "missing: a user needs both username and a password",
-                       "set username and one of password_file, password_env")
+            raise fail(
+                (key,),
+                "missing: a user needs both username and a password",
+                "set username and one of password_file, password_env",
+            )
         return self
 
 
@@ -149,8 +182,9 @@ class _OneUser:
     def __init__(self, username: str, password: str) -> None:
         self._username, self._password = username.encode(), password.encode()
 
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
-                 certificate: Any = None) -> User | None:
+    def get_user(
+        self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
+    ) -> User | None:
         from asyncua.crypto.permission_rules import User, UserRole
 
         given_user, given_password = (username or "").encode(), (password or "").encode()
@@ -170,14 +204,29 @@ class OpcUaSink(Sink):
 
     Settings = OpcUaSettings
 
-    def __init__(self, *, station: str = "station", endpoint: str = DEFAULT_ENDPOINT,
-                 cameras: Iterable[str] | Callable[[], Iterable[str]] = (), namespace: str = "urn:inspector",
-                 on_trigger: TriggerCallback | None = None, ready: Callable[[], bool] | None = None,
-                 heartbeat_s: float = 1.0, certificate: str | None = None, private_key: str | None = None,
-                 allow_unsecured: bool = True, security_policies: Iterable[str] | None = None,
-                 username: str | None = None, password: str | None = None, start_timeout: float = 30.0, queue_size: int = 256,
-                 retries: int = 3, retry_delay: float = 0.5, handshake: Callable[[], Any] | None = None,
-                 recipes: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        station: str = "station",
+        endpoint: str = DEFAULT_ENDPOINT,
+        cameras: Iterable[str] | Callable[[], Iterable[str]] = (),
+        namespace: str = "urn:inspector",
+        on_trigger: TriggerCallback | None = None,
+        ready: Callable[[], bool] | None = None,
+        heartbeat_s: float = 1.0,
+        certificate: str | None = None,
+        private_key: str | None = None,
+        allow_unsecured: bool = True,
+        security_policies: Iterable[str] | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        start_timeout: float = 30.0,
+        queue_size: int = 256,
+        retries: int = 3,
+        retry_delay: float = 0.5,
+        handshake: Callable[[], Any] | None = None,
+        recipes: Callable[[], Any] | None = None,
+    ) -> None:
         self._api = _asyncua()
         ua = self._api.ua
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
@@ -188,8 +237,11 @@ class OpcUaSink(Sink):
             allow_unsecured = "None" in policies
             self._signed = [getattr(ua.SecurityPolicyType, p) for p in policies if p != "None"]
         else:  # unsecured (if allowed) plus Basic256Sha256 when there is a certificate
-            self._signed = [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
-                            ua.SecurityPolicyType.Basic256Sha256_Sign] if certificate and private_key else []
+            self._signed = (
+                [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt, ua.SecurityPolicyType.Basic256Sha256_Sign]
+                if certificate and private_key
+                else []
+            )
         if (self._signed or username or not allow_unsecured) and not (certificate and private_key):
             raise ValueError("signed endpoints, a username or allow_unsecured=false need certificate and private_key")
         if bool(username) != bool(password):
@@ -228,13 +280,22 @@ class OpcUaSink(Sink):
         """From `[sinks.opcua]` (OpcUaSettings) and the station's context (always the running pipeline)."""
         config: OpcUaSettings = cls.settings_of(settings)
         password = secret(config, "password")
-        return cls(station=context.station, on_trigger=context.trigger, cameras=context.cameras,
-                   ready=context.ready, endpoint=config.endpoint, namespace=config.namespace,
-                   heartbeat_s=config.heartbeat_s,
-                   security_policies=config.security_policies, certificate=config.certificate or None,
-                   private_key=config.private_key or None, username=config.username or None,
-                   password=None if password is None else password.get_secret_value(),
-                   handshake=lambda: context.handshake, recipes=lambda: context.recipes)
+        return cls(
+            station=context.station,
+            on_trigger=context.trigger,
+            cameras=context.cameras,
+            ready=context.ready,
+            endpoint=config.endpoint,
+            namespace=config.namespace,
+            heartbeat_s=config.heartbeat_s,
+            security_policies=config.security_policies,
+            certificate=config.certificate or None,
+            private_key=config.private_key or None,
+            username=config.username or None,
+            password=None if password is None else password.get_secret_value(),
+            handshake=lambda: context.handshake,
+            recipes=lambda: context.recipes,
+        )
 
     # thread bridge ------------------------------------------------------------------------------------
     def _call(self, coro: Coroutine[Any, Any, Any], timeout: float = 5.0) -> Any:
@@ -265,8 +326,9 @@ class OpcUaSink(Sink):
             self._stop_loop()
             raise
         self._started.set()
-        log.info("OPC UA server listening on %s (%d camera trigger node(s))", redact_url(self.endpoint),
-                 len(self.cameras))
+        log.info(
+            "OPC UA server listening on %s (%d camera trigger node(s))", redact_url(self.endpoint), len(self.cameras)
+        )
 
     async def _start(self) -> None:
         ua = self._api.ua
@@ -286,8 +348,12 @@ class OpcUaSink(Sink):
         self._ns = ns = await server.register_namespace(self.namespace)
         root = await server.nodes.objects.add_object(ua.NodeId("Inspector", ns), ua.QualifiedName("Inspector", ns))
         for name, (value, vtype) in _STATION_VARS.items():
-            self._nodes[name] = await root.add_variable(ua.NodeId(f"Inspector.{name}", ns),
-                                                        ua.QualifiedName(name, ns), value, varianttype=getattr(ua.VariantType, vtype))
+            self._nodes[name] = await root.add_variable(
+                ua.NodeId(f"Inspector.{name}", ns),
+                ua.QualifiedName(name, ns),
+                value,
+                varianttype=getattr(ua.VariantType, vtype),
+            )
         self._counts[""] = [0, 0, 0]
         handshake = self._handshake_of() if self._handshake_of is not None else None
         self._plc = None if handshake is None else OpcUaPlc(self._api, server, ns, handshake)
@@ -299,9 +365,17 @@ class OpcUaSink(Sink):
             obj = await root.add_object(ua.NodeId(f"Inspector.{cam}", ns), ua.QualifiedName(cam, ns))
             for name, (value, vtype) in _CAMERA_VARS.items():
                 self._nodes[f"{cam}.{name}"] = await obj.add_variable(
-                    ua.NodeId(f"Inspector.{cam}.{name}", ns), ua.QualifiedName(name, ns), value, varianttype=getattr(ua.VariantType, vtype))
-            trigger = await obj.add_variable(ua.NodeId(f"Inspector.{cam}.Trigger", ns), ua.QualifiedName("Trigger", ns),
-                                             False, varianttype=ua.VariantType.Boolean)
+                    ua.NodeId(f"Inspector.{cam}.{name}", ns),
+                    ua.QualifiedName(name, ns),
+                    value,
+                    varianttype=getattr(ua.VariantType, vtype),
+                )
+            trigger = await obj.add_variable(
+                ua.NodeId(f"Inspector.{cam}.Trigger", ns),
+                ua.QualifiedName("Trigger", ns),
+                False,
+                varianttype=ua.VariantType.Boolean,
+            )
             await trigger.set_writable()
             self._nodes[f"{cam}.Trigger"] = trigger
             self._trigger_ids[trigger.nodeid] = cam
@@ -382,16 +456,23 @@ class OpcUaSink(Sink):
             counts[1] += int(ng)
             counts[2] += int(record.result.is_unsure)
             reason = record.result.reason
-            values: dict[str, Any] = {"LastVerdict": verdict, "LastScore": float(record.result.score),
-                                      "LastFrameId": int(record.frame_id), "PartCount": counts[0],
-                                      "NGCount": counts[1], "LastResultCode": int(VERDICT_CODES[verdict]),
-                                      "LastReason": record.result.reason_code,
-                                      "LastReasonCode": REASON_CODES[reason] if reason is not None else 0,
-                                      "UnsureCount": counts[2]}
+            values: dict[str, Any] = {
+                "LastVerdict": verdict,
+                "LastScore": float(record.result.score),
+                "LastFrameId": int(record.frame_id),
+                "PartCount": counts[0],
+                "NGCount": counts[1],
+                "LastResultCode": int(VERDICT_CODES[verdict]),
+                "LastReason": record.result.reason_code,
+                "LastReasonCode": REASON_CODES[reason] if reason is not None else 0,
+                "UnsureCount": counts[2],
+            }
             if not key:
                 values["LastCamera"] = record.camera
             for name, value in values.items():
-                await self._nodes[prefix + name].write_value(value, varianttype=getattr(self._api.ua.VariantType, _STATION_VARS[name][1]))
+                await self._nodes[prefix + name].write_value(
+                    value, varianttype=getattr(self._api.ua.VariantType, _STATION_VARS[name][1])
+                )
 
     def close(self) -> None:
         if self._loop is None:

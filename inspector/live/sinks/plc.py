@@ -22,10 +22,16 @@ log = logging.getLogger(__name__)
 class PlcSettings(SinkSettings):
     """`[sinks.plc]`: the handshake's deadline, queue bound and heartbeat."""
 
-    result_timeout_s: float = setting(2.0, gt=0, help="a part without a verdict this long after its trigger gets "
-                                                      "a TIMEOUT result (error 102)")
-    max_pending: int = setting(4, ge=0, le=1000, help="parts a camera may hold waiting behind the one being "
-                                                      "inspected; a trigger beyond that gets BUSY (error 103)")
+    result_timeout_s: float = setting(
+        2.0, gt=0, help="a part without a verdict this long after its trigger gets a TIMEOUT result (error 102)"
+    )
+    max_pending: int = setting(
+        4,
+        ge=0,
+        le=1000,
+        help="parts a camera may hold waiting behind the one being "
+        "inspected; a trigger beyond that gets BUSY (error 103)",
+    )
     heartbeat_s: float = setting(1.0, gt=0, help="seconds between MQTT `plc/heartbeat` messages")
     tick_s: float = setting(0.01, gt=0, le=1, help="how often deadlines are checked")
 
@@ -53,9 +59,14 @@ class PlcSink(Sink):
             cam = None if pipeline is None else pipeline.cameras.get(camera)
             return cam is not None and getattr(cam.config, "trigger", "") == "hardware"
 
-        handshake = Handshake(release=context.trigger, cameras=context.cameras, hardware=hardware,
-                              result_timeout_s=config.result_timeout_s, max_pending=config.max_pending,
-                              heartbeat_s=config.heartbeat_s)
+        handshake = Handshake(
+            release=context.trigger,
+            cameras=context.cameras,
+            hardware=hardware,
+            result_timeout_s=config.result_timeout_s,
+            max_pending=config.max_pending,
+            heartbeat_s=config.heartbeat_s,
+        )
         context.handshake = handshake
         return cls(handshake, tick_s=config.tick_s)
 

@@ -60,16 +60,24 @@ class MqttPlc:
     # ------------------------------------------------------------------ out (any thread, never blocks)
     def show(self, view: LaneView) -> None:
         result = view.result
-        state = {"camera": view.camera, "state": int(view.state), "state_name": STATE_NAMES[int(view.state)],
-                 "busy": view.busy, "pending": view.pending, "waiting": view.waiting,
-                 "part_id": result.part_id if result else "", "job_id": result.job_id if result else 0}
+        state = {
+            "camera": view.camera,
+            "state": int(view.state),
+            "state_name": STATE_NAMES[int(view.state)],
+            "busy": view.busy,
+            "pending": view.pending,
+            "waiting": view.waiting,
+            "part_id": result.part_id if result else "",
+            "job_id": result.job_id if result else 0,
+        }
         if view.new_result and result is not None:
             self._out.put((f"{self.base}/{view.camera}/plc/result", json.dumps(result.summary()).encode(), False))
         self._out.put((f"{self.base}/{view.camera}/plc/state", json.dumps(state).encode(), True))
 
     def beat(self, count: int) -> None:
-        self._out.put((f"{self.base}/plc/heartbeat", json.dumps({"heartbeat": count, "time": time.time()}).encode(),
-                       False))
+        self._out.put(
+            (f"{self.base}/plc/heartbeat", json.dumps({"heartbeat": count, "time": time.time()}).encode(), False)
+        )
 
     def _publish_loop(self) -> None:
         while (item := self._out.get()) is not None:
@@ -121,8 +129,9 @@ class MqttRecipes:
 
     def show(self, outcome: Any) -> None:
         try:
-            self._client.publish(f"{self.base}/plc/change", json.dumps(outcome.summary()).encode(), qos=self.qos,
-                                 retain=True)
+            self._client.publish(
+                f"{self.base}/plc/change", json.dumps(outcome.summary()).encode(), qos=self.qos, retain=True
+            )
         except (ValueError, RuntimeError, OSError) as exc:
             log.error("plc: could not publish the recipe change: %s", exc)
 

@@ -21,29 +21,67 @@ from inspector.live.handshake import Handshake, LaneView
 log = logging.getLogger(__name__)
 
 WRITABLE = {"PartId": ("", "String"), "Trigger": (False, "Boolean"), "Acknowledge": (False, "Boolean")}
-RESULT = {"ResultPartId": ("", "String"), "ResultState": (0, "Int32"), "ResultName": ("", "String"),
-          "ResultScore": (0.0, "Double"), "DefectType": ("", "String"), "ErrorCode": (0, "Int32"),
-          "ErrorText": ("", "String"), "ModelId": ("", "String"), "ResultRecipe": ("", "String"), "ResultLot": ("", "String"),
-          "ResultJobId": (0, "Int64")}
-STATE = {"Busy": (False, "Boolean"), "Pending": (0, "Int32"), "Waiting": (0, "Int32"), "State": (0, "Int32"),
-         "StateName": ("Idle", "String"), "ResultReady": (False, "Boolean")}
+RESULT = {
+    "ResultPartId": ("", "String"),
+    "ResultState": (0, "Int32"),
+    "ResultName": ("", "String"),
+    "ResultScore": (0.0, "Double"),
+    "DefectType": ("", "String"),
+    "ErrorCode": (0, "Int32"),
+    "ErrorText": ("", "String"),
+    "ModelId": ("", "String"),
+    "ResultRecipe": ("", "String"),
+    "ResultLot": ("", "String"),
+    "ResultJobId": (0, "Int64"),
+}
+STATE = {
+    "Busy": (False, "Boolean"),
+    "Pending": (0, "Int32"),
+    "Waiting": (0, "Int32"),
+    "State": (0, "Int32"),
+    "StateName": ("Idle", "String"),
+    "ResultReady": (False, "Boolean"),
+}
 NODES = {**WRITABLE, **RESULT, **STATE}
 STATE_NAMES = {0: "Idle", 1: "Busy", 2: "ResultReady"}
 
 
 def _values(view: LaneView) -> dict[str, Any]:
     result = view.result
-    values: dict[str, Any] = {"ResultPartId": "", "ResultState": 0, "ResultName": "", "ResultScore": 0.0,
-                              "DefectType": "", "ErrorCode": 0, "ErrorText": "", "ModelId": "", "ResultRecipe": "",
-                              "ResultLot": ""}
+    values: dict[str, Any] = {
+        "ResultPartId": "",
+        "ResultState": 0,
+        "ResultName": "",
+        "ResultScore": 0.0,
+        "DefectType": "",
+        "ErrorCode": 0,
+        "ErrorText": "",
+        "ModelId": "",
+        "ResultRecipe": "",
+        "ResultLot": "",
+    }
     if result is not None:
-        values.update(ResultPartId=result.part_id, ResultState=int(result.code), ResultName=result.code.name,
-                      ResultScore=float(result.score), DefectType=result.defect_type,
-                      ErrorCode=int(result.error_code), ErrorText=result.error_text, ModelId=result.model[:16],
-                      ResultRecipe=result.recipe, ResultLot=result.lot)
+        values.update(
+            ResultPartId=result.part_id,
+            ResultState=int(result.code),
+            ResultName=result.code.name,
+            ResultScore=float(result.score),
+            DefectType=result.defect_type,
+            ErrorCode=int(result.error_code),
+            ErrorText=result.error_text,
+            ModelId=result.model[:16],
+            ResultRecipe=result.recipe,
+            ResultLot=result.lot,
+        )
     values["ResultJobId"] = result.job_id if result is not None else 0
-    values.update(Busy=view.busy, Pending=view.pending, Waiting=view.waiting, State=int(view.state),
-                  StateName=STATE_NAMES[int(view.state)], ResultReady=result is not None)
+    values.update(
+        Busy=view.busy,
+        Pending=view.pending,
+        Waiting=view.waiting,
+        State=int(view.state),
+        StateName=STATE_NAMES[int(view.state)],
+        ResultReady=result is not None,
+    )
     return values
 
 
@@ -66,9 +104,12 @@ class OpcUaPlc:
         ua = self._ua
         obj = await parent.add_object(ua.NodeId(f"Inspector.{camera}.Plc", self._ns), ua.QualifiedName("Plc", self._ns))
         for name, (value, vtype) in NODES.items():
-            node = await obj.add_variable(ua.NodeId(f"Inspector.{camera}.Plc.{name}", self._ns),
-                                          ua.QualifiedName(name, self._ns), value,
-                                          varianttype=getattr(ua.VariantType, vtype))
+            node = await obj.add_variable(
+                ua.NodeId(f"Inspector.{camera}.Plc.{name}", self._ns),
+                ua.QualifiedName(name, self._ns),
+                value,
+                varianttype=getattr(ua.VariantType, vtype),
+            )
             if name in WRITABLE:
                 await node.set_writable()
                 self._by_id[node.nodeid] = (camera, name)
@@ -141,9 +182,16 @@ class OpcUaPlc:
 
 
 # ---------------------------------------------------------------------- recipes and lot (docs/plc.md#recipes)
-CHANGE_NODES = {"Recipe": ("", "String"), "Lot": ("", "String"), "RecipeSelect": ("", "String"),
-                "LotSelect": ("", "String"), "ChangeRequest": ("", "String"), "ChangeErrorCode": (0, "Int32"),
-                "ChangeErrorText": ("", "String"), "ChangeId": (0, "Int64")}  # written in this order: ChangeId last
+CHANGE_NODES = {
+    "Recipe": ("", "String"),
+    "Lot": ("", "String"),
+    "RecipeSelect": ("", "String"),
+    "LotSelect": ("", "String"),
+    "ChangeRequest": ("", "String"),
+    "ChangeErrorCode": (0, "Int32"),
+    "ChangeErrorText": ("", "String"),
+    "ChangeId": (0, "Int64"),
+}  # written in this order: ChangeId last
 CHANGE_WRITABLE = {"RecipeSelect": "recipe", "LotSelect": "lot"}
 
 
@@ -163,8 +211,12 @@ class OpcUaRecipes:
     async def add(self, root: Any) -> None:
         ua = self._ua
         for name, (value, vtype) in CHANGE_NODES.items():
-            node = await root.add_variable(ua.NodeId(f"Inspector.{name}", self._ns), ua.QualifiedName(name, self._ns),
-                                           value, varianttype=getattr(ua.VariantType, vtype))
+            node = await root.add_variable(
+                ua.NodeId(f"Inspector.{name}", self._ns),
+                ua.QualifiedName(name, self._ns),
+                value,
+                varianttype=getattr(ua.VariantType, vtype),
+            )
             if name in CHANGE_WRITABLE:
                 await node.set_writable()
                 self._by_id[node.nodeid] = name
@@ -177,9 +229,14 @@ class OpcUaRecipes:
 
     def show(self, outcome: Any) -> None:
         """The changeover's listener (any thread): write the answer in the server's loop."""
-        values = {"Recipe": outcome.recipe, "Lot": outcome.lot, "ChangeRequest": outcome.requested,
-                  "ChangeErrorCode": int(outcome.error_code), "ChangeErrorText": outcome.error_text,
-                  "ChangeId": outcome.change_id}
+        values = {
+            "Recipe": outcome.recipe,
+            "Lot": outcome.lot,
+            "ChangeRequest": outcome.requested,
+            "ChangeErrorCode": int(outcome.error_code),
+            "ChangeErrorText": outcome.error_text,
+            "ChangeId": outcome.change_id,
+        }
         asyncio.run_coroutine_threadsafe(self._write(values), self._loop)
 
     async def _write(self, values: dict[str, Any]) -> None:

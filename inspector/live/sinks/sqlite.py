@@ -67,8 +67,15 @@ CREATE TABLE IF NOT EXISTS images (
 """
 
 
-MIGRATIONS = {"image_error": "TEXT", "run": "TEXT", "part_id": "TEXT", "reason": "TEXT",
-              "recipe": "TEXT", "lot": "TEXT", "defect_type": "TEXT"}  # added since the 1st release
+MIGRATIONS = {
+    "image_error": "TEXT",
+    "run": "TEXT",
+    "part_id": "TEXT",
+    "reason": "TEXT",
+    "recipe": "TEXT",
+    "lot": "TEXT",
+    "defect_type": "TEXT",
+}  # added since the 1st release
 MAX_PENDING_ROWS = 100_000  # rows kept in memory while the database is full (about 200 bytes each)
 RESERVE_MB = 64.0  # free disk kept for rows: no image is saved into it (NG images evict OK ones first)
 WAL_PAGES = 256  # checkpoint the WAL at about 1 MB, so it never holds the room rows need
@@ -93,8 +100,10 @@ def _allow_unsure(db: sqlite3.Connection) -> None:
     except sqlite3.Error:
         db.execute("ROLLBACK")
         raise
-    log.info("database migrated: verdicts may be UNSURE", extra={"fields": {"rows": db.execute(
-        "SELECT COUNT(*) FROM inspections").fetchone()[0]}})
+    log.info(
+        "database migrated: verdicts may be UNSURE",
+        extra={"fields": {"rows": db.execute("SELECT COUNT(*) FROM inspections").fetchone()[0]}},
+    )
 
 
 @dataclass
@@ -123,20 +132,27 @@ class SqliteSettings(SinkSettings):
     """`[sinks.sqlite]`: paths are relative to `storage.data_dir`."""
 
     path: DataPath = setting("inspections.db", help="the database")
-    image_dir: DataPath = setting("images",
-                                  help="folder of saved images (`YYYYMMDD/<camera>-<ms>-<frame>-<OK|NG>.png`)")
+    image_dir: DataPath = setting(
+        "images", help="folder of saved images (`YYYYMMDD/<camera>-<ms>-<frame>-<OK|NG>.png`)"
+    )
     save_ok_every: int = setting(100, help="save 1 in N OK images (`0`: none); NG images are always saved", ge=0)
-    disk_budget_mb: float = setting(1024.0, ge=0, help="size cap of `image_dir`: the oldest OK images are deleted "
-                                    "first, NG images are kept longest, an OK image never evicts an NG one")
+    disk_budget_mb: float = setting(
+        1024.0,
+        ge=0,
+        help="size cap of `image_dir`: the oldest OK images are deleted "
+        "first, NG images are kept longest, an OK image never evicts an NG one",
+    )
 
     @model_validator(mode="after")
     def _usable_paths(self) -> SqliteSettings:
         if Path(self.path).is_dir():
-            raise fail(("path",), f"{self.path} is a folder, not a database file",
-                       'name a file, e.g. path = "inspections.db"')
+            raise fail(
+                ("path",), f"{self.path} is a folder, not a database file", 'name a file, e.g. path = "inspections.db"'
+            )
         if Path(self.image_dir).exists() and not Path(self.image_dir).is_dir():
-            raise fail(("image_dir",), f"{self.image_dir} is a file, not a folder",
-                       'name a folder, e.g. image_dir = "images"')
+            raise fail(
+                ("image_dir",), f"{self.image_dir} is a file, not a folder", 'name a folder, e.g. image_dir = "images"'
+            )
         return self
 
 
@@ -145,11 +161,20 @@ class SqliteSink(Sink):
     Settings = SqliteSettings
     stats: SqliteStats  # the base counters plus rows, images and disk state
 
-    def __init__(self, *, path: str | os.PathLike, image_dir: str | os.PathLike = "images", save_ok_every: int = 100,
-                 disk_budget_mb: float = 1024.0, queue_size: int = 1024, retry_after_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 write_bytes: Callable[[int, memoryview], int] = os.write,
-                 max_image_bytes: int | None = None, reserve_mb: float = RESERVE_MB) -> None:
+    def __init__(
+        self,
+        *,
+        path: str | os.PathLike,
+        image_dir: str | os.PathLike = "images",
+        save_ok_every: int = 100,
+        disk_budget_mb: float = 1024.0,
+        queue_size: int = 1024,
+        retry_after_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        write_bytes: Callable[[int, memoryview], int] = os.write,
+        max_image_bytes: int | None = None,
+        reserve_mb: float = RESERVE_MB,
+    ) -> None:
         extra = {} if max_image_bytes is None else {"max_image_bytes": max_image_bytes}
         super().__init__(queue_size=queue_size, **extra)
         self.path = Path(path)
@@ -221,26 +246,51 @@ class SqliteSink(Sink):
         if self._db is None:
             self.open()
         image_path, image_error = self._save_image(record)
-        row = (record.captured_at, record.station, record.camera, record.frame_id, record.result.score,
-               record.result.threshold, record.result.verdict.value, record.result.predicted_class,
-               record.result.model_fingerprint, json.dumps({k: round(v, 3) for k, v in record.timings_ms.items()}),
-               image_path, image_error or None, record.run, record.part_id or None,
-               record.result.reason_code or None, record.recipe or None, record.lot or None,
-               record.result.defect_type)  # the typer's name for an NG part (docs/classification.md#typer)
-        image_row = (image_path, record.result.verdict.value, self._last_size, record.captured_at) if image_path else None
+        row = (
+            record.captured_at,
+            record.station,
+            record.camera,
+            record.frame_id,
+            record.result.score,
+            record.result.threshold,
+            record.result.verdict.value,
+            record.result.predicted_class,
+            record.result.model_fingerprint,
+            json.dumps({k: round(v, 3) for k, v in record.timings_ms.items()}),
+            image_path,
+            image_error or None,
+            record.run,
+            record.part_id or None,
+            record.result.reason_code or None,
+            record.recipe or None,
+            record.lot or None,
+            record.result.defect_type,
+        )  # the typer's name for an NG part (docs/classification.md#typer)
+        image_row = (
+            (image_path, record.result.verdict.value, self._last_size, record.captured_at) if image_path else None
+        )
         self._pending.append((row, image_row))
         if len(self._pending) > MAX_PENDING_ROWS:
             self._pending.popleft()
             self.stats.rows_lost += 1
-        waiting = self.stats.rows_pending and self._degraded_at is not None \
-            and self._clock() - self._degraded_at < DB_RETRY_S
+        waiting = (
+            self.stats.rows_pending and self._degraded_at is not None and self._clock() - self._degraded_at < DB_RETRY_S
+        )
         if not waiting:
             self._flush_pending()
         self.stats.rows_pending = len(self._pending)
         if not self._pending:
             self.stats.last_frame_id = record.frame_id
-            log.debug("committed", extra={"fields": {"camera": record.camera, "frame_id": record.frame_id,
-                                                     "verdict": record.result.verdict.value}})
+            log.debug(
+                "committed",
+                extra={
+                    "fields": {
+                        "camera": record.camera,
+                        "frame_id": record.frame_id,
+                        "verdict": record.result.verdict.value,
+                    }
+                },
+            )
 
     def _flush_pending(self) -> None:
         """Commit every pending row in one transaction; database full: evict OK images, retry once, keep them."""
@@ -265,10 +315,12 @@ class SqliteSink(Sink):
         assert self._db is not None
         self._db.execute("BEGIN IMMEDIATE")
         for row, image_row in pending:
-            self._db.execute("INSERT INTO inspections (time, station, camera, frame_id, score, threshold, verdict, "
-                             "class, model, timings, image_path, image_error, run, part_id, reason, recipe, lot, "
-                             "defect_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                             row)
+            self._db.execute(
+                "INSERT INTO inspections (time, station, camera, frame_id, score, threshold, verdict, "
+                "class, model, timings, image_path, image_error, run, part_id, reason, recipe, lot, "
+                "defect_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                row,
+            )
             if image_row:
                 self._db.execute("INSERT OR REPLACE INTO images VALUES (?,?,?,?)", image_row)
         self._db.executemany("DELETE FROM images WHERE path = ?", [(path,) for path in self._evicted])
@@ -290,12 +342,16 @@ class SqliteSink(Sink):
         if record.image is None:
             return None, ""
         ng = record.result.is_ng or record.result.is_unsure  # kept like NG images: evicted after OK ones
-        if self.stats.degraded and self._degraded_at is not None \
-                and self._clock() - self._degraded_at < self.retry_after_s:
+        if (
+            self.stats.degraded
+            and self._degraded_at is not None
+            and self._clock() - self._degraded_at < self.retry_after_s
+        ):
             self.stats.images_skipped += 1
             return None, f"not saved while degraded: {self.stats.last_error}"
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(record.image, cv2.COLOR_RGB2BGR),
-                                   [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        ok, encoded = cv2.imencode(
+            ".png", cv2.cvtColor(record.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]
+        )
         if not ok:
             self.stats.images_skipped += 1
             return None, "the image cannot be encoded"
@@ -305,7 +361,10 @@ class SqliteSink(Sink):
             return None, "over the disk budget"
         if not self._disk_room(len(data), ng):
             self.stats.images_skipped += 1
-            why = f"images: {self.image_dir}: the disk is nearly full (its last {self.reserve >> 20} MB are kept for rows)"
+            why = (
+                f"images: {self.image_dir}: the disk is nearly full "
+                f"(its last {self.reserve >> 20} MB are kept for rows)"
+            )
             self._enter_degraded(why, full=True)
             return None, why
         stamp = time.strftime("%Y%m%d", time.localtime(record.captured_at))
@@ -333,8 +392,10 @@ class SqliteSink(Sink):
         if full:
             self.stats.disk_full_events += 1
         if not self.stats.degraded:
-            log.error("storage degraded: alarm", extra={"fields": {"sink": "sqlite", "error": why,
-                                                                   "retry_after_s": self.retry_after_s}})
+            log.error(
+                "storage degraded: alarm",
+                extra={"fields": {"sink": "sqlite", "error": why, "retry_after_s": self.retry_after_s}},
+            )
         self.stats.degraded = self.stats.alarm = True
         self.stats.last_error = why
 
@@ -364,8 +425,9 @@ class SqliteSink(Sink):
 
         Their rows in `images` go with the next commit: the database is full now."""
         assert self._db is not None
-        victims = self._db.execute("SELECT path, bytes FROM images WHERE verdict = 'OK' ORDER BY time LIMIT ?",
-                                   (count + len(self._evicted),)).fetchall()
+        victims = self._db.execute(
+            "SELECT path, bytes FROM images WHERE verdict = 'OK' ORDER BY time LIMIT ?", (count + len(self._evicted),)
+        ).fetchall()
         victims = [(path, size) for path, size in victims if path not in self._evicted][:count]
         for path, size in victims:
             (self.image_dir / path).unlink(missing_ok=True)
@@ -387,8 +449,9 @@ class SqliteSink(Sink):
         while self.stats.image_bytes + size > self.budget:
             order = "CASE verdict WHEN 'OK' THEN 0 ELSE 1 END, time" if ng else "time"
             where = "" if ng else "WHERE verdict = 'OK'"
-            found = self._db.execute(f"SELECT path, bytes FROM images {where} ORDER BY {order} LIMIT ?",
-                                     (len(self._evicted) + 1,)).fetchall()
+            found = self._db.execute(
+                f"SELECT path, bytes FROM images {where} ORDER BY {order} LIMIT ?", (len(self._evicted) + 1,)
+            ).fetchall()
             victim = next((v for v in found if v[0] not in self._evicted), None)
             if victim is None:
                 return False

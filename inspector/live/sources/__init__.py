@@ -5,13 +5,13 @@ Importing this package registers every built-in kind; GenICam imports `harvester
 
 from inspector.live.sources import device, folder, genicam, synthetic, url, video  # noqa: F401  (register kinds)
 from inspector.live.sources.base import (
-                                         SOURCES,
-                                         Source,
-                                         SourceError,
-                                         SourceSettings,
-                                         create_source,
-                                         redact_url,
-                                         register_source,
+    SOURCES,
+    Source,
+    SourceError,
+    SourceSettings,
+    create_source,
+    redact_url,
+    register_source,
 )
 
 __all__ = ["SOURCES", "Source", "SourceError", "SourceSettings", "create_source", "redact_url", "register_source"]

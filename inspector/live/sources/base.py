@@ -62,8 +62,13 @@ class Source:
     live = True
     Settings: type[SourceSettings] = SourceSettings
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, **settings: Any) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        **settings: Any,
+    ) -> None:
         try:
             self.options = dict(self.Settings.model_validate(settings))  # defaults filled in, values checked
         except ValidationError as exc:

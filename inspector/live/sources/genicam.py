@@ -21,8 +21,10 @@ class GenICamSettings(SourceSettings):
     serial: str = setting("", help="camera serial number; empty = the first camera found")
     timeout_s: float = setting(2.0, help="seconds to wait for one buffer", gt=0)
     trigger_mode: Literal["", "off", "on"] = setting(
-        "", help="the camera's TriggerMode: on = a frame per line trigger (with the camera's "
-        "`trigger = \"hardware\"`); empty = leave the camera as it is")
+        "",
+        help="the camera's TriggerMode: on = a frame per line trigger (with the camera's "
+        '`trigger = "hardware"`); empty = leave the camera as it is',
+    )
     exposure_us: float | None = setting(None, help="ExposureTime in microseconds; unset = leave the camera's", gt=0)
     gain_db: float | None = setting(None, help="Gain in dB; unset = leave the camera's", ge=0)
 
@@ -74,8 +76,10 @@ class GenICamSource(Source):
             if value in (None, ""):
                 continue
             if not hasattr(node_map, node):
-                raise SourceError(f"{self.describe()}: the camera has no {node} node for {key} = {value!r}: "
-                                  f"remove {key} from the camera's [cameras.source] or check the camera model")
+                raise SourceError(
+                    f"{self.describe()}: the camera has no {node} node for {key} = {value!r}: "
+                    f"remove {key} from the camera's [cameras.source] or check the camera model"
+                )
             getattr(node_map, node).value = value.capitalize() if key == "trigger_mode" else float(value)
 
     def read(self) -> np.ndarray:

@@ -18,10 +18,17 @@ class SyntheticSettings(SourceSettings):
     ng_rate: float = setting(0.2, help="fraction of defective parts", ge=0, le=1)
     seed: int = setting(0, help="random seed (same seed, same parts)")
     style: Literal[STYLES] = setting(  # type: ignore[valid-type]
-        "brushed", help="surface: " + " or ".join(f"`{name}`" for name in STYLES),
-        problem="{input!r} is not a surface style", fix=f"use one of {', '.join(STYLES)}")
-    pool: int = setting(0, help="pre-render this many parts and cycle through them (`0`: a new part per frame); "
-                                "frees the CPU rendering takes, for benchmarks and small boxes", ge=0)
+        "brushed",
+        help="surface: " + " or ".join(f"`{name}`" for name in STYLES),
+        problem="{input!r} is not a surface style",
+        fix=f"use one of {', '.join(STYLES)}",
+    )
+    pool: int = setting(
+        0,
+        help="pre-render this many parts and cycle through them (`0`: a new part per frame); "
+        "frees the CPU rendering takes, for benchmarks and small boxes",
+        ge=0,
+    )
 
 
 @register_source("synthetic")
@@ -31,8 +38,12 @@ class SyntheticSource(Source):
 
     def open(self) -> None:
         size = int(self.options["size"])
-        self._line = SyntheticLine(seed=int(self.options["seed"]), size=(size, size),
-                                   ng_rate=float(self.options["ng_rate"]), style=str(self.options["style"]))
+        self._line = SyntheticLine(
+            seed=int(self.options["seed"]),
+            size=(size, size),
+            ng_rate=float(self.options["ng_rate"]),
+            style=str(self.options["style"]),
+        )
         self._pacer = Pacer(float(self.options["fps"]), self.clock, self.sleep)
         self.truth: deque[str] = deque(maxlen=1024)  # labels of the parts delivered, newest last
         self._pool = [next(self._line) for _ in range(max(0, int(self.options["pool"])))]

@@ -47,6 +47,9 @@ class VideoSource(CaptureSource):
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             frame = self.grab_raw()
         if frame is None:
-            raise SourceError(f"{self.describe()}: end of file" if self.options["loop"] is False
-                              else f"{self.describe()}: no frame could be decoded")
+            raise SourceError(
+                f"{self.describe()}: end of file"
+                if self.options["loop"] is False
+                else f"{self.describe()}: no frame could be decoded"
+            )
         return check_frame(to_rgb8(frame), self.describe())
