@@ -60,8 +60,16 @@ def station_url(args: argparse.Namespace) -> str:
     return f"http://{host}:{http.port}"  # type: ignore[attr-defined]
 
 
-def call(url: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON answer) of GET (body None) or POST `path`."""
+NO_CONTROL = (
+    "the station serves no recipe control",
+    "set [sinks.http] control = true in the station config (and restart it)",
+)
+
+
+def call(
+    url: str, path: str, body: dict[str, Any] | None = None, *, missing: tuple[str, str] = NO_CONTROL
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON answer) of GET (body None) or POST `path`; a 404 is `missing` (problem, fix)."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json"})
     try:
@@ -70,10 +78,7 @@ def call(url: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, 
     except urllib.error.HTTPError as exc:
         text = exc.read()
         if exc.code == 404:
-            raise InspectorError(
-                f"{url}{path}: the station serves no recipe control",
-                "set [sinks.http] control = true in the station config (and restart it)",
-            ) from None
+            raise InspectorError(f"{url}{path}: {missing[0]}", missing[1]) from None
         try:
             return exc.code, json.loads(text)
         except ValueError:

@@ -15,7 +15,6 @@ import json
 import sys
 from pathlib import Path
 
-from inspector.errors import InspectorError
 from inspector.live.control import DEFAULT_URL, call, station_url
 
 
@@ -37,17 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         command.add_argument("--json", action="store_true", help="print the station's JSON answer")
 
 
+NO_SHADOW = (
+    "the station runs no shadow candidate",
+    'add [shadow] model = "candidate.onnx" to the station config and restart it ([sinks.http] control = true)',
+)
+
+
 def _call(url: str, path: str, body: dict[str, str] | None = None) -> tuple[int, dict]:
-    try:
-        return call(url, path, body)
-    except InspectorError as exc:
-        if "serves no recipe control" in exc.message:
-            raise InspectorError(
-                f"{url}{path}: the station runs no shadow candidate",
-                'add [shadow] model = "candidate.onnx" to the station config and restart it '
-                "([sinks.http] control = true)",
-            ) from None
-        raise
+    return call(url, path, body, missing=NO_SHADOW)
 
 
 def run(args: argparse.Namespace) -> int:
