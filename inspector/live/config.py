@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from inspector.errors import InspectorError
-from inspector.live.recipes import RecipeSettings
+from inspector.live.recipes import RecipeSettings, check_recipe_sources
 from inspector.live.settings import ConfigModel, explained, fail, setting
 from inspector.live.sinks import sink_class, sink_kinds
 from inspector.live.sinks.base import SinkSettings
@@ -420,6 +420,9 @@ class StationFile(ConfigModel):
                         f"no camera {cam!r} in this station",
                         f"use one of {sorted(cameras)}",
                     )
+            bad = check_recipe_sources(self, name)
+            if bad:
+                raise fail(("recipes", name, "cameras"), bad, "fix the recipe's `source` settings for that camera")
         if self.recipe and self.recipe not in self.recipes:
             raise fail(
                 ("recipe",),

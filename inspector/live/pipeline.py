@@ -80,6 +80,7 @@ class Pipeline:
         self._stopping = False
         self._thread: threading.Thread | None = None
         factories = source_factories or {}
+        self._camera_sleep = camera_sleep
         self.cameras: dict[str, Camera] = {}
         self._queues: dict[str, deque[Frame]] = {}
         self._roi: dict[str, tuple[int, int, int, int] | None] = {}
@@ -157,6 +158,19 @@ class Pipeline:
         for cam in chosen:
             cam.trigger()
         return [c.id for c in chosen]
+
+    def replace_camera(self, config: CameraConfig, timeout: float = 3.0) -> bool:
+        """Reopen one camera with new source settings (a recipe's exposure, say) while the sinks, the other
+        cameras and this pipeline's counters keep running; True when the old source closed within `timeout`."""
+        old = self.cameras.get(config.id)
+        if old is None:
+            raise KeyError(f"no camera {config.id!r} in this pipeline (cameras: {', '.join(self.cameras)})")
+        released = old.stop(timeout)
+        camera = Camera(config, self.offer, clock=self._clock, sleep=self._camera_sleep, on_error=self._fail)
+        self.cameras[config.id] = camera
+        if self._started:
+            camera.start()
+        return released
 
     def set_roi(self, camera: str, roi: tuple[int, int, int, int] | None) -> None:
         """Inspect only `roi` [x, y, w, h] of `camera` (None: the whole frame) from its next frame on."""

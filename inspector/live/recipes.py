@@ -21,16 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-from pydantic import BeforeValidator, ValidationInfo, field_validator
+from pydantic import BeforeValidator, ValidationError, ValidationInfo, field_validator
 
 from inspector.audit import record_safely
 from inspector.errors import InspectorError
 from inspector.live.handshake import ErrorCode
-from inspector.live.settings import ConfigModel, fail, setting
+from inspector.live.settings import ConfigModel, explained, fail, setting
+from inspector.live.sources import SOURCES
 
 if TYPE_CHECKING:
     from inspector.engine import Engine
-    from inspector.live.config import StationConfig
+    from inspector.live.config import CameraConfig, StationConfig, StationFile
 
 log = logging.getLogger(__name__)
 MAX_LOT = 64  # characters
@@ -51,6 +52,20 @@ class RecipeCamera(ConfigModel):
         problem="expected [x, y, width, height], got {input}",
         fix="write four whole pixel numbers, e.g. roi = [0, 0, 640, 480]",
     )
+
+    source: dict[str, Any] = setting(
+        {},
+        shown="`{}`",
+        help="source settings the recipe changes on this camera, e.g. `{ exposure_us = 800, gain_db = 2 }` "
+        "(checked by the camera's kind; the camera reopens with them at the changeover, the sinks keep running)",
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _no_kind(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "kind" in value:
+            raise fail(("source",), "a recipe cannot change a camera's kind", "remove `kind` from the recipe's source")
+        return value
 
     @field_validator("roi", mode="before")
     @classmethod
@@ -153,6 +168,28 @@ class ChangeOutcome:
         }
 
 
+def recipe_cameras(config: StationFile, name: str) -> list[CameraConfig]:
+    """Every camera's settings under recipe `name`: its `[cameras.source]` with the recipe's `source` on top."""
+    listed = config.recipes[name].cameras if name else {}
+    out = []
+    for cam in config.cameras:
+        changes = listed[cam.id].source if cam.id in listed else {}
+        out.append(cam.model_copy(update={"source": {**cam.source, **changes}}) if changes else cam)
+    return out
+
+
+def check_recipe_sources(config: StationFile, name: str) -> str:
+    """ "" when every camera's settings under recipe `name` are valid for its kind, else what is wrong."""
+    for cam in recipe_cameras(config, name):
+        settings = {k: v for k, v in cam.source.items() if k != "kind"}
+        try:
+            SOURCES[cam.kind].Settings.model_validate(settings)
+        except (KeyError, ValidationError) as exc:
+            detail = explained(exc)[0] if isinstance(exc, ValidationError) else ("kind", f"unknown kind {exc}", "")
+            return f"camera {cam.id!r}: {detail[0]}: {detail[1]}"
+    return ""
+
+
 class StationLike(Protocol):
     """What Changeover needs of inspector.live.station.Station (documented here, duck-typed there)."""
 
@@ -166,6 +203,8 @@ class StationLike(Protocol):
     ) -> None: ...
 
     def set_lot(self, lot: str) -> None: ...
+
+    def set_cameras(self, cameras: list[CameraConfig]) -> None: ...
 
 
 Listener = Callable[[ChangeOutcome], None]
@@ -251,6 +290,7 @@ class Changeover:
                 self._audit("recipe_refused", name, old, None, f"{why} (refused: {text})".strip(), who)
                 return self._answer("recipe", name, code, text)
             self._station.swap_engine(engine, recipe=name, rois=recipe_rois(self._station.config, name))
+            self._station.set_cameras(recipe_cameras(self._station.config, name))  # reopens only changed cameras
             self._audit(
                 "recipe",
                 name,
@@ -293,6 +333,9 @@ class Changeover:
         unknown = sorted(set(config.recipes[name].cameras) - cameras)
         if unknown:
             return ErrorCode.RECIPE_INVALID, f"recipe {name!r} names camera(s) {', '.join(unknown)} not in station"
+        bad = check_recipe_sources(config, name)
+        if bad:
+            return ErrorCode.RECIPE_INVALID, f"recipe {name!r}: {bad}"[:200]
         return None
 
     def _answer(self, kind: str, requested: str, code: ErrorCode = ErrorCode.NONE, text: str = "") -> ChangeOutcome:

@@ -183,6 +183,14 @@ class Station:
         trigger = "model swap" if recipe is None else "recipe changeover"
         self.self_test.check(engine, trigger, recipe=self.recipe)
 
+    def set_cameras(self, cameras: list[CameraConfig]) -> None:
+        """Reopen each camera whose settings differ from the running ones (a recipe's exposure or gain); the
+        sinks, the PLC's OPC UA server included, and the other cameras keep running."""
+        for cam in cameras:
+            running = self.pipeline.cameras.get(cam.id)
+            if running is not None and running.config != cam:
+                self.pipeline.replace_camera(cam)
+
     def promote_shadow(self, *, who: str, why: str = "") -> ShadowOutcome:
         """Swap the `[shadow]` candidate into production once it passes the golden self-test (audit entry)."""
         if self.shadow is None:

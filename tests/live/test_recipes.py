@@ -181,3 +181,48 @@ def test_cli_selects_recipes_and_lots_on_a_running_station_and_reports_the_lot(
     assert missing.returncode == 2 and "no inspection log there" in missing.stderr
     who = [e["who"] for e in AuditLog(tmp_path / "audit.jsonl").entries()]
     assert who[0] == "http:carol" and len(who) == 4  # refused bad, lot 1, B, lot 2
+
+
+def test_a_recipe_changes_camera_settings_reopening_only_that_camera_while_sinks_keep_running(
+    tmp_path: Path, tiny_bundle_path: Path
+) -> None:
+    extra = '[recipes.C]\nmodel = "b.onnx"\n[recipes.C.cameras.cam]\nsource = { size = 96 }'
+    path = write(tmp_path, tiny_bundle_path, extra, sinks='[sinks.sqlite]\npath = "log.db"')
+    config = load_config(path)
+    station = build_station(config)
+    got: list = []
+    tap = type("Tap", (), {"submit": lambda self, r: got.append(r), "start": lambda self: None})()
+    station.start()
+    try:
+        station.pipeline.sinks.append(tap)
+        sqlite_sink = next(s for s in station.sinks if s.kind == "sqlite")
+
+        def one_frame() -> tuple[int, int]:
+            got.clear()
+            wait_until(lambda: bool(station.pipeline.trigger("cam")), timeout=20)
+            wait_until(lambda: bool(got), timeout=20)
+            return got[-1].image.shape[:2]
+
+        assert one_frame() == (64, 64)
+        before = station.pipeline.cameras["cam"]
+        assert station.changeover.select("C", who="t").ok
+        after = station.pipeline.cameras["cam"]
+        assert after is not before and after.config.source["size"] == 96 and before.state.value == "STOPPED"
+        assert one_frame() == (96, 96)  # the camera reopened with the recipe's setting
+        assert station.changeover.select("A", who="t").ok  # back to the camera's own [cameras.source]
+        assert one_frame() == (64, 64)
+        station.pipeline.sinks.remove(tap)
+        wait_until(lambda: sqlite_sink.snapshot().written >= 3, timeout=20)
+        assert station.sinks[0] is sqlite_sink and station.pipeline.not_ready() == []  # the sinks never restarted
+    finally:
+        if tap in station.pipeline.sinks:
+            station.pipeline.sinks.remove(tap)
+        station.stop()
+    rows = sqlite3.connect(tmp_path / "log.db").execute("SELECT recipe FROM inspections ORDER BY rowid").fetchall()
+    assert [r[0] for r in rows][-3:] == ["A", "C", "A"]
+
+
+def test_a_recipe_camera_setting_its_kind_refuses_is_named_at_load(tmp_path: Path, tiny_bundle_path: Path) -> None:
+    extra = '[recipes.C]\nmodel = "b.onnx"\n[recipes.C.cameras.cam]\nsource = { size = 3 }'
+    with pytest.raises(ConfigError, match=r"recipes\.C\.cameras: camera 'cam': size"):
+        load_config(write(tmp_path, tiny_bundle_path, extra))
