@@ -5,6 +5,10 @@ Topics (prefix defaults to ``inspector``):
 - ``<prefix>/<station>/<camera>/result``   one JSON object per inspected part (FrameRecord.summary()), QoS 1
 - ``<prefix>/<station>/status``            retained ``{"status": "online"|"offline", ...}``; the broker publishes
                                             "offline" itself (last will) when the station dies without saying goodbye
+- ``<prefix>/<station>/alarms``            retained ``{"alarms": ["drift_cam0_score_up", ...], "station", "time"}``:
+                                            the snapshot's active alarms (docs/verdicts.md#drift), published at open
+                                            (so a previous run's alarms are cleared) and within `alarms_poll_s` of
+                                            any change
 - ``<prefix>/<station>/<camera>/trigger``  subscribed: any message asks that camera for its next frame
 
 Delivery is at-least-once (QoS 1): a result whose acknowledgement times out is retried, so a consumer may see
@@ -169,6 +173,8 @@ class MqttSink(Sink):
         retry_delay: float = 0.5,
         handshake: Callable[[], Any] | None = None,
         recipes: Callable[[], Any] | None = None,
+        alarms: Callable[[], Iterable[str]] | None = None,
+        alarms_poll_s: float = 1.0,
     ) -> None:
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
         if url:
@@ -209,6 +215,11 @@ class MqttSink(Sink):
         self._plc: MqttPlc | None = None
         self._recipes_of = recipes  # the station's recipe/lot changeover, looked up at open
         self._recipes: MqttRecipes | None = None
+        self._alarms_of = alarms  # the station's active alarms (PipelineSnapshot.alarms), polled
+        self.alarms_poll_s = float(alarms_poll_s)
+        self._alarms_sent: list[str] | None = None  # what the retained alarms topic says now (None: not yet)
+        self._alarms_stop = threading.Event()
+        self._alarms_thread: threading.Thread | None = None
 
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> MqttSink:
@@ -228,6 +239,7 @@ class MqttSink(Sink):
             cameras=context.cameras,
             handshake=lambda: context.handshake,
             recipes=lambda: context.recipes,
+            alarms=lambda: context.snapshot().alarms,
             **options,
         )
 
@@ -235,6 +247,10 @@ class MqttSink(Sink):
     @property
     def status_topic(self) -> str:
         return f"{self.prefix}/{self.station}/status"
+
+    @property
+    def alarms_topic(self) -> str:
+        return f"{self.prefix}/{self.station}/alarms"
 
     def result_topic(self, camera: str) -> str:
         return f"{self.prefix}/{self.station}/{_topic_part(camera)}/result"
@@ -298,6 +314,10 @@ class MqttSink(Sink):
         log.info("mqtt sink connecting to %s", self.describe())
         client.connect_async(self.host, self.port, keepalive=self.keepalive)
         client.loop_start()  # paho's network thread: keeps the session alive and reconnects with backoff
+        if self._alarms_of is not None:
+            self._alarms_stop.clear()
+            self._alarms_thread = threading.Thread(target=self._watch_alarms, name="sink-mqtt-alarms", daemon=True)
+            self._alarms_thread.start()
 
     def _on_connect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
@@ -315,6 +335,8 @@ class MqttSink(Sink):
             client.subscribe(self._plc.subscription, qos=1)
         if self._recipes is not None:
             self._recipes.connected()
+        if self._alarms_sent is not None:  # again after a reconnect: the broker may have lost the retained one
+            self._send_alarms(client, self._alarms_sent)
         self._connected.set()
         log.info("mqtt sink connected to %s", self.describe())
 
@@ -363,6 +385,47 @@ class MqttSink(Sink):
         except Exception as exc:  # noqa: BLE001 (a failing handshake must not kill paho's network thread)
             log.error("plc %s for camera %r failed: %s", verb, camera, exc)
 
+    # alarms -------------------------------------------------------------------------------------------
+    def _current_alarms(self) -> list[str] | None:
+        """The station's active alarms now; None when they cannot be known (no pipeline bound yet)."""
+        if self._alarms_of is None:
+            return None
+        try:
+            return sorted(str(a) for a in self._alarms_of())
+        except LookupError:
+            return None
+        except Exception as exc:  # noqa: BLE001 (a failing probe must not stop the watcher; it tries again)
+            log.warning("mqtt sink: alarms unavailable: %s", exc)
+            return None
+
+    def _send_alarms(self, client: mqtt.Client, alarms: list[str]) -> bool:
+        payload = json.dumps({"alarms": alarms, "station": self.station, "time": time.time()})
+        info = client.publish(self.alarms_topic, payload, qos=1, retain=True)
+        return info.rc == self._mqtt.MQTT_ERR_SUCCESS
+
+    def publish_alarms(self, alarms: Iterable[str]) -> bool:
+        """Publish `alarms` (retained) if they differ from what the topic says; True when sent or unchanged."""
+        current = sorted(str(a) for a in alarms)
+        client = self._client
+        if current == self._alarms_sent:
+            return True
+        if client is None or not self._connected.is_set():
+            return False
+        if self._send_alarms(client, current):
+            self._alarms_sent = current
+            log.info("mqtt sink: alarms now %s", ", ".join(current) or "none")
+            return True
+        return False
+
+    def _watch_alarms(self) -> None:
+        """Polls the station's alarms every `alarms_poll_s` and publishes each change."""
+        while True:
+            alarms = self._current_alarms()
+            if alarms is not None:
+                self.publish_alarms(alarms)
+            if self._alarms_stop.wait(self.alarms_poll_s):
+                return
+
     def write(self, record: FrameRecord) -> None:
         client = self._client
         if client is None:
@@ -388,6 +451,10 @@ class MqttSink(Sink):
         if self._recipes is not None:
             self._recipes.stop()
             self._recipes = None
+        self._alarms_stop.set()
+        if self._alarms_thread is not None:
+            self._alarms_thread.join(timeout=5.0)
+            self._alarms_thread = None
         try:
             if self._connected.is_set():
                 info = client.publish(self.status_topic, self._status("offline"), qos=1, retain=True)
