@@ -30,6 +30,7 @@ from training.geometry import Geometry, choose_geometry
 from training.heads import Scorer, fit_head, out_of_fold_scores
 from training.images import load_samples
 from training.onnx_features import OnnxFeatures
+from training.reviewed import add_reviewed
 from training.run import save_run
 from training.run_summary import RunSummary
 from training.selection import choose, judge
@@ -103,7 +104,7 @@ def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
 def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     """Fit, select, calibrate and evaluate; writes the run folder and returns its summary."""
     torch.manual_seed(cfg.seed)
-    dataset = load_dataset(cfg.data, seed=cfg.seed)
+    dataset, reviewed = add_reviewed(load_dataset(cfg.data, seed=cfg.seed), cfg.add_reviewed)
     _require(dataset)
     geometry = geometry_for(cfg, dataset)
     candidates = _candidates(cfg, geometry)
@@ -238,6 +239,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
             "parts_not_found": not_found,
             "method_comparison": comparison,
             "fit_seconds": fit_seconds,
+            **({"reviewed": reviewed} if reviewed else {}),
         },
     )
     save_run(cfg.out, summary, module, head, post, test_scores, labels, [str(s.path) for s in test_s], tiler)

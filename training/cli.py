@@ -33,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
     if args.tile not in (None, "auto", "none"):
         parse_size(args.tile, "--tile")
     if args.task == "classify":
+        if args.add_reviewed is not None:
+            raise InspectorError(
+                "--add-reviewed adds to an anomaly model's data; --task classify does not take it",
+                "export the queue (split.csv) and merge its rows into the classifier's manifest",
+            )
         if isinstance(size, tuple):
             raise InspectorError("--task classify takes a square --image-size N", "e.g. --image-size 224")
         return _run_classify(args, 224 if size is None else size)
@@ -46,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
         f"fit {summary.details['fit_seconds']} s"
     )
     print(f"geometry {summary.geometry['reason']}")
+    reviewed = summary.details.get("reviewed")
+    if reviewed:
+        print(
+            f"added from the review queue {reviewed['queue']}: {reviewed['train_good']} good part(s) to train, "
+            f"{reviewed['val_defects']} escape(s) to val"
+        )
     deployed = summary.thresholds["deployed"]
     low, high = deployed["expected_frr_interval90"]
     print(

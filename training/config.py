@@ -54,6 +54,12 @@ class AnomalyConfig(TrainConfig):
         "auto: best validation AUROC where validation defects exist, else patchcore", "auto", choices=("auto", *METHODS)
     )
     coreset_size: int = option("PatchCore memory bank size (upper bound)", 2048)
+    add_reviewed: Path | None = option(
+        "a review queue folder from the GUI: its false rejects join the good training images, its escapes the "
+        "validation defects (in memory; run.json records them; docs/improvement-loop.md)",
+        None,
+        metavar="QUEUE",
+    )
     batch_size: int = 16  # feature extraction batch (not an option: --batch-size is the classifier's)
     synthetic_defects: int = SYNTHETIC_DEFECTS
 
