@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from inspector.errors import InspectorError
+from inspector.live.golden_schedule import GoldenSettings
 from inspector.live.recipes import RecipeSettings, check_recipe_sources
 from inspector.live.settings import ConfigModel, explained, fail, setting
 from inspector.live.sinks import sink_class, sink_kinds
@@ -383,6 +384,9 @@ class StationFile(ConfigModel):
     )
     shadow: ShadowSettings | None = setting(
         None, shown="none", help="a candidate bundle run beside production (shadow mode), below"
+    )
+    golden: GoldenSettings = setting(
+        {}, shown="`{}`", help="scheduled golden self-tests: every N seconds and at shift starts, below"
     )
 
     @field_validator("schema_version")

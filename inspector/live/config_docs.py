@@ -28,6 +28,7 @@ from inspector.live.config import (
     StorageSettings,
     VerdictSettings,
 )
+from inspector.live.golden_schedule import GoldenSettings
 from inspector.live.recipes import RecipeCamera, RecipeSettings
 from inspector.live.sinks import sink_class, sink_kinds
 from inspector.live.sources import SOURCES
@@ -50,6 +51,7 @@ def tables() -> dict[str, type[BaseModel]]:
         "recipes": RecipeSettings,
         "recipes.cameras": RecipeCamera,
         "shadow": ShadowSettings,
+        "golden": GoldenSettings,
     }
     out.update({f"source.{kind}": cls.Settings for kind, cls in sorted(SOURCES.items())})
     out.update({f"sinks.{kind}": sink_class(kind).Settings for kind in sink_kinds()})

@@ -4,9 +4,10 @@
 themselves. The sinks are built once and bound to the station's `SinkContext`, which always points at the
 pipeline running now: `Station.restart()` (new camera settings) and `Station.swap_engine()` (a new model or
 threshold) keep /readyz, /metrics and the MQTT and OPC UA triggers on the running pipeline. The golden-sample
-self-test (`self_test`, inspector.live.golden; the running recipe's set) runs at `start()` and after every
-`swap_engine()`; a failure holds readiness and PLC triggers until `acknowledge_self_test()` (or `inspector golden
-ack`).
+self-test (`self_test`, inspector.live.golden; the running recipe's set) runs at `start()`, after every
+`swap_engine()`, on the `[golden]` schedule (`golden_timer`, inspector.live.golden_schedule) and on demand
+(`run_self_test`); a failure holds readiness and PLC triggers until `acknowledge_self_test()` (or `inspector
+golden ack`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from inspector.engine import Engine
 from inspector.errors import InspectorError
 from inspector.live.config import CameraConfig, StationConfig
 from inspector.live.drift import DriftMonitor
-from inspector.live.golden import GoldenSet, SelfTest
+from inspector.live.golden import GoldenRun, GoldenSet, SelfTest
+from inspector.live.golden_schedule import GoldenTimer
 from inspector.live.pipeline import Pipeline
 from inspector.live.preflight import check_provider
 from inspector.live.recipes import Changeover, Roi, recipe_config, recipe_rois
@@ -117,6 +119,7 @@ class Station:
             rois = recipe_rois(config, self.recipe)
             cameras = [cam.model_copy(update={"roi": rois[cam.id]}) for cam in config.cameras]
         self.self_test = SelfTest(GoldenSet(config.data_dir / "golden"), audit_path=config.data_dir / "audit.jsonl")
+        self.golden_timer = GoldenTimer(config.golden, self.run_self_test, monotonic=clock)  # [golden] schedule
         if context.handshake is not None:  # PLC triggers are refused (error 111) while the self-test blocks
             context.handshake.blocked = self.self_test.blocking
         audit = config.data_dir / "audit.jsonl" if Path(config.path).is_file() else None  # no file: no trail
@@ -150,11 +153,13 @@ class Station:
         """Run the golden self-test, then start the sinks, the inference thread and the cameras."""
         self.self_test.check(self.engine, "start", recipe=self.recipe)
         self.pipeline.start()
+        self.golden_timer.start()
         if self.shadow is not None:
             self.shadow.worker.start()
 
     def stop(self, timeout: float = 4.0) -> bool:
         """Release the cameras, finish the batch in flight, drain the sinks; True when all in time."""
+        self.golden_timer.stop(timeout)
         stopped = self.pipeline.stop(timeout)
         return (self.shadow.worker.stop(timeout) if self.shadow is not None else True) and stopped
 
@@ -202,6 +207,10 @@ class Station:
         if self.shadow is None:
             return ShadowOutcome("rollback", False, "no [shadow] candidate configured", self.engine.fingerprint)
         return self.shadow.rollback(who=who, why=why)
+
+    def run_self_test(self, trigger: str) -> GoldenRun | None:
+        """Run the running recipe's golden set on the running engine now (schedule, PLC, GUI); None: no samples."""
+        return self.self_test.check(self.engine, trigger, recipe=self.recipe)
 
     def acknowledge_self_test(self, *, who: str, why: str = "") -> bool:
         """An engineer accepts a failed golden self-test (audit entry): ready again; False when not blocked."""
