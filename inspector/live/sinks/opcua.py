@@ -5,6 +5,9 @@ Address space (namespace ``urn:inspector`` unless changed; every node has a stab
     Objects/Inspector                       ns=<i>;s=Inspector
         Ready        Boolean   read-only    model loaded and cameras up (set_ready)
         Heartbeat    Int64     read-only    +1 every second while the daemon runs (a PLC watchdog)
+        Alarms       String    read-only    active alarms, comma-separated ("drift_cam0_score_up,..."; "" = none;
+                                            docs/verdicts.md#drift), updated every heartbeat like Ready
+        AlarmActive  Boolean   read-only    Alarms is not empty
         LastCamera   String    read-only    camera of the last inspected part
         LastVerdict  String    read-only    "OK" / "NG" / "UNSURE" of the last part (any camera)
         LastResultCode Int32   read-only    1 OK, 2 NG, 3 UNSURE (handshake.ResultCode; docs/verdicts.md)
@@ -82,6 +85,8 @@ _STATION_VARS: dict[str, tuple[Any, str]] = {  # node -> (initial value, the nam
     "LastReason": ("", "String"),
     "LastReasonCode": (0, "Int32"),
     "UnsureCount": (0, "Int64"),
+    "Alarms": ("", "String"),
+    "AlarmActive": (False, "Boolean"),
 }
 _CAMERA_VARS = {
     k: _STATION_VARS[k]
@@ -200,6 +205,7 @@ class OpcUaSink(Sink):
 
     `cameras`: ids (or a callable giving them at open) that get a camera object and Trigger node.
     `ready`: polled every heartbeat to drive the Ready node (else use `set_ready`).
+    `alarms`: polled every heartbeat to drive Alarms and AlarmActive (else use `set_alarms`).
     """
 
     Settings = OpcUaSettings
@@ -226,6 +232,7 @@ class OpcUaSink(Sink):
         retry_delay: float = 0.5,
         handshake: Callable[[], Any] | None = None,
         recipes: Callable[[], Any] | None = None,
+        alarms: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self._api = _asyncua()
         ua = self._api.ua
@@ -260,6 +267,8 @@ class OpcUaSink(Sink):
         self._allow_unsecured = allow_unsecured
         self._start_timeout = float(start_timeout)
         self._ready = False
+        self.alarms_source = alarms
+        self._alarms = ""  # what the Alarms node says
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._server: Server | None = None
@@ -285,6 +294,7 @@ class OpcUaSink(Sink):
             on_trigger=context.trigger,
             cameras=context.cameras,
             ready=context.ready,
+            alarms=lambda: context.snapshot().alarms,
             endpoint=config.endpoint,
             namespace=config.namespace,
             heartbeat_s=config.heartbeat_s,
@@ -384,6 +394,7 @@ class OpcUaSink(Sink):
                 await self._plc.add_camera(obj, cam)
         server.subscribe_server_callback(self._api.CallbackType.PostWrite, self._on_post_write)
         await self._nodes["Ready"].write_value(self._ready, varianttype=ua.VariantType.Boolean)
+        await self._write_alarms(self._alarms)
         await server.start()
         if self._plc is not None:
             self._plc.start()
@@ -406,6 +417,27 @@ class OpcUaSink(Sink):
                 if ready != self._ready:
                     self._ready = ready
                     await self._nodes["Ready"].write_value(ready, varianttype=ua.VariantType.Boolean)
+            await self._poll_alarms()
+
+    async def _poll_alarms(self) -> None:
+        """Alarms and AlarmActive follow `alarms` (unchanged while no pipeline is bound or the probe fails)."""
+        if self.alarms_source is None:
+            return
+        try:
+            alarms = ",".join(sorted(str(a) for a in self.alarms_source()))
+        except LookupError:
+            return
+        except Exception as exc:  # noqa: BLE001 (a failing probe must not kill the heartbeat)
+            log.warning("OPC UA alarms probe failed: %s", redact_url(str(exc)))
+            return
+        if alarms != self._alarms:
+            await self._write_alarms(alarms)
+
+    async def _write_alarms(self, alarms: str) -> None:
+        ua = self._api.ua
+        self._alarms = alarms
+        await self._nodes["Alarms"].write_value(alarms, varianttype=ua.VariantType.String)
+        await self._nodes["AlarmActive"].write_value(bool(alarms), varianttype=ua.VariantType.Boolean)
 
     async def _on_post_write(self, event: ServerItemCallback, dispatcher: object) -> None:
         """A client wrote something: a True on a camera's Trigger asks that camera for a frame."""
@@ -440,6 +472,14 @@ class OpcUaSink(Sink):
         self._ready = bool(ready)
         if self._started.is_set():
             self._call(self._nodes["Ready"].write_value(self._ready, varianttype=self._api.ua.VariantType.Boolean))
+
+    def set_alarms(self, alarms: Iterable[str]) -> None:
+        """Set Alarms and AlarmActive (callable from any thread, before or after start)."""
+        text = ",".join(sorted(str(a) for a in alarms))
+        if self._started.is_set():
+            self._call(self._write_alarms(text))
+        else:
+            self._alarms = text
 
     def write(self, record: FrameRecord) -> None:
         self._call(self._update(record))
