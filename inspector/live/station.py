@@ -120,6 +120,7 @@ class Station:
             cameras = [cam.model_copy(update={"roi": rois[cam.id]}) for cam in config.cameras]
         self.self_test = SelfTest(GoldenSet(config.data_dir / "golden"), audit_path=config.data_dir / "audit.jsonl")
         self.golden_timer = GoldenTimer(config.golden, self.run_self_test, monotonic=clock)  # [golden] schedule
+        context.golden = self.run_self_test  # MQTT `<prefix>/<station>/golden/run`
         if context.handshake is not None:  # PLC triggers are refused (error 111) while the self-test blocks
             context.handshake.blocked = self.self_test.blocking
         audit = config.data_dir / "audit.jsonl" if Path(config.path).is_file() else None  # no file: no trail

@@ -75,6 +75,7 @@ class SinkContext:
         self.handshake: Any = None  # inspector.live.handshake.Handshake once a [sinks.plc] sink is built
         self.recipes: Any = None  # inspector.live.recipes.Changeover, set by the station builder
         self.shadow: Any = None  # inspector.live.shadow.ShadowControl when the config has [shadow]
+        self.golden: Any = None  # Station.run_self_test(trigger): the on-demand golden self-test
 
     def bind(self, pipeline: PipelineView) -> None:
         """From now on every call goes to `pipeline` (and its frames to the PLC handshake, when there is one)."""

@@ -10,6 +10,8 @@ Topics (prefix defaults to ``inspector``):
                                             (so a previous run's alarms are cleared) and within `alarms_poll_s` of
                                             any change
 - ``<prefix>/<station>/<camera>/trigger``  subscribed: any message asks that camera for its next frame
+- ``<prefix>/<station>/golden/run``        subscribed: any message runs the golden self-test; the outcome on
+                                            ``.../golden/result`` (inspector.live.sinks.plc_mqtt.MqttGolden)
 
 Delivery is at-least-once (QoS 1): a result whose acknowledgement times out is retried, so a consumer may see
 the same ``(station, camera, run, frame_id)`` twice and should de-duplicate on it (frame ids restart at 1 in
@@ -47,7 +49,7 @@ from inspector.live.sinks.base import (
     register_sink,
 )
 from inspector.live.sinks.extras import require
-from inspector.live.sinks.plc_mqtt import MqttPlc, MqttRecipes
+from inspector.live.sinks.plc_mqtt import MqttGolden, MqttPlc, MqttRecipes
 from inspector.live.sources.base import redact_url
 
 if TYPE_CHECKING:  # paho-mqtt is the `mqtt` extra: imported when a sink is made (require)
@@ -174,6 +176,7 @@ class MqttSink(Sink):
         handshake: Callable[[], Any] | None = None,
         recipes: Callable[[], Any] | None = None,
         alarms: Callable[[], Iterable[str]] | None = None,
+        golden: Callable[[], Any] | None = None,
         alarms_poll_s: float = 1.0,
     ) -> None:
         super().__init__(queue_size=queue_size, retries=retries, retry_delay=retry_delay)
@@ -215,6 +218,8 @@ class MqttSink(Sink):
         self._plc: MqttPlc | None = None
         self._recipes_of = recipes  # the station's recipe/lot changeover, looked up at open
         self._recipes: MqttRecipes | None = None
+        self._golden_of = golden  # the station's run_self_test, looked up at open
+        self._golden: MqttGolden | None = None
         self._alarms_of = alarms  # the station's active alarms (PipelineSnapshot.alarms), polled
         self.alarms_poll_s = float(alarms_poll_s)
         self._alarms_sent: list[str] | None = None  # what the retained alarms topic says now (None: not yet)
@@ -239,6 +244,7 @@ class MqttSink(Sink):
             cameras=context.cameras,
             handshake=lambda: context.handshake,
             recipes=lambda: context.recipes,
+            golden=lambda: context.golden,
             alarms=lambda: context.snapshot().alarms,
             **options,
         )
@@ -311,6 +317,9 @@ class MqttSink(Sink):
         if changeover is not None:  # recipe and lot commands (docs/plc.md#recipes)
             self._recipes = MqttRecipes(client, changeover, base=f"{self.prefix}/{self.station}", qos=self.qos)
             self._recipes.start()
+        run = self._golden_of() if self._golden_of is not None else None
+        if run is not None:  # on-demand golden self-test (docs/verdicts.md#golden-samples)
+            self._golden = MqttGolden(client, run, base=f"{self.prefix}/{self.station}", qos=self.qos)
         log.info("mqtt sink connecting to %s", self.describe())
         client.connect_async(self.host, self.port, keepalive=self.keepalive)
         client.loop_start()  # paho's network thread: keeps the session alive and reconnects with backoff
@@ -335,6 +344,8 @@ class MqttSink(Sink):
             client.subscribe(self._plc.subscription, qos=1)
         if self._recipes is not None:
             self._recipes.connected()
+        if self._golden is not None:
+            self._golden.connected()
         if self._alarms_sent is not None:  # again after a reconnect: the broker may have lost the retained one
             self._send_alarms(client, self._alarms_sent)
         self._connected.set()
@@ -351,6 +362,8 @@ class MqttSink(Sink):
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         levels = message.topic.split("/")
+        if self._golden is not None and self._golden.on_message(message.topic, bytes(message.payload)):
+            return
         if self._recipes is not None and message.topic in self._recipes.topics:
             try:
                 self._recipes.on_message(message.topic, bytes(message.payload))

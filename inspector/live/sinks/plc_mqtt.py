@@ -146,3 +146,55 @@ def _field(payload: bytes, key: str) -> str:
             return ""
         return str(data.get(key, "")) if isinstance(data, dict) else ""
     return text
+
+
+class MqttGolden:
+    """`<base>/golden/run` in (any payload): runs the golden self-test on the station's running engine, on a
+    thread of its own (never on paho's); the outcome out on `<base>/golden/result` (QoS 1, not retained):
+    `{"passed", "reason", "trigger", "time", "model", "recipe", "samples", "failures"}`, `passed` null when
+    the set has no samples. A failed run blocks the station as any other (docs/verdicts.md#golden-samples)."""
+
+    def __init__(self, client: Any, run: Any, *, base: str, qos: int = 1) -> None:
+        self._client = client
+        self._run = run  # Station.run_self_test
+        self.base = base
+        self.qos = qos
+
+    @property
+    def topic(self) -> str:
+        return f"{self.base}/golden/run"
+
+    def connected(self) -> None:
+        self._client.subscribe(self.topic, qos=1)
+
+    def on_message(self, topic: str, payload: bytes) -> bool:
+        """Handle `topic` when it is ours (True): the run starts on its own thread."""
+        if topic != self.topic:
+            return False
+        threading.Thread(target=self._answer, name="golden-mqtt", daemon=True).start()
+        return True
+
+    def _answer(self) -> None:
+        try:
+            outcome = self._run("mqtt")
+        except Exception as exc:  # noqa: BLE001 (a failing run is answered, never raised on a bare thread)
+            log.error("golden self-test over mqtt failed to run: %s", exc)
+            body: dict[str, Any] = {"passed": False, "reason": f"golden self-test could not run ({exc})"}
+        else:
+            if outcome is None:
+                body = {"passed": None, "reason": "no golden samples", "samples": 0}
+            else:
+                body = {
+                    "passed": outcome.passed,
+                    "reason": outcome.reason(),
+                    "trigger": outcome.trigger,
+                    "time": outcome.time,
+                    "model": outcome.model,
+                    "recipe": outcome.recipe,
+                    "samples": len(outcome.rows),
+                    "failures": [row.problem for row in outcome.failures],
+                }
+        try:
+            self._client.publish(f"{self.base}/golden/result", json.dumps(body).encode(), qos=self.qos)
+        except (ValueError, RuntimeError, OSError) as exc:
+            log.error("golden: could not publish the result: %s", exc)
