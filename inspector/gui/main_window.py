@@ -236,7 +236,9 @@ class MainWindow(QMainWindow):
         self.counters.show_counts(station.stats)
         self.shift.setText(shift_text(station.stats.shift_start))
         self.trend.set_data(
-            {cam: (self.colours[cam], list(station.stats.cameras[cam].trend)) for cam in self.views}, station.threshold
+            {cam: (self.colours[cam], list(station.stats.cameras[cam].trend)) for cam in self.views},
+            station.threshold,
+            station.drift,
         )
         self.gallery.refresh(station.stats.gallery, station.stats.ng_added)
         self.engineer.refresh()

@@ -1,9 +1,11 @@
-"""NG rate and score over time per camera, drawn with QPainter (no plotting library)."""
+"""NG rate and score over time per camera, drawn with QPainter (no plotting library); the score strip also shows
+each camera's drift control limits and active drift alarms (inspector.live.drift, docs/verdicts.md#drift)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
@@ -12,9 +14,15 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from inspector.gui import theme
 from inspector.operator.stats import Bucket
 
+if TYPE_CHECKING:
+    from inspector.live.drift import CameraDrift
+
+_ALARM_WORDS = {"score_up": "score up", "score_down": "score down", "ng_rate": "NG rate", "unsure_rate": "UNSURE rate"}
+
 
 class TrendView(QWidget):
-    """Two strips: NG rate (%) per camera, and mean score per camera against the threshold (dashed)."""
+    """Two strips: NG rate (%) per camera, and mean score per camera against the threshold (dashed), with each
+    camera's drift centre (dotted) and EWMA control limits (dash-dot) in its colour and the drift alarms in words."""
 
     def __init__(
         self,
@@ -31,13 +39,25 @@ class TrendView(QWidget):
         self._wall = wall
         self.series: dict[str, tuple[str, Sequence[Bucket]]] = {}  # camera -> (colour, buckets)
         self.threshold: float | None = None
+        self.drift: Mapping[str, CameraDrift] = {}  # camera -> its drift charts (PipelineSnapshot.drift)
+        self.limit_lines = 0  # drift centre and limit lines last drawn
+        self.alarm_text = ""  # the drift alarms in words, as last drawn ("" = none)
         self.shown_s = 60.0  # the x axis: grows with the data up to span_s
         self.setMinimumHeight(120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.setToolTip("Trend (up to the last 10 minutes): NG rate (top), mean score against the threshold (bottom)")
+        self.setToolTip(
+            "Trend (up to the last 10 minutes): NG rate (top), mean score against the threshold (bottom, dashed);"
+            " dotted: a camera's usual score, dash-dot: its drift control limits"
+        )
 
-    def set_data(self, series: dict[str, tuple[str, Sequence[Bucket]]], threshold: float | None) -> None:
+    def set_data(
+        self,
+        series: dict[str, tuple[str, Sequence[Bucket]]],
+        threshold: float | None,
+        drift: Mapping[str, CameraDrift] | None = None,
+    ) -> None:
         self.series, self.threshold = series, threshold
+        self.drift = drift or {}
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
@@ -58,7 +78,15 @@ class TrendView(QWidget):
         scores = {cam: [(b.start, b.score_mean) for b in buckets] for cam, buckets in series.items()}
         self.top_rate = rate_axis_top(max([v for pts in rates.values() for _, v in pts], default=0.0))
         top_rate = self.top_rate
-        top_score = max([v for pts in scores.values() for _, v in pts] + [(self.threshold or 1.0) * 1.3]) * 1.1
+        limits = self._limits()
+        top_score = (
+            max(
+                [v for pts in scores.values() for _, v in pts]
+                + [(self.threshold or 1.0) * 1.3]
+                + [v for _, values in limits for v in values]
+            )
+            * 1.1
+        )
         self._axes(p, rate_box, top_rate, "NG %")
         self.polylines = 0
         self._axes(p, score_box, top_score, "score")
@@ -66,13 +94,43 @@ class TrendView(QWidget):
             y = score_box.bottom() - score_box.height() * self.threshold / top_score
             p.setPen(QPen(QColor(theme.NG), 1, Qt.PenStyle.DashLine))
             p.drawLine(QPointF(score_box.left(), y), QPointF(score_box.right(), y))
+        self._drift_lines(p, score_box, top_score, limits)
         for cam, (colour, _) in self.series.items():
             self._line(p, rate_box, rates[cam], top_rate, colour, now)
             self._line(p, score_box, scores[cam], top_score, colour, now)
         if not any(rates.values()):
             p.setPen(QColor(theme.MUTED))
             p.drawText(rate_box, Qt.AlignmentFlag.AlignCenter, "no parts yet")
+        self.alarm_text = alarm_text(self.drift, list(self.series))
+        if self.alarm_text:
+            p.setPen(QColor(theme.NG))
+            p.drawText(
+                score_box.adjusted(4, 2, -4, -2),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+                self.alarm_text,
+            )
         p.end()
+
+    def _limits(self) -> list[tuple[str, tuple[float, float, float]]]:
+        """(colour, (centre, low, high)) of each shown camera whose score chart has limits."""
+        out = []
+        for cam, (colour, _) in self.series.items():
+            chart = self.drift.get(cam)
+            if chart is not None and chart.score_center is not None and chart.score_limits is not None:
+                out.append((colour, (chart.score_center, *chart.score_limits)))
+        return out
+
+    def _drift_lines(
+        self, p: QPainter, box: QRectF, top: float, limits: list[tuple[str, tuple[float, float, float]]]
+    ) -> None:
+        self.limit_lines = 0
+        for colour, values in limits:
+            for i, value in enumerate(values):
+                style = Qt.PenStyle.DotLine if i == 0 else Qt.PenStyle.DashDotLine
+                y = box.bottom() - box.height() * min(value / top, 1.0)
+                p.setPen(QPen(QColor(colour), 1, style))
+                p.drawLine(QPointF(box.left(), y), QPointF(box.right(), y))
+                self.limit_lines += 1
 
     def _legend(self, p: QPainter) -> None:
         x = 46.0
@@ -115,6 +173,18 @@ class TrendView(QWidget):
             self.polylines += 1
             for point in vertices:
                 p.drawEllipse(point, 2.5, 2.5)
+
+
+def alarm_text(drift: Mapping[str, CameraDrift], cameras: Sequence[str]) -> str:
+    """The drift alarms of `cameras` in words: "DRIFT cam0: score up, NG rate" ("" when none)."""
+    parts = []
+    for cam in cameras:
+        chart = drift.get(cam)
+        if chart is None or not chart.alarms:
+            continue
+        words = [_ALARM_WORDS.get(a.removeprefix(f"drift_{cam}_"), a) for a in chart.alarms]
+        parts.append(f"{cam}: {', '.join(words)}")
+    return f"DRIFT {'; '.join(parts)}" if parts else ""
 
 
 def rate_axis_top(highest: float) -> float:

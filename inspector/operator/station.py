@@ -11,7 +11,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from inspector.engine import Engine
 from inspector.errors import BundleError, InspectorError
 from inspector.live.camera import CameraState
 from inspector.live.config import CameraConfig, StationConfig, check_camera
+from inspector.live.drift import CameraDrift
 from inspector.live.pipeline import Pipeline
 from inspector.live.recipes import ChangeOutcome
 from inspector.live.record import FrameRecord
@@ -118,6 +119,7 @@ class LiveStation:
         self._down: dict[str, tuple[int, float, float]] = {}  # camera -> (failures, backoff, seen at)
         self._errors_seen = 0
         self._next_disk_check = 0.0
+        self.drift: Mapping[str, CameraDrift] = {}  # the pipeline's drift charts per camera, as last polled
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Future:
@@ -231,6 +233,7 @@ class LiveStation:
         if pipeline is not None:
             snap = pipeline.snapshot()
             snap_errors, last = snap.errors, snap.last_error
+            self.drift = snap.drift  # the trend draws the control limits and alarms
             if snap_errors > self._errors_seen:
                 self._errors_seen = snap_errors
                 if "inference failed" in last:
