@@ -1,8 +1,9 @@
 """`inspector report --db inspections.db`: lot and shift reports from the station's inspection log (SQLite).
 
 One line per group (`--by lot`, `recipe`, `camera`, `shift` or `day`): parts inspected, OK, NG, UNSURE,
-yield (OK / parts) and NG rate (NG / parts), NG by defect type (the station typer's names), first and last
-time. `--lot`, `--recipe`, `--since`, `--until` narrow the rows. Shifts start at the local times of
+yield (OK / parts) and NG rate (NG / parts), NG by defect type (the station typer's names), UNSURE by
+reason (docs/verdicts.md#reasons; "unknown" for a row without one), first and last time. `--lot`, `--recipe`,
+`--since`, `--until` narrow the rows. Shifts start at the local times of
 `--shifts` (default 06:00,14:00,22:00); a shift that crosses midnight belongs to the day it started.
 The database is opened read-only, so a running station keeps writing.
 """
@@ -35,6 +36,7 @@ class Group:
     first: float = 0.0
     last: float = 0.0
     ng_by_type: dict[str, int] = field(default_factory=dict)  # the typer's names ("untyped": NG without one)
+    unsure_by_reason: dict[str, int] = field(default_factory=dict)  # "focus", ... ("unknown": UNSURE without one)
 
     @property
     def yield_pct(self) -> float:
@@ -119,8 +121,10 @@ def report(
             else:
                 key_sql = {"shift": "time", "day": "time"}.get(by, f"COALESCE({by}, '')")
             type_sql = "defect_type" if "defect_type" in columns else "NULL"  # a log from before the typer
+            reason_sql = "reason" if "reason" in columns else "NULL"  # a log from before UNSURE
             rows = db.execute(
-                f"SELECT {key_sql}, verdict, time, {type_sql} FROM inspections{clause} ORDER BY time", params
+                f"SELECT {key_sql}, verdict, time, {type_sql}, {reason_sql} FROM inspections{clause} ORDER BY time",
+                params,
             ).fetchall()
     except sqlite3.Error as exc:
         raise InspectorError(
@@ -136,7 +140,7 @@ def report(
         return str(value)
 
     groups: dict[str, Group] = {}
-    for key, verdict, when, defect_type in rows:
+    for key, verdict, when, defect_type, reason in rows:
         name = key_of(key)
         group = groups.get(name) or groups.setdefault(name, Group(name, first=when))
         group.parts += 1
@@ -146,6 +150,9 @@ def report(
             kind = defect_type or "untyped"
             group.ng_by_type[kind] = group.ng_by_type.get(kind, 0) + 1
         group.unsure += verdict == "UNSURE"
+        if verdict == "UNSURE":
+            why = reason or "unknown"
+            group.unsure_by_reason[why] = group.unsure_by_reason.get(why, 0) + 1
         group.last = when
     return list(groups.values())
 
@@ -183,7 +190,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["key"])
         writer.writeheader()
-        writer.writerows({**row, "ng_by_type": json.dumps(row["ng_by_type"], sort_keys=True)} for row in rows)
+        writer.writerows(
+            {
+                **row,
+                "ng_by_type": json.dumps(row["ng_by_type"], sort_keys=True),
+                "unsure_by_reason": json.dumps(row["unsure_by_reason"], sort_keys=True),
+            }
+            for row in rows
+        )
     else:
         print(f"{args.by:<28} {'parts':>8} {'OK':>8} {'NG':>7} {'UNSURE':>7} {'yield %':>8} {'NG %':>7}  first .. last")
         for group in groups:
@@ -208,4 +222,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'defect type':<28} {'NG':>8} {'cumulative %':>13}")
             for kind, count, share in pareto(types):
                 print(f"{kind:<28} {count:>8} {100 * share:>13.1f}")
+        _print_unsure(args.by, groups)
     return 0
+
+
+def _print_unsure(by: str, groups: list[Group]) -> None:
+    """The table's UNSURE section: one line per group that has any, its count by reason (most first)."""
+    unsure = [g for g in groups if g.unsure_by_reason]
+    if not unsure:
+        return
+    print("\nUNSURE by reason")
+    print(f"{by:<28} {'UNSURE':>7}  reasons")
+    for group in unsure:
+        reasons = sorted(group.unsure_by_reason.items(), key=lambda item: (-item[1], item[0]))
+        words = ", ".join(f"{reason} {count}" for reason, count in reasons)
+        print(f"{group.key or '(none)':<28} {group.unsure:>7}  {words}")
