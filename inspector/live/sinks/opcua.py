@@ -1,61 +1,37 @@
 """OPC UA sink (asyncua): a small server the PLC reads verdicts from and writes triggers to.
 
-Address space (namespace ``urn:inspector`` unless changed; every node has a stable string NodeId)::
-
-    Objects/Inspector                       ns=<i>;s=Inspector
-        Ready        Boolean   read-only    model loaded and cameras up (set_ready)
-        Heartbeat    Int64     read-only    +1 every second while the daemon runs (a PLC watchdog)
-        Alarms       String    read-only    active alarms, comma-separated ("drift_cam0_score_up,..."; "" = none;
-                                            docs/verdicts.md#drift), updated every heartbeat like Ready
-        AlarmActive  Boolean   read-only    Alarms is not empty
-        LastCamera   String    read-only    camera of the last inspected part
-        LastVerdict  String    read-only    "OK" / "NG" / "UNSURE" of the last part (any camera)
-        LastResultCode Int32   read-only    1 OK, 2 NG, 3 UNSURE (handshake.ResultCode; docs/verdicts.md)
-        LastReason   String    read-only    why UNSURE ("focus", ...; "" when judged)
-        LastReasonCode Int32   read-only    that reason as a number (inspector.verdict.REASON_CODES; 0 when judged)
-        LastScore    Double    read-only
-        LastFrameId  Int64     read-only
-        PartCount    Int64     read-only    parts inspected since start (all cameras)
-        NGCount      Int64     read-only
-        UnsureCount  Int64     read-only    parts that could not be judged
-        <camera>/                           ns=<i>;s=Inspector.<camera>   one object per camera
-            Trigger      Boolean  WRITABLE  PLC writes True -> that camera grabs its next frame;
-                                            the server resets it to False once taken (handshake)
-            LastVerdict, LastResultCode, LastReason, LastReasonCode, LastScore, LastFrameId, PartCount,
-            NGCount, UnsureCount   (that camera only)
-
-With `[sinks.plc]` each camera object also holds the PLC handshake's `Plc` object (sinks/plc_opcua.py,
-docs/plc.md): PartId, Trigger, Acknowledge, State, ResultReady and the result of that part.
+Address space (namespace ``urn:inspector`` unless changed; stable string NodeIds): Objects/Inspector with
+Ready, Heartbeat, Alarms, AlarmActive, the last part's verdict/score/reason and counts, and one object per
+camera with its writable Trigger and that camera's last part and counts; the full table and the code that
+builds it are in opcua_nodes.py. With `[sinks.plc]` each camera object also holds the PLC handshake's `Plc`
+object (sinks/plc_opcua.py, docs/plc.md).
 
 Design choice: one Trigger node per camera (no camera argument to pass), so a PLC maps each camera to one
 Boolean. The asyncio loop of the server runs in the sink's own thread; `write()` and `set_ready()` hand work
 to it from other threads.
 
-Security (`[sinks.opcua]`, OpcUaSettings): `security_policies` lists the endpoints offered ("None" is
-unsecured); a signing policy needs the server's `certificate` and `private_key`. With `username` set the
-server refuses anonymous clients and accepts only that user and password (the password travels encrypted
-with the server certificate, so a username needs one).
+Security (`[sinks.opcua]`, OpcUaSettings in opcua_settings.py): `security_policies` lists the endpoints
+offered; a signing policy or a username needs the server's `certificate` and `private_key`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from pydantic import SecretStr, field_validator, model_validator
 
 from inspector.live.handshake import VERDICT_CODES
 from inspector.live.record import FrameRecord
-from inspector.live.settings import ConfigFile, check_secret, fail, secret, setting
-from inspector.live.sinks.base import Sink, SinkContext, SinkSettings, register_sink
+from inspector.live.settings import secret
+from inspector.live.sinks.base import Sink, SinkContext, register_sink
 from inspector.live.sinks.extras import require
+from inspector.live.sinks.opcua_nodes import STATION_VARS, add_camera, add_station
+from inspector.live.sinks.opcua_settings import OneUser, OpcUaSettings
 from inspector.live.sinks.plc_opcua import OpcUaPlc, OpcUaRecipes
 from inspector.live.sources.base import redact_url
 from inspector.verdict import REASON_CODES
@@ -64,111 +40,12 @@ if TYPE_CHECKING:  # asyncua is the `opcua` extra: imported when a sink is made 
     from asyncua import Server
     from asyncua.common.callback import ServerItemCallback
     from asyncua.common.node import Node
-    from asyncua.crypto.permission_rules import User
     from asyncua.ua.uatypes import NodeId  # mypy does not follow asyncua.ua's star re-exports
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "opc.tcp://127.0.0.1:4840/inspector/"
 TriggerCallback = Callable[[str], object]  # called with a camera id; what it returns is not used
-
-_STATION_VARS: dict[str, tuple[Any, str]] = {  # node -> (initial value, the name of its ua.VariantType)
-    "Ready": (False, "Boolean"),
-    "Heartbeat": (0, "Int64"),
-    "LastCamera": ("", "String"),
-    "LastVerdict": ("", "String"),
-    "LastScore": (0.0, "Double"),
-    "LastFrameId": (0, "Int64"),
-    "PartCount": (0, "Int64"),
-    "NGCount": (0, "Int64"),
-    "LastResultCode": (0, "Int32"),
-    "LastReason": ("", "String"),
-    "LastReasonCode": (0, "Int32"),
-    "UnsureCount": (0, "Int64"),
-    "Alarms": ("", "String"),
-    "AlarmActive": (False, "Boolean"),
-}
-_CAMERA_VARS = {
-    k: _STATION_VARS[k]
-    for k in (
-        "LastVerdict",
-        "LastScore",
-        "LastFrameId",
-        "PartCount",
-        "NGCount",
-        "LastResultCode",
-        "LastReason",
-        "LastReasonCode",
-        "UnsureCount",
-    )
-}
-Policy = Literal[
-    "None",
-    "Basic256Sha256_Sign",
-    "Basic256Sha256_SignAndEncrypt",
-    "Aes128Sha256RsaOaep_Sign",
-    "Aes128Sha256RsaOaep_SignAndEncrypt",
-    "Aes256Sha256RsaPss_Sign",
-    "Aes256Sha256RsaPss_SignAndEncrypt",
-]
-
-
-class OpcUaSettings(SinkSettings):
-    """`[sinks.opcua]`: the server's endpoint and security. File paths are relative to the config file."""
-
-    endpoint: str = setting(help="server endpoint, must start with `opc.tcp://`")
-    namespace: str = setting("urn:inspector", help="namespace URI of the Inspector nodes")
-    heartbeat_s: float = setting(1.0, gt=0, help="seconds between Heartbeat increments (and Ready updates)")
-    security_policies: list[Policy] = setting(
-        ["None"],
-        min_length=1,
-        help="endpoints offered: `None` "
-        "(unsecured) and/or signing policies such as "
-        "`Basic256Sha256_SignAndEncrypt` (need `certificate`)",
-    )
-    certificate: ConfigFile = setting("", help="the server's certificate (DER or PEM)")
-    private_key: ConfigFile = setting("", help="the server certificate's private key (PEM)")
-    username: str = setting("", help="the one user clients must log in as; empty = anonymous clients")
-    password: SecretStr | None = setting(
-        None, shown="none", help="that user's password written here; prefer `password_file` or `password_env`"
-    )
-    password_file: ConfigFile = setting("", help="file holding that user's password")
-    password_env: str = setting("", help="environment variable holding that user's password")
-
-    @field_validator("endpoint")
-    @classmethod
-    def _opc_tcp(cls, value: str) -> str:
-        if not value.startswith("opc.tcp://"):
-            raise fail((), "must start with opc.tcp://", 'e.g. endpoint = "opc.tcp://0.0.0.0:4840"', value)
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> OpcUaSettings:
-        check_secret(self, "password")
-        signed = [p for p in self.security_policies if p != "None"]
-        if bool(self.certificate) != bool(self.private_key):
-            missing = "private_key" if self.certificate else "certificate"
-            raise fail(
-                (missing,),
-                "missing: the server certificate needs both certificate and private_key",
-                f'add {missing} = "..."',
-            )
-        if (signed or self.username) and not self.certificate:
-            why = f"security policy {signed[0]}" if signed else "a username (its password is sent encrypted)"
-            raise fail(
-                ("certificate",),
-                f"missing: {why} needs the server's certificate and private_key",
-                'add certificate = "server.der" and private_key = "server.pem"',
-            )
-        has_password = bool(self.password or self.password_file or self.password_env)
-        if bool(self.username) != has_password:
-            key = "password_file" if self.username else "username"
-            raise fail(
-                (key,),
-                "missing: a user needs both username and a password",
-                "set username and one of password_file, password_env",
-            )
-        return self
 
 
 def _asyncua() -> SimpleNamespace:
@@ -178,25 +55,6 @@ def _asyncua() -> SimpleNamespace:
     from asyncua.common.callback import CallbackType
 
     return SimpleNamespace(Server=Server, ua=ua, CallbackType=CallbackType)
-
-
-class _OneUser:
-    """asyncua's UserManager interface: accepts exactly one username/password (compared in constant time);
-    everyone else is refused."""
-
-    def __init__(self, username: str, password: str) -> None:
-        self._username, self._password = username.encode(), password.encode()
-
-    def get_user(
-        self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
-    ) -> User | None:
-        from asyncua.crypto.permission_rules import User, UserRole
-
-        given_user, given_password = (username or "").encode(), (password or "").encode()
-        if hmac.compare_digest(given_user, self._username) & hmac.compare_digest(given_password, self._password):
-            return User(role=UserRole.User)
-        log.warning("OPC UA login refused for user %r", username)
-        return None
 
 
 @register_sink("opcua")
@@ -253,7 +111,7 @@ class OpcUaSink(Sink):
             raise ValueError("signed endpoints, a username or allow_unsecured=false need certificate and private_key")
         if bool(username) != bool(password):
             raise ValueError("an OPC UA user needs both username and password")
-        self._user = _OneUser(username, password) if username and password else None
+        self._user = OneUser(username, password) if username and password else None
         self.station = station
         self.endpoint = endpoint
         self._camera_ids = cameras
@@ -356,14 +214,8 @@ class OpcUaSink(Sink):
         elif not (self._certificate and self._private_key):  # no encryption: never accept a password in clear
             server.set_identity_tokens([ua.AnonymousIdentityToken])
         self._ns = ns = await server.register_namespace(self.namespace)
-        root = await server.nodes.objects.add_object(ua.NodeId("Inspector", ns), ua.QualifiedName("Inspector", ns))
-        for name, (value, vtype) in _STATION_VARS.items():
-            self._nodes[name] = await root.add_variable(
-                ua.NodeId(f"Inspector.{name}", ns),
-                ua.QualifiedName(name, ns),
-                value,
-                varianttype=getattr(ua.VariantType, vtype),
-            )
+        root, nodes = await add_station(self._api, server, ns)
+        self._nodes.update(nodes)
         self._counts[""] = [0, 0, 0]
         handshake = self._handshake_of() if self._handshake_of is not None else None
         self._plc = None if handshake is None else OpcUaPlc(self._api, server, ns, handshake)
@@ -372,23 +224,9 @@ class OpcUaSink(Sink):
         if self._recipes is not None:
             await self._recipes.add(root)
         for cam in self.cameras:
-            obj = await root.add_object(ua.NodeId(f"Inspector.{cam}", ns), ua.QualifiedName(cam, ns))
-            for name, (value, vtype) in _CAMERA_VARS.items():
-                self._nodes[f"{cam}.{name}"] = await obj.add_variable(
-                    ua.NodeId(f"Inspector.{cam}.{name}", ns),
-                    ua.QualifiedName(name, ns),
-                    value,
-                    varianttype=getattr(ua.VariantType, vtype),
-                )
-            trigger = await obj.add_variable(
-                ua.NodeId(f"Inspector.{cam}.Trigger", ns),
-                ua.QualifiedName("Trigger", ns),
-                False,
-                varianttype=ua.VariantType.Boolean,
-            )
-            await trigger.set_writable()
-            self._nodes[f"{cam}.Trigger"] = trigger
-            self._trigger_ids[trigger.nodeid] = cam
+            obj, nodes = await add_camera(self._api, root, ns, cam)
+            self._nodes.update(nodes)
+            self._trigger_ids[nodes[f"{cam}.Trigger"].nodeid] = cam
             self._counts[cam] = [0, 0, 0]
             if self._plc is not None:
                 await self._plc.add_camera(obj, cam)
@@ -511,7 +349,7 @@ class OpcUaSink(Sink):
                 values["LastCamera"] = record.camera
             for name, value in values.items():
                 await self._nodes[prefix + name].write_value(
-                    value, varianttype=getattr(self._api.ua.VariantType, _STATION_VARS[name][1])
+                    value, varianttype=getattr(self._api.ua.VariantType, STATION_VARS[name][1])
                 )
 
     def close(self) -> None:
