@@ -176,6 +176,10 @@ class EngineerPanel(QStackedWidget):
         self.camera.currentTextChanged.connect(self._camera_changed)
         layout.addWidget(self._roi_box())
         layout.addWidget(self._model_box())
+        from inspector.gui.self_test_box import SelfTestBox  # it uses this module's PinDialog
+
+        self.self_test_box = SelfTestBox(self.station, self.lock)
+        layout.addWidget(self.self_test_box)
         layout.addWidget(self._camera_box())
         layout.addWidget(self._save_box())
         export = QPushButton("Export review queue as dataset (split.csv)")
@@ -268,6 +272,7 @@ class EngineerPanel(QStackedWidget):
                 self.draw_roi.setChecked(False)
             return
         self.remaining.setText(f"Locks after {self.lock.remaining_s():.0f} s without input")
+        self.self_test_box.refresh()
         engine = self.station.engine
         self.model_label.setText(
             f"{engine.bundle.path.name} ({engine.bundle.metadata.method}), model {engine.fingerprint[:12]}"

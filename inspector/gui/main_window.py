@@ -27,6 +27,7 @@ from inspector.gui.counters import CountersTable, shift_text
 from inspector.gui.engineer import EngineerPanel, PinDialog
 from inspector.gui.gallery import NgGallery, PartDialog
 from inspector.gui.line_panel import LinePanel
+from inspector.gui.shadow_panel import ShadowPanel
 from inspector.gui.trend import TrendView
 from inspector.live.record import FrameRecord
 from inspector.operator.engineer import threshold_warning
@@ -181,6 +182,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.engineer, "Engineer")
         self.line = LinePanel(self.station, self.lock)
         self.tabs.addTab(self.line, "Line")
+        self.shadow_panel = ShadowPanel(self.station, self.lock) if self.station.config.shadow else None
+        if self.shadow_panel is not None:  # a [shadow] candidate: its live comparison
+            self.tabs.addTab(self.shadow_panel, "Shadow")
         layout.addWidget(self.tabs, 1)
         return side
 
@@ -243,6 +247,8 @@ class MainWindow(QMainWindow):
         self.gallery.refresh(station.stats.gallery, station.stats.ng_added)
         self.engineer.refresh()
         self.line.refresh()
+        if self.shadow_panel is not None:
+            self.shadow_panel.refresh()
         self.line_label.setText(line_text(station))
         self.engineer_button.setText("Engineer: ON" if self.lock.unlocked else "Engineer (Ctrl+E)")
         self.clock.setText(time.strftime("%H:%M:%S"))
@@ -322,6 +328,7 @@ class MainWindow(QMainWindow):
         earlier = self.review.find(record)
         dialog = PartDialog(record, classes, self, marked_as=earlier["label"] if earlier else None)
         dialog.marked.connect(self._mark)
+        self.engineer.self_test_box.attach(dialog)  # "Add as golden sample"
         dialog.show()
         return dialog
 

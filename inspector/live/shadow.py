@@ -311,6 +311,15 @@ class ShadowControl:
             "disagreements": snap.disagreements,
         }
 
+    def replace_candidate(self, settings: ShadowSettings, engine: Engine) -> None:
+        """Judge with another (already verified) candidate from the next frame on, its counts from 0 (the GUI's
+        run-time load); refused while a promoted candidate runs in production."""
+        with self._lock:
+            if self.worker.promoted:
+                raise InspectorError("a promoted candidate runs in production", "roll back first, then load another")
+            self.settings = settings
+            self.worker.set_engine(engine, promoted=False)
+
     def promote(self, *, who: str, why: str = "") -> ShadowOutcome:
         """Build the candidate as production runs it, run the golden set on it, and swap only when it passes."""
         with self._lock:

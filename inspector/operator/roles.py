@@ -38,6 +38,8 @@ ACTIONS: dict[str, Role] = {
     "camera": Role.ENGINEER,  # camera settings
     "recipe": Role.ENGINEER,  # recipe change, bundle load
     "save_config": Role.ENGINEER,  # write threshold and ROIs into the station config
+    "golden": Role.ENGINEER,  # run the golden self-test, acknowledge a failed one, add golden samples
+    "shadow": Role.ENGINEER,  # promote / roll back / load a shadow candidate
     "set_pins": Role.ADMIN,  # set or reset the PINs of the other roles
 }
 
