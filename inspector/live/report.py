@@ -2,10 +2,14 @@
 
 One line per group (`--by lot`, `recipe`, `camera`, `shift` or `day`): parts inspected, OK, NG, UNSURE,
 yield (OK / parts) and NG rate (NG / parts), NG by defect type (the station typer's names), UNSURE by
-reason (docs/verdicts.md#reasons; "unknown" for a row without one), first and last time. `--lot`, `--recipe`,
-`--since`, `--until` narrow the rows. Shifts start at the local times of
-`--shifts` (default 06:00,14:00,22:00); a shift that crosses midnight belongs to the day it started.
-The database is opened read-only, so a running station keeps writing.
+reason (docs/verdicts.md#reasons; "unknown" for a row without one), first and last time, and the alarms of
+its time span (report_alarms.py: the station log's `alarms` table; count per alarm name, the episodes with
+their times in `--format json`). A group's span is its shift or day (`--by shift`, `day`), else its first to
+last part; an alarm active across the span's start counts too. By shift or day, a shift in which an alarm was
+raised but no part inspected is a group of its own (0 parts: a camera down all shift shows). `--lot`,
+`--recipe`, `--since`, `--until` narrow the rows. Shifts start at the local times of `--shifts` (default
+06:00,14:00,22:00); a shift that crosses midnight belongs to the day it started. The database is opened
+read-only, so a running station keeps writing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from inspector.errors import InspectorError
+from inspector.live.report_alarms import AlarmSpan, counts, read_alarms
 from inspector.typer import pareto
 
 GROUPS = ("lot", "recipe", "camera", "shift", "day")
@@ -37,6 +42,10 @@ class Group:
     last: float = 0.0
     ng_by_type: dict[str, int] = field(default_factory=dict)  # the typer's names ("untyped": NG without one)
     unsure_by_reason: dict[str, int] = field(default_factory=dict)  # "focus", ... ("unknown": UNSURE without one)
+    alarms: dict[str, int] = field(default_factory=dict)  # alarm name -> episodes active in the span, most first
+    alarm_spans: list[AlarmSpan] = field(default_factory=list)  # those episodes, in the order raised
+    span_start: float = 0.0  # the time span alarms are counted in: the shift or day (by shift/day), else
+    span_end: float = 0.0  # first .. last part
 
     @property
     def yield_pct(self) -> float:
@@ -53,6 +62,19 @@ class Group:
             ng_pct=round(self.ng_pct, 3),
             first=_iso(self.first),
             last=_iso(self.last),
+            span_start=_iso(self.span_start),
+            span_end=_iso(self.span_end),
+            alarm_spans=[
+                {
+                    "name": span.name,
+                    "camera": span.camera,
+                    "raised": _iso(span.raised),
+                    "cleared": _iso(span.cleared) if span.cleared is not None else None,
+                    "active_before": span.raised < self.span_start,
+                    "detail": span.detail,
+                }
+                for span in self.alarm_spans
+            ],
         )
         return data
 
@@ -74,6 +96,68 @@ def _shift_of(starts: list[dt.time]) -> Callable[[float], str]:
         return f"{day} S{index + 1} ({ordered[index].strftime('%H:%M')})"
 
     return shift
+
+
+def _shift_window(starts: list[dt.time]) -> Callable[[float], tuple[str, float, float]]:
+    """time -> (its shift's key as `_shift_of` names it, the shift's start, the next shift's start)."""
+    ordered, key = sorted(starts), _shift_of(starts)
+
+    def window(seconds: float) -> tuple[str, float, float]:
+        name = key(seconds)
+        day, index = dt.date.fromisoformat(name[:10]), int(name.split(" S")[1].split(" ")[0]) - 1
+        begin = dt.datetime.combine(day, ordered[index])
+        end = (
+            dt.datetime.combine(day, ordered[index + 1])
+            if index + 1 < len(ordered)
+            else dt.datetime.combine(day + dt.timedelta(days=1), ordered[0])
+        )
+        return name, begin.timestamp(), end.timestamp()
+
+    return window
+
+
+def _day_window(seconds: float) -> tuple[str, float, float]:
+    day = dt.date.fromtimestamp(seconds)
+    begin = dt.datetime.combine(day, dt.time())
+    return str(day), begin.timestamp(), (begin + dt.timedelta(days=1)).timestamp()
+
+
+def _add_alarms(
+    groups: dict[str, Group],
+    spans: list[AlarmSpan],
+    by: str,
+    window: Callable[[float], tuple[str, float, float]] | None,
+    bounds: tuple[float | None, float | None],
+    *,
+    alone: bool,
+) -> list[Group]:
+    """Give each group the alarm episodes of its span; by shift/day (and `alone`), a shift with an alarm raised
+    and no part becomes a group of its own. The groups in time order."""
+    since, until = bounds
+    low, high = since if since is not None else -float("inf"), until if until is not None else float("inf")
+    spans = [s for s in spans if s.overlaps(low, high, closed=False)]
+    if window is not None and alone:
+        for span in spans:
+            if low <= span.raised < high:
+                name = window(span.raised)[0]
+                groups.setdefault(name, Group(name))
+    for group in groups.values():
+        if window is not None:
+            _, group.span_start, group.span_end = window(group.first or _first_raised(spans, group.key, window))
+        else:
+            group.span_start, group.span_end = group.first, group.last
+        start, end = max(group.span_start, low), min(group.span_end, high)
+        group.alarm_spans = [
+            s
+            for s in spans
+            if s.overlaps(start, end, closed=window is None) and (by != "camera" or s.camera in ("", group.key))
+        ]
+        group.alarms = counts(group.alarm_spans)
+    return sorted(groups.values(), key=lambda g: g.span_start)
+
+
+def _first_raised(spans: list[AlarmSpan], key: str, window: Callable[[float], tuple[str, float, float]]) -> float:
+    return next(s.raised for s in spans if window(s.raised)[0] == key)
 
 
 def _time_arg(text: str) -> float:
@@ -126,6 +210,7 @@ def report(
                 f"SELECT {key_sql}, verdict, time, {type_sql}, {reason_sql} FROM inspections{clause} ORDER BY time",
                 params,
             ).fetchall()
+            spans = read_alarms(db)
     except sqlite3.Error as exc:
         raise InspectorError(
             f"{db_path}: cannot be read ({exc})", "check the file; copy it if the disk is failing"
@@ -154,7 +239,9 @@ def report(
             why = reason or "unknown"
             group.unsure_by_reason[why] = group.unsure_by_reason.get(why, 0) + 1
         group.last = when
-    return list(groups.values())
+    window = {"shift": _shift_window(shifts or [dt.time(6), dt.time(14), dt.time(22)]), "day": _day_window}.get(by)
+    alone = lot is None and recipe is None  # only a lot's (recipe's) parts: no group of alarms alone
+    return _add_alarms(groups, spans, by, window, (since, until), alone=alone)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -195,6 +282,8 @@ def run(args: argparse.Namespace) -> int:
                 **row,
                 "ng_by_type": json.dumps(row["ng_by_type"], sort_keys=True),
                 "unsure_by_reason": json.dumps(row["unsure_by_reason"], sort_keys=True),
+                "alarms": json.dumps(row["alarms"]),
+                "alarm_spans": json.dumps(row["alarm_spans"]),
             }
             for row in rows
         )
@@ -223,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
             for kind, count, share in pareto(types):
                 print(f"{kind:<28} {count:>8} {100 * share:>13.1f}")
         _print_unsure(args.by, groups)
+        _print_alarms(args.by, groups)
     return 0
 
 
@@ -237,3 +327,15 @@ def _print_unsure(by: str, groups: list[Group]) -> None:
         reasons = sorted(group.unsure_by_reason.items(), key=lambda item: (-item[1], item[0]))
         words = ", ".join(f"{reason} {count}" for reason, count in reasons)
         print(f"{group.key or '(none)':<28} {group.unsure:>7}  {words}")
+
+
+def _print_alarms(by: str, groups: list[Group]) -> None:
+    """The table's alarm section: one line per group that had any, each alarm with its episodes (most first)."""
+    alarmed = [g for g in groups if g.alarms]
+    if not alarmed:
+        return
+    print("\nAlarms (raised in, or active into, the group's span)")
+    print(f"{by:<28} {'alarms':>7}  alarm x episodes")
+    for group in alarmed:
+        words = ", ".join(f"{name} x{count}" for name, count in group.alarms.items())
+        print(f"{group.key or '(none)':<28} {sum(group.alarms.values()):>7}  {words}")

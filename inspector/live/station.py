@@ -7,7 +7,8 @@ threshold) keep /readyz, /metrics and the MQTT and OPC UA triggers on the runnin
 self-test (`self_test`, inspector.live.golden; the running recipe's set) runs at `start()`, after every
 `swap_engine()`, on the `[golden]` schedule (`golden_timer`, inspector.live.golden_schedule) and on demand
 (`run_self_test`); a failure holds readiness and PLC triggers until `acknowledge_self_test()` (or `inspector
-golden ack`).
+golden ack`). Alarm transitions (inspector.live.alarms: drift, a sink degraded, the self-test block, a camera
+down) are noticed by one `AlarmWatch` and handed to the sinks (the SQLite log keeps them for `inspector report`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from inspector.bundle.session import load_bundle
 from inspector.engine import Engine
 from inspector.errors import InspectorError
+from inspector.live.alarms import AlarmEvent, AlarmLog, AlarmWatch
 from inspector.live.config import CameraConfig, StationConfig
 from inspector.live.drift import DriftMonitor
 from inspector.live.golden import GoldenRun, GoldenSet, SelfTest
@@ -105,6 +107,7 @@ class Station:
         source_factories: dict[str, Callable[[], Source]] | None = None,
         camera_sleep: Callable[[float], None] | None = None,
         shadow: Shadow | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -120,7 +123,8 @@ class Station:
             cameras = [cam.model_copy(update={"roi": rois[cam.id]}) for cam in config.cameras]
         self.self_test = SelfTest(GoldenSet(config.data_dir / "golden"), audit_path=config.data_dir / "audit.jsonl")
         self.golden_timer = GoldenTimer(config.golden, self.run_self_test, monotonic=clock)  # [golden] schedule
-        context.golden = self.run_self_test  # MQTT `<prefix>/<station>/golden/run`
+        context.golden = self.run_self_test  # MQTT `<prefix>/<station>/golden/run`, OPC UA `RunSelfTest`
+        context.self_test = self.self_test
         if context.handshake is not None:  # PLC triggers are refused (error 111) while the self-test blocks
             context.handshake.blocked = self.self_test.blocking
         audit = config.data_dir / "audit.jsonl" if Path(config.path).is_file() else None  # no file: no trail
@@ -130,6 +134,11 @@ class Station:
         self.pipeline = self._new_pipeline(list(cameras))
         self.changeover = Changeover(self, build_engine, audit_path=audit)
         context.recipes = self.changeover
+        self.alarms = AlarmWatch(AlarmLog(self._alarm, wall=wall), self.snapshot, self.self_test.blocking)
+
+    def _alarm(self, event: AlarmEvent) -> None:
+        for sink in self.sinks:  # the SQLite log keeps it; the other sinks show the live set their own way
+            sink.alarm(event)
 
     def _new_pipeline(self, cameras: list[CameraConfig]) -> Pipeline:
         pipeline = Pipeline(
@@ -154,6 +163,7 @@ class Station:
         """Run the golden self-test, then start the sinks, the inference thread and the cameras."""
         self.self_test.check(self.engine, "start", recipe=self.recipe)
         self.pipeline.start()
+        self.alarms.start()
         self.golden_timer.start()
         if self.shadow is not None:
             self.shadow.worker.start()
@@ -161,6 +171,7 @@ class Station:
     def stop(self, timeout: float = 4.0) -> bool:
         """Release the cameras, finish the batch in flight, drain the sinks; True when all in time."""
         self.golden_timer.stop(timeout)
+        self.alarms.stop(timeout)  # every active alarm cleared ("station stopped") before the sinks drain
         stopped = self.pipeline.stop(timeout)
         return (self.shadow.worker.stop(timeout) if self.shadow is not None else True) and stopped
 
@@ -188,6 +199,7 @@ class Station:
             self.recipe = recipe
         trigger = "model swap" if recipe is None else "recipe changeover"
         self.self_test.check(engine, trigger, recipe=self.recipe)
+        self.alarms.tick()
 
     def set_cameras(self, cameras: list[CameraConfig]) -> None:
         """Reopen each camera whose settings differ from the running ones (a recipe's exposure or gain); the
@@ -211,11 +223,15 @@ class Station:
 
     def run_self_test(self, trigger: str) -> GoldenRun | None:
         """Run the running recipe's golden set on the running engine now (schedule, PLC, GUI); None: no samples."""
-        return self.self_test.check(self.engine, trigger, recipe=self.recipe)
+        outcome = self.self_test.check(self.engine, trigger, recipe=self.recipe)
+        self.alarms.tick()  # a block is logged when it happens, not only at the next tick
+        return outcome
 
     def acknowledge_self_test(self, *, who: str, why: str = "") -> bool:
         """An engineer accepts a failed golden self-test (audit entry): ready again; False when not blocked."""
-        return self.self_test.acknowledge(who=who, why=why)
+        done = self.self_test.acknowledge(who=who, why=why)
+        self.alarms.tick()
+        return done
 
     def set_lot(self, lot: str) -> None:
         """The lot stamped on every record from the next batch on (`self.changeover.set_lot` audits it)."""
@@ -236,6 +252,7 @@ def build_station(
     clock: Callable[[], float] = time.monotonic,
     source_factories: dict[str, Callable[[], Source]] | None = None,
     camera_sleep: Callable[[float], None] | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> Station:
     """Build a station from `config`: the engine (unless given), `extra_sinks` (the GUI's) plus the config's
     `[sinks.*]` (unless `config_sinks` is False), their context and a pipeline bound to it (not started).
@@ -260,4 +277,5 @@ def build_station(
         source_factories=source_factories,
         camera_sleep=camera_sleep,
         shadow=shadow,
+        wall=wall,
     )

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from inspector.live.alarms import AlarmEvent
 from inspector.live.record import FrameRecord
 from inspector.live.settings import ConfigModel
 from inspector.live.snapshot import PipelineSnapshot, SinkSnapshot
@@ -76,6 +77,7 @@ class SinkContext:
         self.recipes: Any = None  # inspector.live.recipes.Changeover, set by the station builder
         self.shadow: Any = None  # inspector.live.shadow.ShadowControl when the config has [shadow]
         self.golden: Any = None  # Station.run_self_test(trigger): the on-demand golden self-test
+        self.self_test: Any = None  # inspector.live.golden.SelfTest: the last run and the block (OPC UA nodes)
 
     def bind(self, pipeline: PipelineView) -> None:
         """From now on every call goes to `pipeline` (and its frames to the PLC handshake, when there is one)."""
@@ -128,8 +130,17 @@ class SinkUnavailable(ConnectionError):
     """The sink's far end is not there right now (broker down): retry until it is back or the sink stops."""
 
 
-def image_bytes(record: FrameRecord) -> int:
-    return 0 if record.image is None else int(record.image.nbytes)
+Queued = FrameRecord | AlarmEvent  # what a sink's queue holds: records, and alarm events for a sink that keeps them
+
+
+def image_bytes(record: Queued) -> int:
+    return 0 if not isinstance(record, FrameRecord) or record.image is None else int(record.image.nbytes)
+
+
+def _what(item: Queued) -> str:
+    if isinstance(item, AlarmEvent):
+        return f"alarm {item.name} {item.state}"
+    return f"camera {item.camera} frame {item.frame_id}"
 
 
 class Sink:
@@ -137,6 +148,7 @@ class Sink:
 
     kind = "base"
     Settings: type[SinkSettings] = SinkSettings
+    keeps_alarms = False  # a sink that logs alarm transitions (sqlite) sets this and implements write_alarm
 
     def __init__(
         self,
@@ -146,7 +158,7 @@ class Sink:
         retry_delay: float = 0.5,
         max_image_bytes: int = DEFAULT_IMAGE_BYTES,
     ) -> None:
-        self._queue: deque[FrameRecord] = deque()
+        self._queue: deque[Queued] = deque()
         self._queue_size = max(1, int(queue_size))
         self._max_image_bytes = int(max_image_bytes)
         self._cond = threading.Condition()
@@ -180,6 +192,10 @@ class Sink:
     def write(self, record: FrameRecord) -> None:
         raise NotImplementedError
 
+    def write_alarm(self, event: AlarmEvent) -> None:
+        """Store one alarm transition (only sinks with `keeps_alarms`)."""
+        raise NotImplementedError
+
     def wants_image(self, record: FrameRecord) -> bool:
         """Whether this sink will use the record's pixels (called once per record, in submit order)."""
         return False
@@ -207,6 +223,15 @@ class Sink:
         """Queue a record without blocking; full queue: the oldest record goes (counted `dropped`)."""
         if record.image is not None and not self.wants_image(record):
             record = dataclasses.replace(record, image=None)
+        self._enqueue(record)
+
+    def alarm(self, event: AlarmEvent) -> None:
+        """An alarm was raised or cleared (inspector.live.alarms): a sink that keeps them (`keeps_alarms`) queues
+        it like a record, under the same rules; the others ignore it."""
+        if self.keeps_alarms:
+            self._enqueue(event)
+
+    def _enqueue(self, record: Queued) -> None:
         with self._cond:
             self.stats.submitted += 1
             self._queue.append(record)
@@ -224,7 +249,7 @@ class Sink:
         index = 0
         while self.stats.queued_image_bytes > self._max_image_bytes and index < len(self._queue):
             record = self._queue[index]
-            if record.image is not None:
+            if isinstance(record, FrameRecord) and record.image is not None:
                 self.stats.queued_image_bytes -= image_bytes(record)
                 self._queue[index] = dataclasses.replace(record, image=None, image_shed=True)
                 self.stats.images_shed += 1
@@ -295,11 +320,14 @@ class Sink:
             self._cond.wait_for(lambda: self._abandoned, timeout=seconds)
             return not self._abandoned
 
-    def _write_with_retries(self, record: FrameRecord) -> None:
+    def _write_with_retries(self, record: Queued) -> None:
         attempt = 0
         while True:
             try:
-                self.write(record)
+                if isinstance(record, FrameRecord):
+                    self.write(record)
+                else:
+                    self.write_alarm(record)
             except SinkUnavailable as exc:  # an outage: the queue buffers, keep trying until stopped
                 self._note_failure(f"unavailable: {exc}")
                 if not self._wait(self._retry_delay):
@@ -312,14 +340,7 @@ class Sink:
                 if attempt > self._retries or not self._wait(self._retry_delay):
                     if attempt > self._retries:
                         self.stats.lost += 1
-                        log.error(
-                            "sink %s lost camera %s frame %d after %d attempts: %s",
-                            self.kind,
-                            record.camera,
-                            record.frame_id,
-                            attempt,
-                            exc,
-                        )
+                        log.error("sink %s lost %s after %d attempts: %s", self.kind, _what(record), attempt, exc)
                     return
                 continue
             self.stats.written += 1

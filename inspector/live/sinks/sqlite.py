@@ -6,7 +6,8 @@ an image that cannot be stored (disk full, read-only or permission-denied folder
 leaves the row with `image_path` NULL and `image_error` saying why, and raises an alarm (`degraded`);
 images are retried after `retry_after_s`. Rows come before images: when the database itself is full,
 OK images are evicted to make room and rows wait in memory (`rows_pending`, bounded) until they fit;
-only those that never fit are `rows_lost`.
+only those that never fit are `rows_lost`. Alarm transitions (`Sink.alarm`, inspector.live.alarms) go
+through the same queue into the `alarms` table under the same rules (sqlite_schema.py has the tables).
 """
 
 from __future__ import annotations
@@ -27,55 +28,14 @@ import cv2
 from pydantic import model_validator
 
 from inspector.atomic import atomic_write
+from inspector.live.alarms import AlarmEvent
 from inspector.live.record import FrameRecord
 from inspector.live.settings import DataPath, fail, setting
 from inspector.live.sinks.base import Sink, SinkSettings, SinkStats, register_sink
+from inspector.live.sinks.sqlite_schema import INSERT_ALARM, INSERT_INSPECTION, alarm_row, migrate
 
 log = logging.getLogger(__name__)
 
-INSPECTIONS = """(
-
-    id INTEGER PRIMARY KEY,
-    time REAL NOT NULL,
-    station TEXT NOT NULL,
-    camera TEXT NOT NULL,
-    frame_id INTEGER NOT NULL,
-    score REAL NOT NULL,
-    threshold REAL NOT NULL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('OK', 'NG', 'UNSURE')),
-    class TEXT,
-    model TEXT NOT NULL,
-    timings TEXT NOT NULL,
-    image_path TEXT,
-    image_error TEXT,
-    run TEXT,
-    part_id TEXT,
-    reason TEXT,
-    recipe TEXT,
-    lot TEXT,
-    defect_type TEXT
-)"""
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS inspections {INSPECTIONS};
-CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time);
-CREATE TABLE IF NOT EXISTS images (
-    path TEXT PRIMARY KEY,
-    verdict TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    time REAL NOT NULL
-);
-"""
-
-
-MIGRATIONS = {
-    "image_error": "TEXT",
-    "run": "TEXT",
-    "part_id": "TEXT",
-    "reason": "TEXT",
-    "recipe": "TEXT",
-    "lot": "TEXT",
-    "defect_type": "TEXT",
-}  # added since the 1st release
 MAX_PENDING_ROWS = 100_000  # rows kept in memory while the database is full (about 200 bytes each)
 RESERVE_MB = 64.0  # free disk kept for rows: no image is saved into it (NG images evict OK ones first)
 WAL_PAGES = 256  # checkpoint the WAL at about 1 MB, so it never holds the room rows need
@@ -83,33 +43,11 @@ DB_RETRY_S = 5.0  # while the database is full, pending rows are retried this of
 EVICT_PER_ATTEMPT = 16  # OK images deleted to make room for rows, per failed commit
 
 
-def _allow_unsure(db: sqlite3.Connection) -> None:
-    """A database from before UNSURE checks verdict IN ('OK', 'NG'): rebuild its table (rows kept, one transaction)."""
-    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'inspections'").fetchone()
-    if "'UNSURE'" in sql:
-        return
-    columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(inspections)"))
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("ALTER TABLE inspections RENAME TO inspections_before_unsure")
-        db.execute(f"CREATE TABLE inspections {INSPECTIONS}")
-        db.execute(f"INSERT INTO inspections ({columns}) SELECT {columns} FROM inspections_before_unsure")
-        db.execute("DROP TABLE inspections_before_unsure")
-        db.execute("CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time)")
-        db.execute("COMMIT")
-    except sqlite3.Error:
-        db.execute("ROLLBACK")
-        raise
-    log.info(
-        "database migrated: verdicts may be UNSURE",
-        extra={"fields": {"rows": db.execute("SELECT COUNT(*) FROM inspections").fetchone()[0]}},
-    )
-
-
 @dataclass
 class SqliteStats(SinkStats):
-    rows: int = 0  # rows committed
-    rows_pending: int = 0  # rows waiting in memory for room in the database
+    rows: int = 0  # inspection rows committed
+    alarm_rows: int = 0  # alarm rows committed (raised or cleared)
+    rows_pending: int = 0  # rows (inspections and alarms) waiting in memory for room in the database
     rows_lost: int = 0  # rows the database never took (backlog overflow, or still pending at stop)
     images_saved: int = 0
     images_deleted: int = 0  # evicted to stay under the budget (or to make room for rows)
@@ -159,6 +97,7 @@ class SqliteSettings(SinkSettings):
 @register_sink("sqlite")
 class SqliteSink(Sink):
     Settings = SqliteSettings
+    keeps_alarms = True  # the station's alarm log (inspector report lists it)
     stats: SqliteStats  # the base counters plus rows, images and disk state
 
     def __init__(
@@ -188,7 +127,7 @@ class SqliteSink(Sink):
         self._degraded_at: float | None = None
         self._ok_seen = 0
         self._db: sqlite3.Connection | None = None
-        self._pending: deque[tuple[tuple, tuple | None]] = deque()  # (row, images-table row) not yet committed
+        self._pending: deque[tuple[str, tuple, tuple | None]] = deque()  # (insert, row, images row) to commit
         self._evicted: set[str] = set()  # image files deleted for room whose `images` rows await a commit
         self._last_size = 0
         self.stats = SqliteStats()
@@ -203,15 +142,9 @@ class SqliteSink(Sink):
             db.execute("PRAGMA busy_timeout=5000")
             db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
             db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")  # the WAL shrinks back after checkpoints
-            db.executescript(SCHEMA)
+            migrate(db)
         except sqlite3.Error as exc:  # name the file: "unable to open database file" alone does not
             raise sqlite3.OperationalError(f"{self.path}: {exc}") from exc
-        have = {row[1] for row in db.execute("PRAGMA table_info(inspections)")}
-        for column, kind in MIGRATIONS.items():
-            if column not in have:
-                db.execute(f"ALTER TABLE inspections ADD COLUMN {column} {kind}")
-        _allow_unsure(db)
-        db.execute("CREATE INDEX IF NOT EXISTS inspections_lot ON inspections (lot)")  # lot reports
         self._db = db
         self.stats.image_bytes = int(db.execute("SELECT COALESCE(SUM(bytes), 0) FROM images").fetchone()[0])
         try:
@@ -269,16 +202,7 @@ class SqliteSink(Sink):
         image_row = (
             (image_path, record.result.verdict.value, self._last_size, record.captured_at) if image_path else None
         )
-        self._pending.append((row, image_row))
-        if len(self._pending) > MAX_PENDING_ROWS:
-            self._pending.popleft()
-            self.stats.rows_lost += 1
-        waiting = (
-            self.stats.rows_pending and self._degraded_at is not None and self._clock() - self._degraded_at < DB_RETRY_S
-        )
-        if not waiting:
-            self._flush_pending()
-        self.stats.rows_pending = len(self._pending)
+        self._hold(INSERT_INSPECTION, row, image_row)
         if not self._pending:
             self.stats.last_frame_id = record.frame_id
             log.debug(
@@ -291,6 +215,25 @@ class SqliteSink(Sink):
                     }
                 },
             )
+
+    def write_alarm(self, event: AlarmEvent) -> None:
+        """One alarm transition into `alarms`: pending in memory while the database is full, like a result row."""
+        if self._db is None:
+            self.open()
+        self._hold(INSERT_ALARM, alarm_row(event), None)
+
+    def _hold(self, insert: str, row: tuple, image_row: tuple | None) -> None:
+        """Queue a row for commit (bounded) and commit what is pending unless the database full waits."""
+        self._pending.append((insert, row, image_row))
+        if len(self._pending) > MAX_PENDING_ROWS:
+            self._pending.popleft()
+            self.stats.rows_lost += 1
+        waiting = (
+            self.stats.rows_pending and self._degraded_at is not None and self._clock() - self._degraded_at < DB_RETRY_S
+        )
+        if not waiting:
+            self._flush_pending()
+        self.stats.rows_pending = len(self._pending)
 
     def _flush_pending(self) -> None:
         """Commit every pending row in one transaction; database full: evict OK images, retry once, keep them."""
@@ -306,21 +249,18 @@ class SqliteSink(Sink):
                 self._enter_degraded(f"database: {exc}", full=True)
                 self.stats.rows_pending = len(self._pending)
                 return
-            self.stats.rows += len(self._pending)
+            alarms = sum(insert is INSERT_ALARM for insert, _, _ in self._pending)
+            self.stats.alarm_rows += alarms
+            self.stats.rows += len(self._pending) - alarms
             self._pending.clear()
             self.stats.rows_pending = 0
             return
 
-    def _commit(self, pending: list[tuple[tuple, tuple | None]]) -> None:
+    def _commit(self, pending: list[tuple[str, tuple, tuple | None]]) -> None:
         assert self._db is not None
         self._db.execute("BEGIN IMMEDIATE")
-        for row, image_row in pending:
-            self._db.execute(
-                "INSERT INTO inspections (time, station, camera, frame_id, score, threshold, verdict, "
-                "class, model, timings, image_path, image_error, run, part_id, reason, recipe, lot, "
-                "defect_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
+        for insert, row, image_row in pending:
+            self._db.execute(insert, row)
             if image_row:
                 self._db.execute("INSERT OR REPLACE INTO images VALUES (?,?,?,?)", image_row)
         self._db.executemany("DELETE FROM images WHERE path = ?", [(path,) for path in self._evicted])
