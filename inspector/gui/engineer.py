@@ -131,6 +131,7 @@ class EngineerPanel(QStackedWidget):
     lockRequested = Signal()
     roiEdit = Signal(str, bool)  # camera, editing
     exportRequested = Signal()
+    retrainRequested = Signal()  # "Retrain from the review queue..." (inspector.gui.retrain)
 
     def __init__(
         self,
@@ -185,6 +186,9 @@ class EngineerPanel(QStackedWidget):
         export = QPushButton("Export review queue as dataset (split.csv)")
         export.clicked.connect(self.exportRequested)
         layout.addWidget(export)
+        self.retrain_button = QPushButton("Retrain from the review queue...")
+        self.retrain_button.clicked.connect(self.retrainRequested)
+        layout.addWidget(self.retrain_button)
         layout.addStretch(1)
         self._camera_changed(self.camera.currentText())
         return page

@@ -27,7 +27,9 @@ from inspector.gui.counters import CountersTable, shift_text
 from inspector.gui.engineer import EngineerPanel, PinDialog
 from inspector.gui.gallery import NgGallery, PartDialog
 from inspector.gui.line_panel import LinePanel
+from inspector.gui.retrain import RetrainDialog
 from inspector.gui.shadow_panel import ShadowPanel
+from inspector.gui.shift_report import ShiftReportDialog
 from inspector.gui.trend import TrendView
 from inspector.live.record import FrameRecord
 from inspector.operator.engineer import threshold_warning
@@ -161,6 +163,9 @@ class MainWindow(QMainWindow):
         self.reset_button = QPushButton("Reset (Ctrl+R)")
         self.reset_button.clicked.connect(lambda: self.reset_counters())
         head.addWidget(self.shift, 1)
+        report = QPushButton("Shift report")  # the station's SQLite log, read-only (inspector.gui.shift_report)
+        report.clicked.connect(lambda: ShiftReportDialog.for_station(self.station.config, self).show())
+        head.addWidget(report)
         head.addWidget(self.reset_button)
         layout.addLayout(head)
         self.counters = CountersTable(list(self.views))
@@ -173,6 +178,8 @@ class MainWindow(QMainWindow):
         self.engineer.lockRequested.connect(self.lock_engineer)
         self.engineer.roiEdit.connect(self._roi_edit)
         self.engineer.exportRequested.connect(self.export_review)
+        self.retrain = RetrainDialog(self.station, self.lock, self.review.root, self, confirm=self._confirm)
+        self.engineer.retrainRequested.connect(self.retrain.present)  # its candidateReady names the new bundle
         rejects = QWidget()
         column = QVBoxLayout(rejects)
         column.setContentsMargins(0, 0, 0, 0)
@@ -462,6 +469,7 @@ class MainWindow(QMainWindow):
             app.removeEventFilter(self)
             if isinstance(app, QGuiApplication):
                 app.commitDataRequest.disconnect(self.session_ending)
+        self.retrain.shutdown()  # a running retrain's child processes stop with the window
         self.station.close()
         event.accept()
 

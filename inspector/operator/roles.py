@@ -40,6 +40,7 @@ ACTIONS: dict[str, Role] = {
     "save_config": Role.ENGINEER,  # write threshold and ROIs into the station config
     "golden": Role.ENGINEER,  # run the golden self-test, acknowledge a failed one, add golden samples
     "shadow": Role.ENGINEER,  # promote / roll back / load a shadow candidate
+    "retrain": Role.ENGINEER,  # retrain from the review queue (writes a candidate bundle, never swaps it in)
     "set_pins": Role.ADMIN,  # set or reset the PINs of the other roles
 }
 
