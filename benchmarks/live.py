@@ -98,7 +98,9 @@ def main() -> None:
     parser.add_argument("--cameras", default="1,2,3,4")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--p99", type=float, default=50.0, help="grab-to-verdict p99 bound in ms")
-    parser.add_argument("--no-spin", action="store_true", help="onnxruntime threads do not busy-wait between runs")
+    parser.add_argument(
+        "--spin", action="store_true", help="onnxruntime threads busy-wait between runs (a station's `[model] spin`)"
+    )
     parser.add_argument("--size", type=int, default=256, help="camera frame side in pixels")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=None)
@@ -113,7 +115,7 @@ def main() -> None:
     print(
         f"# {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, model {args.model.name}, "
         f"{args.size}px frames at {args.fps:g} FPS per camera, {args.pool} pre-rendered parts per camera, "
-        f"spinning {'off' if args.no_spin else 'on'}, load average {os.getloadavg()[0]:.1f}; "
+        f"spinning {'on' if args.spin else 'off'}, load average {os.getloadavg()[0]:.1f}; "
         f"`inspector benchmark` best {best:.1f} images/s"
     )
     print(
@@ -123,7 +125,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     met = 0
     for n in (int(x) for x in args.cameras.split(",")):
-        r = measure(args.model, n, args.seconds, args.size, args.fps, args.threads, args.pool, spin=not args.no_spin)
+        r = measure(args.model, n, args.seconds, args.size, args.fps, args.threads, args.pool, spin=args.spin)
         meets = r["keeps_up"] and r["p99"] <= args.p99 and r["dropped"] == 0
         met = max(met, n if meets else 0)
         print(

@@ -73,6 +73,12 @@ class ModelSettings(ConfigModel):
         problem="must be 0 or more, got {input}",
         fix="set threads = 0 for the default",
     )
+    spin: bool = setting(
+        False,
+        help="onnxruntime's idle inference threads busy-wait for the next run: a little less latency on "
+        "an otherwise idle box, half the throughput when cameras, sinks, the GUI or other processes share "
+        "the cores (docs/benchmarks.md#spinning). Off by default",
+    )
     trusted_keys: list[KeyFile] = setting(
         [],
         shown="`[]`",

@@ -48,6 +48,7 @@ def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
         path or config.model_path,
         provider=config.provider or None,
         threads=config.threads or None,
+        spin=config.model.spin,
         trusted_keys=config.model.trusted_keys,
     )  # listed keys: signed bundles only
     typer = None
@@ -57,6 +58,7 @@ def build_engine(config: StationConfig, path: Path | None = None) -> Engine:
                 config.model.typer,
                 provider=config.provider or None,
                 threads=config.threads or None,
+                spin=config.model.spin,
                 trusted_keys=config.model.trusted_keys,
             ),
             max_batch=config.max_batch,
