@@ -4,7 +4,8 @@ Address space (namespace ``urn:inspector`` unless changed; stable string NodeIds
 Ready, Heartbeat, Alarms, AlarmActive, the last part's verdict/score/reason and counts, and one object per
 camera with its writable Trigger and that camera's last part and counts; the full table and the code that
 builds it are in opcua_nodes.py. With `[sinks.plc]` each camera object also holds the PLC handshake's `Plc`
-object (sinks/plc_opcua.py, docs/plc.md).
+object (sinks/plc_opcua.py, docs/plc.md). In a station, `Inspector.RunSelfTest` (a method) runs the golden
+self-test and `Inspector.SelfTest*` show the last run (sinks/opcua_golden.py).
 
 Design choice: one Trigger node per camera (no camera argument to pass), so a PLC maps each camera to one
 Boolean. The asyncio loop of the server runs in the sink's own thread; `write()` and `set_ready()` hand work
@@ -30,6 +31,7 @@ from inspector.live.record import FrameRecord
 from inspector.live.settings import secret
 from inspector.live.sinks.base import Sink, SinkContext, register_sink
 from inspector.live.sinks.extras import require
+from inspector.live.sinks.opcua_golden import OpcUaSelfTest
 from inspector.live.sinks.opcua_nodes import STATION_VARS, add_camera, add_station
 from inspector.live.sinks.opcua_settings import OneUser, OpcUaSettings
 from inspector.live.sinks.plc_opcua import OpcUaPlc, OpcUaRecipes
@@ -91,6 +93,8 @@ class OpcUaSink(Sink):
         handshake: Callable[[], Any] | None = None,
         recipes: Callable[[], Any] | None = None,
         alarms: Callable[[], Iterable[str]] | None = None,
+        golden: Callable[[], Any] | None = None,
+        self_test: Callable[[], Any] | None = None,
     ) -> None:
         self._api = _asyncua()
         ua = self._api.ua
@@ -141,6 +145,8 @@ class OpcUaSink(Sink):
         self._plc: OpcUaPlc | None = None
         self._recipes_of = recipes  # the station's recipe/lot changeover, looked up at open
         self._recipes: OpcUaRecipes | None = None
+        self._golden_of, self._self_test_of = golden, self_test  # Station.run_self_test and its SelfTest, at open
+        self._golden: OpcUaSelfTest | None = None
 
     @classmethod
     def from_config(cls, settings: Any, context: SinkContext) -> OpcUaSink:
@@ -163,6 +169,8 @@ class OpcUaSink(Sink):
             password=None if password is None else password.get_secret_value(),
             handshake=lambda: context.handshake,
             recipes=lambda: context.recipes,
+            golden=lambda: context.golden,
+            self_test=lambda: context.self_test,
         )
 
     # thread bridge ------------------------------------------------------------------------------------
@@ -223,6 +231,11 @@ class OpcUaSink(Sink):
         self._recipes = None if changeover is None else OpcUaRecipes(self._api, server, ns, changeover)
         if self._recipes is not None:
             await self._recipes.add(root)
+        run = self._golden_of() if self._golden_of is not None else None
+        if run is not None:  # the on-demand golden self-test (docs/plc.md#golden-self-test)
+            self_test = self._self_test_of() if self._self_test_of is not None else None
+            self._golden = OpcUaSelfTest(self._api, server, ns, run, self_test)
+            await self._golden.add(root)
         for cam in self.cameras:
             obj, nodes = await add_camera(self._api, root, ns, cam)
             self._nodes.update(nodes)
@@ -256,6 +269,8 @@ class OpcUaSink(Sink):
                     self._ready = ready
                     await self._nodes["Ready"].write_value(ready, varianttype=ua.VariantType.Boolean)
             await self._poll_alarms()
+            if self._golden is not None:
+                await self._golden.poll()
 
     async def _poll_alarms(self) -> None:
         """Alarms and AlarmActive follow `alarms` (unchanged while no pipeline is bound or the probe fails)."""
