@@ -23,6 +23,7 @@ from tqdm import tqdm
 from inspector.classify_metrics import classification_metrics
 from inspector.data.dataset import GOOD, load_dataset
 from inspector.errors import DatasetError, InspectorError
+from inspector.imageio import read_image_size
 from inspector.threshold import conformal_threshold
 from training.classify_data import (
     ImageSet,
@@ -41,6 +42,7 @@ from training.classify_run import (
     save_classify_run,
 )
 from training.config import ClassifyConfig
+from training.gates import image_gates
 from training.images import load_samples
 from training.run_summary import RunSummary
 
@@ -344,6 +346,9 @@ def _finish(
         data_fingerprint=dataset.fingerprint(),
         counts={name: len(samples) for name, samples in splits.items()},
         role="typer" if typer else "verdict",
+        # the verdict gates (UNSURE: black, blurred, wrong-size frames) from every training image, as the model
+        # saw it: each class is a part the model must judge
+        gates=image_gates(images["train"], [read_image_size(s.path) for s in splits["train"]]),
         details={
             "val_metrics": val_m,
             "history": state["history"],
