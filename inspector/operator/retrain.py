@@ -41,6 +41,7 @@ CANDIDATE = "candidate.onnx"
 RUN_FILE = "run.json"  # what `inspector train` writes into its --out folder (training.run_summary.RUN_FILE)
 SETTINGS_KEY = "retrain"  # the GUI settings entry that remembers the folders
 CANCEL_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this long
+NICE = 10  # the children run this much nicer than the GUI: the line's inspection keeps its share of the cores
 # `inspector train` says "needs the 'train' extra (torch is not installed)"; a child whose training side is
 # missing altogether dies on the import instead
 NOT_INSTALLED = re.compile(
@@ -338,6 +339,9 @@ class RetrainJob:
             except OSError as exc:
                 self._add(f"error: cannot start {self.program[0]} ({exc.strerror or exc})")
                 return 127
+            with contextlib.suppress(OSError):  # before it loads torch: its threads and workers inherit it
+                nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
+                os.setpriority(os.PRIO_PROCESS, self._process.pid, nice)
         process = self._process
         assert process.stdout is not None
         for line in process.stdout:

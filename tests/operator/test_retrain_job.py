@@ -50,6 +50,10 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_the_plan_is_the_documented_commands(plan: RetrainPlan) -> None:
     text = plan.command_text()
     assert text == (
@@ -140,6 +144,7 @@ def test_cancel_stops_the_child_and_what_it_started(plan: RetrainPlan, tmp_path:
         time.sleep(0.05)
     child, grandchild = (int(p) for p in pids.read_text().split())
     assert job.running and job.pid == child and _alive(child) and _alive(grandchild)
+    assert _nice(child) == _nice(grandchild) == os.getpriority(os.PRIO_PROCESS, 0) + 10  # inspection goes first
     job.cancel()
     assert job.wait(10) and job.step is Step.CANCELLED
     deadline = time.monotonic() + 5
