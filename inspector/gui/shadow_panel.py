@@ -76,6 +76,8 @@ class ShadowPanel(QWidget):
         layout.addWidget(theme.label("Latest disagreements", "muted"))
         self.recent = QListWidget()
         self.recent.setIconSize(QSize(THUMB, THUMB))
+        self.recent.setWordWrap(True)
+        self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.recent.setMinimumHeight(4 * (THUMB + 6))
         layout.addWidget(self.recent, 1)
         self.outcome = theme.label("", "muted", wrap=True)  # the answer to the latest promote or rollback

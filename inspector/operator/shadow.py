@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -45,8 +46,10 @@ class Disagreement:
     image: Path | None  # the stored frame (None: not stored)
 
     def text(self) -> str:
+        """Two lines: which frame, then both verdicts with their scores."""
+        when = time.strftime("%H:%M:%S", time.localtime(self.time)) if self.time else "?"
         return (
-            f"{self.camera} #{self.frame_id}: production {self.production} {self.production_score:.3g}"
+            f"{self.camera} #{self.frame_id} at {when}\nproduction {self.production} {self.production_score:.3g}"
             f" \u2192 candidate {self.candidate} {self.candidate_score:.3g}"
         )
 

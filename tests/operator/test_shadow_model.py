@@ -34,7 +34,8 @@ def test_recent_rows_pairs_the_newest_disagreements_of_the_running_candidate(tmp
     assert newest[0].production == "OK" and newest[0].candidate == "NG"
     assert newest[0].production_score == pytest.approx(0.5) and newest[0].candidate_score == pytest.approx(2.0)
     assert newest[0].image is not None and newest[0].image.is_file()
-    assert "cam1 #7: production OK 0.5" in newest[0].text() and "candidate NG 2" in newest[0].text()
+    when = time.strftime("%H:%M:%S", time.localtime(newest[0].time))
+    assert newest[0].text() == f"cam1 #7 at {when}\nproduction OK 0.5 \u2192 candidate NG 2"
     assert [d.frame_id for d in recent.latest(3, "b" * 64)] == [5, 4, 3]  # only the candidate running now
     assert RecentRows(tmp_path / "nothing").latest(4) == ()
 
