@@ -66,7 +66,8 @@ class RetrainDialog(QDialog):
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.data = QLineEdit(last.get("data", ""), placeholderText="the dataset folder the model was trained on")
-        self.out = QLineEdit(str(default_out(Path(last.get("out_parent") or station.config.data_dir / "retrain"))))
+        self._offered = str(default_out(Path(last.get("out_parent") or station.config.data_dir / "retrain")))
+        self.out = QLineEdit(self._offered)  # a new folder named by the time it is offered
         self.options = QLineEdit(last.get("options", ""), placeholderText="more `inspector train` options (optional)")
         form.addRow("Training data", self._with_browse(self.data, "Choose the training data folder"))
         form.addRow("Review queue", theme.label(str(self.queue), "muted"))
@@ -106,6 +107,8 @@ class RetrainDialog(QDialog):
 
     def present(self) -> None:
         """Show the dialog (with a running retrain's progress, when one runs) in front."""
+        if not self.running and self.out.text() == self._offered:  # untouched: named by the time it opens
+            self._offer(Path(self._offered).parent)
         self.show()
         self.raise_()
         self.activateWindow()
@@ -196,7 +199,11 @@ class RetrainDialog(QDialog):
         elif job.step in (Step.FAILED, Step.NOT_INSTALLED):
             self.station.messages.append(Message("warning", job.outcome()))
         if job.plan.out.exists():  # a next retrain needs a new folder: offer one beside this run
-            self.out.setText(str(default_out(job.plan.out.parent)))
+            self._offer(job.plan.out.parent)
+
+    def _offer(self, parent: Path) -> None:
+        self._offered = str(default_out(parent))
+        self.out.setText(self._offered)
 
     def shutdown(self) -> None:
         """The main window closes: stop a running retrain without asking."""
