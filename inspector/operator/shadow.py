@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -114,8 +115,8 @@ class RecentRows:
         self._key: tuple[int, int] = (-1, -1)
         self._pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
-    def latest(self, n: int, model: str = "") -> tuple[Disagreement, ...]:
-        """The `n` newest disagreements (of candidate `model` when given), newest first."""
+    def latest(self, n: int, model: str = "", threshold: float | None = None) -> tuple[Disagreement, ...]:
+        """The `n` newest disagreements (of candidate `model` at `threshold`, when given), newest first."""
         paths = [self.folder / side / "results.jsonl" for side in (PRODUCTION, CANDIDATE)]
         key = tuple(_size(p) for p in paths)
         if key != self._key:
@@ -127,6 +128,8 @@ class RecentRows:
         for prod, cand in self._pairs:
             if model and cand.get("model") != model:
                 continue
+            if threshold is not None and not math.isclose(float(cand.get("threshold") or 0.0), threshold):
+                continue  # the same bundle at another threshold is another candidate
             out.append(_disagreement(self.folder, prod, cand))
             if len(out) == n:
                 break
@@ -204,6 +207,7 @@ class ShadowActions:
         if self._recent is None or self._recent.folder != control.worker.store.folder:
             self._recent = RecentRows(control.worker.store.folder)
         model = status["model_fingerprint"]
+        engine = control.worker.engine
         return ShadowView(
             candidate=Path(status["candidate"]).name,
             fingerprint=model,
@@ -216,7 +220,7 @@ class ShadowActions:
             promoted=bool(status["promoted"]),
             can_rollback=bool(status["rollback_to"]),
             last_error=status["last_error"],
-            recent=self._recent.latest(recent, model) if model else (),
+            recent=self._recent.latest(recent, model, engine.threshold if engine else None) if model else (),
         )
 
     def promote(self, who: str, why: str) -> Future:

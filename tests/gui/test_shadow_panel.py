@@ -106,6 +106,14 @@ def test_counts_match_the_snapshot_and_promote_is_refused_when_the_candidate_fai
     refused = [e for e in AuditLog(tmp_path / "audit.jsonl").entries() if e["action"] == "shadow_promote_refused"]
     assert len(refused) == 1 and refused[0]["who"].endswith("(engineer)")
 
+    panel.choose_file = lambda _: str(DEMO)  # Load candidate...: the file dialog's answer
+    assert panel.load_candidate().result(60) is True  # unlocked by the PIN above
+    window.slow_tick()
+    assert control.worker.engine.threshold == pytest.approx(running.threshold)  # the bundle's own threshold
+    assert panel.values["frames compared"].text() == "0" and panel.recent.count() == 0  # counts from 0
+    loads = [e for e in AuditLog(tmp_path / "audit.jsonl").entries() if e["action"] == "shadow_load"]
+    assert len(loads) == 1 and loads[0]["target"] == str(DEMO)
+
 
 def test_promote_swaps_when_the_golden_samples_pass_and_rollback_restores(qtbot, open_station, tmp_path: Path) -> None:
     score, threshold = good_sample(tmp_path)

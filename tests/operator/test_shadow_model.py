@@ -37,6 +37,8 @@ def test_recent_rows_pairs_the_newest_disagreements_of_the_running_candidate(tmp
     when = time.strftime("%H:%M:%S", time.localtime(newest[0].time))
     assert newest[0].text() == f"cam1 #7 at {when}\nproduction OK 0.5 \u2192 candidate NG 2"
     assert [d.frame_id for d in recent.latest(3, "b" * 64)] == [5, 4, 3]  # only the candidate running now
+    assert recent.latest(3, "b" * 64, threshold=1.0)[0].frame_id == 5
+    assert recent.latest(3, "b" * 64, threshold=0.5) == ()  # the same bundle at another threshold
     assert RecentRows(tmp_path / "nothing").latest(4) == ()
 
 
