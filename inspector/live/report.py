@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from inspector.errors import InspectorError
 from inspector.live.report_alarms import AlarmSpan, counts, read_alarms
@@ -244,6 +245,23 @@ def report(
     return _add_alarms(groups, spans, by, window, (since, until), alone=alone)
 
 
+def write_csv(groups: list[Group], handle: TextIO) -> int:
+    """`groups` as `--format csv` writes them (the tables as JSON text, types and reasons sorted); rows written."""
+    rows = [group.row() for group in groups]
+    writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["key"])
+    writer.writeheader()
+    writer.writerows({k: _cell(k, v) for k, v in row.items()} for row in rows)
+    return len(rows)
+
+
+def _cell(key: str, value: object) -> object:
+    return (
+        json.dumps(value, sort_keys=key in ("ng_by_type", "unsure_by_reason"))
+        if isinstance(value, dict | list)
+        else value
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", required=True, type=Path, help="the station's inspection log ([sinks.sqlite] path)")
     parser.add_argument(
@@ -275,18 +293,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=1))
     elif args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["key"])
-        writer.writeheader()
-        writer.writerows(
-            {
-                **row,
-                "ng_by_type": json.dumps(row["ng_by_type"], sort_keys=True),
-                "unsure_by_reason": json.dumps(row["unsure_by_reason"], sort_keys=True),
-                "alarms": json.dumps(row["alarms"]),
-                "alarm_spans": json.dumps(row["alarm_spans"]),
-            }
-            for row in rows
-        )
+        write_csv(groups, sys.stdout)
     else:
         print(f"{args.by:<28} {'parts':>8} {'OK':>8} {'NG':>7} {'UNSURE':>7} {'yield %':>8} {'NG %':>7}  first .. last")
         for group in groups:

@@ -8,10 +8,8 @@ report's groups count them: `has_alarms`). The widgets are `inspector.gui.shift_
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import json
 import logging
 import shlex
 import threading
@@ -21,7 +19,7 @@ from pathlib import Path
 
 from inspector.errors import InspectorError
 from inspector.live.config import StationConfig
-from inspector.live.report import Group, report
+from inspector.live.report import Group, report, write_csv
 from inspector.live.sinks.sqlite import SqliteSettings
 
 log = logging.getLogger("inspector.gui")
@@ -110,13 +108,6 @@ def total(groups: list[Group]) -> Group:
     return out
 
 
-def _csv_value(key: str, value: object) -> object:
-    """A cell as `inspector report --format csv` writes it: the tables as JSON text (type/reason sorted)."""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=key in ("ng_by_type", "unsure_by_reason"))
-    return value
-
-
 class ShiftReport:
     """One station's log as the dialog shows it; `wall` is the clock the periods count back from."""
 
@@ -177,17 +168,13 @@ class ShiftReport:
 
     def export_csv(self, groups: list[Group], out: Path) -> int:
         """Write `groups` as `inspector report --format csv` does (tables as JSON text); the count written."""
-        rows = [group.row() for group in groups]
         try:
             with open(out, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["key"])
-                writer.writeheader()
-                writer.writerows({k: _csv_value(k, v) for k, v in row.items()} for row in rows)
+                return write_csv(groups, handle)
         except OSError as exc:
             raise InspectorError(
                 f"cannot write {out}: {exc.strerror or exc}", "choose a folder you may write to"
             ) from None
-        return len(rows)
 
 
 class ReportRead:
