@@ -174,12 +174,14 @@ class AlarmWatch:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ticking = threading.Lock()
 
     def tick(self) -> list[AlarmEvent]:
         """One tick now (the station calls it after a self-test too); a failing snapshot is logged, never raised
         into the caller (a model swap must not fail over its alarm log): the next tick retries."""
         try:
-            return self.log.tick(self._snapshot(), self._blocked())
+            with self._ticking:  # one snapshot at a time: an older one never lands after a newer one
+                return self.log.tick(self._snapshot(), self._blocked())
         except Exception:
             log.exception("alarm watch tick failed")
             return []
