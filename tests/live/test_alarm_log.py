@@ -5,17 +5,25 @@ in its log, with the wall clock injected."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
+from bundle_edit import with_props
+from conftest import make_tiny_bundle
 from drift_helpers import calibrated, feed
+from test_drift_live import SD, THRESHOLD, gray
 from test_golden import parts, write_config
 from test_sources import FakeClock
 from test_sqlite import record
 from test_sqlite_unsure import OLD_SCHEMA
+from test_station import write_config as write_station_config
 
 from inspector.live.alarms import CLEARED, GOLDEN, RAISED, AlarmEvent, AlarmLog, current
+from inspector.live.camera import Frame
 from inspector.live.config import load_config
 from inspector.live.golden import GoldenSet
 from inspector.live.report import report
@@ -165,3 +173,47 @@ def test_a_station_logs_its_self_test_block_raised_and_cleared(tmp_path: Path, t
     assert {r[2] for r in alarm_rows(db) if r[1] != GOLDEN} <= {RAISED, CLEARED}
     (day,) = report(db, by="day")  # no part inspected: the day is there for its alarm
     assert day.parts == 0 and day.alarms[GOLDEN] == 1
+
+
+def test_a_drift_alarm_through_the_pipeline_is_in_the_log_and_in_both_shifts_it_spans(tmp_path: Path) -> None:
+    """The station's own pipeline, driven part by part (a real tiny bundle with calibration scores, as in
+    test_drift_live), its real SQLite sink, and the alarm watch ticked after each part at the parts' wall time:
+    a score shift just before 14:00 raises drift_cam1_score_up, which clears after 14:00 once the parts are back;
+    `inspector report --by shift` counts it in both shifts."""
+    rng = np.random.default_rng(11)
+    calibration = np.exp(rng.normal(np.log(0.12), SD, 400))
+    deployed = {"threshold": THRESHOLD, "good_scores": np.quantile(calibration, np.linspace(0, 1, 256)).tolist()}
+    model = with_props(
+        make_tiny_bundle(tmp_path / "plain.onnx", threshold=THRESHOLD),
+        tmp_path / "model.onnx",
+        threshold_method=json.dumps({"deployed": deployed}),
+    )
+    wall = FakeClock()
+    sinks = '[sinks.sqlite]\npath = "log.db"\nsave_ok_every = 0\n'
+    station = build_station(load_config(write_station_config(tmp_path, model, sinks=sinks)), wall=wall)
+    sqlite_sink = next(sink for sink in station.sinks if sink.kind == "sqlite")
+    sqlite_sink.start()
+    start = dt.datetime.combine(dt.date(2026, 12, 2), dt.time(13, 0)).timestamp()
+    raised_at = cleared_at = None
+    for i in range(800):  # one part every 6 s from 13:00: in control, +2 sd for parts 590-639 (13:59-14:04)
+        shift = 2 * SD if 590 <= i < 640 else 0.0
+        wall.now = start + 6 * i
+        image = gray(float(np.exp(rng.normal(np.log(0.12) + shift, SD))))
+        station.pipeline.offer(Frame("cam1", i, image, wall.now, 0.0, 1.0))
+        assert station.pipeline.step() == 1
+        for event in station.alarms.tick():
+            if event.name == "drift_cam1_score_up":
+                raised_at, cleared_at = (wall.now, cleared_at) if event.state == RAISED else (raised_at, wall.now)
+    sqlite_sink.stop(10.0)
+    assert raised_at is not None and cleared_at is not None
+    assert start + 6 * 590 < raised_at < start + 3600 < cleared_at  # raised before 14:00, cleared after
+    db = tmp_path / "log.db"
+    assert [r[1:4] for r in alarm_rows(db)] == [
+        ("drift_cam1_score_up", RAISED, "cam1"),
+        ("drift_cam1_score_up", CLEARED, "cam1"),
+    ]
+    assert "CUSUM up" in alarm_rows(db)[0][4]
+    first, second = report(db, by="shift")
+    assert first.key.endswith("S1 (06:00)") and second.key.endswith("S2 (14:00)")
+    assert first.alarms == second.alarms == {"drift_cam1_score_up": 1}
+    assert first.parts + second.parts == 800 and second.alarm_spans[0].raised < second.span_start
