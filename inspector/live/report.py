@@ -84,37 +84,32 @@ def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds") if seconds else ""
 
 
-def _shift_of(starts: list[dt.time]) -> Callable[[float], str]:
-    """time -> "2026-12-02 S2 (14:00)": the shift (numbered from the earliest start) that began last before it."""
+def _shift_window(starts: list[dt.time]) -> Callable[[float], tuple[str, float, float]]:
+    """time -> ("2026-12-02 S2 (14:00)", the shift's start, the next shift's start): the shift (numbered from the
+    earliest start) that began last before it."""
     ordered = sorted(starts)
 
-    def shift(seconds: float) -> str:
+    def window(seconds: float) -> tuple[str, float, float]:
         moment = dt.datetime.fromtimestamp(seconds)
         day, now = moment.date(), moment.time()
         index = max((i for i, start in enumerate(ordered) if start <= now), default=None)
         if index is None:  # before the first start: the last shift of the day before
             day, index = day - dt.timedelta(days=1), len(ordered) - 1
-        return f"{day} S{index + 1} ({ordered[index].strftime('%H:%M')})"
-
-    return shift
-
-
-def _shift_window(starts: list[dt.time]) -> Callable[[float], tuple[str, float, float]]:
-    """time -> (its shift's key as `_shift_of` names it, the shift's start, the next shift's start)."""
-    ordered, key = sorted(starts), _shift_of(starts)
-
-    def window(seconds: float) -> tuple[str, float, float]:
-        name = key(seconds)
-        day, index = dt.date.fromisoformat(name[:10]), int(name.split(" S")[1].split(" ")[0]) - 1
         begin = dt.datetime.combine(day, ordered[index])
         end = (
             dt.datetime.combine(day, ordered[index + 1])
             if index + 1 < len(ordered)
             else dt.datetime.combine(day + dt.timedelta(days=1), ordered[0])
         )
-        return name, begin.timestamp(), end.timestamp()
+        return f"{day} S{index + 1} ({ordered[index].strftime('%H:%M')})", begin.timestamp(), end.timestamp()
 
     return window
+
+
+def _shift_of(starts: list[dt.time]) -> Callable[[float], str]:
+    """time -> "2026-12-02 S2 (14:00)": its shift's name (`_shift_window`)."""
+    window = _shift_window(starts)
+    return lambda seconds: window(seconds)[0]
 
 
 def _day_window(seconds: float) -> tuple[str, float, float]:
