@@ -82,4 +82,5 @@ class CountersTable(QTableWidget):
 
 
 def shift_text(shift_start: float) -> str:
-    return f"since shift start {time.strftime('%H:%M', time.localtime(shift_start))}"
+    """The counters' period, short enough to sit beside the Shift report and Reset buttons at 1366 px."""
+    return f"shift since {time.strftime('%H:%M', time.localtime(shift_start))}"

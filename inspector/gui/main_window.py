@@ -152,6 +152,11 @@ class MainWindow(QMainWindow):
             row.addWidget(widget, stretch)
         return row
 
+    def _shadow_retrained(self, path: str) -> None:
+        question = f"Judge the live frames with {path} in shadow mode, beside production? (It never judges parts.)"
+        if self.shadow_panel is not None and self._confirm(self, "Try the retrained model", question):
+            self.shadow_panel.load_candidate(path)
+
     def _sidebar(self) -> QWidget:
         side = QWidget()
         side.setMinimumWidth(330)
@@ -160,6 +165,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
         self.shift = theme.label("", "muted")
+        self.shift.setToolTip("The counters count from the shift start (or the last Reset)")
         self.reset_button = QPushButton("Reset (Ctrl+R)")
         self.reset_button.clicked.connect(lambda: self.reset_counters())
         head.addWidget(self.shift, 1)
@@ -192,6 +198,7 @@ class MainWindow(QMainWindow):
         self.shadow_panel = ShadowPanel(self.station, self.lock) if self.station.config.shadow else None
         if self.shadow_panel is not None:  # a [shadow] candidate: its live comparison
             self.tabs.addTab(self.shadow_panel, "Shadow")
+            self.retrain.candidateReady.connect(self._shadow_retrained)  # a retrained bundle goes to shadow mode
         layout.addWidget(self.tabs, 1)
         return side
 

@@ -172,10 +172,11 @@ class ShadowPanel(QWidget):
             return None
         return self.shadow.rollback(self._who(), why)
 
-    def load_candidate(self) -> Future | PinDialog | None:
-        if (dialog := self._engineer(self.load_candidate)) is not None:
+    def load_candidate(self, path: str = "") -> Future | PinDialog | None:
+        """Judge with bundle `path` (asked in a file dialog when "") in shadow from the next frame on."""
+        if (dialog := self._engineer(lambda: self.load_candidate(path))) is not None:
             return dialog
-        path = self.choose_file(self)
+        path = path or self.choose_file(self)
         if not path:
             return None
         return self.shadow.load_candidate(Path(path), self._who())

@@ -148,6 +148,24 @@ def test_promote_swaps_when_the_golden_samples_pass_and_rollback_restores(qtbot,
     assert actions.count("shadow_promote") == 1 and actions.count("shadow_rollback") == 1
 
 
+def test_a_retrained_candidate_goes_to_shadow_mode(qtbot, open_station, tmp_path: Path) -> None:
+    _, threshold = good_sample(tmp_path)
+    window = open_station(load_config(shadow_station(tmp_path, 0.5 * threshold)))
+    unlock(window)
+    control = window.station.station.shadow
+    asked: list[str] = []
+    window._confirm = lambda _parent, title, _text: (asked.append(title), True)[1]
+    window.retrain.candidateReady.emit(str(DEMO))  # what a finished retrain hands on
+    assert asked == ["Try the retrained model"]
+
+    def loaded() -> list[dict]:  # the load is audited once it judges in shadow
+        return [e for e in AuditLog(tmp_path / "audit.jsonl").entries() if e["action"] == "shadow_load"]
+
+    qtbot.waitUntil(lambda: len(loaded()) == 1, timeout=60000)
+    assert loaded()[0]["target"] == str(DEMO)
+    assert control.worker.engine.threshold == pytest.approx(threshold)  # the bundle's own threshold
+
+
 def test_no_shadow_tab_without_a_candidate(qtbot, make_window) -> None:
     window = make_window()
     assert window.shadow_panel is None
