@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 MAGNETIC_TILE = REPO.parent / "shared" / "datasets" / "magnetic-tile"
 TEST_SIZE = 64  # model input size for fast end-to-end tests
+
+
+@pytest.fixture(autouse=True)
+def _inspector_logging_restored() -> Iterator[None]:
+    """A CLI test's `setup_logging` points the `inspector` logger at that test's captured stderr, which closes
+    when the test ends; put the logger back so a later test's threads never log into a closed stream."""
+    logger = logging.getLogger("inspector")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 def _torch_available() -> bool:
