@@ -25,6 +25,8 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from inspector.live.sinks.opcua_nodes import add_variables
+
 log = logging.getLogger("inspector.live.sinks.opcua")
 
 NEVER = dt.datetime(1601, 1, 1, tzinfo=dt.UTC)  # OPC UA's "no time" (DateTime 0)
@@ -71,13 +73,7 @@ class OpcUaSelfTest:
 
     async def add(self, root: Any) -> None:
         ua = self._ua
-        for name, (value, vtype) in NODES.items():
-            self._nodes[name] = await root.add_variable(
-                ua.NodeId(f"Inspector.{name}", self._ns),
-                ua.QualifiedName(name, self._ns),
-                value,
-                varianttype=getattr(ua.VariantType, vtype),
-            )
+        self._nodes.update(await add_variables(ua, root, self._ns, "Inspector", NODES))
         passed = ua.Argument()
         passed.Name, passed.DataType, passed.ValueRank = "Passed", ua.NodeId(ua.ObjectIds.Boolean), -1
         passed.Description = ua.LocalizedText("every golden sample judged as recorded")

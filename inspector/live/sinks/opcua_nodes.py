@@ -32,6 +32,7 @@ docs/plc.md): PartId, Trigger, Acknowledge, State, ResultReady and the result of
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -75,35 +76,35 @@ async def add_station(api: SimpleNamespace, server: Server, ns: int) -> tuple[No
     """Objects/Inspector and its station variables; returns it and the nodes by name ("Ready", ...)."""
     ua = api.ua
     root = await server.nodes.objects.add_object(ua.NodeId("Inspector", ns), ua.QualifiedName("Inspector", ns))
-    nodes: dict[str, Node] = {}
-    for name, (value, vtype) in STATION_VARS.items():
-        nodes[name] = await root.add_variable(
-            ua.NodeId(f"Inspector.{name}", ns),
-            ua.QualifiedName(name, ns),
-            value,
-            varianttype=getattr(ua.VariantType, vtype),
-        )
-    return root, nodes
+    return root, await add_variables(ua, root, ns, "Inspector", STATION_VARS)
 
 
 async def add_camera(api: SimpleNamespace, root: Node, ns: int, cam: str) -> tuple[Node, dict[str, Node]]:
     """Inspector.<cam> with its variables and writable Trigger; returns it and the nodes ("<cam>.Trigger", ...)."""
     ua = api.ua
     obj = await root.add_object(ua.NodeId(f"Inspector.{cam}", ns), ua.QualifiedName(cam, ns))
+    table = {**CAMERA_VARS, "Trigger": (False, "Boolean")}
+    nodes = await add_variables(ua, obj, ns, f"Inspector.{cam}", table, writable={"Trigger"})
+    return obj, {f"{cam}.{name}": node for name, node in nodes.items()}
+
+
+async def add_variables(
+    ua: Any,
+    parent: Node,
+    ns: int,
+    prefix: str,
+    table: Mapping[str, tuple[Any, str]],
+    *,
+    writable: Collection[str] = (),
+) -> dict[str, Node]:
+    """One variable under `parent` per `table` entry (name -> (initial value, VariantType name)), NodeId
+    "<prefix>.<name>"; clients may write the names in `writable`. `ua` is asyncua.ua. Returns the nodes by
+    name, in table order."""
     nodes: dict[str, Node] = {}
-    for name, (value, vtype) in CAMERA_VARS.items():
-        nodes[f"{cam}.{name}"] = await obj.add_variable(
-            ua.NodeId(f"Inspector.{cam}.{name}", ns),
-            ua.QualifiedName(name, ns),
-            value,
-            varianttype=getattr(ua.VariantType, vtype),
-        )
-    trigger = await obj.add_variable(
-        ua.NodeId(f"Inspector.{cam}.Trigger", ns),
-        ua.QualifiedName("Trigger", ns),
-        False,
-        varianttype=ua.VariantType.Boolean,
-    )
-    await trigger.set_writable()
-    nodes[f"{cam}.Trigger"] = trigger
-    return obj, nodes
+    for name, (value, vtype) in table.items():
+        node_id, browse = ua.NodeId(f"{prefix}.{name}", ns), ua.QualifiedName(name, ns)
+        node = await parent.add_variable(node_id, browse, value, varianttype=getattr(ua.VariantType, vtype))
+        if name in writable:
+            await node.set_writable()
+        nodes[name] = node
+    return nodes

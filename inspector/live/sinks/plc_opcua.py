@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from inspector.live.handshake import Handshake, LaneView
+from inspector.live.sinks.opcua_nodes import add_variables
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +104,9 @@ class OpcUaPlc:
     async def add_camera(self, parent: Any, camera: str) -> None:
         ua = self._ua
         obj = await parent.add_object(ua.NodeId(f"Inspector.{camera}.Plc", self._ns), ua.QualifiedName("Plc", self._ns))
-        for name, (value, vtype) in NODES.items():
-            node = await obj.add_variable(
-                ua.NodeId(f"Inspector.{camera}.Plc.{name}", self._ns),
-                ua.QualifiedName(name, self._ns),
-                value,
-                varianttype=getattr(ua.VariantType, vtype),
-            )
+        nodes = await add_variables(ua, obj, self._ns, f"Inspector.{camera}.Plc", NODES, writable=WRITABLE)
+        for name, node in nodes.items():
             if name in WRITABLE:
-                await node.set_writable()
                 self._by_id[node.nodeid] = (camera, name)
             self._nodes[f"{camera}.{name}"] = node
         self._latest[camera] = self.handshake.view(camera)
@@ -210,17 +205,8 @@ class OpcUaRecipes:
 
     async def add(self, root: Any) -> None:
         ua = self._ua
-        for name, (value, vtype) in CHANGE_NODES.items():
-            node = await root.add_variable(
-                ua.NodeId(f"Inspector.{name}", self._ns),
-                ua.QualifiedName(name, self._ns),
-                value,
-                varianttype=getattr(ua.VariantType, vtype),
-            )
-            if name in CHANGE_WRITABLE:
-                await node.set_writable()
-                self._by_id[node.nodeid] = name
-            self._nodes[name] = node
+        self._nodes = await add_variables(ua, root, self._ns, "Inspector", CHANGE_NODES, writable=CHANGE_WRITABLE)
+        self._by_id = {self._nodes[name].nodeid: name for name in CHANGE_WRITABLE}
         await self._write({"Recipe": self.changeover.recipe, "Lot": self.changeover.lot})
         self.changeover.subscribe(self.show)
 
