@@ -22,9 +22,11 @@ def _inspector_logging_restored() -> Iterator[None]:
     """A CLI test's `setup_logging` points the `inspector` logger at that test's captured stderr, which closes
     when the test ends; put the logger back so a later test's threads never log into a closed stream."""
     logger = logging.getLogger("inspector")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    logger.handlers[:] = handlers
+    logger.setLevel(level)  # setLevel, not `.level =`: it also drops the loggers' cached isEnabledFor answers
+    logger.propagate = propagate
 
 
 def _torch_available() -> bool:
