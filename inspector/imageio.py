@@ -1,4 +1,4 @@
-"""Reading images of any common format and depth into one canonical form: uint8 RGB HxWx3."""
+"""Reading images of any common format and depth into one canonical form, uint8 RGB HxWx3, and writing it back."""
 
 from __future__ import annotations
 
@@ -94,6 +94,12 @@ def read_bytes(path: Path) -> bytes:
 def read_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file as uint8 RGB HxWx3 (grayscale is replicated, 16-bit scaled by 1/257)."""
     return decode_image(read_bytes(path), str(path), max_pixels=max_pixels)
+
+
+def write_image(path: Path, rgb: np.ndarray) -> None:
+    """Write uint8 RGB HxWx3 as an image file (format from the suffix); OSError when it cannot be written."""
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cannot write {path}")
 
 
 def read_image_size(path: Path) -> tuple[int, int]:

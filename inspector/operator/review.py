@@ -16,10 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from inspector.errors import InspectorError
+from inspector.imageio import write_image
 from inspector.live.pipeline import crop
 from inspector.live.record import FrameRecord
 
@@ -83,12 +81,12 @@ class ReviewQueue:
         try:
             images.mkdir(parents=True, exist_ok=True)
             image_path = images / f"{item_id}.png"
-            _write_png(image_path, crop(record.image, roi))
+            write_image(image_path, crop(record.image, roi))
             full = ""
             (images / f"{item_id}_full.png").unlink(missing_ok=True)  # from an earlier mark of this part
             if roi is not None:
                 full_path = images / f"{item_id}_full.png"
-                _write_png(full_path, record.image)
+                write_image(full_path, record.image)
                 full = full_path.relative_to(self.root).as_posix()
             result = record.result
             row = {
@@ -180,8 +178,3 @@ def part_id(record: FrameRecord) -> str:
     """The review id of a part: capture time (to the millisecond), camera and frame number."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(record.captured_at))
     return f"{stamp}.{int(record.captured_at * 1000) % 1000:03d}_{record.camera}_{record.frame_id}"
-
-
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {path}")

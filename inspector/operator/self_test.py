@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inspector.errors import InspectorError
+from inspector.imageio import write_image
 from inspector.live.golden import GoldenRun, Row, Sample
 from inspector.live.pipeline import crop
 from inspector.live.record import FrameRecord
-from inspector.operator.review import _write_png
 from inspector.operator.state import Message, Phase
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class SelfTestActions:
         golden = station.self_test.golden_for(station.recipe)
         with tempfile.TemporaryDirectory(prefix="inspector-golden-") as tmp:
             path = Path(tmp) / f"{record.camera}_{record.frame_id:06d}.png"
-            _write_png(path, crop(record.image, record.roi))
+            write_image(path, crop(record.image, record.roi))
             try:
                 sample = golden.add(path, expect, station.engine)
             except InspectorError as exc:
