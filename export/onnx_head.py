@@ -2,8 +2,9 @@
 
 Appended to the traced feature graph ([N, C, h, w] "features"), it produces `score` [N] and
 `anomaly_map` [N, H, W]. PatchCore's nearest-neighbour search runs in a Scan over the batch with
-the memory bank split into chunks (||q||^2 - 2 q.b + ||b||^2 as MatMul), so memory stays bounded
-for any batch size; PaDiM's Mahalanobis distance is a batched MatMul per block of positions.
+the memory bank split into chunks (the minimum of ||b||^2 - 2 q.b as MatMul + Add, then + ||q||^2
+once), so memory stays bounded for any batch size; PaDiM's Mahalanobis distance is a batched MatMul
+per block of positions.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def _patchcore_body(bank: np.ndarray, chunk: int, outer: GraphBuilder) -> onnx.G
         part = bank[start : start + chunk].astype(np.float32)
         neg2_bt = outer.const((-2.0 * part.T).astype(np.float32), "bank_neg2T")  # [C, k]
         b2 = outer.const((part * part).sum(1, dtype=np.float32)[None, :], "bank_sq")  # [1, k]
-        d2 = b.op("Add", [b.op("Add", [b.op("MatMul", ["q", neg2_bt]), q2]), b2])  # [P, k]
-        minima.append(b.op("ReduceMin", [d2, axes1], keepdims=0))
-    nearest = minima[0] if len(minima) == 1 else b.op("Min", minima)
+        partial = b.op("Add", [b.op("MatMul", ["q", neg2_bt]), b2])  # ||b||^2 - 2 q.b: [P, k], one Gemm
+        minima.append(b.op("ReduceMin", [partial, axes1], keepdims=1))
+    nearest = b.op("Add", [minima[0] if len(minima) == 1 else b.op("Min", minima), q2])  # + ||q||^2 once: [P, 1]
+    nearest = b.op("Squeeze", [nearest, axes1])
     zero = outer.const(np.array(0.0, np.float32), "zero")
     body.node.append(helper.make_node("Sqrt", [b.op("Max", [nearest, zero])], ["dist"], name="nn/sqrt"))
     return body

@@ -36,18 +36,19 @@ def _tie_groups(s_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def roc_auc(is_defect: Sequence | np.ndarray, scores: Sequence | np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks for ties); nan if one class."""
+    """Area under the ROC curve (Mann-Whitney U, ties counting one half); nan if one class.
+
+    Exact: each defect's score is placed among the sorted good scores (a plain sort and a binary
+    search, several times faster than ranking all scores on millions of pixels).
+    """
     y, s = _check(is_defect, scores)
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    good, defect = np.sort(s[~y]), np.sort(s[y])
+    if good.size == 0 or defect.size == 0:
         return float("nan")
-    order = np.argsort(s, kind="stable")
-    starts, ends = _tie_groups(s[order])
-    avg_rank = (starts + ends + 1) / 2.0  # 1-based ranks start+1 .. end
-    pos_per_group = np.add.reduceat(y[order].astype(np.int64), starts)
-    rank_sum = float(np.dot(pos_per_group, avg_rank))
-    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    below = np.searchsorted(good, defect, side="left")
+    not_above = np.searchsorted(good, defect, side="right")
+    wins = 2 * int(below.sum()) + int((not_above - below).sum())  # twice U, in integers
+    return wins / (2.0 * defect.size * good.size)
 
 
 def _counts_desc(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -94,7 +94,7 @@ class AnomalyMap(nn.Module):
 
 
 class PatchCoreHead(nn.Module):
-    """Nearest-neighbour distance of each patch to a memory bank: ||q||^2 - 2 q.b + ||b||^2, chunked."""
+    """Nearest-neighbour distance of each patch to a memory bank: ||q||^2 + min_b (||b||^2 - 2 q.b), chunked."""
 
     def __init__(self, bank: torch.Tensor, chunk: int = 2048):
         super().__init__()
@@ -104,14 +104,13 @@ class PatchCoreHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         n, c, h, w = features.shape
         q = features.permute(0, 2, 3, 1).reshape(n, h * w, c)
-        q2 = (q * q).sum(-1, keepdim=True)
         best = None
         for start in range(0, self.bank.shape[0], self.chunk):
             b = self.bank[start : start + self.chunk]
-            d2 = q2 - 2.0 * (q @ b.T) + (b * b).sum(-1)[None, None, :]
-            m = d2.amin(-1)
+            b2 = (b * b).sum(-1).expand(n, 1, -1)
+            m = torch.baddbmm(b2, q, b.T.expand(n, -1, -1), alpha=-2.0).amin(-1)  # min_b ||b||^2 - 2 q.b
             best = m if best is None else torch.minimum(best, m)
-        return best.clamp_min(0).sqrt().view(n, h, w)
+        return (best + (q * q).sum(-1)).clamp_min(0).sqrt().view(n, h, w)  # ||q||^2 is the same for every b
 
 
 def to_blocks(x: torch.Tensor, h: int, w: int, block: int) -> torch.Tensor:
