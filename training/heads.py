@@ -10,7 +10,7 @@ import torch
 
 from training.anomaly_model import AnomalyMap, PadimHead, PatchCoreHead, padim_layout
 from training.calibration import fold_indices
-from training.fit import PadimSums, fit_patchcore
+from training.fit import PadimSums, fit_patchcore, refill_patchcore
 from training.tiling import Tiler
 
 
@@ -31,12 +31,7 @@ def fit_head(
         return PadimHead(mean, inv_cov, (h, w), block), {"block": block, "channels": keep, "sums": sums}
     size = min(coreset_size, max(1, train.shape[0] * h * w // 10))
     bank, source = fit_patchcore(train, bank_size=size, seed=seed, progress=progress)
-    per_image = train.shape[0] // images
-    return PatchCoreHead(bank), {
-        "bank_size": int(bank.shape[0]),
-        "channels": None,
-        "bank_image": source // (per_image * h * w),
-    }
+    return PatchCoreHead(bank), {"bank_size": int(bank.shape[0]), "channels": None, "bank_source": source}
 
 
 HEAD_VIEWS = 32
@@ -102,8 +97,8 @@ def out_of_fold_scores(
     """Training images scored by a model that never saw their fold (CV+), at most MAX_OUT_OF_FOLD of them.
 
     PaDiM fits on the other folds (from the full fit's sums less the fold's). PatchCore scores against the
-    bank rows drawn from other folds' images (the full coreset less the fold's own rows: a smaller bank, so
-    scores err high).
+    full coreset less the fold's own rows, refilled to its size by greedy steps over other images' patches
+    (`refill_patchcore`): the bank less those rows alone was smaller, and its scores erred high.
     """
     per = len(train) // images
     scored = np.random.default_rng(seed).permutation(images)[:MAX_OUT_OF_FOLD]
@@ -119,8 +114,8 @@ def out_of_fold_scores(
             mean, inv_cov = (extra["sums"] - PadimSums.of(f, extra["block"])).fit(head.grid, extra["block"])
             fold_head = PadimHead(mean, inv_cov, head.grid, extra["block"])
         else:
-            keep = ~torch.from_numpy(held)[extra["bank_image"]]
-            fold_head = PatchCoreHead(head.bank[keep])
+            held_patches = held_rows.repeat_interleave(train.shape[2] * train.shape[3])
+            fold_head = PatchCoreHead(refill_patchcore(train, extra["bank_source"], held_patches, seed=seed))
         fold = np.intersect1d(fold, scored)
         scored_rows = torch.from_numpy(np.repeat(np.isin(np.arange(images), fold), per))
         scores, _ = Scorer(fold_head, post, tiler, extra["channels"])(train[scored_rows])

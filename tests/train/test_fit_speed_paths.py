@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.fit import PadimSums, fit_padim, greedy_coreset  # noqa: E402 (after the torch skip)
+from training.fit import PadimSums, fit_padim, fit_patchcore, greedy_coreset, refill_patchcore  # noqa: E402
 from training.onnx_features import OnnxFeatures  # noqa: E402
 
 
@@ -60,3 +60,31 @@ def test_the_coreset_is_k_center_greedy() -> None:
     for i in range(1, 20):  # each pick is the point farthest from those picked before it
         nearest = d2[:, picked[:i]].amin(1)
         assert float(nearest[picked[i]]) == pytest.approx(float(nearest.max()), rel=1e-4)
+
+
+def test_a_coreset_started_from_chosen_points_goes_on_greedily() -> None:
+    points = torch.from_numpy(np.random.default_rng(4).normal(size=(200, 5)).astype(np.float32))
+    picked = greedy_coreset(points, 12, seed=0, progress=False, chosen=torch.tensor([3, 50, 7])).tolist()
+    assert picked[:3] == [3, 50, 7] and len(set(picked)) == 12
+    d2 = ((points[:, None] - points[None]) ** 2).sum(-1).double()
+    for i in range(3, 12):
+        nearest = d2[:, picked[:i]].amin(1)
+        assert float(nearest[picked[i]]) == pytest.approx(float(nearest.max()), rel=1e-4)
+
+
+def test_a_folds_refilled_bank_never_saw_the_fold_and_keeps_the_rest() -> None:
+    """CV+ for PatchCore: the fold's rows leave the bank, other images' rows refill it to its size."""
+    rng = np.random.default_rng(5)
+    features = torch.from_numpy(rng.normal(size=(20, 6, 4, 4)).astype(np.float32))
+    features[3] += 4.0  # an odd image: its patches are far from the rest, so the full bank holds many of them
+    bank, source = fit_patchcore(features, bank_size=40, seed=0, progress=False)
+    held = torch.zeros(20 * 16, dtype=torch.bool)
+    held[3 * 16 : 4 * 16] = True
+    assert held[source].sum() > 0
+    refilled = refill_patchcore(features, source, held, seed=0)
+    patches = features.permute(0, 2, 3, 1).reshape(-1, 6)
+    assert refilled.shape == bank.shape
+    matches = (refilled[:, None] == patches[None]).all(-1)  # [bank, patches]
+    assert bool(matches.any(1).all()) and not bool(matches[:, held].any())
+    kept = bank[~held[source]]
+    assert bool((kept[:, None] == refilled[None]).all(-1).any(1).all())
