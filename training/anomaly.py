@@ -170,12 +170,13 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     labels = [s.label for s in test_s]
     comparison, metrics, test_scores, chosen = {}, {}, np.zeros(0), None
     for name, (_, _, other_scorer, _, other_deployed) in fitted.items():
-        scores, maps = other_scorer(test_f, keep_maps=bool(test_s))
+        scores, maps = other_scorer(test_f, keep_maps=bool(test_s) and name == method)
         if name == method:
             test_scores, test_maps = scores, maps
-        if test_s and len(fitted) > 1:
-            other = anomaly_metrics(labels, scores, other_deployed["threshold"], test_masks, list(maps))
-            chosen = other if name == method else chosen  # pixel metrics cost seconds: computed once per candidate
+        if test_s and len(fitted) > 1:  # pixel metrics cost seconds: the chosen model's only, computed once
+            pixels = (test_masks, list(maps)) if name == method else (None, None)
+            other = anomaly_metrics(labels, scores, other_deployed["threshold"], *pixels)
+            chosen = other if name == method else chosen
             comparison[name] = {
                 k: other.get(k)
                 for k in (

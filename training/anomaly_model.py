@@ -99,6 +99,7 @@ class PatchCoreHead(nn.Module):
     def __init__(self, bank: torch.Tensor, chunk: int = 2048):
         super().__init__()
         self.register_buffer("bank", bank.float().contiguous())
+        self.register_buffer("bank_sq", (self.bank * self.bank).sum(-1), persistent=False)  # ||b||^2, once
         self.chunk = chunk
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -107,7 +108,7 @@ class PatchCoreHead(nn.Module):
         best = None
         for start in range(0, self.bank.shape[0], self.chunk):
             b = self.bank[start : start + self.chunk]
-            b2 = (b * b).sum(-1).expand(n, 1, -1)
+            b2 = self.bank_sq[start : start + self.chunk].expand(n, 1, -1)
             m = torch.baddbmm(b2, q, b.T.expand(n, -1, -1), alpha=-2.0).amin(-1)  # min_b ||b||^2 - 2 q.b
             best = m if best is None else torch.minimum(best, m)
         return (best + (q * q).sum(-1)).clamp_min(0).sqrt().view(n, h, w)  # ||q||^2 is the same for every b
