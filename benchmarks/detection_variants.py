@@ -148,7 +148,7 @@ def main() -> None:
     test_defect = np.array([label != "good" for label in f["test_labels"]])
     post = AnomalyMap(size, default_sigma(size), (size[0] // 8, size[1] // 8))
     rows = []
-    head, extra = fit_head("padim", train, coreset_size=2048, seed=0, progress=False, images=len(train))
+    head, extra = fit_head("padim", train, coreset_size=2048, seed=0, progress=False)
     scorer = Scorer(head, post, None, extra["channels"])
     oof = out_of_fold_scores("padim", train, head, extra, post, None, images=len(train), seed=0)
     rows.append(operating("PaDiM", scorer(val)[0], val_defect, scorer(test)[0], test_defect, oof))

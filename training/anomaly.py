@@ -139,9 +139,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     fitted, fit_seconds, judged = {}, {}, {}
     for method in candidates:
         t0 = time.perf_counter()
-        head, extra = fit_head(
-            method, train_f, coreset_size=cfg.coreset_size, seed=cfg.seed, progress=cfg.progress, images=len(train_s)
-        )
+        head, extra = fit_head(method, train_f, coreset_size=cfg.coreset_size, seed=cfg.seed, progress=cfg.progress)
         scorer = Scorer(head, post, tiler, extra["channels"])
         oof = out_of_fold_scores(method, train_f, head, extra, post, tiler, images=len(train_s), seed=cfg.seed)
         val_scores, _ = scorer(val_f)

@@ -15,7 +15,7 @@ from training.tiling import Tiler
 
 
 def fit_head(
-    method: str, train: torch.Tensor, *, coreset_size: int, seed: int, progress: bool, images: int
+    method: str, train: torch.Tensor, *, coreset_size: int, seed: int, progress: bool
 ) -> tuple[torch.nn.Module, dict]:
     """The fitted head and what export and out-of-fold scoring need (channels kept, bank sources)."""
     _, c, h, w = train.shape
@@ -44,6 +44,7 @@ faster on 1024 patches x 2048 bank rows (2 views per call against 32)."""
 
 
 def views_per_call(head: torch.nn.Module, patches: int) -> int:
+    """Views per head call: HEAD_VIEWS, fewer for PatchCore so its distance matrix stays under DISTANCE_BYTES."""
     if isinstance(head, PatchCoreHead):
         per_view = patches * min(head.chunk, head.bank.shape[0]) * 4
         return max(1, min(HEAD_VIEWS, DISTANCE_BYTES // per_view))
