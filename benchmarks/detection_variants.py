@@ -26,7 +26,7 @@ from training.anomaly import Extractor, _features_module, geometry_for
 from training.anomaly_model import AnomalyMap, default_sigma
 from training.calibration import calibrate, fold_indices
 from training.config import AnomalyConfig
-from training.heads import Scorer, fit_head, out_of_fold_scores
+from training.heads import Scorer, fit_head, out_of_fold
 from training.images import load_samples
 
 
@@ -150,7 +150,7 @@ def main() -> None:
     rows = []
     head, extra = fit_head("padim", train, coreset_size=2048, seed=0, progress=False)
     scorer = Scorer(head, post, None, extra["channels"])
-    oof = out_of_fold_scores("padim", train, head, extra, post, None, images=len(train), seed=0)
+    oof = out_of_fold("padim", train, head, extra, post, None, images=len(train), seed=0).among(slice(None))
     rows.append(operating("PaDiM", scorer(val)[0], val_defect, scorer(test)[0], test_defect, oof))
     for noise in (float(n) for n in args.noise.split(",")):
         t0 = time.perf_counter()

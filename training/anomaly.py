@@ -27,7 +27,7 @@ from training.config import METHODS, AnomalyConfig
 from training.fit import extract_features
 from training.gates import image_gates, with_ood_gate
 from training.geometry import Geometry, choose_geometry
-from training.heads import Scorer, fit_head, out_of_fold_scores
+from training.heads import Scorer, fit_head, out_of_fold
 from training.images import load_samples
 from training.onnx_features import OnnxFeatures
 from training.reviewed import add_reviewed
@@ -128,34 +128,55 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     val_img, _, not_found["val"] = align_all(val_img, None, alignment)
     val_f = extract(val_img, "val features")
     val_defect = np.array([not s.is_good for s in val_s])
-    synth = synthetic_defects(
-        [im for im, d in zip(val_img, val_defect, strict=True) if not d], cfg.synthetic_defects, cfg.seed
-    )
-    synth_f = extract([im for im, _, _ in synth], "synthetic defects") if synth else None
-    del val_img
+    val_good = [im for im, d in zip(val_img, val_defect, strict=True) if not d]
+    synth = synthetic_defects(val_good, cfg.synthetic_defects, cfg.seed)
+    synth_f = extract([d.image for d in synth], "synthetic defects") if synth else None
+    del val_img, val_good
     extract_s = time.perf_counter() - started
 
+    # The heads fit on every good image, validation goods too; each of those is scored out of fold (CV+),
+    # so it still calibrates the threshold and judges the candidates as an image the model never saw.
+    per = len(train_f) // len(train_s)
+    val_good_rows = torch.from_numpy(np.repeat(~val_defect, per))
+    good_f = torch.cat([train_f, val_f[val_good_rows]])
+    n_good = len(train_s) + int((~val_defect).sum())
+    val_good_ids = np.arange(len(train_s), n_good)
+    defect_f = val_f[~val_good_rows]
+    del train_f, val_f
+    companions = (synth_f, len(train_s) + np.array([d.source for d in synth])) if synth_f is not None else None
     post = AnomalyMap(size, default_sigma(geometry.view), grid)
     fitted, fit_seconds, judged = {}, {}, {}
     for method in candidates:
         t0 = time.perf_counter()
-        head, extra = fit_head(method, train_f, coreset_size=cfg.coreset_size, seed=cfg.seed, progress=cfg.progress)
+        head, extra = fit_head(method, good_f, coreset_size=cfg.coreset_size, seed=cfg.seed, progress=cfg.progress)
         scorer = Scorer(head, post, tiler, extra["channels"])
-        oof = out_of_fold_scores(method, train_f, head, extra, post, tiler, images=len(train_s), seed=cfg.seed)
-        val_scores, _ = scorer(val_f)
-        deployed = calibrate(oof, val_scores[~val_defect], cfg.target_frr)
+        oof = out_of_fold(
+            method,
+            good_f,
+            head,
+            extra,
+            post,
+            tiler,
+            images=n_good,
+            seed=cfg.seed,
+            always=val_good_ids,
+            companions=companions,
+        )
+        val_scores = np.zeros(len(val_s), np.float32)
+        val_scores[~val_defect] = oof.scores[val_good_ids]
+        defect_scores, defect_maps = scorer(defect_f, keep_maps=True)
+        val_scores[val_defect] = defect_scores
+        deployed = calibrate(oof.among(slice(0, len(train_s))), val_scores[~val_defect], cfg.target_frr)
         fit_seconds[method] = round(extract_s + time.perf_counter() - t0, 2)
-        synth_scores = scorer(synth_f)[0] if synth_f is not None else np.zeros(0)
-        judged[method] = judge(val_scores, val_defect, synth_scores, deployed["threshold"])
-        fitted[method] = (head, extra, scorer, val_scores, deployed)
+        judged[method] = judge(val_scores, val_defect, oof.companion_scores, deployed["threshold"])
+        fitted[method] = (head, extra, scorer, val_scores, deployed, oof, defect_maps)
     method, rule = choose(judged)
-    head, extra, scorer, val_scores, deployed = fitted[method]
-    val_maps = scorer(val_f, keep_maps=True)[1]
+    head, extra, scorer, val_scores, deployed, oof, defect_maps = fitted[method]
     gates = with_ood_gate(
         gates,
         deployed["threshold"],
-        list(val_maps[~val_defect]),
-        list(val_maps[val_defect]) + (list(scorer(synth_f, keep_maps=True)[1]) if synth else []),
+        [oof.maps[i] for i in val_good_ids],
+        list(defect_maps) + oof.companion_maps,
     )
     thresholds = {"deployed": deployed}
     if val_defect.any():
@@ -167,7 +188,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     del test_img
     labels = [s.label for s in test_s]
     comparison, metrics, test_scores, chosen = {}, {}, np.zeros(0), None
-    for name, (_, _, other_scorer, _, other_deployed) in fitted.items():
+    for name, (_, _, other_scorer, _, other_deployed, _, _) in fitted.items():
         scores, maps = other_scorer(test_f, keep_maps=bool(test_s) and name == method)
         if name == method:
             test_scores, test_maps = scores, maps
@@ -215,13 +236,13 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         data=str(Path(cfg.data).resolve()),
         data_layout=dataset.layout,
         data_fingerprint=dataset.fingerprint(),
-        counts={"train_good": len(train_s), "val": len(val_s), "test": len(test_s)},
+        counts={"train_good": len(train_s), "val": len(val_s), "test": len(test_s), "fit_good": n_good},
         geometry=geometry.to_dict(),
         alignment=alignment,
         gates=gates,
         calibration_warning=deployed.get("warning"),
         grid=list(grid),
-        view_grid=list(train_f.shape[2:]),
+        view_grid=list(good_f.shape[2:]),
         sigma=post.sigma,
         **spec,
         block=extra.get("block"),

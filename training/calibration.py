@@ -1,9 +1,9 @@
 """Honest calibration: a conformal threshold over as many good scores as the data can give.
 
 With n good calibration scores, a conformal threshold guarantees a false-reject rate of at most
-1/(n+1), no better. So the calibration set is enlarged with out-of-fold scores of the training good
-images (cross-conformal, CV+: each fold is scored by a model fitted without it), and the
-validation good images are kept on top. Where even that cannot support the target, the threshold
+1/(n+1), no better. So the model fits on every good image, training and validation alike, and each
+is scored by a model fitted without its fold (cross-conformal, CV+): up to 400 training goods and
+every validation good calibrate the threshold. Where even that cannot support the target, the threshold
 is shipped for the rate it can support and the warning says how many more images the target needs.
 The FRR a fresh good part sees with a conformal threshold is Beta(n+1-k, k) distributed; its mean
 and a 90 % interval are reported.
@@ -28,7 +28,7 @@ def fold_indices(n: int, folds: int = FOLDS, seed: int = 0) -> list[np.ndarray]:
 
 
 def calibrate(out_of_fold: np.ndarray, val_good: np.ndarray, target_frr: float) -> dict:
-    """The deployed threshold over out-of-fold training scores plus validation good scores, with warnings."""
+    """The deployed threshold over out-of-fold scores of training and validation good images, with warnings."""
     scores = np.concatenate([np.asarray(out_of_fold, float).ravel(), np.asarray(val_good, float).ravel()])
     info = conformal_threshold(scores, target_frr)
     n, k = info["n_calibration"], min(info["k"], info["n_calibration"])

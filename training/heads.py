@@ -5,6 +5,8 @@ Features of tiled images are image-major: image i's T tiles are rows i*T .. i*T+
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 
@@ -81,10 +83,45 @@ class Scorer:
 
 
 MAX_OUT_OF_FOLD = 400
-"""Training images scored out of fold at most (a seeded sample beyond that bounds the fit time)."""
+"""Training images scored out of fold at most, besides the validation good images (a seeded sample beyond
+that bounds the fit time)."""
 
 
-def out_of_fold_scores(
+@dataclass
+class OutOfFold:
+    """Scores of images that the model scoring them never saw (CV+).
+
+    `scores` holds one per pooled good image (NaN where not scored); `maps` the anomaly maps of the images
+    asked for; `companion_scores`/`companion_maps` those of views drawn from a good image (synthetic
+    defects), each scored by the model that did not see its source image.
+    """
+
+    scores: np.ndarray
+    maps: dict[int, np.ndarray] = field(default_factory=dict)
+    companion_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    companion_maps: list[np.ndarray] = field(default_factory=list)
+
+    def among(self, ids: slice | np.ndarray) -> np.ndarray:
+        """The scores of those of `ids` that were scored."""
+        scores = self.scores[ids]
+        return scores[~np.isnan(scores)]
+
+
+def _fold_head(
+    method: str, train: torch.Tensor, head: torch.nn.Module, extra: dict, held_rows: torch.Tensor, seed: int
+):
+    """The model fitted without the held-out rows' images."""
+    if method == "padim":
+        f = train[held_rows]
+        if extra["channels"] is not None:
+            f = f.index_select(1, extra["channels"])
+        mean, inv_cov = (extra["sums"] - PadimSums.of(f, extra["block"])).fit(head.grid, extra["block"])
+        return PadimHead(mean, inv_cov, head.grid, extra["block"])
+    held_patches = held_rows.repeat_interleave(train.shape[2] * train.shape[3])
+    return PatchCoreHead(refill_patchcore(train, extra["bank_source"], held_patches, seed=seed))
+
+
+def out_of_fold(
     method: str,
     train: torch.Tensor,
     head: torch.nn.Module,
@@ -94,31 +131,43 @@ def out_of_fold_scores(
     *,
     images: int,
     seed: int,
-) -> np.ndarray:
-    """Training images scored by a model that never saw their fold (CV+), at most MAX_OUT_OF_FOLD of them.
+    always: np.ndarray | None = None,
+    companions: tuple[torch.Tensor, np.ndarray] | None = None,
+) -> OutOfFold:
+    """Good images scored by a model that never saw their fold (CV+).
 
+    Scored: every image in `always` (the validation goods, with their maps) and up to MAX_OUT_OF_FOLD others.
+    `companions` (features, source image per view) are scored by the fold model of their source image.
     PaDiM fits on the other folds (from the full fit's sums less the fold's). PatchCore scores against the
     full coreset less the fold's own rows, refilled to its size by greedy steps over other images' patches
     (`refill_patchcore`): the bank less those rows alone was smaller, and its scores erred high.
     """
     per = len(train) // images
-    scored = np.random.default_rng(seed).permutation(images)[:MAX_OUT_OF_FOLD]
-    out = np.full(images, np.nan)
+    always = np.zeros(0, int) if always is None else np.asarray(always, int)
+    others = np.setdiff1d(np.arange(images), always)
+    scored = np.union1d(always, np.random.default_rng(seed).permutation(others)[:MAX_OUT_OF_FOLD])
+    result = OutOfFold(np.full(images, np.nan, np.float32))
+    comp_f, comp_src = companions if companions is not None else (None, np.zeros(0, int))
+    comp_scores, comp_maps = np.zeros(len(comp_src), np.float32), [np.zeros(0, np.float32)] * len(comp_src)
     for fold in fold_indices(images, seed=seed):
         held = np.zeros(images, bool)
         held[fold] = True
-        held_rows = torch.from_numpy(np.repeat(held, per))
-        if method == "padim":
-            f = train[held_rows]
-            if extra["channels"] is not None:
-                f = f.index_select(1, extra["channels"])
-            mean, inv_cov = (extra["sums"] - PadimSums.of(f, extra["block"])).fit(head.grid, extra["block"])
-            fold_head = PadimHead(mean, inv_cov, head.grid, extra["block"])
-        else:
-            held_patches = held_rows.repeat_interleave(train.shape[2] * train.shape[3])
-            fold_head = PatchCoreHead(refill_patchcore(train, extra["bank_source"], held_patches, seed=seed))
-        fold = np.intersect1d(fold, scored)
-        scored_rows = torch.from_numpy(np.repeat(np.isin(np.arange(images), fold), per))
-        scores, _ = Scorer(fold_head, post, tiler, extra["channels"])(train[scored_rows])
-        out[fold] = scores
-    return out[~np.isnan(out)]
+        fold_head = _fold_head(method, train, head, extra, torch.from_numpy(np.repeat(held, per)), seed)
+        score = Scorer(fold_head, post, tiler, extra["channels"])
+        mapped, plain = np.intersect1d(fold, always), np.setdiff1d(np.intersect1d(fold, scored), always)
+        for ids, keep in ((mapped, True), (plain, False)):
+            if ids.size:
+                rows = torch.from_numpy(np.repeat(np.isin(np.arange(images), ids), per))
+                scores, maps = score(train[rows], keep_maps=keep)
+                result.scores[ids] = scores
+                if keep:
+                    result.maps.update(zip(ids.tolist(), maps, strict=True))
+        mine = np.flatnonzero(held[comp_src]) if comp_src.size else np.zeros(0, int)
+        if mine.size and comp_f is not None:
+            rows = torch.from_numpy(np.repeat(np.isin(np.arange(len(comp_src)), mine), per))
+            scores, maps = score(comp_f[rows], keep_maps=True)
+            comp_scores[mine] = scores
+            for i, m in zip(mine.tolist(), maps, strict=True):
+                comp_maps[i] = m
+    result.companion_scores, result.companion_maps = comp_scores, comp_maps
+    return result

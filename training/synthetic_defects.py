@@ -8,12 +8,23 @@ Every defect is small against the part, as real ones are. Deterministic under th
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
 from inspector.synthetic import DEFECT_TYPES, add_defect
 
 KINDS = (*DEFECT_TYPES, "cutpaste", "noise_blend")
+
+
+class SyntheticDefect(NamedTuple):
+    """A defective copy of good image `source`; `mask` is exactly where it changed."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    kind: str
+    source: int
 
 
 def _box(rng: np.random.Generator, h: int, w: int, frac: tuple[float, float]) -> tuple[int, int, int, int]:
@@ -57,16 +68,17 @@ def _noise_blend(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarra
     return _changed(out, image)
 
 
-def synthetic_defects(images: list[np.ndarray], count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """`count` defective copies (image, mask, kind) of the given good images, kinds in turn."""
+def synthetic_defects(images: list[np.ndarray], count: int, seed: int = 0) -> list[SyntheticDefect]:
+    """Up to `count` defective copies of the given good images, kinds in turn."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count if images else 0):
-        image, kind = images[i % len(images)], KINDS[i % len(KINDS)]
+        source, kind = i % len(images), KINDS[i % len(KINDS)]
+        image = images[source]
         if kind in DEFECT_TYPES:
             drawn, mask = add_defect(rng, image, kind)
         else:
             drawn, mask = (_cutpaste if kind == "cutpaste" else _noise_blend)(rng, image)
         if mask.sum() >= 4:
-            out.append((drawn, mask, kind))
+            out.append(SyntheticDefect(drawn, mask, kind, source))
     return out
