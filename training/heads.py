@@ -28,9 +28,14 @@ def fit_head(
             generator = torch.Generator().manual_seed(seed)
             keep = torch.randperm(c, generator=generator)[:channels].sort().values
             train = train.index_select(1, keep)
-        sums = PadimSums.of(train, block)
+        # The sums per CV+ fold, added up for the full fit: the fold models cost no second pass over the data.
+        folds = {
+            f.tobytes(): PadimSums.of(train[torch.from_numpy(f)], block) for f in fold_indices(len(train), seed=seed)
+        }
+        sums = sum(folds.values(), start=PadimSums.zero(c if keep is None else len(keep), (h, w), block))
         mean, inv_cov = sums.fit((h, w), block)
-        return PadimHead(mean, inv_cov, (h, w), block), {"block": block, "channels": keep, "sums": sums}
+        extra = {"block": block, "channels": keep, "sums": sums, "fold_sums": folds}
+        return PadimHead(mean, inv_cov, (h, w), block), extra
     size = min(coreset_size, max(1, train.shape[0] * h * w // 10))
     bank, source = fit_patchcore(train, bank_size=size, seed=seed, progress=progress)
     return PatchCoreHead(bank), {"bank_size": int(bank.shape[0]), "channels": None, "bank_source": source}
@@ -108,14 +113,23 @@ class OutOfFold:
 
 
 def _fold_head(
-    method: str, train: torch.Tensor, head: torch.nn.Module, extra: dict, held_rows: torch.Tensor, seed: int
+    method: str,
+    train: torch.Tensor,
+    head: torch.nn.Module,
+    extra: dict,
+    fold: np.ndarray,
+    held_rows: torch.Tensor,
+    seed: int,
 ):
-    """The model fitted without the held-out rows' images."""
+    """The model fitted without the held-out rows' images (of `fold`)."""
     if method == "padim":
-        f = train[held_rows]
-        if extra["channels"] is not None:
-            f = f.index_select(1, extra["channels"])
-        mean, inv_cov = (extra["sums"] - PadimSums.of(f, extra["block"])).fit(head.grid, extra["block"])
+        held = extra["fold_sums"].get(fold.tobytes())
+        if held is None:  # folds of another seed than the fit's
+            f = train[held_rows]
+            if extra["channels"] is not None:
+                f = f.index_select(1, extra["channels"])
+            held = PadimSums.of(f, extra["block"])
+        mean, inv_cov = (extra["sums"] - held).fit(head.grid, extra["block"])
         return PadimHead(mean, inv_cov, head.grid, extra["block"])
     held_patches = held_rows.repeat_interleave(train.shape[2] * train.shape[3])
     return PatchCoreHead(refill_patchcore(train, extra["bank_source"], held_patches, seed=seed))
@@ -152,7 +166,7 @@ def out_of_fold(
     for fold in fold_indices(images, seed=seed):
         held = np.zeros(images, bool)
         held[fold] = True
-        fold_head = _fold_head(method, train, head, extra, torch.from_numpy(np.repeat(held, per)), seed)
+        fold_head = _fold_head(method, train, head, extra, fold, torch.from_numpy(np.repeat(held, per)), seed)
         score = Scorer(fold_head, post, tiler, extra["channels"])
         mapped, plain = np.intersect1d(fold, always), np.setdiff1d(np.intersect1d(fold, scored), always)
         for ids, keep in ((mapped, True), (plain, False)):
