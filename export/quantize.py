@@ -4,8 +4,8 @@ FP16 reduces the feature extractor only; INT8 the features from stride 4 on and 
 Mahalanobis product (smoothing and max stay fp32). The input stays uint8 and the outputs float32, so the
 bundle schema is unchanged. Which nodes run in int8 and where the time goes:
 benchmarks/profile_ops.py. The reduced bundle is
-measured against fp32 on the run's test split (same onnxruntime CPU runtime), its threshold is
-re-calibrated on the validation good images with the run's target false-reject rate, and the export
+measured against fp32 on the run's test split (same onnxruntime CPU runtime), its threshold is the
+fp32 (CV+) threshold times the median ratio of the two bundles' scores on the validation good images, and the export
 fails when image AUROC drops by more than `MAX_AUROC_DROP` unless told to keep it.
 """
 
@@ -30,7 +30,6 @@ from inspector.errors import InspectorError
 from inspector.geometry import prepare
 from inspector.imageio import is_image_file, read_image
 from inspector.metrics import anomaly_metrics
-from inspector.threshold import conformal_threshold
 from training.run_summary import RunSummary
 
 MAX_AUROC_DROP = 0.005
@@ -291,18 +290,32 @@ def _run(model_bytes: bytes, images: list[np.ndarray], batch: int = 8) -> tuple[
     return np.concatenate(scores), maps
 
 
-def evaluate(model_bytes: bytes, evalset: EvalSet, summary: RunSummary) -> dict:
-    """Test metrics at a threshold re-calibrated on validation good images (the run's target FRR)."""
-    val_scores, _ = _run(model_bytes, evalset.val_good_images) if evalset.val_good_images else (None, None)
-    threshold = (
-        conformal_threshold(val_scores, summary.target_frr)
-        if val_scores is not None
-        else {"threshold": summary.threshold, "method": "kept from fp32"}
-    )
+def evaluate(model_bytes: bytes, evalset: EvalSet, threshold: float) -> dict:
+    """Test scores and metrics at `threshold`."""
     scores, maps = _run(model_bytes, evalset.test_images)
     labels = [s.label for s in evalset.test]
-    metrics = anomaly_metrics(labels, scores, threshold["threshold"], evalset.test_masks, maps)
+    metrics = anomaly_metrics(labels, scores, threshold, evalset.test_masks, maps)
     return {"threshold": threshold, "metrics": metrics, "scores": scores}
+
+
+def carried_threshold(summary: RunSummary, fp32: bytes, reduced: bytes, val_good: list[np.ndarray]) -> dict:
+    """The run's CV+ threshold carried to the reduced bundle by the median score ratio on val good images.
+
+    The model fitted on those images too, so their own conformal quantile would sit too low; the
+    ratio of the two precisions' scores on the same images needs no held-out image.
+    """
+    deployed = dict(summary.thresholds.get("deployed", {"threshold": summary.threshold}))
+    if not val_good:
+        return dict(deployed, note="kept from fp32 (no val good images)")
+    ratio = float(np.median(_run(reduced, val_good)[0] / np.maximum(_run(fp32, val_good)[0], 1e-12)))
+    deployed.update(
+        threshold=float(summary.threshold) * ratio,
+        score_ratio=ratio,
+        note=f"the fp32 threshold x the median reduced/fp32 score ratio on {len(val_good)} val good images",
+    )
+    if "good_scores" in deployed:
+        deployed["good_scores"] = [float(f"{v * ratio:.6g}") for v in deployed["good_scores"]]
+    return deployed
 
 
 def reduce_precision(
@@ -320,19 +333,22 @@ def reduce_precision(
     size = summary.image_size
     reduced = to_fp16(fp32) if precision == "fp16" else to_int8(fp32, calibration_images(summary, calib, size))
     evalset = evaluation_set(summary, data)
-    base = evaluate(fp32.SerializeToString(), evalset, summary)
-    new = evaluate(reduced.SerializeToString(), evalset, summary)
+    fp32_bytes, reduced_bytes = fp32.SerializeToString(), reduced.SerializeToString()
+    deployed = carried_threshold(summary, fp32_bytes, reduced_bytes, evalset.val_good_images)
+    base = evaluate(fp32_bytes, evalset, float(summary.threshold))
+    new = evaluate(reduced_bytes, evalset, deployed["threshold"])
     keys = ("image_auroc", "average_precision", "f1", "detection_rate", "false_reject_rate", "pixel_auroc", "aupro")
     lines = [
-        f"{precision} against fp32 on {len(evalset.test)} test images (onnxruntime CPU, thresholds re-calibrated "
-        f"on {len(evalset.val_good_images)} val good images):",
+        f"{precision} against fp32 on {len(evalset.test)} test images (onnxruntime CPU; the {precision} threshold "
+        f"is the fp32 one x {deployed.get('score_ratio', 1.0):.4f}, the median score ratio on "
+        f"{len(evalset.val_good_images)} val good images):",
         f"  {'metric':<20} {'fp32':>9} {precision:>9} {'change':>9}",
     ]
     for k in keys:
         a, b = base["metrics"].get(k), new["metrics"].get(k)
         if a is not None and b is not None:
             lines.append(f"  {k:<20} {a:>9.4f} {b:>9.4f} {b - a:>+9.4f}")
-    lines.append(f"  {'threshold':<20} {base['threshold']['threshold']:>9.4g} {new['threshold']['threshold']:>9.4g}")
+    lines.append(f"  {'threshold':<20} {base['threshold']:>9.4g} {new['threshold']:>9.4g}")
     report = "\n".join(lines)
     drop = base["metrics"]["image_auroc"] - new["metrics"]["image_auroc"]
     if drop > MAX_AUROC_DROP and not keep:
@@ -341,7 +357,6 @@ def reduce_precision(
             f"nothing was written\n{report}",
             "keep fp32, calibrate on more representative images (--calib DIR), or pass --keep",
         )
-    deployed = dict(new["threshold"], note=f"re-calibrated on val good images for the {precision} bundle")
     methods = dict(summary.thresholds, deployed=deployed)
     metrics = dict(new["metrics"], precision=precision, fp32_image_auroc=base["metrics"]["image_auroc"])
     meta = dataclasses.replace(

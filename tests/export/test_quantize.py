@@ -104,3 +104,25 @@ def test_int8_padim_runs_convs_activations_adds_and_head_in_int8(padim_bundle, t
         for m in (fp32, int8)
     )
     assert np.corrcoef(ref, got)[0, 1] > 0.9
+
+
+def test_a_reduced_bundle_carries_the_cv_threshold_by_the_score_ratio_on_val_goods(padim_bundle) -> None:
+    """The model fitted on the val good images too: their own quantile would sit too low, so the reduced
+    bundle's threshold is the fp32 CV+ threshold times the median ratio of the two bundles' scores on them."""
+    from inspector.bundle.verify import read_metadata
+    from training.run import load_run
+
+    run, bundle = padim_bundle
+    summary, _ = load_run(run)
+    fp32 = onnx.load(str(bundle))
+    reduced, report = quantize.reduce_precision(fp32, summary, "int8", keep=True)
+    meta = read_metadata(reduced)
+    deployed = meta.threshold_method["deployed"]
+    val_good = quantize.evaluation_set(summary, None).val_good_images
+    ratio = np.median(
+        quantize._run(reduced.SerializeToString(), val_good)[0] / quantize._run(fp32.SerializeToString(), val_good)[0]
+    )
+    assert deployed["score_ratio"] == pytest.approx(ratio, rel=1e-5)
+    assert meta.threshold == pytest.approx(summary.threshold * ratio, rel=1e-5)
+    assert deployed["n_calibration"] == summary.thresholds["deployed"]["n_calibration"]  # the CV+ calibration kept
+    assert "median score ratio" in report and meta.precision == "int8"
