@@ -5,7 +5,8 @@ Mahalanobis product (smoothing and max stay fp32). The input stays uint8 and the
 bundle schema is unchanged. Which nodes run in int8 and where the time goes:
 benchmarks/profile_ops.py. The reduced bundle is
 measured against fp32 on the run's test split (same onnxruntime CPU runtime), its threshold is the
-fp32 (CV+) threshold times the median ratio of the two bundles' scores on the validation good images, and the export
+fp32 (CV+) threshold times the median ratio of the two bundles' scores on the validation images nearest it,
+and the export
 fails when image AUROC drops by more than `MAX_AUROC_DROP` unless told to keep it.
 """
 
@@ -258,7 +259,7 @@ class EvalSet:
     test: list[Sample]
     test_images: list[np.ndarray]
     test_masks: list
-    val_good_images: list[np.ndarray]
+    val_images: list[np.ndarray]
     extra: dict = field(default_factory=dict)
 
 
@@ -274,8 +275,8 @@ def evaluation_set(summary: RunSummary, data: Path | None) -> EvalSet:
             "pass --data with a dataset that has test defects",
         )
     images, masks = load_samples(test, size, with_masks=True, policy=summary.resize)
-    val_good, _ = load_samples(dataset.select(split="val", good=True), size, policy=summary.resize)
-    return EvalSet(test, images, masks, val_good)
+    val, _ = load_samples(dataset.select(split="val"), size, policy=summary.resize)
+    return EvalSet(test, images, masks, val)
 
 
 def _run(model_bytes: bytes, images: list[np.ndarray], batch: int = 8) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -298,20 +299,29 @@ def evaluate(model_bytes: bytes, evalset: EvalSet, threshold: float) -> dict:
     return {"threshold": threshold, "metrics": metrics, "scores": scores}
 
 
-def carried_threshold(summary: RunSummary, fp32: bytes, reduced: bytes, val_good: list[np.ndarray]) -> dict:
-    """The run's CV+ threshold carried to the reduced bundle by the median score ratio on val good images.
+NEAR_THRESHOLD = 10
+"""Validation images (at least; else a tenth of them) nearest the threshold that measure the score ratio."""
 
-    The model fitted on those images too, so their own conformal quantile would sit too low; the
-    ratio of the two precisions' scores on the same images needs no held-out image.
+
+def carried_threshold(summary: RunSummary, fp32: bytes, reduced: bytes, val: list[np.ndarray]) -> dict:
+    """The run's CV+ threshold carried to the reduced bundle by the two bundles' score ratio near it.
+
+    The model fitted on the validation good images too, so their own conformal quantile would sit too
+    low. The ratio of the two precisions' scores on the same images needs no held-out image; it is
+    measured on the validation images (good or defective) whose fp32 scores lie nearest the threshold,
+    as the precision's error is not the same at every score.
     """
     deployed = dict(summary.thresholds.get("deployed", {"threshold": summary.threshold}))
-    if not val_good:
-        return dict(deployed, note="kept from fp32 (no val good images)")
-    ratio = float(np.median(_run(reduced, val_good)[0] / np.maximum(_run(fp32, val_good)[0], 1e-12)))
+    if not val:
+        return dict(deployed, note="kept from fp32 (no validation images)")
+    threshold = float(summary.threshold)
+    base, new = np.maximum(_run(fp32, val)[0], 1e-12), _run(reduced, val)[0]
+    near = np.argsort(np.abs(np.log(base / max(threshold, 1e-12))))[: max(NEAR_THRESHOLD, len(val) // 10)]
+    ratio = float(np.median(new[near] / base[near]))
     deployed.update(
-        threshold=float(summary.threshold) * ratio,
+        threshold=threshold * ratio,
         score_ratio=ratio,
-        note=f"the fp32 threshold x the median reduced/fp32 score ratio on {len(val_good)} val good images",
+        note=f"the fp32 threshold x the median reduced/fp32 score ratio on the {len(near)} val images nearest it",
     )
     if "good_scores" in deployed:
         deployed["good_scores"] = [float(f"{v * ratio:.6g}") for v in deployed["good_scores"]]
@@ -334,14 +344,14 @@ def reduce_precision(
     reduced = to_fp16(fp32) if precision == "fp16" else to_int8(fp32, calibration_images(summary, calib, size))
     evalset = evaluation_set(summary, data)
     fp32_bytes, reduced_bytes = fp32.SerializeToString(), reduced.SerializeToString()
-    deployed = carried_threshold(summary, fp32_bytes, reduced_bytes, evalset.val_good_images)
+    deployed = carried_threshold(summary, fp32_bytes, reduced_bytes, evalset.val_images)
     base = evaluate(fp32_bytes, evalset, float(summary.threshold))
     new = evaluate(reduced_bytes, evalset, deployed["threshold"])
     keys = ("image_auroc", "average_precision", "f1", "detection_rate", "false_reject_rate", "pixel_auroc", "aupro")
     lines = [
         f"{precision} against fp32 on {len(evalset.test)} test images (onnxruntime CPU; the {precision} threshold "
-        f"is the fp32 one x {deployed.get('score_ratio', 1.0):.4f}, the median score ratio on "
-        f"{len(evalset.val_good_images)} val good images):",
+        f"is the fp32 one x {deployed.get('score_ratio', 1.0):.4f}, the median score ratio on the val images "
+        f"nearest it):",
         f"  {'metric':<20} {'fp32':>9} {precision:>9} {'change':>9}",
     ]
     for k in keys:
