@@ -101,8 +101,9 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
     low, high = deployed.get("expected_frr_interval90", (None, None))
     lines += [
         f"- deployed threshold {deployed['threshold']:.4f}: {deployed['method']} over {deployed['n_calibration']} "
-        f"good images for target FRR {summary.target_frr}; expected FRR {_fmt(deployed.get('expected_frr'))} "
-        f"(90 % interval {_fmt(low)} to {_fmt(high)})",
+        f"good images, each scored out of fold, for target FRR {summary.target_frr}; expected FRR "
+        f"{_fmt(deployed.get('expected_frr'))} (90 % interval {_fmt(low)} to {_fmt(high)}); the model fitted on "
+        f"{summary.counts.get('fit_good', summary.counts.get('train_good'))} good images, validation goods included",
         f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; {summary.geometry['reason']}",
         f"- alignment: {details.get('alignment_rule', 'off')}; parts not found {details.get('parts_not_found')}",
         f"- backbone: {summary.backbone}, stages {summary.stages}",
