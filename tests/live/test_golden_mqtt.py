@@ -17,6 +17,7 @@ from test_mqtt import Subscriber
 
 from inspector.live.config import load_config
 from inspector.live.golden import GoldenSet
+from inspector.live.sinks.mqtt import MqttSink
 from inspector.live.station import build_station
 
 pytestmark = pytest.mark.timeout(60)
@@ -42,6 +43,10 @@ def test_golden_run_over_mqtt_answers_and_a_failure_blocks(
     station.start()
     try:
         assert wait_until(lambda: station.snapshot().ready, 10), station.snapshot().not_ready
+        sink = next(s for s in station.sinks if isinstance(s, MqttSink))
+        # ready judges parts; the sink's own session (and its golden/run subscription) may still be coming up
+        assert sink.wait_connected(10), sink.health()
+        assert wait_until(lambda: "inspector/gold/golden/run (QoS 1)" in mosquitto.log_text(), 10)  # SUBSCRIBE seen
         sub.client.publish("inspector/gold/golden/run", b"", qos=1)
         assert wait_until(lambda: len(sub.payloads(answers)) == 1, 10)
         first = sub.payloads(answers)[0]
