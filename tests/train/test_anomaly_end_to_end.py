@@ -24,6 +24,10 @@ def test_train_export_batch_detects_synthetic_defects(
     assert summary["metrics"]["image_auroc"] >= 0.9
     assert set(summary["thresholds"]) == {"deployed", "f1_best"}
     assert "pixel_auroc" in summary["metrics"] and "aupro" in summary["metrics"]
+    counts, deployed = summary["counts"], summary["thresholds"]["deployed"]
+    val_goods = counts["fit_good"] - counts["train_good"]
+    assert val_goods > 0 and deployed["n_val_good"] == val_goods  # every val good calibrates, out of fold
+    assert f"the model fitted on {counts['fit_good']} good images" in (run / "report.md").read_text()
 
     out = tmp_path / "out"
     assert main(["batch", str(synthetic_data), "--model", str(bundle), "--out", str(out), "--split", "test"]) == 0
