@@ -60,12 +60,6 @@ class PadimSums:
         grouped = to_blocks(x, h, w, block).double()  # [B, N*b*b, C]: one float copy, then float64
         return cls(x.sum(0, dtype=torch.float64), grouped.transpose(1, 2) @ grouped, n)
 
-    @classmethod
-    def zero(cls, channels: int, grid: tuple[int, int], block: int) -> PadimSums:
-        blocks = (grid[0] // block) * (grid[1] // block)
-        first = torch.zeros(grid[0] * grid[1], channels, dtype=torch.float64)
-        return cls(first, torch.zeros(blocks, channels, channels, dtype=torch.float64), 0)
-
     def __add__(self, other: PadimSums) -> PadimSums:
         return PadimSums(self.first + other.first, self.second + other.second, self.count + other.count)
 

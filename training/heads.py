@@ -5,7 +5,9 @@ Features of tiled images are image-major: image i's T tiles are rows i*T .. i*T+
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from functools import reduce
 
 import numpy as np
 import torch
@@ -32,7 +34,7 @@ def fit_head(
         folds = {
             f.tobytes(): PadimSums.of(train[torch.from_numpy(f)], block) for f in fold_indices(len(train), seed=seed)
         }
-        sums = sum(folds.values(), start=PadimSums.zero(c if keep is None else len(keep), (h, w), block))
+        sums = reduce(operator.add, folds.values())
         mean, inv_cov = sums.fit((h, w), block)
         extra = {"block": block, "channels": keep, "sums": sums, "fold_sums": folds}
         return PadimHead(mean, inv_cov, (h, w), block), extra
@@ -135,6 +137,11 @@ def _fold_head(
     return PatchCoreHead(refill_patchcore(train, extra["bank_source"], held_patches, seed=seed))
 
 
+def _rows(ids: np.ndarray, images: int, per: int) -> torch.Tensor:
+    """Mask over feature rows (`per` per image) of the images `ids` of `images`."""
+    return torch.from_numpy(np.repeat(np.isin(np.arange(images), ids), per))
+
+
 def out_of_fold(
     method: str,
     train: torch.Tensor,
@@ -171,15 +178,13 @@ def out_of_fold(
         mapped, plain = np.intersect1d(fold, always), np.setdiff1d(np.intersect1d(fold, scored), always)
         for ids, keep in ((mapped, True), (plain, False)):
             if ids.size:
-                rows = torch.from_numpy(np.repeat(np.isin(np.arange(images), ids), per))
-                scores, maps = score(train[rows], keep_maps=keep)
+                scores, maps = score(train[_rows(ids, images, per)], keep_maps=keep)
                 result.scores[ids] = scores
                 if keep:
                     result.maps.update(zip(ids.tolist(), maps, strict=True))
-        mine = np.flatnonzero(held[comp_src]) if comp_src.size else np.zeros(0, int)
-        if mine.size and comp_f is not None:
-            rows = torch.from_numpy(np.repeat(np.isin(np.arange(len(comp_src)), mine), per))
-            scores, maps = score(comp_f[rows], keep_maps=True)
+        mine = np.flatnonzero(held[comp_src])
+        if mine.size:  # companions given (comp_src is empty otherwise)
+            scores, maps = score(comp_f[_rows(mine, len(comp_src), per)], keep_maps=True)
             comp_scores[mine] = scores
             for i, m in zip(mine.tolist(), maps, strict=True):
                 comp_maps[i] = m
