@@ -80,6 +80,57 @@ def test_alignment_is_chosen_only_when_parts_move_and_stand_out() -> None:
     assert choose_alignment(texture)[0] is None
 
 
+def disc(dx: float, dy: float, seed: int = 0, defect: bool = False) -> np.ndarray:
+    """A round part that shifts but never turns, printed with stripes fixed in the camera frame: its outline
+    gives no angle, so moment alignment would turn the print at random."""
+    rng = np.random.default_rng(seed)
+    image = np.clip(rng.normal(30, 3, (SIZE, SIZE)), 0, 255).astype(np.float32)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    shape = (yy - SIZE / 2 - dy) ** 2 + (xx - SIZE / 2 - dx) ** 2 <= 26**2
+    stripes = 150 + 60 * np.sign(np.sin(2 * np.pi * (xx + yy) / 12.0))
+    image[shape] = np.clip(stripes[shape] + rng.normal(0, 4, int(shape.sum())), 0, 255)
+    if defect:
+        centre = (int(SIZE / 2 + dx + rng.integers(-10, 10)), int(SIZE / 2 + dy + rng.integers(-10, 10)))
+        cv2.circle(image, centre, 4, 90.0, -1)
+    return np.repeat(image.astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _write_parts(data, make) -> None:
+    """A split.csv dataset of `make(index, defect)` images: 16 train goods, 8 + 3 val, 6 + 4 test."""
+    rows = []
+    (data / "images").mkdir(parents=True, exist_ok=True)
+    for split, n_good, n_bad in (("train", 16, 0), ("val", 8, 3), ("test", 6, 4)):
+        for i in range(n_good + n_bad):
+            name = f"images/{split}_{i}.png"
+            cv2.imwrite(str(data / name), make(len(rows), i >= n_good))
+            rows.append({"image": name, "label": "good" if i < n_good else "spot", "split": split, "mask": ""})
+    with open(data / "split.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["image", "label", "split", "mask"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_alignment_is_kept_only_when_it_wins_on_validation(tmp_path) -> None:
+    """The rule proposes aligning the moving discs (their axis spreads widely), but aligning turns their print
+    at random: the unaligned candidate detects more validation defects and is chosen."""
+    pytest.importorskip("torch")
+    from training.anomaly import AnomalyConfig, train_anomaly
+
+    rng = np.random.default_rng(0)
+    _write_parts(tmp_path / "data", lambda seed, defect: disc(*rng.uniform(-7, 7, 2), seed=seed, defect=defect))
+    summary = train_anomaly(
+        AnomalyConfig(
+            data=tmp_path / "data", out=tmp_path / "run", image_size=64, method="padim", target_frr=0.2, progress=False
+        )
+    )
+    candidates = summary.details["method_selection"]["candidates"]
+    assert set(candidates) == {"padim", "padim, aligned"}
+    assert candidates["padim"]["val_detection_rate"] > candidates["padim, aligned"]["val_detection_rate"]
+    assert summary.alignment is None
+    rule = summary.details["alignment_rule"]
+    assert rule.startswith("off: padim won against the aligned candidates") and "proposed by the rule: on" in rule
+
+
 def test_an_aligned_bundle_judges_rotated_parts_and_is_unsure_of_an_empty_frame(tmp_path) -> None:
     pytest.importorskip("torch")
     from export.cli import export_run
@@ -87,23 +138,16 @@ def test_an_aligned_bundle_judges_rotated_parts_and_is_unsure_of_an_empty_frame(
     from training.anomaly import AnomalyConfig, train_anomaly
 
     data = tmp_path / "data"
-    rows = []
     rng = np.random.default_rng(0)
-    for split, n_good, n_bad in (("train", 16, 0), ("val", 8, 3), ("test", 6, 4)):
-        for i in range(n_good + n_bad):
-            image = part(float(rng.uniform(-180, 180)), *rng.uniform(-6, 6, 2), seed=len(rows), defect=i >= n_good)
-            name = f"images/{split}_{i}.png"
-            (data / "images").mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(data / name), image)
-            rows.append({"image": name, "label": "good" if i < n_good else "spot", "split": split, "mask": ""})
-    with open(data / "split.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["image", "label", "split", "mask"])
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_parts(
+        data, lambda seed, defect: part(float(rng.uniform(-180, 180)), *rng.uniform(-6, 6, 2), seed=seed, defect=defect)
+    )
     summary = train_anomaly(
         AnomalyConfig(data=data, out=tmp_path / "run", image_size=64, method="padim", target_frr=0.2, progress=False)
     )
-    assert summary.alignment is not None and summary.details["alignment_rule"].startswith("on")
+    assert set(summary.details["method_selection"]["candidates"]) == {"padim", "padim, aligned"}
+    assert summary.alignment is not None
+    assert summary.details["alignment_rule"].startswith("on: padim, aligned won against the unaligned candidates")
     export_run(tmp_path / "run", tmp_path / "aligned.onnx")
     folder = tmp_path / "in"
     folder.mkdir()

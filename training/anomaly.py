@@ -22,19 +22,18 @@ from training.anomaly_model import (
     pick_stages,
 )
 from training.backbone import create_backbone, make_padding_static, normalisation
-from training.calibration import calibrate
+from training.candidates import Candidate, build_views, fit_candidate
+from training.candidates import alignment_rule as explain_alignment
 from training.config import METHODS, AnomalyConfig
 from training.fit import extract_features
-from training.gates import image_gates, with_ood_gate
+from training.gates import with_ood_gate
 from training.geometry import Geometry, choose_geometry
-from training.heads import Scorer, fit_head, out_of_fold
 from training.images import load_samples
 from training.onnx_features import OnnxFeatures
 from training.reviewed import add_reviewed
 from training.run import save_run
 from training.run_summary import RunSummary
-from training.selection import choose, judge
-from training.synthetic_defects import synthetic_defects
+from training.selection import choose
 from training.tiling import Tiler
 
 
@@ -118,85 +117,57 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     started = time.perf_counter()
     extract = Extractor(module, tiler, cfg, geometry.view)
     train_img, _ = load_samples(train_s, size, policy=policy)
-    alignment, alignment_rule = (None, "off: tiled") if geometry.tiled else choose_alignment(train_img)
-    train_img, _, missing = align_all(train_img, None, alignment)
-    not_found = {"train": missing}
-    gates = image_gates(train_img, [read_image_size(s.path) for s in train_s])  # the verdict gates (UNSURE)
-    train_f = extract(train_img, "train features")
-    del train_img
+    proposed, alignment_rule = (None, "off: tiled") if geometry.tiled else choose_alignment(train_img)
     val_img, _ = load_samples(val_s, size, with_masks=True, policy=policy)  # checks the masks too
-    val_img, _, not_found["val"] = align_all(val_img, None, alignment)
-    val_f = extract(val_img, "val features")
     val_defect = np.array([not s.is_good for s in val_s])
-    val_good = [im for im, d in zip(val_img, val_defect, strict=True) if not d]
-    synth = synthetic_defects(val_good, cfg.synthetic_defects, cfg.seed)
-    synth_f = extract([d.image for d in synth], "synthetic defects") if synth else None
-    del val_img, val_good
-    extract_s = time.perf_counter() - started
-
-    # The heads fit on every good image, validation goods too; each of those is scored out of fold (CV+),
-    # so it still calibrates the threshold and judges the candidates as an image the model never saw.
-    per = len(train_f) // len(train_s)
-    val_good_rows = torch.from_numpy(np.repeat(~val_defect, per))
-    good_f = torch.cat([train_f, val_f[val_good_rows]])
-    n_good = len(train_s) + int((~val_defect).sum())
-    val_good_ids = np.arange(len(train_s), n_good)
-    defect_f = val_f[~val_good_rows]
-    del train_f, val_f
-    companions = (synth_f, len(train_s) + np.array([d.source for d in synth])) if synth_f is not None else None
+    frame_sizes = [read_image_size(s.path) for s in train_s]
+    load_s = time.perf_counter() - started
+    # Alignment is measured, not assumed: where the rule proposes it, the heads fit on aligned and on
+    # unaligned views and the same selection as the method's decides.
+    options = [None] if proposed is None else [None, proposed]
     post = AnomalyMap(size, default_sigma(geometry.view), grid)
-    fitted, fit_seconds, judged = {}, {}, {}
-    for method in candidates:
+    fitted: dict[str, Candidate] = {}
+    for alignment in options:
         t0 = time.perf_counter()
-        head, extra = fit_head(method, good_f, coreset_size=cfg.coreset_size, seed=cfg.seed, progress=cfg.progress)
-        scorer = Scorer(head, post, tiler, extra["channels"])
-        oof = out_of_fold(
-            method,
-            good_f,
-            head,
-            extra,
-            post,
-            tiler,
-            images=n_good,
-            seed=cfg.seed,
-            always=val_good_ids,
-            companions=companions,
-        )
-        val_scores = np.zeros(len(val_s), np.float32)
-        val_scores[~val_defect] = oof.scores[val_good_ids]
-        defect_scores, defect_maps = scorer(defect_f, keep_maps=True)
-        val_scores[val_defect] = defect_scores
-        deployed = calibrate(oof.among(slice(0, len(train_s))), val_scores[~val_defect], cfg.target_frr)
-        fit_seconds[method] = round(extract_s + time.perf_counter() - t0, 2)
-        judged[method] = judge(val_scores, val_defect, oof.companion_scores, deployed["threshold"])
-        fitted[method] = (head, extra, scorer, val_scores, deployed, oof, defect_maps)
-    method, rule = choose(judged)
-    head, extra, scorer, val_scores, deployed, oof, defect_maps = fitted[method]
+        views = build_views(extract, cfg, train_img, frame_sizes, val_img, val_defect, alignment)
+        extract_s = load_s + time.perf_counter() - t0
+        for method in candidates:
+            name = method if alignment is None else f"{method}, aligned"
+            fitted[name] = fit_candidate(method, views, post, tiler, cfg, val_defect, extract_s)
+    del train_img, val_img
+    judged = {name: c.judged for name, c in fitted.items()}
+    name, rule = choose(judged)
+    best = fitted[name]
+    method, alignment, views = best.method, best.views.alignment, best.views
+    alignment_rule = explain_alignment(proposed, alignment_rule, fitted, name)
+    deployed, val_scores = best.deployed, best.val_scores
     gates = with_ood_gate(
-        gates,
+        views.gates,
         deployed["threshold"],
-        [oof.maps[i] for i in val_good_ids],
-        list(defect_maps) + oof.companion_maps,
+        [best.oof.maps[i] for i in views.val_good_ids],
+        list(best.defect_maps) + best.oof.companion_maps,
     )
     thresholds = {"deployed": deployed}
     if val_defect.any():
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
 
+    not_found = dict(views.not_found)
     test_img, test_masks = load_samples(test_s, size, with_masks=True, policy=policy)
     test_img, test_masks, not_found["test"] = align_all(test_img, test_masks, alignment)
     test_f = extract(test_img, "test features")
     del test_img
     labels = [s.label for s in test_s]
     comparison, metrics, test_scores, chosen = {}, {}, np.zeros(0), None
-    for name, (_, _, other_scorer, _, other_deployed, _, _) in fitted.items():
-        scores, maps = other_scorer(test_f, keep_maps=bool(test_s) and name == method)
-        if name == method:
+    same_views = {other: c for other, c in fitted.items() if c.views is views}  # the test views are theirs
+    for other_name, candidate in same_views.items():
+        scores, maps = candidate.scorer(test_f, keep_maps=bool(test_s) and other_name == name)
+        if other_name == name:
             test_scores, test_maps = scores, maps
-        if test_s and len(fitted) > 1:  # pixel metrics cost seconds: the chosen model's only, computed once
-            pixels = (test_masks, list(maps)) if name == method else (None, None)
-            other = anomaly_metrics(labels, scores, other_deployed["threshold"], *pixels)
-            chosen = other if name == method else chosen
-            comparison[name] = {
+        if test_s and len(same_views) > 1:  # pixel metrics cost seconds: the chosen model's only, computed once
+            pixels = (test_masks, list(maps)) if other_name == name else (None, None)
+            other = anomaly_metrics(labels, scores, candidate.deployed["threshold"], *pixels)
+            chosen = other if other_name == name else chosen
+            comparison[other_name] = {
                 k: other.get(k)
                 for k in (
                     "image_auroc",
@@ -208,7 +179,8 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
                     "detection_rate_by_type",
                 )
             }
-            comparison[name]["selection"] = judged[name]
+            comparison[other_name]["selection"] = judged[other_name]
+    head, extra = best.head, best.extra
     if extra["channels"] is not None:
         module.channels = extra["channels"]  # the channel reduction travels inside the feature module
     if test_s:
@@ -236,13 +208,13 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         data=str(Path(cfg.data).resolve()),
         data_layout=dataset.layout,
         data_fingerprint=dataset.fingerprint(),
-        counts={"train_good": len(train_s), "val": len(val_s), "test": len(test_s), "fit_good": n_good},
+        counts={"train_good": len(train_s), "val": len(val_s), "test": len(test_s), "fit_good": views.n_good},
         geometry=geometry.to_dict(),
         alignment=alignment,
         gates=gates,
         calibration_warning=deployed.get("warning"),
         grid=list(grid),
-        view_grid=list(good_f.shape[2:]),
+        view_grid=list(views.good.shape[2:]),
         sigma=post.sigma,
         **spec,
         block=extra.get("block"),
@@ -253,12 +225,12 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
                 "requested": cfg.method,
                 "rule": rule,
                 "candidates": judged,
-                "synthetic_defects": len(synth),
+                "synthetic_defects": views.synthetic,
             },
             "alignment_rule": alignment_rule,
             "parts_not_found": not_found,
             "method_comparison": comparison,
-            "fit_seconds": fit_seconds,
+            "fit_seconds": {other: c.fit_seconds for other, c in fitted.items()},
             **({"reviewed": reviewed} if reviewed else {}),
         },
     )
