@@ -126,15 +126,17 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     # unaligned views and the same selection as the method's decides.
     options = [None] if proposed is None else [None, proposed]
     post = AnomalyMap(size, default_sigma(geometry.view), grid)
-    fitted: dict[str, Candidate] = {}
+    prepared = []
     for alignment in options:
         t0 = time.perf_counter()
         views = build_views(extract, cfg, train_img, frame_sizes, val_img, val_defect, alignment)
-        extract_s = load_s + time.perf_counter() - t0
+        prepared.append((views, load_s + time.perf_counter() - t0))
+    del train_img, val_img  # the images are not needed once every option's features are out
+    fitted: dict[str, Candidate] = {}
+    for views, extract_s in prepared:
         for method in candidates:
-            name = method if alignment is None else f"{method}, aligned"
+            name = method if views.alignment is None else f"{method}, aligned"
             fitted[name] = fit_candidate(method, views, post, tiler, cfg, val_defect, extract_s)
-    del train_img, val_img
     judged = {name: c.judged for name, c in fitted.items()}
     name, rule = choose(judged)
     best = fitted[name]
