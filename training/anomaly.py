@@ -22,6 +22,7 @@ from training.anomaly_model import (
     pick_stages,
 )
 from training.backbone import create_backbone, make_padding_static, normalisation
+from training.calibration import highest_good
 from training.candidates import Candidate, build_views, fit_candidate
 from training.candidates import alignment_rule as explain_alignment
 from training.config import METHODS, AnomalyConfig
@@ -150,6 +151,10 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         list(best.defect_maps) + best.oof.companion_maps,
     )
     thresholds = {"deployed": deployed}
+    good_images = [(str(s.path.resolve()), "train") for s in train_s] + [
+        (str(s.path.resolve()), "val") for s, d in zip(val_s, val_defect, strict=True) if not d
+    ]
+    setters = highest_good(best.oof.scores, good_images, deployed["threshold"])
     if val_defect.any():
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
 
@@ -230,6 +235,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
                 "synthetic_defects": views.synthetic,
             },
             "alignment_rule": alignment_rule,
+            "threshold_setters": setters,
             "parts_not_found": not_found,
             "method_comparison": comparison,
             "fit_seconds": {other: c.fit_seconds for other, c in fitted.items()},

@@ -58,3 +58,22 @@ def calibrate(out_of_fold: np.ndarray, val_good: np.ndarray, target_frr: float) 
             f"{100 * target_frr:.2g} % target; about {more} more good images narrow it"
         )
     return info
+
+
+def highest_good(scores: np.ndarray, images: list[tuple[str, str]], threshold: float, count: int = 5) -> list[dict]:
+    """The calibration goods with the highest out-of-fold scores: the images that set the threshold.
+
+    `scores` holds one out-of-fold score per good image (NaN where not scored) and `images` its (path, split).
+    A defect labelled good among them raises the threshold for every part, so they are listed for review.
+    """
+    scored = np.flatnonzero(~np.isnan(scores))
+    top = scored[np.argsort(-scores[scored], kind="stable")[:count]]
+    return [
+        {
+            "image": images[i][0],
+            "split": images[i][1],
+            "score": round(float(scores[i]), 4),
+            "at_or_above_threshold": bool(scores[i] >= threshold),
+        }
+        for i in top
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if summary.calibration_warning:
         print(f"WARNING: {summary.calibration_warning}")
+    setters = summary.details.get("threshold_setters") or []
+    if setters:
+        print(
+            "the good images that set it (out of fold; a defect labelled good raises the threshold for every part, "
+            "review them): "
+            + ", ".join(f"{Path(s['image']).name} {s['score']:.2f} ({s['split']})" for s in setters[:3])
+        )
     if m:
         points = m.get("operating_points", {})
         print(

@@ -82,6 +82,26 @@ def _selection_lines(selection: dict) -> list[str]:
     return lines
 
 
+def _setter_lines(setters: list[dict], deployed: dict) -> list[str]:
+    """The good images with the highest out-of-fold scores, for review: they set the threshold."""
+    k, n = deployed.get("k"), deployed.get("n_calibration")
+    lines = [
+        "",
+        "## The good images that set the threshold",
+        "",
+        f"The deployed threshold is the {k}th of {n} out-of-fold good scores, so the highest ones set it. A defect "
+        "labelled good among them raises the threshold for every part: look at them, and relabel or remove any "
+        "that is not a good part, then train again.",
+        "",
+        "| image | split | out-of-fold score | at or above the threshold |",
+        "|---|---|---|---|",
+    ]
+    for s in setters:
+        above = "yes" if s["at_or_above_threshold"] else "no"
+        lines.append(f"| {s['image']} | {s['split']} | {s['score']:.4f} | {above} |")
+    return lines
+
+
 def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: list[str], paths: list[str]) -> None:
     m, details = summary.metrics, summary.details
     deployed = summary.thresholds["deployed"]
@@ -121,6 +141,8 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
             f"{_fmt(info.get('test_detection_rate'))}, "
             f"test false-reject rate {_fmt(info.get('test_false_reject_rate'))}"
         )
+    if details.get("threshold_setters"):
+        lines += _setter_lines(details["threshold_setters"], deployed)
     if m:
         lines += ["", "## Test split at the deployed threshold", "", "| metric | value |", "|---|---|"]
         for key in (
