@@ -22,7 +22,7 @@ import torch
 from inspector.data.dataset import load_dataset
 from inspector.metrics import roc_auc
 from inspector.threshold import conformal_threshold
-from training.anomaly import Extractor, _features_module, geometry_for
+from training.anomaly import Extractor, _features_module, geometries_for
 from training.anomaly_model import AnomalyMap, default_sigma
 from training.calibration import calibrate, fold_indices
 from training.config import AnomalyConfig
@@ -35,7 +35,7 @@ def features(data: Path, cache: Path | None) -> dict:
         return torch.load(cache)
     cfg = AnomalyConfig(data=data, out=Path("."), progress=False)
     dataset = load_dataset(data, seed=0)
-    geometry = geometry_for(cfg, dataset)
+    geometry = geometries_for(cfg, dataset)[0]
     module, _ = _features_module(cfg, geometry.view)
     extract = Extractor(module, None, cfg, geometry.view)
     out = {"size": geometry.input_size}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,14 @@ from training.candidates import alignment_rule as explain_alignment
 from training.config import METHODS, AnomalyConfig
 from training.fit import extract_features
 from training.gates import with_ood_gate
-from training.geometry import Geometry, choose_geometry
+from training.geometry import Geometry, geometry_options
 from training.images import load_samples
 from training.onnx_features import OnnxFeatures
 from training.reviewed import add_reviewed
 from training.run import save_run
 from training.run_summary import RunSummary
 from training.selection import choose
+from training.synthetic_defects import SyntheticDefect, rescale_defects, synthetic_defects
 from training.tiling import Tiler
 
 
@@ -58,7 +60,8 @@ def _require(dataset: Dataset) -> None:
         )
 
 
-def geometry_for(cfg: AnomalyConfig, dataset: Dataset) -> Geometry:
+def geometries_for(cfg: AnomalyConfig, dataset: Dataset) -> list[Geometry]:
+    """The rule's geometry from the training images' sizes, then any alternative the fit measures beside it."""
     try:
         sizes = [read_image_size(s.path) for s in dataset.select(split="train", good=True)]
     except ImageReadError as exc:
@@ -67,7 +70,10 @@ def geometry_for(cfg: AnomalyConfig, dataset: Dataset) -> Geometry:
         ) from exc
     exact = cfg.image_size if isinstance(cfg.image_size, tuple) else None
     base = cfg.image_size if isinstance(cfg.image_size, int) else 256
-    return choose_geometry(sizes, base=base, image_size=exact, tile=cfg.tile)
+    options = geometry_options(sizes, base=base, image_size=exact, tile=cfg.tile)
+    if cfg.method == "padim" and len(options) > 1:  # PaDiM models one view's positions: it cannot tile
+        options = [g for g in options if not g.tiled]
+    return options
 
 
 class Extractor:
@@ -88,6 +94,26 @@ class Extractor:
         return extract_features(self.module, views, self.cfg.batch_size, desc, self.cfg.progress)
 
 
+@dataclass
+class Setup:
+    """One geometry's feature module, tiler, extractor and map post-processing."""
+
+    geometry: Geometry
+    module: PatchFeatures
+    spec: dict
+    tiler: Tiler | None
+    extract: Extractor
+    post: AnomalyMap
+
+    @classmethod
+    def build(cls, cfg: AnomalyConfig, geometry: Geometry) -> Setup:
+        size = geometry.input_size
+        module, spec = _features_module(cfg, geometry.view)
+        tiler = Tiler(size, geometry.tile, geometry.row_offsets, geometry.col_offsets) if geometry.tiled else None
+        post = AnomalyMap(size, default_sigma(geometry.view), (size[0] // 8, size[1] // 8))
+        return cls(geometry, module, spec, tiler, Extractor(module, tiler, cfg, geometry.view), post)
+
+
 def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
     if cfg.method not in (*METHODS, "auto"):
         raise InspectorError(f"--method {cfg.method!r} is unknown", f"use one of {', '.join(METHODS)} or auto")
@@ -101,48 +127,81 @@ def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
     return ["patchcore"] if geometry.tiled else list(METHODS)
 
 
+def _fit_candidates(
+    cfg: AnomalyConfig, geometries: list[Geometry], train_s: list, val_s: list, val_defect: np.ndarray
+) -> tuple[dict[str, Candidate], dict[str, Setup], dict[int, tuple[dict | None, str]]]:
+    """Every candidate: method x alignment option x geometry, fitted, calibrated and judged.
+
+    Neither tiling nor alignment is assumed: where a rule proposes one, the heads also fit without it, and the
+    same selection as the method's decides. Where geometries compete, the synthetic defects are drawn once, at
+    the finest, and shrunk for the coarser view (`rescale_defects`), so both are judged on the same defects.
+    Returns the candidates, each one's geometry setup, and per setup the alignment proposed and its rule.
+    """
+    frame_sizes = [read_image_size(s.path) for s in train_s]
+    fitted: dict[str, Candidate] = {}
+    setup_of: dict[str, Setup] = {}
+    rules: dict[int, tuple[dict | None, str]] = {}
+    finest: list[SyntheticDefect] | None = None
+    for index, geometry in enumerate(geometries):
+        started = time.perf_counter()
+        setup = Setup.build(cfg, geometry)
+        size, policy = geometry.input_size, geometry.resize
+        train_img, _ = load_samples(train_s, size, policy=policy)
+        proposed, rule = (None, "off: tiled") if geometry.tiled else choose_alignment(train_img)
+        rules[id(setup)] = (proposed, rule)
+        val_img, _ = load_samples(val_s, size, with_masks=True, policy=policy)  # checks the masks too
+        drawn = None
+        if len(geometries) > 1:
+            goods = [im for im, d in zip(val_img, val_defect, strict=True) if not d]
+            if finest is None:  # the rule's geometry comes first, and it is the finer one
+                drawn = finest = synthetic_defects(goods, cfg.synthetic_defects, cfg.seed)
+            else:
+                drawn = rescale_defects(finest, goods)
+        load_s = time.perf_counter() - started
+        prepared = []
+        for alignment in [None] if proposed is None else [None, proposed]:
+            t0 = time.perf_counter()
+            views = build_views(setup.extract, cfg, train_img, frame_sizes, val_img, val_defect, alignment, drawn)
+            prepared.append((views, load_s + time.perf_counter() - t0))
+        del train_img, val_img, drawn  # the images are not needed once every option's features are out
+        suffix = "" if index == 0 else (", tiled" if geometry.tiled else ", one view")
+        for views, extract_s in prepared:
+            for method in _candidates(cfg, geometry):
+                name = method + suffix + ("" if views.alignment is None else ", aligned")
+                fitted[name] = fit_candidate(method, views, setup.post, setup.tiler, cfg, val_defect, extract_s)
+                setup_of[name] = setup
+    return fitted, setup_of, rules
+
+
+def _geometry_rule(setup_of: dict[str, Setup], chosen: str) -> str:
+    """Why the chosen model tiles or not: the rule's reason, and where geometries competed, which won."""
+    geometry = setup_of[chosen].geometry
+    if len({id(s) for s in setup_of.values()}) == 1:
+        return geometry.reason
+    won = "tiles" if geometry.tiled else "one view"
+    return f"{won}: {chosen} won against the {'one-view' if geometry.tiled else 'tiled'} candidates ({geometry.reason})"
+
+
 def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     """Fit, select, calibrate and evaluate; writes the run folder and returns its summary."""
     torch.manual_seed(cfg.seed)
     dataset, reviewed = add_reviewed(load_dataset(cfg.data, seed=cfg.seed), cfg.add_reviewed)
     _require(dataset)
-    geometry = geometry_for(cfg, dataset)
-    candidates = _candidates(cfg, geometry)
-    size, policy = geometry.input_size, geometry.resize
     train_s = dataset.select(split="train", good=True)
     val_s, test_s = dataset.select(split="val"), dataset.select(split="test")
-    module, spec = _features_module(cfg, geometry.view)
-    tiler = Tiler(size, geometry.tile, geometry.row_offsets, geometry.col_offsets) if geometry.tiled else None
-    grid = (size[0] // 8, size[1] // 8)
-
-    started = time.perf_counter()
-    extract = Extractor(module, tiler, cfg, geometry.view)
-    train_img, _ = load_samples(train_s, size, policy=policy)
-    proposed, alignment_rule = (None, "off: tiled") if geometry.tiled else choose_alignment(train_img)
-    val_img, _ = load_samples(val_s, size, with_masks=True, policy=policy)  # checks the masks too
     val_defect = np.array([not s.is_good for s in val_s])
-    frame_sizes = [read_image_size(s.path) for s in train_s]
-    load_s = time.perf_counter() - started
-    # Alignment is measured, not assumed: where the rule proposes it, the heads fit on aligned and on
-    # unaligned views and the same selection as the method's decides.
-    options = [None] if proposed is None else [None, proposed]
-    post = AnomalyMap(size, default_sigma(geometry.view), grid)
-    prepared = []
-    for alignment in options:
-        t0 = time.perf_counter()
-        views = build_views(extract, cfg, train_img, frame_sizes, val_img, val_defect, alignment)
-        prepared.append((views, load_s + time.perf_counter() - t0))
-    del train_img, val_img  # the images are not needed once every option's features are out
-    fitted: dict[str, Candidate] = {}
-    for views, extract_s in prepared:
-        for method in candidates:
-            name = method if views.alignment is None else f"{method}, aligned"
-            fitted[name] = fit_candidate(method, views, post, tiler, cfg, val_defect, extract_s)
+    fitted, setup_of, alignment_rules = _fit_candidates(cfg, geometries_for(cfg, dataset), train_s, val_s, val_defect)
     judged = {name: c.judged for name, c in fitted.items()}
     name, rule = choose(judged)
-    best = fitted[name]
+    best, setup = fitted[name], setup_of[name]
     method, alignment, views = best.method, best.views.alignment, best.views
-    alignment_rule = explain_alignment(proposed, alignment_rule, fitted, name)
+    geometry, module, spec, tiler, post = setup.geometry, setup.module, setup.spec, setup.tiler, setup.post
+    size, policy, extract = geometry.input_size, geometry.resize, setup.extract
+    grid = (size[0] // 8, size[1] // 8)
+    proposed, rule_text = alignment_rules[id(setup)]
+    alignment_rule = explain_alignment(proposed, rule_text, fitted, name)
+    geometry_rule = _geometry_rule(setup_of, name)
+    del setup_of, alignment_rules  # the other geometries' modules go
     deployed, val_scores = best.deployed, best.val_scores
     gates = with_ood_gate(
         views.gates,
@@ -235,6 +294,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
                 "synthetic_defects": views.synthetic,
             },
             "alignment_rule": alignment_rule,
+            "geometry_rule": geometry_rule,
             "threshold_setters": setters,
             "parts_not_found": not_found,
             "method_comparison": comparison,

@@ -22,7 +22,7 @@ from training.config import AnomalyConfig
 from training.gates import image_gates
 from training.heads import OutOfFold, Scorer, fit_head, out_of_fold
 from training.selection import judge
-from training.synthetic_defects import synthetic_defects
+from training.synthetic_defects import SyntheticDefect, synthetic_defects
 from training.tiling import Tiler
 
 Extract = Callable[[list[np.ndarray], str], torch.Tensor]
@@ -56,8 +56,13 @@ def build_views(
     val_img: list[np.ndarray],
     val_defect: np.ndarray,
     alignment: dict | None,
+    drawn: list[SyntheticDefect] | None = None,
 ) -> Views:
-    """Align (when `alignment` is set), extract features and draw synthetic defects on the validation goods."""
+    """Align (when `alignment` is set), extract features and draw synthetic defects on the validation goods.
+
+    `drawn`: defects already drawn on the (unaligned) validation goods at this size, where several geometries
+    compete on the same ones (`rescale_defects`); they are aligned like the images.
+    """
     suffix = "" if alignment is None else " (aligned)"
     train_a, _, missing_train = align_all(train_img, None, alignment)
     gates = image_gates(train_a, frame_sizes)  # the verdict gates (UNSURE), on the views the model sees
@@ -66,7 +71,11 @@ def build_views(
     val_a, _, missing_val = align_all(val_img, None, alignment)
     val_f = extract(val_a, "val features" + suffix)
     val_good = [im for im, d in zip(val_a, val_defect, strict=True) if not d]
-    synth = synthetic_defects(val_good, cfg.synthetic_defects, cfg.seed)
+    if drawn is None:
+        synth = synthetic_defects(val_good, cfg.synthetic_defects, cfg.seed)
+    else:
+        moved, masks, _ = align_all([d.image for d in drawn], [d.mask for d in drawn], alignment)
+        synth = [d._replace(image=im, mask=m) for d, im, m in zip(drawn, moved, masks, strict=True)]
     del val_a, val_good
     synth_f = extract([d.image for d in synth], "synthetic defects" + suffix) if synth else None
     # The heads fit on every good image, validation goods too; each of those is scored out of fold (CV+),

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         f"method {summary.method} ({summary.details['method_selection']['rule']}); "
         f"fit {summary.details['fit_seconds']} s"
     )
-    print(f"geometry {summary.geometry['reason']}")
+    print(f"geometry {summary.details.get('geometry_rule') or summary.geometry['reason']}")
     reviewed = summary.details.get("reviewed")
     if reviewed:
         print(

@@ -10,6 +10,8 @@ Rules (nothing here is tuned to one dataset):
   the model tiles instead. Overlapping `base` x `base` tiles (overlap at least base/8) cover the
   image at native resolution, or at the scale that keeps it within `MAX_TILES` tiles (the memory
   bound: one image's tiles go through the feature extractor as one batch).
+Tiling by this rule is a proposal, not an assumption: `geometry_options` adds the one view beside it, and
+training fits and judges both (detection on real, else synthetic, validation defects), as it does alignment.
 """
 
 from __future__ import annotations
@@ -157,3 +159,13 @@ def choose_geometry(
     if tile == "none" or scale >= 1.0 / MAX_SHRINK:
         return Geometry(view, resize, reason=f"{aspect}; one {view[0]}x{view[1]} view ({scale:.2f}x native)")
     return _tiled(native, base, resize, f"{aspect}; one view would shrink parts {1 / scale:.1f}x")
+
+
+def geometry_options(
+    sizes: list[tuple[int, int]], *, base: int = 256, image_size: tuple[int, int] | None = None, tile: str | None = None
+) -> list[Geometry]:
+    """The rule's geometry first; where the rule (not an option) chose tiles, the one view too, to be measured."""
+    chosen = choose_geometry(sizes, base=base, image_size=image_size, tile=tile)
+    if not chosen.tiled or image_size is not None or tile not in (None, "auto"):
+        return [chosen]
+    return [chosen, choose_geometry(sizes, base=base, tile="none")]

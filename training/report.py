@@ -124,7 +124,8 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
         f"good images, each scored out of fold, for target FRR {summary.target_frr}; expected FRR "
         f"{_fmt(deployed.get('expected_frr'))} (90 % interval {_fmt(low)} to {_fmt(high)}); the model fitted on "
         f"{summary.counts.get('fit_good', summary.counts.get('train_good'))} good images, validation goods included",
-        f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; {summary.geometry['reason']}",
+        f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; "
+        f"{details.get('geometry_rule') or summary.geometry['reason']}",
         f"- alignment: {details.get('alignment_rule', 'off')}; parts not found {details.get('parts_not_found')}",
         f"- backbone: {summary.backbone}, stages {summary.stages}",
         f"- fit seconds (features + fit + calibration): {details.get('fit_seconds')}",

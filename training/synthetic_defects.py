@@ -82,3 +82,20 @@ def synthetic_defects(images: list[np.ndarray], count: int, seed: int = 0) -> li
         if mask.sum() >= 4:
             out.append(SyntheticDefect(drawn, mask, kind, source))
     return out
+
+
+def rescale_defects(defects: list[SyntheticDefect], goods: list[np.ndarray]) -> list[SyntheticDefect]:
+    """The same physical defects on `goods`, the same good images at another input size.
+
+    Drawn once at the finest geometry, so that a coarser view is judged on defects of the same size, not on
+    lines drawn a few pixels wide at its own scale. Outside the defect the image is the good one as that view
+    loads it; inside, the defect shrunk by area. A defect the view shrinks away still counts as one.
+    """
+    out = []
+    for d in defects:
+        good = goods[d.source]
+        h, w = good.shape[:2]
+        shrunk = cv2.resize(d.image, (w, h), interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(d.mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+        out.append(SyntheticDefect(np.where(mask[..., None], shrunk, good), mask, d.kind, d.source))
+    return out

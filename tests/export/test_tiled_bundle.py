@@ -38,6 +38,18 @@ def test_the_model_tiles_and_its_bundle_takes_the_whole_strip(tiled_bundle) -> N
     assert bundle.input_size == SIZE and bundle.metadata.resize == "letterbox"
 
 
+def test_tiles_were_measured_against_one_view_on_the_same_synthetic_defects(tiled_bundle) -> None:
+    """The rule proposes tiles; the one view was fitted and judged too, and lost (its 0.42x view shrinks the
+    small defects away)."""
+    _, summary, _ = tiled_bundle
+    candidates = summary.details["method_selection"]["candidates"]
+    assert set(candidates) == {"patchcore", "patchcore, one view", "padim, one view"}
+    assert summary.details["geometry_rule"].startswith("tiles: patchcore won against the one-view candidates")
+    tiled, one = candidates["patchcore"], candidates["patchcore, one view"]
+    assert tiled["val_detection_rate"] > one["val_detection_rate"]
+    assert tiled["synthetic_detection_rate"] > one["synthetic_detection_rate"]
+
+
 def test_a_defect_on_a_tile_seam_is_found_and_the_map_is_at_native_size(tiled_bundle) -> None:
     path, _, _ = tiled_bundle
     engine = Engine(load_bundle(path))
