@@ -69,7 +69,13 @@ def _synthetic_bundle(work: Path) -> Path:
     data = write_dataset(work / "data", size=FRAME, n_train=6, n_val=3, n_test=2, n_defect=1, seed=0)
     train_anomaly(
         AnomalyConfig(
-            data=data, out=work / "run", method="patchcore", coreset_size=1024, target_frr=0.2, progress=False
+            data=data,
+            out=work / "run",
+            method="patchcore",
+            tile="256",  # the tiles the rule proposes, without the one view competing: this measures tiles
+            coreset_size=1024,
+            target_frr=0.2,
+            progress=False,
         )
     )
     export_run(work / "run", work / "frame.onnx")
