@@ -104,6 +104,8 @@ class Setup:
     tiler: Tiler | None
     extract: Extractor
     post: AnomalyMap
+    proposed: dict | None = None  # the alignment the rule proposes on this geometry's views
+    alignment_rule: str = "off: tiled"
 
     @classmethod
     def build(cls, cfg: AnomalyConfig, geometry: Geometry) -> Setup:
@@ -129,26 +131,25 @@ def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
 
 def _fit_candidates(
     cfg: AnomalyConfig, geometries: list[Geometry], train_s: list, val_s: list, val_defect: np.ndarray
-) -> tuple[dict[str, Candidate], dict[str, Setup], dict[int, tuple[dict | None, str]]]:
+) -> tuple[dict[str, Candidate], dict[str, Setup]]:
     """Every candidate: method x alignment option x geometry, fitted, calibrated and judged.
 
     Neither tiling nor alignment is assumed: where a rule proposes one, the heads also fit without it, and the
     same selection as the method's decides. Where geometries compete, the synthetic defects are drawn once, at
     the finest, and shrunk for the coarser view (`rescale_defects`), so both are judged on the same defects.
-    Returns the candidates, each one's geometry setup, and per setup the alignment proposed and its rule.
+    Returns the candidates and each one's geometry setup.
     """
     frame_sizes = [read_image_size(s.path) for s in train_s]
     fitted: dict[str, Candidate] = {}
     setup_of: dict[str, Setup] = {}
-    rules: dict[int, tuple[dict | None, str]] = {}
     finest: list[SyntheticDefect] | None = None
     for index, geometry in enumerate(geometries):
         started = time.perf_counter()
         setup = Setup.build(cfg, geometry)
         size, policy = geometry.input_size, geometry.resize
         train_img, _ = load_samples(train_s, size, policy=policy)
-        proposed, rule = (None, "off: tiled") if geometry.tiled else choose_alignment(train_img)
-        rules[id(setup)] = (proposed, rule)
+        if not geometry.tiled:
+            setup.proposed, setup.alignment_rule = choose_alignment(train_img)
         val_img, _ = load_samples(val_s, size, with_masks=True, policy=policy)  # checks the masks too
         drawn = None
         if len(geometries) > 1:
@@ -159,7 +160,7 @@ def _fit_candidates(
                 drawn = rescale_defects(finest, goods)
         load_s = time.perf_counter() - started
         prepared = []
-        for alignment in [None] if proposed is None else [None, proposed]:
+        for alignment in [None] if setup.proposed is None else [None, setup.proposed]:
             t0 = time.perf_counter()
             views = build_views(setup.extract, cfg, train_img, frame_sizes, val_img, val_defect, alignment, drawn)
             prepared.append((views, load_s + time.perf_counter() - t0))
@@ -170,7 +171,7 @@ def _fit_candidates(
                 name = method + suffix + ("" if views.alignment is None else ", aligned")
                 fitted[name] = fit_candidate(method, views, setup.post, setup.tiler, cfg, val_defect, extract_s)
                 setup_of[name] = setup
-    return fitted, setup_of, rules
+    return fitted, setup_of
 
 
 def _geometry_rule(setup_of: dict[str, Setup], chosen: str) -> str:
@@ -190,18 +191,21 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     train_s = dataset.select(split="train", good=True)
     val_s, test_s = dataset.select(split="val"), dataset.select(split="test")
     val_defect = np.array([not s.is_good for s in val_s])
-    fitted, setup_of, alignment_rules = _fit_candidates(cfg, geometries_for(cfg, dataset), train_s, val_s, val_defect)
+    fitted, setup_of = _fit_candidates(cfg, geometries_for(cfg, dataset), train_s, val_s, val_defect)
     judged = {name: c.judged for name, c in fitted.items()}
+    fit_seconds = {name: c.fit_seconds for name, c in fitted.items()}
     name, rule = choose(judged)
     best, setup = fitted[name], setup_of[name]
     method, alignment, views = best.method, best.views.alignment, best.views
     geometry, module, spec, tiler, post = setup.geometry, setup.module, setup.spec, setup.tiler, setup.post
     size, policy, extract = geometry.input_size, geometry.resize, setup.extract
     grid = (size[0] // 8, size[1] // 8)
-    proposed, rule_text = alignment_rules[id(setup)]
-    alignment_rule = explain_alignment(proposed, rule_text, fitted, name)
+    alignment_rule = explain_alignment(setup.proposed, setup.alignment_rule, fitted, name)
     geometry_rule = _geometry_rule(setup_of, name)
-    del setup_of, alignment_rules  # the other geometries' modules go
+    # Only the candidates on the chosen views are scored on the test split (the test views are theirs); the
+    # others' features and modules go.
+    same_views = {other: c for other, c in fitted.items() if c.views is views}
+    del fitted, setup_of
     deployed, val_scores = best.deployed, best.val_scores
     gates = with_ood_gate(
         views.gates,
@@ -224,7 +228,6 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     del test_img
     labels = [s.label for s in test_s]
     comparison, metrics, test_scores, chosen = {}, {}, np.zeros(0), None
-    same_views = {other: c for other, c in fitted.items() if c.views is views}  # the test views are theirs
     for other_name, candidate in same_views.items():
         scores, maps = candidate.scorer(test_f, keep_maps=bool(test_s) and other_name == name)
         if other_name == name:
@@ -298,7 +301,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
             "threshold_setters": setters,
             "parts_not_found": not_found,
             "method_comparison": comparison,
-            "fit_seconds": {other: c.fit_seconds for other, c in fitted.items()},
+            "fit_seconds": fit_seconds,
             **({"reviewed": reviewed} if reviewed else {}),
         },
     )
