@@ -89,7 +89,8 @@ def _setter_lines(setters: list[dict], deployed: dict) -> list[str]:
         "",
         "## The good images that set the threshold",
         "",
-        f"The deployed threshold is the {k}th of {n} out-of-fold good scores, so the highest ones set it. A defect "
+        f"The deployed threshold is the k-th lowest of n out-of-fold good scores (k = {k}, n = {n}), so the highest "
+        "ones set it. A defect "
         "labelled good among them raises the threshold for every part: look at them, and relabel or remove any "
         "that is not a good part, then train again.",
         "",
