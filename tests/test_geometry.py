@@ -11,7 +11,7 @@ from inspector.geometry import fit_mask, fit_to
 torch = pytest.importorskip("torch")
 
 from training.calibration import calibrate  # noqa: E402
-from training.geometry import choose_geometry, parse_size  # noqa: E402
+from training.geometry import choose_geometry, geometry_options, parse_size  # noqa: E402
 from training.selection import choose  # noqa: E402
 from training.synthetic_defects import KINDS, synthetic_defects  # noqa: E402
 from training.tiling import Tiler  # noqa: E402
@@ -67,6 +67,24 @@ def test_size_option(text, expected, error):
             parse_size(text, "--image-size")
     else:
         assert parse_size(text, "--image-size") == expected
+
+
+@pytest.mark.parametrize(
+    ("sizes", "kwargs", "expected"),
+    [
+        ([(256, 256)] * 3, {}, [1]),  # one view at native: nothing proposed
+        ([(640, 640)] * 3, {}, [9, 1]),  # the rule tiles, so the one view is measured beside it
+        ([(256, 4096)] * 3, {"tile": "auto"}, [19, 1]),
+        ([(640, 640)] * 3, {"tile": "none"}, [1]),  # an option decides: nothing to measure
+        ([(640, 640)] * 3, {"tile": "256"}, [9]),
+        ([(640, 640)] * 3, {"image_size": (640, 640)}, [1]),
+    ],
+)
+def test_geometry_options_add_the_one_view_only_where_the_rule_tiles(sizes, kwargs, expected):
+    options = geometry_options(sizes, **kwargs)
+    assert [g.num_tiles for g in options] == expected
+    assert options[0] == choose_geometry(sizes, **kwargs)  # the rule's choice comes first (the finer one)
+    assert all(not g.tiled for g in options[1:])
 
 
 def test_tiling_round_trip_returns_every_cell_at_native_size():
