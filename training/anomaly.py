@@ -104,6 +104,7 @@ class Setup:
     tiler: Tiler | None
     extract: Extractor
     post: AnomalyMap
+    grid: tuple[int, int]  # patch positions of the whole input (stride 8)
     proposed: dict | None = None  # the alignment the rule proposes on this geometry's views
     alignment_rule: str = "off: tiled"
 
@@ -112,8 +113,9 @@ class Setup:
         size = geometry.input_size
         module, spec = _features_module(cfg, geometry.view)
         tiler = Tiler(size, geometry.tile, geometry.row_offsets, geometry.col_offsets) if geometry.tiled else None
-        post = AnomalyMap(size, default_sigma(geometry.view), (size[0] // 8, size[1] // 8))
-        return cls(geometry, module, spec, tiler, Extractor(module, tiler, cfg, geometry.view), post)
+        grid = (size[0] // 8, size[1] // 8)
+        post = AnomalyMap(size, default_sigma(geometry.view), grid)
+        return cls(geometry, module, spec, tiler, Extractor(module, tiler, cfg, geometry.view), post, grid)
 
 
 def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
@@ -139,6 +141,7 @@ def _fit_candidates(
     the finest, and shrunk for the coarser view (`rescale_defects`), so both are judged on the same defects.
     Returns the candidates and each one's geometry setup.
     """
+    methods = [_candidates(cfg, g) for g in geometries]  # a wrong --method fails before any image loads
     frame_sizes = [read_image_size(s.path) for s in train_s]
     fitted: dict[str, Candidate] = {}
     setup_of: dict[str, Setup] = {}
@@ -165,9 +168,9 @@ def _fit_candidates(
             views = build_views(setup.extract, cfg, train_img, frame_sizes, val_img, val_defect, alignment, drawn)
             prepared.append((views, load_s + time.perf_counter() - t0))
         del train_img, val_img, drawn  # the images are not needed once every option's features are out
-        suffix = "" if index == 0 else (", tiled" if geometry.tiled else ", one view")
+        suffix = "" if index == 0 else ", one view"  # geometry_options: the rule's choice, then the one view
         for views, extract_s in prepared:
-            for method in _candidates(cfg, geometry):
+            for method in methods[index]:
                 name = method + suffix + ("" if views.alignment is None else ", aligned")
                 fitted[name] = fit_candidate(method, views, setup.post, setup.tiler, cfg, val_defect, extract_s)
                 setup_of[name] = setup
@@ -198,8 +201,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     best, setup = fitted[name], setup_of[name]
     method, alignment, views = best.method, best.views.alignment, best.views
     geometry, module, spec, tiler, post = setup.geometry, setup.module, setup.spec, setup.tiler, setup.post
-    size, policy, extract = geometry.input_size, geometry.resize, setup.extract
-    grid = (size[0] // 8, size[1] // 8)
+    size, policy, extract, grid = geometry.input_size, geometry.resize, setup.extract, setup.grid
     alignment_rule = explain_alignment(setup.proposed, setup.alignment_rule, fitted, name)
     geometry_rule = _geometry_rule(setup_of, name)
     # Only the candidates on the chosen views are scored on the test split (the test views are theirs); the
