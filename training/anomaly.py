@@ -14,7 +14,7 @@ from inspector.errors import DatasetError, ImageReadError, InspectorError
 from inspector.imageio import read_image_size
 from inspector.metrics import anomaly_metrics, operating_first
 from inspector.threshold import f1_best_threshold
-from training.alignment import align_all, choose_alignment
+from training.alignment import choose_alignment
 from training.anomaly_model import (
     AnomalyMap,
     PatchFeatures,
@@ -27,9 +27,10 @@ from training.calibration import highest_good
 from training.candidates import Candidate, build_views, fit_candidate
 from training.candidates import alignment_rule as explain_alignment
 from training.config import METHODS, AnomalyConfig
+from training.evaluation import score_split
 from training.fit import extract_features
 from training.gates import with_ood_gate
-from training.geometry import Geometry, geometry_options
+from training.geometry import Geometry, fit_sample, geometry_options
 from training.images import load_samples
 from training.onnx_features import OnnxFeatures
 from training.reviewed import add_reviewed
@@ -85,13 +86,27 @@ class Extractor:
     def __init__(self, module: PatchFeatures, tiler: Tiler | None, cfg: AnomalyConfig, view: tuple[int, int]) -> None:
         self.module, self.tiler, self.cfg = OnnxFeatures(module, view), tiler, cfg
 
-    def __call__(self, images: list[np.ndarray], desc: str) -> torch.Tensor:
-        views = (
-            images
-            if self.tiler is None
-            else [tile.numpy() for image in images for tile in self.tiler.split(torch.from_numpy(image[None]))]
+    def __call__(
+        self, images: list[np.ndarray], desc: str, *, reserve: int = 0, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Features of every view of `images`; `reserve` rows (in views) to spare after them, or into `out`."""
+        tiler = self.tiler
+        split = None if tiler is None else (lambda image: list(tiler.split(torch.from_numpy(image[None])).numpy()))
+        return extract_features(
+            self.module,
+            images,
+            self.cfg.batch_size,
+            desc,
+            self.cfg.progress,
+            split=split,
+            views_per_image=self.views_per_image,
+            reserve=reserve,
+            out=out,
         )
-        return extract_features(self.module, views, self.cfg.batch_size, desc, self.cfg.progress)
+
+    @property
+    def views_per_image(self) -> int:
+        return 1 if self.tiler is None else len(self.tiler.rows) * len(self.tiler.cols)
 
 
 @dataclass
@@ -186,22 +201,48 @@ def _geometry_rule(setup_of: dict[str, Setup], chosen: str) -> str:
     return f"{won}: {chosen} won against the {'one-view' if geometry.tiled else 'tiled'} candidates ({geometry.reason})"
 
 
+def _fit_goods(
+    cfg: AnomalyConfig, train_all: list, added: list, geometries: list[Geometry], val_defect: np.ndarray
+) -> tuple[list, str | None]:
+    """The training goods the heads fit on: all, or a seeded sample within the memory bound (and why)."""
+    reviewed = {s.path for s in added}  # an operator's corrections always fit
+    sample = fit_sample(
+        len(train_all),
+        int((~val_defect).sum()),
+        geometries[0].num_tiles,  # the rule's geometry first: the finest
+        max_views=cfg.max_fit_views,
+        seed=cfg.seed,
+        keep=frozenset(i for i, s in enumerate(train_all) if s.path in reviewed),
+    )
+    if sample is None:
+        return train_all, None
+    note = (
+        f"fitted on a seeded sample of {len(sample)} of the {len(train_all)} training goods (and every validation "
+        f"good): the features of at most {cfg.max_fit_views} views ({geometries[0].num_tiles} per image) stay in "
+        "memory"
+    )
+    return [train_all[i] for i in sample], note
+
+
 def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     """Fit, select, calibrate and evaluate; writes the run folder and returns its summary."""
     torch.manual_seed(cfg.seed)
-    dataset, reviewed = add_reviewed(load_dataset(cfg.data, seed=cfg.seed), cfg.add_reviewed)
+    loaded = load_dataset(cfg.data, seed=cfg.seed)
+    dataset, reviewed = add_reviewed(loaded, cfg.add_reviewed)
     _require(dataset)
-    train_s = dataset.select(split="train", good=True)
+    train_all = dataset.select(split="train", good=True)
     val_s, test_s = dataset.select(split="val"), dataset.select(split="test")
     val_defect = np.array([not s.is_good for s in val_s])
-    fitted, setup_of = _fit_candidates(cfg, geometries_for(cfg, dataset), train_s, val_s, val_defect)
+    geometries = geometries_for(cfg, dataset)
+    train_s, fit_note = _fit_goods(cfg, train_all, dataset.samples[len(loaded.samples) :], geometries, val_defect)
+    fitted, setup_of = _fit_candidates(cfg, geometries, train_s, val_s, val_defect)
     judged = {name: c.judged for name, c in fitted.items()}
     fit_seconds = {name: c.fit_seconds for name, c in fitted.items()}
     name, rule = choose(judged)
     best, setup = fitted[name], setup_of[name]
     method, alignment, views = best.method, best.views.alignment, best.views
     geometry, module, spec, tiler, post = setup.geometry, setup.module, setup.spec, setup.tiler, setup.post
-    size, policy, extract, grid = geometry.input_size, geometry.resize, setup.extract, setup.grid
+    size, grid = geometry.input_size, setup.grid
     alignment_rule = explain_alignment(setup.proposed, setup.alignment_rule, fitted, name)
     geometry_rule = _geometry_rule(setup_of, name)
     # Only the candidates on the chosen views are scored on the test split (the test views are theirs); the
@@ -224,18 +265,16 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
 
     not_found = dict(views.not_found)
-    test_img, test_masks = load_samples(test_s, size, with_masks=True, policy=policy)
-    test_img, test_masks, not_found["test"] = align_all(test_img, test_masks, alignment)
-    test_f = extract(test_img, "test features")
-    del test_img
+    scorers = {other: c.scorer for other, c in same_views.items()}
+    test = score_split(test_s, geometry, setup.extract, setup.post, alignment, scorers, name)
+    not_found["test"], test_masks = test.not_found, test.masks
+    test_scores, test_maps = test.scores[name], test.maps
     labels = [s.label for s in test_s]
-    comparison, metrics, test_scores, chosen = {}, {}, np.zeros(0), None
+    comparison, metrics, chosen = {}, {}, None
     for other_name, candidate in same_views.items():
-        scores, maps = candidate.scorer(test_f, keep_maps=bool(test_s) and other_name == name)
-        if other_name == name:
-            test_scores, test_maps = scores, maps
+        scores = test.scores[other_name]
         if test_s and len(same_views) > 1:  # pixel metrics cost seconds: the chosen model's only, computed once
-            pixels = (test_masks, list(maps)) if other_name == name else (None, None)
+            pixels = (test_masks, list(test_maps)) if other_name == name else (None, None)
             other = anomaly_metrics(labels, scores, candidate.deployed["threshold"], *pixels)
             chosen = other if other_name == name else chosen
             comparison[other_name] = {
@@ -279,7 +318,13 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         data=str(Path(cfg.data).resolve()),
         data_layout=dataset.layout,
         data_fingerprint=dataset.fingerprint(),
-        counts={"train_good": len(train_s), "val": len(val_s), "test": len(test_s), "fit_good": views.n_good},
+        counts={
+            "train_good": len(train_all),
+            "fit_train_good": len(train_s),
+            "val": len(val_s),
+            "test": len(test_s),
+            "fit_good": views.n_good,
+        },
         geometry=geometry.to_dict(),
         alignment=alignment,
         gates=gates,
@@ -300,6 +345,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
             },
             "alignment_rule": alignment_rule,
             "geometry_rule": geometry_rule,
+            "fit_sample": fit_note,
             "threshold_setters": setters,
             "parts_not_found": not_found,
             "method_comparison": comparison,

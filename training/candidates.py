@@ -9,8 +9,8 @@ rule in training/alignment.py proposes aligning, the aligned and the unaligned v
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -25,7 +25,16 @@ from training.selection import judge
 from training.synthetic_defects import SyntheticDefect, synthetic_defects
 from training.tiling import Tiler
 
-Extract = Callable[[list[np.ndarray], str], torch.Tensor]
+
+class Extract(Protocol):
+    """Images -> features of their views (training.anomaly.Extractor)."""
+
+    @property
+    def views_per_image(self) -> int: ...
+
+    def __call__(
+        self, images: list[np.ndarray], desc: str, *, reserve: int = 0, out: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
 
 
 @dataclass
@@ -64,33 +73,37 @@ def build_views(
     compete on the same ones (`rescale_defects`); they are aligned like the images.
     """
     suffix = "" if alignment is None else " (aligned)"
+    n_train, n_val_good = len(train_img), int((~val_defect).sum())
     train_a, _, missing_train = align_all(train_img, None, alignment)
     gates = image_gates(train_a, frame_sizes)  # the verdict gates (UNSURE), on the views the model sees
-    train_f = extract(train_a, "train features" + suffix)
+    # The heads fit on every good image, validation goods too; each of those is scored out of fold (CV+),
+    # so it still calibrates the threshold and judges the candidates as an image the model never saw. The
+    # validation goods' features go into the rows reserved after the training goods': one tensor, no copy.
+    per = extract.views_per_image
+    good_f = extract(train_a, "train features" + suffix, reserve=n_val_good * per)
     del train_a
     val_a, _, missing_val = align_all(val_img, None, alignment)
-    val_f = extract(val_a, "val features" + suffix)
     val_good = [im for im, d in zip(val_a, val_defect, strict=True) if not d]
+    if val_good:
+        extract(val_good, "val good features" + suffix, out=good_f[n_train * per :])
+    val_bad = [im for im, d in zip(val_a, val_defect, strict=True) if d]
+    defects_f = extract(val_bad, "val defect features" + suffix) if val_bad else good_f[:0]
     if drawn is None:
         synth = synthetic_defects(val_good, cfg.synthetic_defects, cfg.seed)
     else:
         moved, masks, _ = align_all([d.image for d in drawn], [d.mask for d in drawn], alignment)
         synth = [d._replace(image=im, mask=m) for d, im, m in zip(drawn, moved, masks, strict=True)]
-    del val_a, val_good
+    del val_a, val_good, val_bad
     synth_f = extract([d.image for d in synth], "synthetic defects" + suffix) if synth else None
-    # The heads fit on every good image, validation goods too; each of those is scored out of fold (CV+),
-    # so it still calibrates the threshold and judges the candidates as an image the model never saw.
-    n_train = len(train_img)
-    val_good_rows = torch.from_numpy(np.repeat(~val_defect, len(train_f) // n_train))
     companions = (synth_f, n_train + np.array([d.source for d in synth])) if synth_f is not None else None
     return Views(
         alignment,
-        torch.cat([train_f, val_f[val_good_rows]]),
-        val_f[~val_good_rows],
+        good_f,
+        defects_f,
         companions,
         len(synth),
         n_train,
-        n_train + int((~val_defect).sum()),
+        n_train + n_val_good,
         gates,
         {"train": missing_train, "val": missing_val},
     )

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         f"fit {summary.details['fit_seconds']} s"
     )
     print(f"geometry {summary.details.get('geometry_rule') or summary.geometry['reason']}")
+    if summary.details.get("fit_sample"):
+        print(summary.details["fit_sample"])
     reviewed = summary.details.get("reviewed")
     if reviewed:
         print(

@@ -14,6 +14,12 @@ from training.options import option
 METHODS = ("patchcore", "padim")
 BALANCES = ("sampler", "loss", "none")
 SYNTHETIC_DEFECTS = 60
+MAX_FIT_VIEWS = 6144
+"""Views (tiles, or whole images) of good images the heads fit on, at most: their features stay in memory
+(3.8 GB at Lite0's 152 channels of 32x32 patches). Beyond it a seeded sample of the training goods fits
+(training.geometry.fit_sample), so the fit's memory and time are bounded whatever the dataset's size: 300
+training images of 1024x1024 (25 tiles each) peaked at 19.3 GB of RAM before. PatchCore's coreset chooses
+from 256k patches (250 views) anyway."""
 
 
 @dataclass
@@ -62,6 +68,7 @@ class AnomalyConfig(TrainConfig):
     )
     batch_size: int = 16  # feature extraction batch (not an option: --batch-size is the classifier's)
     synthetic_defects: int = SYNTHETIC_DEFECTS
+    max_fit_views: int = MAX_FIT_VIEWS  # the fit's memory bound (not an option)
 
 
 @dataclass

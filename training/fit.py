@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,16 +19,44 @@ def extract_features(
     batch_size: int = 16,
     desc: str = "features",
     progress: bool = True,
+    *,
+    split: Callable[[np.ndarray], Sequence[np.ndarray]] | None = None,
+    views_per_image: int = 1,
+    reserve: int = 0,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Run `module` over uint8 HxWx3 images (already at model size) in batches -> [N, C, h, w]."""
-    chunks = []
+    """Run `module` over uint8 HxWx3 images (already at model size) in batches -> [N * views_per_image, C, h, w].
+
+    `split` cuts each image into its `views_per_image` views (tiles) as the batches need them, so the views of
+    all images never sit in memory at once. The features go into one tensor (no concatenation of chunks, which
+    held them twice): `out` where given, else a new one with `reserve` rows to spare after them (filled by a
+    later call's `out`).
+    """
+    total = len(images) * views_per_image
+    row = 0
+    pending: list[np.ndarray] = []
     bar = tqdm(total=len(images), desc=desc, unit="img", disable=not progress, leave=False)
-    for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(np.stack(images[start : start + batch_size]))
-        chunks.append(module(batch))
-        bar.update(len(batch))
+
+    def run(views: list[np.ndarray]) -> None:
+        nonlocal out, row
+        features = module(torch.from_numpy(np.stack(views)))
+        if out is None:
+            out = torch.empty((total + reserve, *features.shape[1:]), dtype=features.dtype)
+        out[row : row + len(features)] = features
+        row += len(features)
+
+    for image in images:
+        pending.extend([image] if split is None else split(image))
+        while len(pending) >= batch_size:
+            run(pending[:batch_size])
+            del pending[:batch_size]
+        bar.update(1)
+    if pending:
+        run(pending)
     bar.close()
-    return torch.cat(chunks)
+    if out is None:  # no images: the module's output shape is not known without one
+        raise ValueError("extract_features needs at least one image")
+    return out
 
 
 @contextmanager
