@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,8 @@ class Setup:
     grid: tuple[int, int]  # patch positions of the whole input (stride 8)
     proposed: dict | None = None  # the alignment the rule proposes on this geometry's views
     alignment_rule: str = "off: tiled"
+    train: list = field(default_factory=list)  # the training goods its heads fit on (training.geometry.fit_sample)
+    fit_note: str | None = None  # why not all of them
 
     @classmethod
     def build(cls, cfg: AnomalyConfig, geometry: Geometry) -> Setup:
@@ -147,7 +149,12 @@ def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
 
 
 def _fit_candidates(
-    cfg: AnomalyConfig, geometries: list[Geometry], train_s: list, val_s: list, val_defect: np.ndarray
+    cfg: AnomalyConfig,
+    geometries: list[Geometry],
+    train_all: list,
+    added: list,
+    val_s: list,
+    val_defect: np.ndarray,
 ) -> tuple[dict[str, Candidate], dict[str, Setup]]:
     """Every candidate: method x alignment option x geometry, fitted, calibrated and judged.
 
@@ -157,7 +164,7 @@ def _fit_candidates(
     Returns the candidates and each one's geometry setup.
     """
     methods = [_candidates(cfg, g) for g in geometries]  # a wrong --method fails before any image loads
-    frame_sizes = [read_image_size(s.path) for s in train_s]
+    all_sizes = [read_image_size(s.path) for s in train_all]
     fitted: dict[str, Candidate] = {}
     setup_of: dict[str, Setup] = {}
     finest: list[SyntheticDefect] | None = None
@@ -165,7 +172,9 @@ def _fit_candidates(
         started = time.perf_counter()
         setup = Setup.build(cfg, geometry)
         size, policy = geometry.input_size, geometry.resize
-        train_img, _ = load_samples(train_s, size, policy=policy)
+        setup.train, setup.fit_note, kept = _fit_goods(cfg, train_all, added, geometry, val_defect)
+        frame_sizes = [all_sizes[i] for i in kept]
+        train_img, _ = load_samples(setup.train, size, policy=policy)
         if not geometry.tiled:
             setup.proposed, setup.alignment_rule = choose_alignment(train_img)
         val_img, _ = load_samples(val_s, size, with_masks=True, policy=policy)  # checks the masks too
@@ -202,26 +211,26 @@ def _geometry_rule(setup_of: dict[str, Setup], chosen: str) -> str:
 
 
 def _fit_goods(
-    cfg: AnomalyConfig, train_all: list, added: list, geometries: list[Geometry], val_defect: np.ndarray
-) -> tuple[list, str | None]:
-    """The training goods the heads fit on: all, or a seeded sample within the memory bound (and why)."""
+    cfg: AnomalyConfig, train_all: list, added: list, geometry: Geometry, val_defect: np.ndarray
+) -> tuple[list, str | None, list[int]]:
+    """The training goods one geometry's heads fit on: all, or a seeded sample within the memory bound (the
+    one view of a tiled set fits on all of them); why, and their indices in `train_all`."""
     reviewed = {s.path for s in added}  # an operator's corrections always fit
     sample = fit_sample(
         len(train_all),
         int((~val_defect).sum()),
-        geometries[0].num_tiles,  # the rule's geometry first: the finest
+        geometry.num_tiles,
         max_views=cfg.max_fit_views,
         seed=cfg.seed,
         keep=frozenset(i for i, s in enumerate(train_all) if s.path in reviewed),
     )
     if sample is None:
-        return train_all, None
+        return train_all, None, list(range(len(train_all)))
     note = (
         f"fitted on a seeded sample of {len(sample)} of the {len(train_all)} training goods (and every validation "
-        f"good): the features of at most {cfg.max_fit_views} views ({geometries[0].num_tiles} per image) stay in "
-        "memory"
+        f"good): the features of at most {cfg.max_fit_views} views ({geometry.num_tiles} per image) stay in memory"
     )
-    return [train_all[i] for i in sample], note
+    return [train_all[i] for i in sample], note, sample.tolist()
 
 
 def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
@@ -233,16 +242,15 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     train_all = dataset.select(split="train", good=True)
     val_s, test_s = dataset.select(split="val"), dataset.select(split="test")
     val_defect = np.array([not s.is_good for s in val_s])
-    geometries = geometries_for(cfg, dataset)
-    train_s, fit_note = _fit_goods(cfg, train_all, dataset.samples[len(loaded.samples) :], geometries, val_defect)
-    fitted, setup_of = _fit_candidates(cfg, geometries, train_s, val_s, val_defect)
+    added = dataset.samples[len(loaded.samples) :]
+    fitted, setup_of = _fit_candidates(cfg, geometries_for(cfg, dataset), train_all, added, val_s, val_defect)
     judged = {name: c.judged for name, c in fitted.items()}
     fit_seconds = {name: c.fit_seconds for name, c in fitted.items()}
     name, rule = choose(judged)
     best, setup = fitted[name], setup_of[name]
     method, alignment, views = best.method, best.views.alignment, best.views
     geometry, module, spec, tiler, post = setup.geometry, setup.module, setup.spec, setup.tiler, setup.post
-    size, grid = geometry.input_size, setup.grid
+    size, grid, train_s = geometry.input_size, setup.grid, setup.train
     alignment_rule = explain_alignment(setup.proposed, setup.alignment_rule, fitted, name)
     geometry_rule = _geometry_rule(setup_of, name)
     # Only the candidates on the chosen views are scored on the test split (the test views are theirs); the
@@ -345,7 +353,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
             },
             "alignment_rule": alignment_rule,
             "geometry_rule": geometry_rule,
-            "fit_sample": fit_note,
+            "fit_sample": setup.fit_note,
             "threshold_setters": setters,
             "parts_not_found": not_found,
             "method_comparison": comparison,

@@ -157,6 +157,7 @@ def fit_candidate(
     val_scores[val_defect] = defect_scores
     deployed = calibrate(oof.among(slice(0, views.n_train)), val_scores[~val_defect], cfg.target_frr)
     judged = judge(val_scores, val_defect, oof.companion_scores, deployed["threshold"])
+    judged["fit_good"] = views.n_good  # training and validation goods its head fitted on
     if views.alignment is not None:
         judged["parts_not_found"] = views.not_found
     seconds = round(extract_seconds + time.perf_counter() - t0, 2)

@@ -70,7 +70,7 @@ def _operating_lines(points: dict) -> list[str]:
 
 
 def _selection_lines(selection: dict) -> list[str]:
-    keys = ("val_detection_rate", "val_auroc", "synthetic_detection_rate", "synthetic_auroc", "threshold")
+    keys = ("val_detection_rate", "val_auroc", "synthetic_detection_rate", "synthetic_auroc", "threshold", "fit_good")
     lines = [
         f"- rule: {selection['rule']} ({selection.get('synthetic_defects', 0)} synthetic defects)",
         "",

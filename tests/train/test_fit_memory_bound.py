@@ -75,7 +75,8 @@ def test_no_images_is_a_clear_error() -> None:
 
 def test_a_large_training_set_fits_on_a_sample_and_says_so(tmp_path: Path) -> None:
     """40 strips of 64x384 (7 tiles each at a 64 px base) under a bound of 287 views: 35 training goods fit
-    besides the 6 validation goods, the run says so, and the model still finds the strips' defects."""
+    besides the 6 validation goods, the run says so, and the model still finds the strips' defects. The one
+    view (a view per strip) fits on all 40."""
     from inspector.synthetic import write_dataset
     from training.anomaly import AnomalyConfig, train_anomaly
 
@@ -87,6 +88,9 @@ def test_a_large_training_set_fits_on_a_sample_and_says_so(tmp_path: Path) -> No
     assert summary.geometry["num_tiles"] == 7
     assert summary.counts["train_good"] == 40 and summary.counts["fit_train_good"] == 287 // 7 - 6 == 35
     assert summary.counts["fit_good"] == 35 + 6
+    candidates = summary.details["method_selection"]["candidates"]
+    assert candidates["patchcore"]["fit_good"] == 41 and summary.method == "patchcore"
+    assert candidates["patchcore, one view"]["fit_good"] == candidates["padim, one view"]["fit_good"] == 46
     note = summary.details["fit_sample"]
     assert "35 of the 40 training goods" in note and "at most 287 views (7 per image)" in note
     assert "memory bound: " + note in (tmp_path / "run" / "report.md").read_text()
