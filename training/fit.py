@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -60,15 +61,20 @@ def extract_features(
 
 
 @contextmanager
-def one_thread() -> Iterator[None]:
-    """Torch on one thread for many small steps (batched small LAPACK calls, the coreset loop): two threads
-    syncing at every step ran them 2-7x slower on the shared 2-core machine, with identical results."""
+def torch_threads(count: int) -> Iterator[None]:
+    """Torch's intra-op threads set to `count` inside the block, restored after."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def one_thread():
+    """Torch on one thread for many small steps (batched small LAPACK calls): two threads syncing at every
+    step ran them 2-7x slower on a shared 2-core machine, with identical results."""
+    return torch_threads(1)
 
 
 class PadimSums:
@@ -116,6 +122,9 @@ def fit_padim(features: torch.Tensor, block: int, regularisation: float = 0.01) 
     return PadimSums.of(features, block).fit(tuple(features.shape[2:]), block, regularisation)
 
 
+PROBE_STEPS = 32
+"""Coreset steps timed on one thread and on all before the rest run on the faster (see greedy_coreset)."""
+
 MAX_CANDIDATES = 256_000
 """Training patches the coreset chooses from (a seeded sample beyond that). On AITEX's 1.8M tile patches,
 64k candidates left rare good textures out of the bank: test AUROC 0.881-0.907 over three seeds against
@@ -131,10 +140,14 @@ def greedy_coreset(
     seed: int = 0,
     progress: bool = True,
     chosen: torch.Tensor | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> torch.Tensor:
     """Indices of a k-center greedy coreset (PatchCore), selected in a random projection.
 
-    `chosen` (indices into `points`) starts the coreset with those points; greedy steps add the rest.
+    `chosen` (indices into `points`) starts the coreset with those points; greedy steps add the rest. Each step
+    is one memory-bound pass over the points: on a quiet 2-core machine two threads ran them 1.6x faster than
+    one, on a shared one 2x slower. So PROBE_STEPS steps are timed (by `clock`) on one thread and on all, and
+    the rest run on the faster; the coreset is the same either way (each distance is one thread's sum).
     """
     m, c = points.shape
     if size >= m:
@@ -157,13 +170,31 @@ def greedy_coreset(
         torch.minimum(min_d2, near, out=min_d2)
     min_d2 += norms
     d2 = torch.empty_like(min_d2)
-    with one_thread():  # small memory-bound steps
-        steps = range(len(first), size)
-        for i in tqdm(steps, desc="coreset", unit="pt", disable=not progress, leave=False, miniters=256):
-            index = int(torch.argmax(min_d2))
-            selected[i] = index
-            torch.addmv(norms, reduced_t.T, reduced[index], alpha=-2.0, out=d2)  # one pass: ||p||^2 - 2 p.x
-            torch.minimum(min_d2, d2.add_(norms[index]), out=min_d2)
+
+    def step(i: int) -> None:
+        index = int(torch.argmax(min_d2))
+        selected[i] = index
+        torch.addmv(norms, reduced_t.T, reduced[index], alpha=-2.0, out=d2)  # one pass: ||p||^2 - 2 p.x
+        torch.minimum(min_d2, d2.add_(norms[index]), out=min_d2)
+
+    bar = tqdm(total=size - len(first), desc="coreset", unit="pt", disable=not progress, leave=False, miniters=256)
+    done, threads, best = len(first), torch.get_num_threads(), 1
+    if threads > 1 and size - done > 4 * PROBE_STEPS:  # time both, then run the rest on the faster
+        took = {}
+        for count in (1, threads):
+            with torch_threads(count):
+                started = clock()
+                for i in range(done, done + PROBE_STEPS):
+                    step(i)
+                took[count] = clock() - started
+            done += PROBE_STEPS
+            bar.update(PROBE_STEPS)
+        best = min(took, key=took.__getitem__)
+    with torch_threads(best):
+        for i in range(done, size):
+            step(i)
+            bar.update(1)
+    bar.close()
     return selected
 
 

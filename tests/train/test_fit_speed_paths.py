@@ -72,6 +72,58 @@ def test_a_coreset_started_from_chosen_points_goes_on_greedily() -> None:
         assert float(nearest[picked[i]]) == pytest.approx(float(nearest.max()), rel=1e-4)
 
 
+class _Clock:
+    """A fake clock: each probe's steps take `durations[probe]` seconds, and it records the thread count."""
+
+    def __init__(self, durations: list[float]) -> None:
+        self.durations, self.now, self.calls, self.threads = list(durations), 0.0, 0, []
+
+    def __call__(self) -> float:
+        self.threads.append(torch.get_num_threads())
+        if self.calls % 2:  # the end of a probe
+            self.now += self.durations[self.calls // 2]
+        self.calls += 1
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("durations", "expected_threads"), [([2.0, 1.0], 2), ([1.0, 2.0], 1)], ids=["two-faster", "one-faster"]
+)
+def test_the_coreset_runs_on_the_faster_thread_count_and_picks_the_same_points(
+    durations, expected_threads, monkeypatch
+) -> None:
+    """The probe times a few steps on one thread and on two; the rest run on the faster, and whichever wins,
+    the coreset is the same."""
+    import training.fit as fit
+    from training.fit import PROBE_STEPS
+
+    entered: list[int] = []
+    real = fit.torch_threads
+
+    def recording(count: int):
+        entered.append(count)
+        return real(count)
+
+    monkeypatch.setattr(fit, "torch_threads", recording)
+
+    points = torch.from_numpy(np.random.default_rng(5).normal(size=(5000, 16)).astype(np.float32))
+    size = 5 * PROBE_STEPS
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        clock = _Clock(durations)
+        picked = greedy_coreset(points, size, seed=1, progress=False, clock=clock)
+        assert clock.threads == [1, 1, 2, 2]  # the two probes: one thread, then two
+        assert entered == [1, 2, expected_threads]  # then the rest on the faster
+        assert torch.get_num_threads() == 2  # restored
+        torch.set_num_threads(1)  # one thread only: no probe
+        alone = greedy_coreset(points, size, seed=1, progress=False, clock=_Clock([]))
+        assert entered[3:] == [1]
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(picked, alone)
+
+
 def test_a_folds_refilled_bank_never_saw_the_fold_and_keeps_the_rest() -> None:
     """CV+ for PatchCore: the fold's rows leave the bank, other images' rows refill it to its size."""
     rng = np.random.default_rng(5)
