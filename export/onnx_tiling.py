@@ -53,7 +53,7 @@ def prepend_tiling(model: onnx.ModelProto, tiler: Tiler, input_name: str = "imag
 
 def stitch(g: GraphBuilder, distances: str, tiler: Tiler, view_grid: tuple[int, int]) -> str:
     """[T*N, h*w] tile-major distances -> [1, N, H/8, W/8], each cell from its nearest tile centre."""
-    tiles = len(tiler.rows) * len(tiler.cols)
+    tiles = tiler.count
     x = g.op("Reshape", [distances, g.const(np.array([tiles, -1, view_grid[0], view_grid[1]], np.int64))])
     axes = g.const(np.array([0, 2, 3], np.int64), "axes")
     bands = []

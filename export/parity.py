@@ -37,7 +37,7 @@ def check_parity(
     session = ort.InferenceSession(bundle_bytes, providers=["CPUExecutionProvider"])
     tiler = getattr(model, "tiler", None)
     if tiler is not None:  # keep about `batch` views per call: a tiled image is many views
-        batch = max(1, batch // (len(tiler.rows) * len(tiler.cols)))
+        batch = max(1, batch // tiler.count)
     torch_scores, ort_scores, map_diff = [], [], 0.0
     for start in range(0, len(images), batch):
         x = np.stack(images[start : start + batch])

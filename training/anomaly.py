@@ -106,7 +106,7 @@ class Extractor:
 
     @property
     def views_per_image(self) -> int:
-        return 1 if self.tiler is None else len(self.tiler.rows) * len(self.tiler.cols)
+        return 1 if self.tiler is None else self.tiler.count
 
 
 @dataclass
@@ -172,8 +172,8 @@ def _fit_candidates(
         started = time.perf_counter()
         setup = Setup.build(cfg, geometry)
         size, policy = geometry.input_size, geometry.resize
-        setup.train, setup.fit_note, kept = _fit_goods(cfg, train_all, added, geometry, val_defect)
-        frame_sizes = [all_sizes[i] for i in kept]
+        kept, setup.fit_note = _fit_goods(cfg, train_all, added, geometry, val_defect)
+        setup.train, frame_sizes = [train_all[i] for i in kept], [all_sizes[i] for i in kept]
         train_img, _ = load_samples(setup.train, size, policy=policy)
         if not geometry.tiled:
             setup.proposed, setup.alignment_rule = choose_alignment(train_img)
@@ -212,9 +212,9 @@ def _geometry_rule(setup_of: dict[str, Setup], chosen: str) -> str:
 
 def _fit_goods(
     cfg: AnomalyConfig, train_all: list, added: list, geometry: Geometry, val_defect: np.ndarray
-) -> tuple[list, str | None, list[int]]:
-    """The training goods one geometry's heads fit on: all, or a seeded sample within the memory bound (the
-    one view of a tiled set fits on all of them); why, and their indices in `train_all`."""
+) -> tuple[list[int], str | None]:
+    """Indices in `train_all` of the training goods one geometry's heads fit on: all, or a seeded sample within
+    the memory bound (the one view of a tiled set fits on all of them); and why."""
     reviewed = {s.path for s in added}  # an operator's corrections always fit
     sample = fit_sample(
         len(train_all),
@@ -225,12 +225,12 @@ def _fit_goods(
         keep=frozenset(i for i, s in enumerate(train_all) if s.path in reviewed),
     )
     if sample is None:
-        return train_all, None, list(range(len(train_all)))
+        return list(range(len(train_all))), None
     note = (
         f"fitted on a seeded sample of {len(sample)} of the {len(train_all)} training goods (and every validation "
         f"good): the features of at most {cfg.max_fit_views} views ({geometry.num_tiles} per image) stay in memory"
     )
-    return [train_all[i] for i in sample], note, sample.tolist()
+    return sample.tolist(), note
 
 
 def train_anomaly(cfg: AnomalyConfig) -> RunSummary:

@@ -32,9 +32,7 @@ def beta_quantile(q: float, a: int, b: int) -> float:
     j = np.arange(a, m + 1)
     log_comb = np.array([math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) for i in j])
 
-    def cdf(x: float) -> float:
-        if x <= 0.0 or x >= 1.0:
-            return float(x >= 1.0)
+    def cdf(x: float) -> float:  # x is strictly inside (0, 1): a midpoint of the bracket
         return float(np.exp(log_comb + j * math.log(x) + (m - j) * math.log1p(-x)).sum())
 
     low, high = 0.0, 1.0

@@ -71,12 +71,6 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def one_thread():
-    """Torch on one thread for many small steps (batched small LAPACK calls): two threads syncing at every
-    step ran them 2-7x slower on a shared 2-core machine, with identical results."""
-    return torch_threads(1)
-
-
 class PadimSums:
     """Sufficient statistics of PaDiM: per-position sums [P, C] and per-block sums of outer products [B, C, C].
 
@@ -111,7 +105,8 @@ class PadimSums:
         cov += regularisation * torch.eye(c, dtype=cov.dtype)
         # Cholesky: the covariances are symmetric positive definite, and MKL's batched LU inverse
         # (torch.linalg.inv) fails on some AMD CPUs ("Parameter 6 was incorrect on entry to DLASWP").
-        with one_thread():
+        # One thread: two syncing at every small batched LAPACK call ran 2-7x slower on a shared 2-core box.
+        with torch_threads(1):
             inv_cov = torch.cholesky_inverse(torch.linalg.cholesky(cov))
         inv_cov = 0.5 * (inv_cov + inv_cov.transpose(1, 2))
         return mean.float(), inv_cov.float()

@@ -65,7 +65,7 @@ class Scorer:
 
     def __init__(self, head: torch.nn.Module, post: AnomalyMap, tiler: Tiler | None, channels=None) -> None:
         self.head, self.post, self.tiler, self.channels = head, post, tiler, channels
-        self.tiles = 1 if tiler is None else len(tiler.rows) * len(tiler.cols)
+        self.tiles = 1 if tiler is None else tiler.count
 
     @torch.inference_mode()
     def __call__(self, features: torch.Tensor, batch: int = 16, keep_maps: bool = False):

@@ -38,12 +38,17 @@ class Tiler(nn.Module):
     def grid(self) -> tuple[int, int]:
         return self.input_size[0] // PATCH_STRIDE, self.input_size[1] // PATCH_STRIDE
 
+    @property
+    def count(self) -> int:
+        """Tiles per image."""
+        return len(self.rows) * len(self.cols)
+
     def split(self, image: torch.Tensor) -> torch.Tensor:
         th, tw = self.tile
         return torch.cat([image[:, r : r + th, c : c + tw] for r in self.rows for c in self.cols])
 
     def stitch(self, distances: torch.Tensor) -> torch.Tensor:
-        per_tile = distances.reshape(len(self.rows) * len(self.cols), -1, *distances.shape[1:])
+        per_tile = distances.reshape(self.count, -1, *distances.shape[1:])
         bands = []
         for i, (r0, r1) in enumerate(self.row_crops):
             parts = [per_tile[i * len(self.cols) + j][:, r0:r1, c0:c1] for j, (c0, c1) in enumerate(self.col_crops)]
