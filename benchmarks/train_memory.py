@@ -4,10 +4,11 @@ Usage:
   python benchmarks/train_memory.py                          # 100 and 300 parts of 1024x1024 (25 tiles each)
   python benchmarks/train_memory.py --parts 100 --parts 300 --parts 600
   python benchmarks/train_memory.py --parts 300 --size 2048x2448      # camera frames (30 tiles at 0.53x)
+  python benchmarks/train_memory.py --parts 100 --val-defects 300    # many validation defects to judge on
 Each size gets a synthetic dataset (a textured surface with a ring; defects are dark spots of 12-28 px; 40
-validation goods, 40 + 40 test images) and one `inspector train` in a fresh process, whose peak RSS comes
-from the kernel (the child's own ru_maxrss, by wait4). Prints a markdown table (paste into docs/benchmarks.md with the
-machine and date).
+validation goods and `--val-defects` validation defects, 40 + 40 test images) and one `inspector train` in a
+fresh process, whose peak RSS comes from the kernel (the child's own ru_maxrss, by wait4). Prints a markdown
+table (paste into docs/benchmarks.md with the machine and date).
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ import cv2
 import numpy as np
 
 
-def write_parts(root: Path, size: tuple[int, int], n_train: int, seed: int = 0) -> Path:
-    """A split.csv dataset of grey parts of `size` (H, W): n_train train goods, 40 val goods, 40 + 40 test."""
+def write_parts(root: Path, size: tuple[int, int], n_train: int, val_defects: int = 0, seed: int = 0) -> Path:
+    """A split.csv dataset of grey parts of `size` (H, W): n_train train goods, 40 val goods and `val_defects`
+    val defects, 40 + 40 test."""
     h, w = size
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(exist_ok=True)
     rows = ["image,label,split,mask"]
-    for split, goods, defects in (("train", n_train, 0), ("val", 40, 0), ("test", 40, 40)):
+    for split, goods, defects in (("train", n_train, 0), ("val", 40, val_defects), ("test", 40, 40)):
         for i in range(goods + defects):
             low = rng.normal(128, 20, (h // 16, w // 16)).astype(np.float32)
             image = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC) + rng.normal(0, 6, (h, w))
@@ -80,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", type=int, action="append", help="training goods (repeatable; default 100, 300)")
     parser.add_argument("--size", default="1024x1024", help="part size HxW in pixels (default 1024x1024)")
+    parser.add_argument("--val-defects", type=int, default=0, help="validation defects (default 0)")
     parser.add_argument("--work", type=Path, help="folder for the datasets and runs (default: a temporary one)")
     args = parser.parse_args()
     sizes = args.parts or [100, 300]
@@ -90,17 +93,22 @@ def main() -> None:
         work = args.work or Path(tmp)
         results = []
         for n in sizes:
-            data = write_parts(work / f"parts{n}", size, n)
+            data = write_parts(work / f"parts{n}", size, n, args.val_defects)
             results.append((n, train_once(data, work / f"run{n}")))
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}")
     print()
-    print("| training goods | part | tiles | goods fitted (train + val) | method | wall | peak RSS | image AUROC |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| training goods | part | tiles | goods fitted (train + val) | val defects judged | method | wall | peak RSS "
+        "| image AUROC |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for n, r in results:
         counts = r["counts"]
         print(
             f"| {n} | {size[0]}x{size[1]} | {r['tiles']} | {counts.get('fit_train_good', n)} + "
-            f"{counts['fit_good'] - counts.get('fit_train_good', n)} | {r['method']} | {r['wall_s']:.0f} s | "
+            f"{counts['fit_good'] - counts.get('fit_train_good', n)} | "
+            f"{counts.get('val_judged', counts['val']) - 40} of {args.val_defects} | {r['method']} | "
+            f"{r['wall_s']:.0f} s | "
             f"{r['peak_gb']:.1f} GB | {r['auroc']:.3f} |"
         )
 

@@ -233,6 +233,22 @@ def _fit_goods(
     return sample.tolist(), note
 
 
+def _judging_sample(cfg: AnomalyConfig, val_s: list, geometries: list[Geometry]) -> tuple[list, str | None]:
+    """The validation images that judge the candidates, in their order: every good (they calibrate) and every
+    defect, or a seeded sample of the defects within the memory bound; and why."""
+    defects = [i for i, s in enumerate(val_s) if not s.is_good]
+    per_image = max(g.num_tiles for g in geometries)
+    sample = fit_sample(len(defects), 0, per_image, max_views=cfg.max_defect_views, seed=cfg.seed)
+    if sample is None:
+        return val_s, None
+    kept = {defects[i] for i in sample}
+    note = (
+        f"judged on a seeded sample of {len(sample)} of the {len(defects)} validation defects: the features of at "
+        f"most {cfg.max_defect_views} views ({per_image} per image) stay in memory"
+    )
+    return [s for i, s in enumerate(val_s) if s.is_good or i in kept], note
+
+
 def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     """Fit, select, calibrate and evaluate; writes the run folder and returns its summary."""
     torch.manual_seed(cfg.seed)
@@ -240,10 +256,12 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     dataset, reviewed = add_reviewed(loaded, cfg.add_reviewed)
     _require(dataset)
     train_all = dataset.select(split="train", good=True)
-    val_s, test_s = dataset.select(split="val"), dataset.select(split="test")
+    geometries = geometries_for(cfg, dataset)
+    val_all, test_s = dataset.select(split="val"), dataset.select(split="test")
+    val_s, defect_note = _judging_sample(cfg, val_all, geometries)
     val_defect = np.array([not s.is_good for s in val_s])
     added = dataset.samples[len(loaded.samples) :]
-    fitted, setup_of = _fit_candidates(cfg, geometries_for(cfg, dataset), train_all, added, val_s, val_defect)
+    fitted, setup_of = _fit_candidates(cfg, geometries, train_all, added, val_s, val_defect)
     judged = {name: c.judged for name, c in fitted.items()}
     fit_seconds = {name: c.fit_seconds for name, c in fitted.items()}
     name, rule = choose(judged)
@@ -329,7 +347,8 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
         counts={
             "train_good": len(train_all),
             "fit_train_good": len(train_s),
-            "val": len(val_s),
+            "val": len(val_all),
+            "val_judged": len(val_s),
             "test": len(test_s),
             "fit_good": views.n_good,
         },
@@ -354,6 +373,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
             "alignment_rule": alignment_rule,
             "geometry_rule": geometry_rule,
             "fit_sample": setup.fit_note,
+            "defect_sample": defect_note,
             "threshold_setters": setters,
             "parts_not_found": not_found,
             "method_comparison": comparison,

@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         f"fit {summary.details['fit_seconds']} s"
     )
     print(f"geometry {summary.details.get('geometry_rule') or summary.geometry['reason']}")
-    if summary.details.get("fit_sample"):
-        print(summary.details["fit_sample"])
+    for key in ("fit_sample", "defect_sample"):
+        if summary.details.get(key):
+            print(summary.details[key])
     reviewed = summary.details.get("reviewed")
     if reviewed:
         print(

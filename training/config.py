@@ -20,6 +20,10 @@ MAX_FIT_VIEWS = 6144
 (training.geometry.fit_sample), so the fit's memory and time are bounded whatever the dataset's size: 300
 training images of 1024x1024 (25 tiles each) peaked at 19.3 GB of RAM before. PatchCore's coreset chooses
 from 256k patches (250 views) anyway."""
+MAX_DEFECT_VIEWS = 3072
+"""Views of validation defects that judge the candidates, at most (1.9 GB of Lite0 features): beyond it a
+seeded sample of the defects judges (training.geometry.fit_sample draws it), so 500 defective camera frames of
+30 tiles each cost what 102 do."""
 
 
 @dataclass
@@ -69,6 +73,7 @@ class AnomalyConfig(TrainConfig):
     batch_size: int = 16  # feature extraction batch (not an option: --batch-size is the classifier's)
     synthetic_defects: int = SYNTHETIC_DEFECTS
     max_fit_views: int = MAX_FIT_VIEWS  # the fit's memory bound (not an option)
+    max_defect_views: int = MAX_DEFECT_VIEWS  # the judging's memory bound (not an option)
 
 
 @dataclass

@@ -73,18 +73,51 @@ def test_no_images_is_a_clear_error() -> None:
         extract_features(_Recorder(), [], progress=False)
 
 
+def test_the_validation_defects_that_judge_are_sampled_within_their_bound() -> None:
+    """Every good stays (they calibrate), the defects are a seeded sample sized by the most tiles any
+    competing geometry cuts, and the images keep their order."""
+    from types import SimpleNamespace
+
+    from training.anomaly import AnomalyConfig, _judging_sample
+    from training.geometry import Geometry
+
+    val = [SimpleNamespace(is_good=i % 3 == 0, name=i) for i in range(150)]  # 50 goods, 100 defects
+    cfg = AnomalyConfig(data=Path("."), out=Path("."), max_defect_views=40 * 7, seed=0)
+    offsets = (0, 53, 107, 160, 213, 267, 320)
+    tiled = [Geometry((64, 384), "letterbox", (64, 64), (0,), offsets), Geometry((64, 384), "letterbox")]
+    chosen, note = _judging_sample(cfg, val, tiled)
+    assert sum(s.is_good for s in chosen) == 50 and sum(not s.is_good for s in chosen) == 40
+    assert [s.name for s in chosen] == sorted(s.name for s in chosen)
+    assert note is not None and "40 of the 100 validation defects" in note and "(7 per image)" in note
+    again, _ = _judging_sample(cfg, val, tiled)
+    other, _ = _judging_sample(AnomalyConfig(data=Path("."), out=Path("."), max_defect_views=280, seed=1), val, tiled)
+    assert [s.name for s in again] == [s.name for s in chosen] != [s.name for s in other]
+    assert _judging_sample(cfg, val, tiled[1:]) == (val, None)  # one view each: 280 views hold all 100
+
+
 def test_a_large_training_set_fits_on_a_sample_and_says_so(tmp_path: Path) -> None:
     """40 strips of 64x384 (7 tiles each at a 64 px base) under a bound of 287 views: 35 training goods fit
     besides the 6 validation goods, the run says so, and the model still finds the strips' defects. The one
-    view (a view per strip) fits on all 40."""
+    view (a view per strip) fits on all 40. 36 validation defects under a bound of 224 views: 32 judge."""
     from inspector.synthetic import write_dataset
     from training.anomaly import AnomalyConfig, train_anomaly
 
-    data = write_dataset(tmp_path / "data", size=(64, 384), n_train=40, n_val=6, n_test=6, n_defect=3, seed=0)
+    data = write_dataset(tmp_path / "data", size=(64, 384), n_train=40, n_val=6, n_test=6, n_defect=12, seed=0)
     cfg = AnomalyConfig(
-        data=data, out=tmp_path / "run", image_size=64, coreset_size=256, progress=False, max_fit_views=287
+        data=data,
+        out=tmp_path / "run",
+        image_size=64,
+        coreset_size=256,
+        progress=False,
+        max_fit_views=287,
+        max_defect_views=224,
     )
     summary = train_anomaly(cfg)
+    assert summary.counts["val"] == 6 + 36 and summary.counts["val_judged"] == 6 + 32
+    defect_note = summary.details["defect_sample"]
+    assert "32 of the 36 validation defects" in defect_note and "at most 224 views (7 per image)" in defect_note
+    assert "memory bound: " + defect_note in (tmp_path / "run" / "report.md").read_text()
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["defect_sample"] == defect_note
     assert summary.geometry["num_tiles"] == 7
     assert summary.counts["train_good"] == 40 and summary.counts["fit_train_good"] == 287 // 7 - 6 == 35
     assert summary.counts["fit_good"] == 35 + 6
