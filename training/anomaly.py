@@ -30,7 +30,7 @@ from training.config import METHODS, AnomalyConfig
 from training.evaluation import score_split
 from training.fit import extract_features
 from training.gates import with_ood_gate
-from training.geometry import Geometry, fit_sample, geometry_options
+from training.geometry import MIN_FIT_TRAIN, Geometry, fit_sample, geometry_options
 from training.images import load_samples
 from training.onnx_features import OnnxFeatures
 from training.reviewed import add_reviewed
@@ -234,19 +234,26 @@ def _fit_goods(
 
 
 def _judging_sample(cfg: AnomalyConfig, val_s: list, geometries: list[Geometry]) -> tuple[list, str | None]:
-    """The validation images that judge the candidates, in their order: every good (they calibrate) and every
-    defect, or a seeded sample of the defects within the memory bound; and why."""
-    defects = [i for i, s in enumerate(val_s) if not s.is_good]
+    """The validation images that judge the candidates, in their order, and why not all of them.
+
+    The goods fit and calibrate: where their views would take the fit's bound beyond a floor of MIN_FIT_TRAIN
+    training goods, a seeded sample of them does. The defects only judge: at most `max_defect_views` of
+    their views, a seeded sample beyond. Sized by the most tiles any competing geometry cuts.
+    """
     per_image = max(g.num_tiles for g in geometries)
-    sample = fit_sample(len(defects), 0, per_image, max_views=cfg.max_defect_views, seed=cfg.seed)
-    if sample is None:
+    goods = [i for i, s in enumerate(val_s) if s.is_good]
+    defects = [i for i, s in enumerate(val_s) if not s.is_good]
+    good_room = cfg.max_fit_views - MIN_FIT_TRAIN * per_image
+    kept, notes = set(), []
+    for kind, ids, room in (("goods", goods, good_room), ("defects", defects, cfg.max_defect_views)):
+        sample = fit_sample(len(ids), 0, per_image, max_views=room, seed=cfg.seed)
+        kept |= set(ids) if sample is None else {ids[i] for i in sample}
+        if sample is not None:
+            notes.append(f"{len(sample)} of the {len(ids)} validation {kind} (at most {room} views)")
+    if not notes:
         return val_s, None
-    kept = {defects[i] for i in sample}
-    note = (
-        f"judged on a seeded sample of {len(sample)} of the {len(defects)} validation defects: the features of at "
-        f"most {cfg.max_defect_views} views ({per_image} per image) stay in memory"
-    )
-    return [s for i, s in enumerate(val_s) if s.is_good or i in kept], note
+    note = f"judged on a seeded sample of {' and '.join(notes)}: {per_image} views per image stay in memory"
+    return [s for i, s in enumerate(val_s) if i in kept], note
 
 
 def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
@@ -258,7 +265,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     train_all = dataset.select(split="train", good=True)
     geometries = geometries_for(cfg, dataset)
     val_all, test_s = dataset.select(split="val"), dataset.select(split="test")
-    val_s, defect_note = _judging_sample(cfg, val_all, geometries)
+    val_s, val_note = _judging_sample(cfg, val_all, geometries)
     val_defect = np.array([not s.is_good for s in val_s])
     added = dataset.samples[len(loaded.samples) :]
     fitted, setup_of = _fit_candidates(cfg, geometries, train_all, added, val_s, val_defect)
@@ -373,7 +380,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
             "alignment_rule": alignment_rule,
             "geometry_rule": geometry_rule,
             "fit_sample": setup.fit_note,
-            "defect_sample": defect_note,
+            "val_sample": val_note,
             "threshold_setters": setters,
             "parts_not_found": not_found,
             "method_comparison": comparison,

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         f"fit {summary.details['fit_seconds']} s"
     )
     print(f"geometry {summary.details.get('geometry_rule') or summary.geometry['reason']}")
-    for key in ("fit_sample", "defect_sample"):
+    for key in ("fit_sample", "val_sample"):
         if summary.details.get(key):
             print(summary.details[key])
     reviewed = summary.details.get("reviewed")

@@ -22,8 +22,8 @@ training images of 1024x1024 (25 tiles each) peaked at 19.3 GB of RAM before. Pa
 from 256k patches (250 views) anyway."""
 MAX_DEFECT_VIEWS = 3072
 """Views of validation defects that judge the candidates, at most (1.9 GB of Lite0 features): beyond it a
-seeded sample of the defects judges (training.geometry.fit_sample draws it), so 500 defective camera frames of
-30 tiles each cost what 102 do."""
+seeded sample of the defects judges (training.anomaly._judging_sample), so 500 defective camera frames of 30
+tiles each cost what 102 do. The validation goods share MAX_FIT_VIEWS with the training goods' floor."""
 
 
 @dataclass

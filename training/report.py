@@ -128,7 +128,7 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
         f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; "
         f"{details.get('geometry_rule') or summary.geometry['reason']}",
         f"- alignment: {details.get('alignment_rule', 'off')}; parts not found {details.get('parts_not_found')}",
-        *(f"- memory bound: {details[key]}" for key in ("fit_sample", "defect_sample") if details.get(key)),
+        *(f"- memory bound: {details[key]}" for key in ("fit_sample", "val_sample") if details.get(key)),
         f"- backbone: {summary.backbone}, stages {summary.stages}",
         f"- fit seconds (features + fit + calibration): {details.get('fit_seconds')}",
         f"- data: {summary.data} ({summary.data_layout}), fingerprint {summary.data_fingerprint[:16]}…",

@@ -73,26 +73,41 @@ def test_no_images_is_a_clear_error() -> None:
         extract_features(_Recorder(), [], progress=False)
 
 
-def test_the_validation_defects_that_judge_are_sampled_within_their_bound() -> None:
-    """Every good stays (they calibrate), the defects are a seeded sample sized by the most tiles any
-    competing geometry cuts, and the images keep their order."""
+@pytest.mark.parametrize(
+    ("max_fit_views", "max_defect_views", "per_image", "goods", "defects", "says"),
+    [
+        (6144, 280, 7, 50, 40, "40 of the 100 validation defects (at most 280 views)"),
+        (32 * 7 + 40 * 7, 6144, 7, 40, 100, "40 of the 50 validation goods (at most 280 views)"),
+        (32 * 7 + 40 * 7, 280, 7, 40, 40, "goods (at most 280 views) and 40 of the 100 validation defects"),
+        (6144, 280, 1, 50, 100, None),  # one view each: every image within both bounds
+    ],
+)
+def test_the_validation_images_that_judge_are_sampled_within_their_bounds(
+    max_fit_views, max_defect_views, per_image, goods, defects, says
+) -> None:
+    """Seeded samples sized by the most tiles any competing geometry cuts; the images keep their order."""
     from types import SimpleNamespace
 
     from training.anomaly import AnomalyConfig, _judging_sample
     from training.geometry import Geometry
 
     val = [SimpleNamespace(is_good=i % 3 == 0, name=i) for i in range(150)]  # 50 goods, 100 defects
-    cfg = AnomalyConfig(data=Path("."), out=Path("."), max_defect_views=40 * 7, seed=0)
-    offsets = (0, 53, 107, 160, 213, 267, 320)
-    tiled = [Geometry((64, 384), "letterbox", (64, 64), (0,), offsets), Geometry((64, 384), "letterbox")]
-    chosen, note = _judging_sample(cfg, val, tiled)
-    assert sum(s.is_good for s in chosen) == 50 and sum(not s.is_good for s in chosen) == 40
+    offsets = tuple(range(0, 53 * per_image, 53))
+    geometries = [Geometry((64, 384), "letterbox", (64, 64), (0,), offsets), Geometry((64, 384), "letterbox")]
+
+    def pick(seed: int) -> tuple[list, str | None]:
+        bounds = {"max_fit_views": max_fit_views, "max_defect_views": max_defect_views}
+        cfg = AnomalyConfig(Path("."), Path("."), seed=seed, **bounds)
+        return _judging_sample(cfg, val, geometries if per_image > 1 else geometries[1:])
+
+    chosen, note = pick(0)
+    assert sum(s.is_good for s in chosen) == goods and sum(not s.is_good for s in chosen) == defects
     assert [s.name for s in chosen] == sorted(s.name for s in chosen)
-    assert note is not None and "40 of the 100 validation defects" in note and "(7 per image)" in note
-    again, _ = _judging_sample(cfg, val, tiled)
-    other, _ = _judging_sample(AnomalyConfig(data=Path("."), out=Path("."), max_defect_views=280, seed=1), val, tiled)
-    assert [s.name for s in again] == [s.name for s in chosen] != [s.name for s in other]
-    assert _judging_sample(cfg, val, tiled[1:]) == (val, None)  # one view each: 280 views hold all 100
+    if says is None:
+        assert (chosen, note) == (val, None)
+        return
+    assert note is not None and says in note and f"{per_image} views per image" in note
+    assert [s.name for s in pick(0)[0]] == [s.name for s in chosen] != [s.name for s in pick(1)[0]]
 
 
 def test_a_large_training_set_fits_on_a_sample_and_says_so(tmp_path: Path) -> None:
@@ -114,10 +129,10 @@ def test_a_large_training_set_fits_on_a_sample_and_says_so(tmp_path: Path) -> No
     )
     summary = train_anomaly(cfg)
     assert summary.counts["val"] == 6 + 36 and summary.counts["val_judged"] == 6 + 32
-    defect_note = summary.details["defect_sample"]
-    assert "32 of the 36 validation defects" in defect_note and "at most 224 views (7 per image)" in defect_note
-    assert "memory bound: " + defect_note in (tmp_path / "run" / "report.md").read_text()
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["defect_sample"] == defect_note
+    val_note = summary.details["val_sample"]
+    assert "32 of the 36 validation defects (at most 224 views)" in val_note and "goods" not in val_note
+    assert "memory bound: " + val_note in (tmp_path / "run" / "report.md").read_text()
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["val_sample"] == val_note
     assert summary.geometry["num_tiles"] == 7
     assert summary.counts["train_good"] == 40 and summary.counts["fit_train_good"] == 287 // 7 - 6 == 35
     assert summary.counts["fit_good"] == 35 + 6
