@@ -186,9 +186,10 @@ def fit_sample(
 ) -> np.ndarray | None:
     """Sorted indices of the training goods to fit on, or None for all of them (training.config.MAX_FIT_VIEWS).
 
-    The validation goods always fit (they calibrate, scored out of fold); so do the training goods in `keep`
-    (parts an operator reviewed). The others are a seeded sample that fills the rest of `max_views`. With no
-    validation goods it draws the validation defects that judge within their bound (training.anomaly).
+    The `n_val_good` validation goods always fit (they calibrate, out of fold); so do the training goods in `keep`
+    (parts an operator reviewed). The others are a seeded sample that fills the rest of `max_views`. With
+    `n_val_good` 0 it also draws the validation goods and defects within their bounds
+    (training.anomaly._judging_sample).
     """
     room = max(max_views // views_per_image - n_val_good, MIN_FIT_TRAIN, len(keep))
     if n_train <= room:
