@@ -7,7 +7,8 @@ Usage:
   python benchmarks/train_memory.py --parts 100 --val-defects 300    # many validation defects to judge on
 Each size gets a synthetic dataset (a textured surface with a ring; defects are dark spots of 12-28 px; 40
 validation goods and `--val-defects` validation defects, 40 + 40 test images) and one `inspector train` in a
-fresh process, whose peak RSS comes from the kernel (the child's own ru_maxrss, by wait4). Prints a markdown
+fresh process, whose peak RSS comes from the kernel (the child's own ru_maxrss, by wait4), and the good images
+its threshold is calibrated on (of them, those the bound left out of the fit). Prints a markdown
 table (paste into docs/benchmarks.md with the machine and date).
 """
 
@@ -75,6 +76,7 @@ def train_once(data: Path, out: Path) -> dict:
         "tiles": run["geometry"].get("num_tiles", 1),
         "method": run["method"],
         "auroc": run["metrics"].get("image_auroc"),
+        "deployed": run["thresholds"]["deployed"],
     }
 
 
@@ -99,9 +101,9 @@ def main() -> None:
     print()
     print(
         "| training goods | part | tiles | goods fitted (train + val) | val defects judged | method | wall | peak RSS "
-        "| image AUROC |"
+        "| image AUROC | calibration goods (not fitted) | threshold |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n, r in results:
         counts = r["counts"]
         print(
@@ -109,7 +111,8 @@ def main() -> None:
             f"{counts['fit_good'] - counts.get('fit_train_good', n)} | "
             f"{counts.get('val_judged', counts['val']) - 40} of {args.val_defects} | {r['method']} | "
             f"{r['wall_s']:.0f} s | "
-            f"{r['peak_gb']:.1f} GB | {r['auroc']:.3f} |"
+            f"{r['peak_gb']:.1f} GB | {r['auroc']:.3f} | {r['deployed']['n_calibration']} "
+            f"({r['deployed'].get('n_held_out', 0)}) | {r['deployed']['threshold']:.4f} |"
         )
 
 

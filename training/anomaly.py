@@ -23,19 +23,20 @@ from training.anomaly_model import (
     pick_stages,
 )
 from training.backbone import create_backbone, make_padding_static, normalisation
-from training.calibration import highest_good
+from training.calibration import calibrate, highest_good
 from training.candidates import Candidate, build_views, fit_candidate
 from training.candidates import alignment_rule as explain_alignment
 from training.config import METHODS, AnomalyConfig
 from training.evaluation import score_split
 from training.fit import extract_features
 from training.gates import with_ood_gate
-from training.geometry import MIN_FIT_TRAIN, Geometry, fit_sample, geometry_options
+from training.geometry import Geometry, geometry_options
 from training.images import load_samples
 from training.onnx_features import OnnxFeatures
 from training.reviewed import add_reviewed
 from training.run import save_run
 from training.run_summary import RunSummary
+from training.samples import fit_goods, held_out_goods, judging_sample
 from training.selection import choose
 from training.synthetic_defects import SyntheticDefect, rescale_defects, synthetic_defects
 from training.tiling import Tiler
@@ -172,7 +173,7 @@ def _fit_candidates(
         started = time.perf_counter()
         setup = Setup.build(cfg, geometry)
         size, policy = geometry.input_size, geometry.resize
-        kept, setup.fit_note = _fit_goods(cfg, train_all, added, geometry, val_defect)
+        kept, setup.fit_note = fit_goods(cfg, train_all, added, geometry, val_defect)
         setup.train, frame_sizes = [train_all[i] for i in kept], [all_sizes[i] for i in kept]
         train_img, _ = load_samples(setup.train, size, policy=policy)
         if not geometry.tiled:
@@ -210,52 +211,6 @@ def _geometry_rule(setup_of: dict[str, Setup], chosen: str) -> str:
     return f"{won}: {chosen} won against the {'one-view' if geometry.tiled else 'tiled'} candidates ({geometry.reason})"
 
 
-def _fit_goods(
-    cfg: AnomalyConfig, train_all: list, added: list, geometry: Geometry, val_defect: np.ndarray
-) -> tuple[list[int], str | None]:
-    """Indices in `train_all` of the training goods one geometry's heads fit on: all, or a seeded sample within
-    the memory bound (the one view of a tiled set fits on all of them); and why."""
-    reviewed = {s.path for s in added}  # an operator's corrections always fit
-    sample = fit_sample(
-        len(train_all),
-        int((~val_defect).sum()),
-        geometry.num_tiles,
-        max_views=cfg.max_fit_views,
-        seed=cfg.seed,
-        keep=frozenset(i for i, s in enumerate(train_all) if s.path in reviewed),
-    )
-    if sample is None:
-        return list(range(len(train_all))), None
-    note = (
-        f"fitted on a seeded sample of {len(sample)} of the {len(train_all)} training goods (and every validation "
-        f"good): the features of at most {cfg.max_fit_views} views ({geometry.num_tiles} per image) stay in memory"
-    )
-    return sample.tolist(), note
-
-
-def _judging_sample(cfg: AnomalyConfig, val_s: list, geometries: list[Geometry]) -> tuple[list, str | None]:
-    """The validation images that judge the candidates, in their order, and why not all of them.
-
-    The goods fit and calibrate: where their views would take the fit's bound beyond a floor of MIN_FIT_TRAIN
-    training goods, a seeded sample of them does. The defects only judge: at most `max_defect_views` of
-    their views, a seeded sample beyond. Sized by the most tiles any competing geometry cuts.
-    """
-    per_image = max(g.num_tiles for g in geometries)
-    goods = [i for i, s in enumerate(val_s) if s.is_good]
-    defects = [i for i, s in enumerate(val_s) if not s.is_good]
-    good_room = cfg.max_fit_views - MIN_FIT_TRAIN * per_image
-    kept, notes = set(), []
-    for kind, ids, room in (("goods", goods, good_room), ("defects", defects, cfg.max_defect_views)):
-        sample = fit_sample(len(ids), 0, per_image, max_views=room, seed=cfg.seed)
-        kept |= set(ids) if sample is None else {ids[i] for i in sample}
-        if sample is not None:
-            notes.append(f"{len(sample)} of the {len(ids)} validation {kind} (at most {room} views)")
-    if not notes:
-        return val_s, None
-    note = f"judged on a seeded sample of {' and '.join(notes)}: {per_image} views per image stay in memory"
-    return [s for i, s in enumerate(val_s) if i in kept], note
-
-
 def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     """Fit, select, calibrate and evaluate; writes the run folder and returns its summary."""
     torch.manual_seed(cfg.seed)
@@ -265,7 +220,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     train_all = dataset.select(split="train", good=True)
     geometries = geometries_for(cfg, dataset)
     val_all, test_s = dataset.select(split="val"), dataset.select(split="test")
-    val_s, val_note = _judging_sample(cfg, val_all, geometries)
+    val_s, val_note = judging_sample(cfg, val_all, geometries)
     val_defect = np.array([not s.is_good for s in val_s])
     added = dataset.samples[len(loaded.samples) :]
     fitted, setup_of = _fit_candidates(cfg, geometries, train_all, added, val_s, val_defect)
@@ -283,6 +238,14 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     same_views = {other: c for other, c in fitted.items() if c.views is views}
     del fitted, setup_of
     deployed, val_scores = best.deployed, best.val_scores
+    held, held_note = held_out_goods(cfg, train_all, train_s, val_all, val_s, geometry)
+    held_scores = np.zeros(0, np.float32)
+    if held:  # goods the heads never saw: the deployed model's own scores of them calibrate beside CV+'s
+        scorer = {name: best.scorer}
+        held_scores = score_split(held, geometry, setup.extract, post, alignment, scorer, None, "held-out goods")
+        held_scores = held_scores.scores[name]
+        oof_train, val_good = best.oof.among(slice(0, views.n_train)), val_scores[~val_defect]
+        deployed = calibrate(oof_train, val_good, cfg.target_frr, held_out=held_scores)
     gates = with_ood_gate(
         views.gates,
         deployed["threshold"],
@@ -293,7 +256,8 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     good_images = [(str(s.path.resolve()), "train") for s in train_s] + [
         (str(s.path.resolve()), "val") for s, d in zip(val_s, val_defect, strict=True) if not d
     ]
-    setters = highest_good(best.oof.scores, good_images, deployed["threshold"])
+    good_images += [(str(s.path.resolve()), f"{s.split}, not fitted") for s in held]
+    setters = highest_good(np.concatenate([best.oof.scores, held_scores]), good_images, deployed["threshold"])
     if val_defect.any():
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
 
@@ -358,6 +322,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
             "val_judged": len(val_s),
             "test": len(test_s),
             "fit_good": views.n_good,
+            "calibration_held_out": len(held),
         },
         geometry=geometry.to_dict(),
         alignment=alignment,
@@ -381,6 +346,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
             "geometry_rule": geometry_rule,
             "fit_sample": setup.fit_note,
             "val_sample": val_note,
+            "calibration_held_out": held_note,
             "threshold_setters": setters,
             "parts_not_found": not_found,
             "method_comparison": comparison,

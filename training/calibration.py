@@ -3,7 +3,8 @@
 With n good calibration scores, a conformal threshold guarantees a false-reject rate of at most
 1/(n+1), no better. So the model fits on every good image, training and validation alike, and each
 is scored by a model fitted without its fold (cross-conformal, CV+): up to 400 training goods and
-every validation good calibrate the threshold. Where even that cannot support the target, the threshold
+every validation good calibrate the threshold, and so do the goods the memory bound left out of the fit,
+scored by the deployed model itself (training.samples). Where even that cannot support the target, the threshold
 is shipped for the rate it can support and the warning says how many more images the target needs.
 The FRR a fresh good part sees with a conformal threshold is Beta(n+1-k, k) distributed; its mean
 and a 90 % interval are reported.
@@ -51,9 +52,13 @@ def fold_indices(n: int, folds: int = FOLDS, seed: int = 0) -> list[np.ndarray]:
     return [part for part in np.array_split(order, max(2, min(folds, n))) if part.size]
 
 
-def calibrate(out_of_fold: np.ndarray, val_good: np.ndarray, target_frr: float) -> dict:
-    """The deployed threshold over out-of-fold scores of training and validation good images, with warnings."""
-    scores = np.concatenate([np.asarray(out_of_fold, float).ravel(), np.asarray(val_good, float).ravel()])
+def calibrate(
+    out_of_fold: np.ndarray, val_good: np.ndarray, target_frr: float, held_out: np.ndarray | None = None
+) -> dict:
+    """The deployed threshold over out-of-fold scores of training and validation good images, and the deployed
+    model's scores of any goods it never fitted on (`held_out`: left out by the memory bound), with warnings."""
+    held = np.zeros(0) if held_out is None else np.asarray(held_out, float).ravel()
+    scores = np.concatenate([np.asarray(out_of_fold, float).ravel(), np.asarray(val_good, float).ravel(), held])
     info = conformal_threshold(scores, target_frr)
     n, k = info["n_calibration"], min(info["k"], info["n_calibration"])
     achievable = 1.0 / (n + 1)
@@ -61,6 +66,7 @@ def calibrate(out_of_fold: np.ndarray, val_good: np.ndarray, target_frr: float) 
         method="cross-conformal (CV+)",
         n_out_of_fold=len(out_of_fold),
         n_val_good=len(val_good),
+        n_held_out=len(held),
         achievable_frr=achievable,
     )
     a, b = n + 1 - k, k

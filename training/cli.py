@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_classify(args, 224 if size is None else size)
     cfg = config_from_args(AnomalyConfig, args, image_size=256 if size is None else size)
     from training.anomaly import train_anomaly
+    from training.samples import NOTES as SAMPLE_NOTES
 
     summary = train_anomaly(cfg)
     m = summary.metrics
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         f"fit {summary.details['fit_seconds']} s"
     )
     print(f"geometry {summary.details.get('geometry_rule') or summary.geometry['reason']}")
-    for key in ("fit_sample", "val_sample"):
+    for key in SAMPLE_NOTES:
         if summary.details.get(key):
             print(summary.details[key])
     reviewed = summary.details.get("reviewed")

@@ -17,12 +17,12 @@ SYNTHETIC_DEFECTS = 60
 MAX_FIT_VIEWS = 6144
 """Views (tiles, or whole images) of good images the heads fit on, at most: their features stay in memory
 (3.8 GB at Lite0's 152 channels of 32x32 patches). Beyond it a seeded sample of the training goods fits
-(training.geometry.fit_sample), so the fit's memory and time are bounded whatever the dataset's size: 300
+(training.samples.fit_sample), so the fit's memory and time are bounded whatever the dataset's size: 300
 training images of 1024x1024 (25 tiles each) peaked at 19.3 GB of RAM before. PatchCore's coreset chooses
 from 256k patches (250 views) anyway."""
 MAX_DEFECT_VIEWS = 3072
 """Views of validation defects that judge the candidates, at most (1.9 GB of Lite0 features): beyond it a
-seeded sample of the defects judges (training.anomaly._judging_sample), so 500 defective camera frames of 30
+seeded sample of the defects judges (training.samples.judging_sample), so 500 defective camera frames of 30
 tiles each cost what 102 do. The validation goods share MAX_FIT_VIEWS with the training goods' floor."""
 
 

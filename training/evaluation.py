@@ -35,10 +35,11 @@ def score_split(
     post: AnomalyMap,
     alignment: dict | None,
     scorers: dict[str, Scorer],
-    chosen: str,
+    chosen: str | None,
+    desc: str = "test features",
 ) -> SplitScores:
-    """Load, align and score `samples` (the test split) in chunks of TEST_CHUNK images with every scorer;
-    the maps of `chosen` only, at the input size."""
+    """Load, align and score `samples` (the test split, or goods left out of the fit) in chunks of TEST_CHUNK
+    images with every scorer; the maps of `chosen` only (of none for None), at the input size."""
     size, policy = geometry.input_size, geometry.resize
     scores: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
     maps: list[np.ndarray] = []
@@ -47,7 +48,7 @@ def score_split(
     for start in range(0, len(samples), TEST_CHUNK):
         images, chunk_masks = load_samples(samples[start : start + TEST_CHUNK], size, with_masks=True, policy=policy)
         images, chunk_masks, missing = align_all(images, chunk_masks, alignment)
-        features = extract(images, f"test features {start + len(images)}/{len(samples)}")
+        features = extract(images, f"{desc} {start + len(images)}/{len(samples)}")
         del images
         for name, scorer in scorers.items():
             chunk_scores, chunk_maps = scorer(features, keep_maps=name == chosen)

@@ -169,31 +169,3 @@ def geometry_options(
     if not chosen.tiled or image_size is not None or tile not in (None, "auto"):
         return [chosen]
     return [chosen, choose_geometry(sizes, base=base, tile="none")]
-
-
-MIN_FIT_TRAIN = 32
-"""Training goods that fit at least, whatever the validation goods take of the bound."""
-
-
-def fit_sample(
-    n_train: int,
-    n_val_good: int,
-    views_per_image: int,
-    *,
-    max_views: int,
-    seed: int,
-    keep: frozenset[int] = frozenset(),
-) -> np.ndarray | None:
-    """Sorted indices of the training goods to fit on, or None for all of them (training.config.MAX_FIT_VIEWS).
-
-    The `n_val_good` validation goods always fit (they calibrate, out of fold); so do the training goods in `keep`
-    (parts an operator reviewed). The others are a seeded sample that fills the rest of `max_views`. With
-    `n_val_good` 0 it also draws the validation goods and defects within their bounds
-    (training.anomaly._judging_sample).
-    """
-    room = max(max_views // views_per_image - n_val_good, MIN_FIT_TRAIN, len(keep))
-    if n_train <= room:
-        return None
-    others = np.array([i for i in range(n_train) if i not in keep], dtype=int)
-    drawn = np.random.default_rng(seed).permutation(others)[: room - len(keep)]
-    return np.sort(np.concatenate([drawn, np.array(sorted(keep), dtype=int)]))

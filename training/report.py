@@ -12,6 +12,7 @@ import numpy as np
 
 from inspector.metrics import pr_curve, roc_curve
 from training.run_summary import RunSummary
+from training.samples import NOTES as SAMPLE_NOTES
 
 
 def _fmt(value) -> str:
@@ -120,15 +121,17 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
             "",
         ]
     low, high = deployed.get("expected_frr_interval90", (None, None))
+    n_held = deployed.get("n_held_out") or 0
+    held = f" ({n_held} of them not fitted at all, scored by the deployed model)" if n_held else ""
     lines += [
         f"- deployed threshold {deployed['threshold']:.4f}: {deployed['method']} over {deployed['n_calibration']} "
-        f"good images, each scored out of fold, for target FRR {summary.target_frr}; expected FRR "
+        f"good images, each scored out of fold{held}, for target FRR {summary.target_frr}; expected FRR "
         f"{_fmt(deployed.get('expected_frr'))} (90 % interval {_fmt(low)} to {_fmt(high)}); the model fitted on "
         f"{summary.counts.get('fit_good', summary.counts.get('train_good'))} good images, validation goods included",
         f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; "
         f"{details.get('geometry_rule') or summary.geometry['reason']}",
         f"- alignment: {details.get('alignment_rule', 'off')}; parts not found {details.get('parts_not_found')}",
-        *(f"- memory bound: {details[key]}" for key in ("fit_sample", "val_sample") if details.get(key)),
+        *(f"- memory bound: {details[key]}" for key in SAMPLE_NOTES if details.get(key)),
         f"- backbone: {summary.backbone}, stages {summary.stages}",
         f"- fit seconds (features + fit + calibration): {details.get('fit_seconds')}",
         f"- data: {summary.data} ({summary.data_layout}), fingerprint {summary.data_fingerprint[:16]}…",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.geometry import MIN_FIT_TRAIN, fit_sample
+from training.samples import MIN_FIT_TRAIN, fit_sample
 
 torch = pytest.importorskip("torch", reason="needs the 'train' extra (torch, timm)")
 
@@ -88,8 +88,9 @@ def test_the_validation_images_that_judge_are_sampled_within_their_bounds(
     """Seeded samples sized by the most tiles any competing geometry cuts; the images keep their order."""
     from types import SimpleNamespace
 
-    from training.anomaly import AnomalyConfig, _judging_sample
+    from training.anomaly import AnomalyConfig
     from training.geometry import Geometry
+    from training.samples import judging_sample
 
     val = [SimpleNamespace(is_good=i % 3 == 0, name=i) for i in range(150)]  # 50 goods, 100 defects
     offsets = tuple(range(0, 53 * per_image, 53))
@@ -98,7 +99,7 @@ def test_the_validation_images_that_judge_are_sampled_within_their_bounds(
     def pick(seed: int) -> tuple[list, str | None]:
         bounds = {"max_fit_views": max_fit_views, "max_defect_views": max_defect_views}
         cfg = AnomalyConfig(Path("."), Path("."), seed=seed, **bounds)
-        return _judging_sample(cfg, val, geometries if per_image > 1 else geometries[1:])
+        return judging_sample(cfg, val, geometries if per_image > 1 else geometries[1:])
 
     chosen, note = pick(0)
     assert sum(s.is_good for s in chosen) == goods and sum(not s.is_good for s in chosen) == defects
@@ -114,10 +115,21 @@ def test_a_large_training_set_fits_on_a_sample_and_says_so(tmp_path: Path) -> No
     """40 strips of 64x384 (7 tiles each at a 64 px base) under a bound of 287 views: 35 training goods fit
     besides the 6 validation goods, the run says so, and the model still finds the strips' defects. The one
     view (a view per strip) fits on all 40. 36 validation defects under a bound of 224 views: 32 judge."""
+    import cv2
+
+    from inspector.data.dataset import load_dataset
     from inspector.synthetic import write_dataset
     from training.anomaly import AnomalyConfig, train_anomaly
 
     data = write_dataset(tmp_path / "data", size=(64, 384), n_train=40, n_val=6, n_test=6, n_defect=12, seed=0)
+    # One of the 5 training goods the bound leaves out gets a defect: it is not fitted, so the deployed model
+    # must score it high, and it must then head the images that set the threshold.
+    goods = load_dataset(data, seed=0).select(split="train", good=True)
+    fitted = set(fit_sample(40, 6, 7, max_views=287, seed=0).tolist())
+    held = [s for i, s in enumerate(goods) if i not in fitted]
+    odd = cv2.imread(str(held[0].path))
+    cv2.circle(odd, (200, 32), 12, (0, 0, 0), -1)
+    cv2.imwrite(str(held[0].path), odd)
     cfg = AnomalyConfig(
         data=data,
         out=tmp_path / "run",
@@ -144,3 +156,13 @@ def test_a_large_training_set_fits_on_a_sample_and_says_so(tmp_path: Path) -> No
     assert "memory bound: " + note in (tmp_path / "run" / "report.md").read_text()
     assert json.loads((tmp_path / "run" / "run.json").read_text())["fit_sample"] == note
     assert summary.metrics["image_auroc"] >= 0.9
+    # The 5 goods left out of the fit calibrate, scored by the deployed model.
+    deployed = summary.thresholds["deployed"]
+    assert summary.counts["calibration_held_out"] == deployed["n_held_out"] == 5
+    assert deployed["n_calibration"] == deployed["n_out_of_fold"] + deployed["n_val_good"] + 5
+    held_note = summary.details["calibration_held_out"]
+    assert "calibrated also on 5 of the 5 goods left out of the fit" in held_note
+    assert held_note in (tmp_path / "run" / "report.md").read_text()
+    top = summary.details["threshold_setters"][0]
+    assert top["image"] == str(held[0].path.resolve()) and top["split"] == "train, not fitted"
+    assert top["at_or_above_threshold"]
