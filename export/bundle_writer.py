@@ -10,20 +10,12 @@ import datetime as dt
 import onnx
 import torch
 
-from export.graph_passes import fold_pads_into_convs
 from export.onnx_head import append_anomaly_head
 from inspector import __version__
 from inspector.bundle.schema import BundleMetadata
 from inspector.bundle.write import write_metadata
-from training.onnx_features import OPSET, trace_module  # noqa: F401  (OPSET: classify_export's too)
+from training.onnx_features import OPSET, trace_features  # noqa: F401  (OPSET: classify_export's too)
 from training.run_summary import RunSummary
-
-
-def trace_features(features: torch.nn.Module, size: tuple[int, int]) -> onnx.ModelProto:
-    """The feature module (normalisation inside) as ONNX: uint8 'image' [N, H, W, 3] -> 'features', pads folded."""
-    model = trace_module(features, size)
-    fold_pads_into_convs(model, [1, size[0], size[1], 3])
-    return model
 
 
 def metadata_for(summary: RunSummary, *, precision: str = "fp32") -> BundleMetadata:

@@ -68,8 +68,8 @@ def test_parity_and_any_batch_size(fixture: str, request) -> None:
 
 
 def test_nearest_neighbour_search_is_chunked_and_exact(patchcore_bundle) -> None:
-    from export.bundle_writer import trace_features
     from export.onnx_head import append_anomaly_head
+    from training.onnx_features import trace_features
 
     run, _ = patchcore_bundle
     summary, model = load_run(run)

@@ -1,7 +1,8 @@
 """Graph clean-ups after tracing: fold constant zero Pads into the Conv that follows, drop dead nodes.
 
 TF-"same" convolutions trace as Pad -> Conv; an ONNX Conv takes asymmetric pads itself, so the
-separate Pad (and the layout reorders onnxruntime puts around it) disappears. The export's parity
+separate Pad (and the layout reorders onnxruntime puts around it) disappears. Training extracts with the
+same folded graph the bundle ships (training.onnx_features.trace_features); the export's parity
 check verifies the result like any other graph change.
 """
 
