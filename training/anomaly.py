@@ -238,12 +238,14 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     same_views = {other: c for other, c in fitted.items() if c.views is views}
     del fitted, setup_of
     deployed, val_scores = best.deployed, best.val_scores
+    # Goods the memory bound left out of the fit: the deployed model's own scores of them calibrate beside CV+'s.
+    # The candidates were judged at their CV+ thresholds; only the chosen one's is calibrated again with them.
     held, held_note = held_out_goods(cfg, train_all, train_s, val_all, val_s, geometry)
-    held_scores = np.zeros(0, np.float32)
-    if held:  # goods the heads never saw: the deployed model's own scores of them calibrate beside CV+'s
+    held_scores, held_not_found = np.zeros(0, np.float32), 0
+    if held:
         scorer = {name: best.scorer}
-        held_scores = score_split(held, geometry, setup.extract, post, alignment, scorer, None, "held-out goods")
-        held_scores = held_scores.scores[name]
+        scored = score_split(held, geometry, setup.extract, post, alignment, scorer, None, "held-out goods")
+        held_scores, held_not_found = scored.scores[name], scored.not_found
         oof_train, val_good = best.oof.among(slice(0, views.n_train)), val_scores[~val_defect]
         deployed = calibrate(oof_train, val_good, cfg.target_frr, held_out=held_scores)
     gates = with_ood_gate(
@@ -261,7 +263,7 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     if val_defect.any():
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
 
-    not_found = dict(views.not_found)
+    not_found = dict(views.not_found) | ({"held_out": held_not_found} if alignment is not None and held else {})
     scorers = {other: c.scorer for other, c in same_views.items()}
     test = score_split(test_s, geometry, setup.extract, setup.post, alignment, scorers, name)
     not_found["test"], test_masks = test.not_found, test.masks

@@ -33,8 +33,8 @@ def fit_sample(
 
     The `n_val_good` validation goods always fit (they calibrate, out of fold); so do the training goods in `keep`
     (parts an operator reviewed). The others are a seeded sample that fills the rest of `max_views`. With
-    `n_val_good` 0 it also draws the validation goods and defects within their bounds
-    (judging_sample).
+    `n_val_good` 0 it also draws the validation goods and defects within their bounds (`judging_sample`) and the
+    goods left out that calibrate (`held_out_goods`).
     """
     room = max(max_views // views_per_image - n_val_good, MIN_FIT_TRAIN, len(keep))
     if n_train <= room:
