@@ -2,8 +2,8 @@
 
 With n good calibration scores, a conformal threshold guarantees a false-reject rate of at most
 1/(n+1), no better. So the model fits on every good image, training and validation alike, and each
-is scored by a model fitted without its fold (cross-conformal, CV+): up to 400 training goods and
-every validation good calibrate the threshold, and so do the goods the memory bound left out of the fit,
+is scored by a model fitted without its fold (cross-conformal, CV+): every good the heads fit on
+calibrates the threshold, and so do the goods the memory bound left out of the fit,
 scored by the deployed model itself (training.samples). Where even that cannot support the target, the threshold
 is shipped for the rate it can support and the warning says how many more images the target needs.
 The FRR a fresh good part sees with a conformal threshold is Beta(n+1-k, k) distributed; its mean

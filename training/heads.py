@@ -89,11 +89,6 @@ class Scorer:
         return torch.cat(scores).numpy(), (torch.cat(maps).numpy() if keep_maps else None)
 
 
-MAX_OUT_OF_FOLD = 400
-"""Training images scored out of fold at most, besides the validation good images (a seeded sample beyond
-that bounds the fit time)."""
-
-
 @dataclass
 class OutOfFold:
     """Scores of images that the model scoring them never saw (CV+).
@@ -157,7 +152,10 @@ def out_of_fold(
 ) -> OutOfFold:
     """Good images scored by a model that never saw their fold (CV+).
 
-    Scored: every image in `always` (the validation goods, with their maps) and up to MAX_OUT_OF_FOLD others.
+    Scored: every image, those in `always` (the validation goods) with their maps. Each is scored once, by its
+    fold's model, from features already in memory: the fit's bound (MAX_FIT_VIEWS) bounds this too. (Until
+    2026-12-03 at most 400 training goods were: fold models were refits then; magnetic tile's threshold is the
+    same over all 571, from 761 calibration goods instead of 590.)
     `companions` (features, source image per view) are scored by the fold model of their source image.
     PaDiM fits on the other folds (from the full fit's sums less the fold's). PatchCore scores against the
     full coreset less the fold's own rows, refilled to its size by greedy steps over other images' patches
@@ -165,8 +163,7 @@ def out_of_fold(
     """
     per = len(train) // images
     always = np.zeros(0, int) if always is None else np.asarray(always, int)
-    others = np.setdiff1d(np.arange(images), always)
-    scored = np.union1d(always, np.random.default_rng(seed).permutation(others)[:MAX_OUT_OF_FOLD])
+    scored = np.arange(images)
     result = OutOfFold(np.full(images, np.nan, np.float32))
     comp_f, comp_src = companions if companions is not None else (None, np.zeros(0, int))
     comp_scores, comp_maps = np.zeros(len(comp_src), np.float32), [np.zeros(0, np.float32)] * len(comp_src)
