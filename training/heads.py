@@ -152,10 +152,8 @@ def out_of_fold(
 ) -> OutOfFold:
     """Good images scored by a model that never saw their fold (CV+).
 
-    Scored: every image, those in `always` (the validation goods) with their maps. Each is scored once, by its
-    fold's model, from features already in memory: the fit's bound (MAX_FIT_VIEWS) bounds this too. (Until
-    2026-12-03 at most 400 training goods were: fold models were refits then; magnetic tile's threshold is the
-    same over all 571, from 761 calibration goods instead of 590.)
+    Scored: every image, those in `always` (the validation goods) with their maps; each once, by its fold's
+    model, from features already in memory, so the fit's bound (MAX_FIT_VIEWS) bounds this too.
     `companions` (features, source image per view) are scored by the fold model of their source image.
     PaDiM fits on the other folds (from the full fit's sums less the fold's). PatchCore scores against the
     full coreset less the fold's own rows, refilled to its size by greedy steps over other images' patches
@@ -163,7 +161,6 @@ def out_of_fold(
     """
     per = len(train) // images
     always = np.zeros(0, int) if always is None else np.asarray(always, int)
-    scored = np.arange(images)
     result = OutOfFold(np.full(images, np.nan, np.float32))
     comp_f, comp_src = companions if companions is not None else (None, np.zeros(0, int))
     comp_scores, comp_maps = np.zeros(len(comp_src), np.float32), [np.zeros(0, np.float32)] * len(comp_src)
@@ -172,7 +169,7 @@ def out_of_fold(
         held[fold] = True
         fold_head = _fold_head(method, train, head, extra, fold, torch.from_numpy(np.repeat(held, per)), seed)
         score = Scorer(fold_head, post, tiler, extra["channels"])
-        mapped, plain = np.intersect1d(fold, always), np.setdiff1d(np.intersect1d(fold, scored), always)
+        mapped, plain = np.intersect1d(fold, always), np.setdiff1d(fold, always)
         for ids, keep in ((mapped, True), (plain, False)):
             if ids.size:
                 scores, maps = score(train[_rows(ids, images, per)], keep_maps=keep)

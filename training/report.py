@@ -122,10 +122,11 @@ def write_report(out: Path, summary: RunSummary, scores: np.ndarray, labels: lis
         ]
     low, high = deployed.get("expected_frr_interval90", (None, None))
     n_held = deployed.get("n_held_out") or 0
-    held = f" ({n_held} of them not fitted at all, scored by the deployed model)" if n_held else ""
+    held = f" (or, for {n_held} goods the memory bound left out of the fit, by the deployed model)" if n_held else ""
     lines += [
         f"- deployed threshold {deployed['threshold']:.4f}: {deployed['method']} over {deployed['n_calibration']} "
-        f"good images, each scored out of fold{held}, for target FRR {summary.target_frr}; expected FRR "
+        f"good images, each scored by a model that never saw it: out of fold{held}, for target FRR "
+        f"{summary.target_frr}; expected FRR "
         f"{_fmt(deployed.get('expected_frr'))} (90 % interval {_fmt(low)} to {_fmt(high)}); the model fitted on "
         f"{summary.counts.get('fit_good', summary.counts.get('train_good'))} good images, validation goods included",
         f"- geometry: input {summary.image_size[0]}x{summary.image_size[1]}; "
