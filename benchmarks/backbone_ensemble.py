@@ -18,49 +18,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from detection_variants import features  # the same cached extraction (this folder is on sys.path)
 
-from inspector.data.dataset import load_dataset
 from inspector.metrics import roc_auc
-from training.anomaly import Extractor, _features_module, geometries_for
 from training.anomaly_model import AnomalyMap, default_sigma
 from training.calibration import calibrate
-from training.config import AnomalyConfig
 from training.heads import Scorer, fit_head, out_of_fold
-from training.images import load_samples
-
-
-def features(data: Path, backbone: str, cache_dir: Path | None) -> dict:
-    cache = None if cache_dir is None else cache_dir / f"{data.name}-{backbone}.pt"
-    if cache is not None and cache.is_file():
-        return torch.load(cache)
-    cfg = AnomalyConfig(data=data, out=Path("."), progress=False, backbone=backbone)
-    dataset = load_dataset(data, seed=0)
-    geometry = geometries_for(cfg, dataset)[0]
-    module, _ = _features_module(cfg, geometry.view)
-    extract = Extractor(module, None, cfg, geometry.view)
-    out: dict = {"size": geometry.input_size}
-    parts = {
-        "train": dataset.select(split="train", good=True),
-        "val_good": dataset.select(split="val", good=True),
-        "val_bad": [s for s in dataset.select(split="val") if s.label != "good"],
-        "test": dataset.select(split="test"),
-    }
-    for name, samples in parts.items():
-        images, _ = load_samples(samples, geometry.input_size, policy=geometry.resize)
-        out[name] = extract(images, name) if images else torch.zeros(0)
-        out[name + "_labels"] = [s.label for s in samples]
-    if cache is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        torch.save(out, cache)
-    return out
 
 
 def padim_scores(f: dict) -> dict:
     """Pooled PaDiM fit; out-of-fold goods, validation defects and test scores."""
     size = tuple(f["size"])
     post = AnomalyMap(size, default_sigma(size), (size[0] // 8, size[1] // 8))
-    n_train, n_val = len(f["train"]), len(f["val_good"])
-    good = torch.cat([f["train"], f["val_good"]])
+    val_good = f["val"][torch.tensor([label == "good" for label in f["val_labels"]])]
+    n_train, n_val = len(f["train"]), len(val_good)
+    good = torch.cat([f["train"], val_good])
     head, extra = fit_head("padim", good, coreset_size=2048, seed=0, progress=False)
     scorer = Scorer(head, post, None, extra["channels"])
     val_ids = np.arange(n_train, n_train + n_val)
@@ -103,7 +75,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     names = args.backbones.split(",")
-    scores = {b: padim_scores(features(args.data, b, args.cache_dir)) for b in names}
+    if args.cache_dir is not None:
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def cache(backbone: str) -> Path | None:
+        return None if args.cache_dir is None else args.cache_dir / f"{args.data.name}-{backbone}.pt"
+
+    scores = {b: padim_scores(features(args.data, cache(b), b)) for b in names}
     rows = [row(b, s) for b, s in scores.items()]
     z = {b: standardised(s) for b, s in scores.items()}
     for k in range(2, len(names) + 1):

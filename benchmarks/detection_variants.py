@@ -32,10 +32,12 @@ from training.heads import Scorer, fit_head, out_of_fold
 from training.images import load_samples
 
 
-def features(data: Path, cache: Path | None) -> dict:
+def features(data: Path, cache: Path | None, backbone: str | None = None) -> dict:
+    """The default geometry's features of the training goods, validation and test splits, with their labels
+    (cached in `cache` when given); `backbone` None for training's default."""
     if cache is not None and cache.is_file():
         return torch.load(cache)
-    cfg = AnomalyConfig(data=data, out=Path("."), progress=False)
+    cfg = AnomalyConfig(data=data, out=Path("."), progress=False, **({"backbone": backbone} if backbone else {}))
     dataset = load_dataset(data, seed=0)
     geometry = geometries_for(cfg, dataset)[0]
     module, _ = _features_module(cfg, geometry.view)

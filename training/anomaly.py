@@ -263,7 +263,9 @@ def train_anomaly(cfg: AnomalyConfig) -> RunSummary:
     if val_defect.any():
         thresholds["f1_best"] = f1_best_threshold(val_defect, val_scores)
 
-    not_found = dict(views.not_found) | ({"held_out": held_not_found} if alignment is not None and held else {})
+    not_found = dict(views.not_found)
+    if alignment is not None and held:
+        not_found["held_out"] = held_not_found
     scorers = {other: c.scorer for other, c in same_views.items()}
     test = score_split(test_s, geometry, setup.extract, setup.post, alignment, scorers, name)
     not_found["test"], test_masks = test.not_found, test.masks

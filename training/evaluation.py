@@ -46,7 +46,8 @@ def score_split(
     masks: list = []
     not_found = 0
     for start in range(0, len(samples), TEST_CHUNK):
-        images, chunk_masks = load_samples(samples[start : start + TEST_CHUNK], size, with_masks=True, policy=policy)
+        chunk = samples[start : start + TEST_CHUNK]  # masks only with maps: they are for the pixel metrics
+        images, chunk_masks = load_samples(chunk, size, with_masks=chosen is not None, policy=policy)
         images, chunk_masks, missing = align_all(images, chunk_masks, alignment)
         features = extract(images, f"{desc} {start + len(images)}/{len(samples)}")
         del images
