@@ -24,7 +24,7 @@ import torch
 from inspector.data.dataset import load_dataset
 from inspector.metrics import roc_auc
 from inspector.threshold import conformal_threshold
-from training.anomaly import Extractor, _features_module, geometries_for
+from training.anomaly import Setup, geometries_for
 from training.anomaly_model import AnomalyMap, PadimHead, default_sigma
 from training.calibration import calibrate, fold_indices
 from training.config import AnomalyConfig
@@ -32,21 +32,27 @@ from training.heads import Scorer, fit_head, out_of_fold
 from training.images import load_samples
 
 
-def features(data: Path, cache: Path | None, backbone: str | None = None) -> dict:
-    """The default geometry's features of the training goods, validation and test splits, with their labels
-    (cached in `cache` when given); `backbone` None for training's default."""
+def default_setup(data: Path, backbone: str | None = None, image_size: int | None = None):
+    """(dataset, Setup) of training's default geometry (tiled or not); `backbone` and `image_size` (the base
+    side) None for training's defaults."""
+    options = {"backbone": backbone, "image_size": image_size}
+    cfg = AnomalyConfig(data=data, out=Path("."), progress=False, **{k: v for k, v in options.items() if v})
+    dataset = load_dataset(data, seed=0)
+    return dataset, Setup.build(cfg, geometries_for(cfg, dataset)[0])
+
+
+def features(data: Path, cache: Path | None, backbone: str | None = None, image_size: int | None = None) -> dict:
+    """The default geometry's features (every tile's, image-major) of the training goods, validation and test
+    splits, with their labels (cached in `cache` when given); arguments as `default_setup`."""
     if cache is not None and cache.is_file():
         return torch.load(cache)
-    cfg = AnomalyConfig(data=data, out=Path("."), progress=False, **({"backbone": backbone} if backbone else {}))
-    dataset = load_dataset(data, seed=0)
-    geometry = geometries_for(cfg, dataset)[0]
-    module, _ = _features_module(cfg, geometry.view)
-    extract = Extractor(module, None, cfg, geometry.view)
+    dataset, setup = default_setup(data, backbone, image_size)
+    geometry = setup.geometry
     out = {"size": geometry.input_size}
     for split, good in (("train", True), ("val", None), ("test", None)):
         samples = dataset.select(split=split, good=True) if good else dataset.select(split=split)
         images, _ = load_samples(samples, geometry.input_size, policy=geometry.resize)
-        out[split] = extract(images, split)
+        out[split] = setup.extract(images, split)
         out[split + "_labels"] = [s.label for s in samples]
     if cache is not None:
         torch.save(out, cache)
@@ -104,6 +110,11 @@ def fit_discriminator(
         loss.backward()
         opt.step()
     return model.eval()
+
+
+def z_by_oof(scores: tuple[np.ndarray, ...], i: int) -> np.ndarray:
+    """Scores `i` of (val, test, out-of-fold) z-scored by the out-of-fold goods', to sum heads' scores."""
+    return (scores[i] - scores[2].mean()) / scores[2].std()
 
 
 def operating(
