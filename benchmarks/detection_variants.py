@@ -112,6 +112,15 @@ def fit_discriminator(
     return model.eval()
 
 
+def print_table(rows: list[dict]) -> None:
+    """The rows as one markdown table, floats to 4 digits."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for r in rows:
+        cells = (f"{r[k]:.4f}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in keys)
+        print("| " + " | ".join(cells) + " |")
+
+
 def z_by_oof(scores: tuple[np.ndarray, ...], i: int) -> np.ndarray:
     """Scores `i` of (val, test, out-of-fold) z-scored by the out-of-fold goods', to sum heads' scores."""
     return (scores[i] - scores[2].mean()) / scores[2].std()
@@ -190,11 +199,7 @@ def main() -> None:
         row = operating(f"discriminator, noise {noise}", d(val)[0], val_defect, d(test)[0], test_defect, d_oof)
         row["fit_s"] = round(seconds, 1)
         rows.append(row)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-    for r in rows:
-        cells = (f"{r[k]:.4f}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in keys)
-        print("| " + " | ".join(cells) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

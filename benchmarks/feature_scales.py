@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from detection_variants import features, operating, z_by_oof
+from detection_variants import features, operating, print_table, z_by_oof
 
 import training.anomaly
 from training.anomaly_model import AnomalyMap, default_sigma
@@ -56,15 +56,16 @@ def main() -> None:
 
     rows, labels = [], {}
     default_pick = training.anomaly.pick_stages
-    for strides in args.stages:
-        training.anomaly.pick_stages = stage_picker([int(s) for s in strides.split(",")])
-        f = features(args.data, cache("stages_" + strides.replace(",", "-")))
-        labels = {split: np.array([x != "good" for x in f[split + "_labels"]]) for split in ("val", "test")}
-        val, test, oof = padim_scores(f)
-        rows.append(
-            operating(f"strides {strides} ({f['train'].shape[1]} ch)", val, labels["val"], test, labels["test"], oof)
-        )
-    training.anomaly.pick_stages = default_pick
+    try:
+        for strides in args.stages:
+            training.anomaly.pick_stages = stage_picker([int(s) for s in strides.split(",")])
+            f = features(args.data, cache("stages_" + strides.replace(",", "-")))
+            labels = {split: np.array([x != "good" for x in f[split + "_labels"]]) for split in ("val", "test")}
+            val, test, oof = padim_scores(f)
+            name = f"strides {strides} ({f['train'].shape[1]} ch)"
+            rows.append(operating(name, val, labels["val"], test, labels["test"], oof))
+    finally:
+        training.anomaly.pick_stages = default_pick
     scores = {}
     for size in (int(s) for s in args.sizes.split(",")):
         f = features(args.data, cache(f"size_{size}"), image_size=size)
@@ -75,12 +76,7 @@ def main() -> None:
         for combo in itertools.combinations(scores, r):
             summed = tuple(sum(z_by_oof(scores[s], i) for s in combo) for i in range(3))
             rows.append(operating(f"z-sum of bases {combo}", *_args(summed, labels)))
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-    for r in rows:
-        print(
-            "| " + " | ".join(f"{r[k]:.4f}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in keys) + " |"
-        )
+    print_table(rows)
 
 
 def _args(scores: tuple[np.ndarray, np.ndarray, np.ndarray], labels: dict) -> tuple:

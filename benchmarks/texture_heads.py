@@ -6,7 +6,7 @@ Usage: python benchmarks/texture_heads.py --data ../shared/datasets/aitex [--cac
 Features of the default (tiled) geometry are extracted once. PatchCore fits as in training (coreset 2048) and
 is scored out of fold (CV+); the shared Gaussian (detection_variants.shared_gaussian) is refitted per fold.
 The sum z-scores each head by its own out-of-fold goods. Columns as in detection_variants.py; validation
-AUROC is empty where validation has no defects. Prints a markdown table.
+AUROC is nan where validation has no defects. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from detection_variants import default_setup, features, operating, shared_gaussian, z_by_oof
+from detection_variants import default_setup, features, operating, print_table, shared_gaussian, z_by_oof
 
 from training.calibration import fold_indices
 from training.heads import Scorer, fit_head, out_of_fold
@@ -55,11 +55,7 @@ def main() -> None:
             z_by_oof(scores["PatchCore"], i) + z_by_oof(scores[name], i) for i in range(3)
         )
     rows = [operating(name, val, labels[0], test, labels[1], oof) for name, (val, test, oof) in scores.items()]
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-    for r in rows:
-        cells = (f"{r[k]:.4f}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in keys)
-        print("| " + " | ".join(cells) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":
