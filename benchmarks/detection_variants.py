@@ -41,12 +41,15 @@ def default_setup(data: Path, backbone: str | None = None, image_size: int | Non
     return dataset, Setup.build(cfg, geometries_for(cfg, dataset)[0])
 
 
-def features(data: Path, cache: Path | None, backbone: str | None = None, image_size: int | None = None) -> dict:
+def features(
+    data: Path, cache: Path | None, backbone: str | None = None, image_size: int | None = None, built=None
+) -> dict:
     """The default geometry's features (every tile's, image-major) of the training goods, validation and test
-    splits, with their labels (cached in `cache` when given); arguments as `default_setup`."""
+    splits, with their labels (cached in `cache` when given); arguments as `default_setup`, or `built`, its
+    result where the caller has one."""
     if cache is not None and cache.is_file():
         return torch.load(cache)
-    dataset, setup = default_setup(data, backbone, image_size)
+    dataset, setup = built if built is not None else default_setup(data, backbone, image_size)
     geometry = setup.geometry
     out = {"size": geometry.input_size}
     for split, good in (("train", True), ("val", None), ("test", None)):
@@ -110,6 +113,11 @@ def fit_discriminator(
         loss.backward()
         opt.step()
     return model.eval()
+
+
+def defect_labels(f: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each validation and test image of `features`' result is a defect."""
+    return tuple(np.array([label != "good" for label in f[split + "_labels"]]) for split in ("val", "test"))
 
 
 def print_table(rows: list[dict]) -> None:
@@ -178,8 +186,7 @@ def main() -> None:
     f = features(args.data, args.cache)
     size = tuple(f["size"])
     train, val, test = f["train"], f["val"], f["test"]
-    val_defect = np.array([label != "good" for label in f["val_labels"]])
-    test_defect = np.array([label != "good" for label in f["test_labels"]])
+    val_defect, test_defect = defect_labels(f)
     post = AnomalyMap(size, default_sigma(size), (size[0] // 8, size[1] // 8))
     rows = []
     head, extra = fit_head("padim", train, coreset_size=2048, seed=0, progress=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from detection_variants import features, operating, print_table, z_by_oof
+from detection_variants import defect_labels, features, operating, print_table, z_by_oof
 
 import training.anomaly
 from training.anomaly_model import AnomalyMap, default_sigma
@@ -54,34 +54,33 @@ def main() -> None:
     def cache(name: str) -> Path | None:
         return None if args.cache_dir is None else args.cache_dir / f"{args.data.name}_{name}.pt"
 
-    rows, labels = [], {}
+    rows = []
     default_pick = training.anomaly.pick_stages
     try:
         for strides in args.stages:
             training.anomaly.pick_stages = stage_picker([int(s) for s in strides.split(",")])
             f = features(args.data, cache("stages_" + strides.replace(",", "-")))
-            labels = {split: np.array([x != "good" for x in f[split + "_labels"]]) for split in ("val", "test")}
-            val, test, oof = padim_scores(f)
-            name = f"strides {strides} ({f['train'].shape[1]} ch)"
-            rows.append(operating(name, val, labels["val"], test, labels["test"], oof))
+            scores = padim_scores(f)
+            rows.append(operating(f"strides {strides} ({f['train'].shape[1]} ch)", *_args(scores, defect_labels(f))))
     finally:
         training.anomaly.pick_stages = default_pick
-    scores = {}
+    by_size = {}
     for size in (int(s) for s in args.sizes.split(",")):
         f = features(args.data, cache(f"size_{size}"), image_size=size)
-        labels = {split: np.array([x != "good" for x in f[split + "_labels"]]) for split in ("val", "test")}
-        scores[size] = padim_scores(f)
-        rows.append(operating(f"base {size} {tuple(f['size'])}", *_args(scores[size], labels)))
-    for r in range(2, len(scores) + 1):
-        for combo in itertools.combinations(scores, r):
-            summed = tuple(sum(z_by_oof(scores[s], i) for s in combo) for i in range(3))
+        labels = defect_labels(f)
+        by_size[size] = padim_scores(f)
+        rows.append(operating(f"base {size} {tuple(f['size'])}", *_args(by_size[size], labels)))
+    for r in range(2, len(by_size) + 1):
+        for combo in itertools.combinations(by_size, r):
+            summed = tuple(sum(z_by_oof(by_size[s], i) for s in combo) for i in range(3))
             rows.append(operating(f"z-sum of bases {combo}", *_args(summed, labels)))
     print_table(rows)
 
 
-def _args(scores: tuple[np.ndarray, np.ndarray, np.ndarray], labels: dict) -> tuple:
+def _args(scores: tuple[np.ndarray, np.ndarray, np.ndarray], labels: tuple[np.ndarray, np.ndarray]) -> tuple:
+    """`operating`'s arguments after its name: validation scores and labels, test scores and labels, out of fold."""
     val, test, oof = scores
-    return val, labels["val"], test, labels["test"], oof
+    return val, labels[0], test, labels[1], oof
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from detection_variants import default_setup, features, operating, print_table, shared_gaussian, z_by_oof
+from detection_variants import default_setup, defect_labels, features, operating, print_table, shared_gaussian, z_by_oof
 
 from training.calibration import fold_indices
-from training.heads import Scorer, fit_head, out_of_fold
+from training.heads import Scorer, _rows, fit_head, out_of_fold
 
 
 def main() -> None:
@@ -28,11 +28,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path)
     args = parser.parse_args()
     torch.manual_seed(0)
-    _, setup = default_setup(args.data)
-    f = features(args.data, args.cache)
+    built = default_setup(args.data)
+    setup = built[1]
+    f = features(args.data, args.cache, built=built)
     train, per = f["train"], setup.extract.views_per_image
     images = len(train) // per
-    labels = [np.array([x != "good" for x in f[split + "_labels"]]) for split in ("val", "test")]
+    labels = defect_labels(f)
     scores = {}
     head, extra = fit_head("patchcore", train, coreset_size=2048, seed=0, progress=False)
     scorer = Scorer(head, setup.post, setup.tiler)
@@ -42,7 +43,7 @@ def main() -> None:
         scorer = Scorer(shared_gaussian(train, regularisation), setup.post, setup.tiler)
         oof_scores = np.zeros(images, np.float32)
         for fold in fold_indices(images, seed=0):
-            held = torch.from_numpy(np.repeat(np.isin(np.arange(images), fold), per))
+            held = _rows(fold, images, per)
             fold_scorer = Scorer(shared_gaussian(train[~held], regularisation), setup.post, setup.tiler)
             oof_scores[fold] = fold_scorer(train[held])[0]
         scores[f"shared Gaussian, regularisation {regularisation}"] = (
