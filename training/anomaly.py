@@ -73,8 +73,6 @@ def geometries_for(cfg: AnomalyConfig, dataset: Dataset) -> list[Geometry]:
     exact = cfg.image_size if isinstance(cfg.image_size, tuple) else None
     base = cfg.image_size if isinstance(cfg.image_size, int) else 256
     options = geometry_options(sizes, base=base, image_size=exact, tile=cfg.tile)
-    if cfg.method == "padim" and len(options) > 1:  # PaDiM models one view's positions: it cannot tile
-        options = [g for g in options if not g.tiled]
     return options
 
 
@@ -139,14 +137,9 @@ class Setup:
 def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
     if cfg.method not in (*METHODS, "auto"):
         raise InspectorError(f"--method {cfg.method!r} is unknown", f"use one of {', '.join(METHODS)} or auto")
-    if geometry.tiled and cfg.method == "padim":
-        raise InspectorError(
-            f"--method padim models each position of one view and cannot run on tiles ({geometry.reason})",
-            "use --method patchcore, or --tile none",
-        )
     if cfg.method != "auto":
         return [cfg.method]
-    return ["patchcore"] if geometry.tiled else list(METHODS)
+    return list(METHODS)  # on tiles, PaDiM's positions are those of a tile, shared by every tile
 
 
 def _fit_candidates(

@@ -61,7 +61,10 @@ class AnomalyConfig(TrainConfig):
         None,
     )
     method: str = option(
-        "auto: best validation AUROC where validation defects exist, else patchcore", "auto", choices=("auto", *METHODS)
+        "auto: fit each and keep the best by detection at its calibrated threshold on validation defects "
+        "(synthetic ones where there are none)",
+        "auto",
+        choices=("auto", *METHODS),
     )
     coreset_size: int = option("PatchCore memory bank size (upper bound)", 2048)
     add_reviewed: Path | None = option(

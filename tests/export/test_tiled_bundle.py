@@ -43,9 +43,9 @@ def test_tiles_were_measured_against_one_view_on_the_same_synthetic_defects(tile
     small defects away)."""
     _, summary, _ = tiled_bundle
     candidates = summary.details["method_selection"]["candidates"]
-    assert set(candidates) == {"patchcore", "patchcore, one view", "padim, one view"}
-    assert summary.details["geometry_rule"].startswith("tiles: patchcore won against the one-view candidates")
-    tiled, one = candidates["patchcore"], candidates["patchcore, one view"]
+    assert set(candidates) == {"patchcore", "padim", "patchcore, one view", "padim, one view"}
+    assert summary.details["geometry_rule"].startswith(f"tiles: {summary.method} won against the one-view candidates")
+    tiled, one = candidates[summary.method], candidates[summary.method + ", one view"]
     assert tiled["val_detection_rate"] > one["val_detection_rate"]
     assert tiled["synthetic_detection_rate"] > one["synthetic_detection_rate"]
 
@@ -79,3 +79,28 @@ def test_batch_runs_the_tiled_bundle(tiled_bundle, tmp_path) -> None:
     assert set(rows) == {"seam.png", "short.png"} and all(not r["error"] for r in rows.values())
     heatmaps = sorted((tmp_path / "out" / "heatmaps").iterdir())
     assert len(heatmaps) == 2 and all(cv2.imread(str(p)).shape[:2] == SIZE for p in heatmaps)
+
+
+@pytest.mark.parametrize("method", ["padim", "patchcore"])
+def test_each_method_tiles_exports_with_parity_and_finds_the_seam_defect(tiled_bundle, tmp_path, method) -> None:
+    """PaDiM on tiles models a tile's positions, shared by every tile; either method's tiled bundle passes the
+    parity gate (inside export) and finds a defect on a seam."""
+    from export.cli import export_run
+    from training.anomaly import AnomalyConfig, train_anomaly
+
+    _, _, data = tiled_bundle
+    cfg = AnomalyConfig(
+        data=data, out=tmp_path / "run", image_size=64, coreset_size=256, target_frr=0.1, method=method, progress=False
+    )
+    summary = train_anomaly(cfg)
+    assert summary.method == method and summary.geometry["num_tiles"] == 7
+    export_run(tmp_path / "run", tmp_path / "model.onnx")
+    bundle = load_bundle(tmp_path / "model.onnx")
+    assert bundle.metadata.method == method and bundle.input_size == SIZE
+    goods = [make_part(np.random.default_rng(200 + i), size=SIZE).image for i in range(4)]
+    seam, (y, x) = _seam_part(11)
+    results = Engine(bundle).inspect([*goods, seam])
+    assert all(r.anomaly_map.shape == SIZE for r in results)
+    assert results[-1].score > max(r.score for r in results[:-1])
+    peak = np.unravel_index(np.argmax(results[-1].anomaly_map), SIZE)
+    assert abs(peak[0] - y) <= 12 and abs(peak[1] - x) <= 12
