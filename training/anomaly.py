@@ -72,8 +72,7 @@ def geometries_for(cfg: AnomalyConfig, dataset: Dataset) -> list[Geometry]:
         ) from exc
     exact = cfg.image_size if isinstance(cfg.image_size, tuple) else None
     base = cfg.image_size if isinstance(cfg.image_size, int) else 256
-    options = geometry_options(sizes, base=base, image_size=exact, tile=cfg.tile)
-    return options
+    return geometry_options(sizes, base=base, image_size=exact, tile=cfg.tile)
 
 
 class Extractor:
@@ -134,12 +133,13 @@ class Setup:
         return cls(geometry, module, spec, tiler, Extractor(module, tiler, cfg, geometry.view), post, grid)
 
 
-def _candidates(cfg: AnomalyConfig, geometry: Geometry) -> list[str]:
+def _candidates(cfg: AnomalyConfig) -> list[str]:
+    """The methods to fit on every geometry; on tiles, PaDiM's positions are a tile's, shared by every tile."""
     if cfg.method not in (*METHODS, "auto"):
         raise InspectorError(f"--method {cfg.method!r} is unknown", f"use one of {', '.join(METHODS)} or auto")
     if cfg.method != "auto":
         return [cfg.method]
-    return list(METHODS)  # on tiles, PaDiM's positions are those of a tile, shared by every tile
+    return list(METHODS)
 
 
 def _fit_candidates(
@@ -157,7 +157,7 @@ def _fit_candidates(
     the finest, and shrunk for the coarser view (`rescale_defects`), so both are judged on the same defects.
     Returns the candidates and each one's geometry setup.
     """
-    methods = [_candidates(cfg, g) for g in geometries]  # a wrong --method fails before any image loads
+    methods = _candidates(cfg)  # a wrong --method fails before any image loads
     all_sizes = [read_image_size(s.path) for s in train_all]
     fitted: dict[str, Candidate] = {}
     setup_of: dict[str, Setup] = {}
@@ -188,7 +188,7 @@ def _fit_candidates(
         del train_img, val_img, drawn  # the images are not needed once every option's features are out
         suffix = "" if index == 0 else ", one view"  # geometry_options: the rule's choice, then the one view
         for views, extract_s in prepared:
-            for method in methods[index]:
+            for method in methods:
                 name = method + suffix + ("" if views.alignment is None else ", aligned")
                 fitted[name] = fit_candidate(method, views, setup.post, setup.tiler, cfg, val_defect, extract_s)
                 setup_of[name] = setup
