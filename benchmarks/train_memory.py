@@ -77,6 +77,7 @@ def train_once(data: Path, out: Path) -> dict:
         "method": run["method"],
         "auroc": run["metrics"].get("image_auroc"),
         "deployed": run["thresholds"]["deployed"],
+        "run": run,
     }
 
 
